@@ -1,0 +1,326 @@
+//! `[database]`: the URL, TLS, the pool, and the connect options built from them.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+
+use crate::{ConfigError, duration};
+
+/// A PostgreSQL URL that may hold a password: its `Debug` and `Display` show `***` in place of
+/// the password, and only [`DatabaseUrl::expose`] gives the real text.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(SecretString::from(url.into()))
+    }
+
+    /// The URL with its password, for handing to a driver. Never log it.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The URL with the password (and any `password=` parameter) replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(self.expose())
+    }
+
+    /// The scheme before `://`, if any.
+    pub(crate) fn scheme(&self) -> Option<&str> {
+        self.expose().split_once("://").map(|(scheme, _)| scheme)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({:?})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host/...` and of a `password=` query
+/// parameter with `***`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// TLS modes, as libpq names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Never use TLS.
+    Disable,
+    /// Try plaintext first, then TLS.
+    Allow,
+    /// Try TLS, fall back to plaintext silently (libpq's and sqlx's default).
+    #[default]
+    Prefer,
+    /// Require TLS, but do not check the certificate.
+    Require,
+    /// Require TLS and a certificate signed by a trusted CA.
+    VerifyCa,
+    /// Require TLS, a trusted certificate, and a host name that matches it.
+    VerifyFull,
+}
+
+impl From<SslMode> for PgSslMode {
+    fn from(mode: SslMode) -> Self {
+        match mode {
+            SslMode::Disable => Self::Disable,
+            SslMode::Allow => Self::Allow,
+            SslMode::Prefer => Self::Prefer,
+            SslMode::Require => Self::Require,
+            SslMode::VerifyCa => Self::VerifyCa,
+            SslMode::VerifyFull => Self::VerifyFull,
+        }
+    }
+}
+
+/// `[database]`: where PostgreSQL is and how to pool connections to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DatabaseConfig {
+    /// `postgres://` or `postgresql://` URL; `DATABASE_URL` sets it too.
+    pub url: Option<DatabaseUrl>,
+    /// A password that overrides the URL's, so the URL can be kept free of it.
+    pub password: Option<SecretString>,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// Connections the pool keeps open even when idle.
+    pub min_connections: u32,
+    /// How long a caller waits for a pooled connection.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub acquire_timeout: Duration,
+    /// Idle connections above `min_connections` close after this; `0s` keeps them.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub idle_timeout: Duration,
+    /// A connection is replaced after this age; `0s` keeps it for ever.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub max_lifetime: Duration,
+    /// `statement_timeout` of every connection; `0s` disables it.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub statement_timeout: Duration,
+    /// `application_name`, shown in `pg_stat_activity`.
+    pub application_name: String,
+    /// TLS mode.
+    pub ssl_mode: SslMode,
+    /// A CA certificate (PEM) for `verify-ca` and `verify-full`.
+    pub ssl_root_cert: Option<PathBuf>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            password: None,
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(1800),
+            statement_timeout: Duration::from_secs(30),
+            application_name: "strata".to_owned(),
+            ssl_mode: SslMode::default(),
+            ssl_root_cert: None,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// Connect options built from the fields: URL, password, TLS, application name, and the
+    /// statement timeout sent as a start-up parameter so every connection has it at no cost.
+    ///
+    /// Logs a warning when a host that is not loopback is used without `verify-full`.
+    /// Never log the result: sqlx's `Debug` of it shows the password.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::MissingUrl`] when no URL is configured, [`ConfigError::Invalid`] when the
+    /// URL does not parse.
+    pub fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        let mut options = self.base_connect_options()?;
+        if !self.statement_timeout.is_zero() {
+            let millis = self.statement_timeout.as_millis().to_string();
+            options = options.options([("statement_timeout", millis)]);
+        }
+        Ok(options)
+    }
+
+    /// Connect options without the statement timeout, for sessions that run long DDL (the
+    /// migration runner), with `application_name` set to `application_name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`DatabaseConfig::connect_options`].
+    pub fn connect_options_without_timeout(
+        &self,
+        application_name: &str,
+    ) -> Result<PgConnectOptions, ConfigError> {
+        Ok(self.base_connect_options()?.application_name(application_name))
+    }
+
+    fn base_connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        let url = self.url.as_ref().ok_or(ConfigError::MissingUrl)?;
+        let mut options = parse_url(url)?
+            .application_name(&self.application_name)
+            .ssl_mode(self.ssl_mode.into());
+        if let Some(password) = &self.password {
+            options = options.password(password.expose_secret());
+        }
+        if let Some(cert) = &self.ssl_root_cert {
+            options = options.ssl_root_cert(cert);
+        }
+        let host = options.get_host().to_owned();
+        if !is_loopback(&host) && self.ssl_mode != SslMode::VerifyFull {
+            tracing::warn!(
+                database.host = %host,
+                ssl_mode = ?self.ssl_mode,
+                "connecting to a non-loopback host without database.ssl_mode = \"verify-full\": \
+                 the connection may be unencrypted or its server unverified"
+            );
+        }
+        Ok(options)
+    }
+
+    /// Pool options from the sizes and timeouts of this section.
+    pub fn pool_options(&self) -> PgPoolOptions {
+        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .min_connections(self.min_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .idle_timeout(nonzero(self.idle_timeout))
+            .max_lifetime(nonzero(self.max_lifetime))
+    }
+
+    /// A pool that connects on first use, built from [`Self::pool_options`] and
+    /// [`Self::connect_options`].
+    ///
+    /// # Errors
+    ///
+    /// As [`DatabaseConfig::connect_options`].
+    pub fn pool(&self) -> Result<PgPool, ConfigError> {
+        Ok(self.pool_options().connect_lazy_with(self.connect_options()?))
+    }
+}
+
+/// Parses the URL without letting the driver's message (which may quote it) through.
+pub(crate) fn parse_url(url: &DatabaseUrl) -> Result<PgConnectOptions, ConfigError> {
+    PgConnectOptions::from_str(url.expose()).map_err(|_| {
+        ConfigError::Invalid(vec![crate::Problem {
+            key: "database.url".to_owned(),
+            message: format!("{} is not a valid PostgreSQL URL", url.redacted()),
+            origin: crate::Origin::Default,
+        }])
+    })
+}
+
+/// Whether `host` is a loopback address or a Unix socket directory.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host.starts_with('/')
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_the_password_in_userinfo_and_query() {
+        assert_eq!(
+            redact_url("postgres://app:s3cr3t@db.example:5432/app?sslmode=require&password=s3cr3t"),
+            "postgres://app:***@db.example:5432/app?sslmode=require&password=***"
+        );
+        assert_eq!(redact_url("postgres://app@db/app"), "postgres://app@db/app");
+        assert_eq!(redact_url("postgres://a:p@ss@h/db"), "postgres://a:***@h/db");
+        assert_eq!(redact_url("not a url with s3cr3t"), "***");
+    }
+
+    #[test]
+    fn debug_and_display_never_show_the_password() {
+        let url = DatabaseUrl::new("postgresql://app:hunter2@127.0.0.1/app");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert!(!format!("{url}").contains("hunter2"));
+        let config = DatabaseConfig {
+            url: Some(url),
+            password: Some(SecretString::from("hunter3")),
+            ..DatabaseConfig::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("hunter3"), "{debug}");
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in ["localhost", "127.0.0.1", "::1", "[::1]", "/var/run/postgresql"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["db.example", "10.0.0.1", "localhost.example"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn connect_options_apply_the_fields() -> Result<(), ConfigError> {
+        let config = DatabaseConfig {
+            url: Some(DatabaseUrl::new("postgres://app:pw@127.0.0.1:6543/appdb")),
+            password: Some(SecretString::from("override")),
+            statement_timeout: Duration::from_millis(1500),
+            application_name: "svc".to_owned(),
+            ..DatabaseConfig::default()
+        };
+        let options = config.connect_options()?;
+        assert_eq!(options.get_port(), 6543);
+        assert_eq!(options.get_database(), Some("appdb"));
+        assert_eq!(options.get_application_name(), Some("svc"));
+        assert_eq!(options.get_options(), Some("-c statement_timeout=1500"));
+        assert!(matches!(
+            DatabaseConfig::default().connect_options(),
+            Err(ConfigError::MissingUrl)
+        ));
+        Ok(())
+    }
+}

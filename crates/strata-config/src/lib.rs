@@ -1,0 +1,82 @@
+//! Typed, layered configuration shared by the strata migration runner, the data layer and the
+//! services that import them.
+//!
+//! Settings are read once, lowest to highest: built-in defaults, a TOML file (`strata.toml` in
+//! the working directory, or the path in `STRATA_CONFIG`), environment variables
+//! `STRATA_<SECTION>__<KEY>`, and finally the conventional `DATABASE_URL`. Every value is
+//! validated at load time; an error names the key, the problem and where the value came from.
+//! Secrets (the database URL and password) are [`secrecy::SecretString`]s and never appear in
+//! `Debug` output, errors or logs.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = strata_config::Config::load()?;
+//! let pool = config.database.pool()?; // connects on first use
+//! strata_config::init_tracing(&config.log)?; // in binaries only
+//! # Ok(()) }
+//! ```
+//!
+//! See the crate README for the table of every key, its default and its environment variable.
+
+mod database;
+mod duration;
+mod error;
+mod load;
+mod telemetry;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use database::{DatabaseConfig, DatabaseUrl, SslMode};
+pub use error::{ConfigError, Origin, Problem};
+pub use load::Loader;
+pub use telemetry::{LogConfig, LogFormat, init_tracing};
+
+/// The whole configuration: one section per concern.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// How to reach PostgreSQL and size the connection pool.
+    pub database: DatabaseConfig,
+    /// Settings of the migration runner.
+    pub migrations: MigrationsConfig,
+    /// Logging for binaries.
+    pub log: LogConfig,
+}
+
+impl Config {
+    /// Loads the configuration from the process environment and the working directory.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when a value is malformed, a key is unknown, a named file is missing, or
+    /// the settings contradict each other.
+    pub fn load() -> Result<Self, ConfigError> {
+        Loader::from_process().load()
+    }
+}
+
+/// Settings of the migration runner (`[migrations]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MigrationsConfig {
+    /// `lock_timeout` set for each migration's transaction: how long one DDL statement may wait
+    /// for a table lock held by live traffic before it gives up (and the runner retries).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub lock_timeout: Duration,
+    /// How long a runner waits for another runner's advisory lock before it gives up.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub lock_wait: Duration,
+}
+
+impl Default for MigrationsConfig {
+    fn default() -> Self {
+        Self {
+            lock_timeout: Duration::from_secs(5),
+            lock_wait: Duration::from_secs(60),
+        }
+    }
+}
