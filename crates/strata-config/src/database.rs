@@ -221,6 +221,23 @@ impl DatabaseConfig {
         Ok(options)
     }
 
+    /// Replaces the URL with one given elsewhere (a command-line flag), validated as at load.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming `database.url` and `origin` when the URL is unusable.
+    pub fn override_url(&mut self, url: DatabaseUrl, origin: crate::Origin) -> Result<(), ConfigError> {
+        if let Some(message) = check_url(&url) {
+            return Err(ConfigError::Invalid(vec![crate::Problem {
+                key: "database.url".to_owned(),
+                message,
+                origin,
+            }]));
+        }
+        self.url = Some(url);
+        Ok(())
+    }
+
     /// Pool options from the sizes and timeouts of this section.
     pub fn pool_options(&self) -> PgPoolOptions {
         let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
@@ -240,6 +257,16 @@ impl DatabaseConfig {
     /// As [`DatabaseConfig::connect_options`].
     pub fn pool(&self) -> Result<PgPool, ConfigError> {
         Ok(self.pool_options().connect_lazy_with(self.connect_options()?))
+    }
+}
+
+/// What is wrong with a URL, if anything: its scheme, or its syntax.
+pub(crate) fn check_url(url: &DatabaseUrl) -> Option<String> {
+    match url.scheme() {
+        Some("postgres" | "postgresql") => parse_url(url)
+            .is_err()
+            .then(|| format!("{url} is not a valid PostgreSQL URL")),
+        _ => Some(format!("{url} must start with postgres:// or postgresql://")),
     }
 }
 

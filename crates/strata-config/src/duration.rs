@@ -27,11 +27,6 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     })
 }
 
-/// Formats a duration the way it is written in a config file.
-pub(crate) fn format(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,10 +43,5 @@ mod tests {
         let err = parse("five seconds").unwrap_err();
         assert!(err.contains("\"five seconds\""), "{err}");
         assert!(err.contains("\"250ms\""), "{err}");
-    }
-
-    #[test]
-    fn formats_back() {
-        assert_eq!(format(Duration::from_millis(1500)), "1s 500ms");
     }
 }

@@ -21,6 +21,11 @@ pub enum Origin {
         /// The variable's name.
         var: String,
     },
+    /// A command-line flag, such as `--database-url`.
+    Flag {
+        /// The flag as typed.
+        flag: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -30,6 +35,7 @@ impl fmt::Display for Origin {
             Self::File { path, line: Some(line) } => write!(f, "{}, line {line}", path.display()),
             Self::File { path, line: None } => write!(f, "{}", path.display()),
             Self::Env { var } => write!(f, "environment variable {var}"),
+            Self::Flag { flag } => write!(f, "command-line flag {flag}"),
         }
     }
 }

@@ -9,7 +9,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use tracing_subscriber::EnvFilter;
 
-use crate::database::parse_url;
+use crate::database::check_url;
 use crate::{Config, ConfigError, Origin, Problem};
 
 /// The prefix of the environment variables that set keys.
@@ -138,18 +138,8 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
     if db.application_name.len() > 63 {
         report("database.application_name", "is longer than PostgreSQL's 63 bytes".to_owned());
     }
-    if let Some(url) = &db.url {
-        match url.scheme() {
-            Some("postgres" | "postgresql") => {
-                if parse_url(url).is_err() {
-                    report("database.url", format!("{url} is not a valid PostgreSQL URL"));
-                }
-            }
-            _ => report(
-                "database.url",
-                format!("{url} must start with postgres:// or postgresql://"),
-            ),
-        }
+    if let Some(message) = db.url.as_ref().and_then(check_url) {
+        report("database.url", message);
     }
     if let Some(cert) = &db.ssl_root_cert
         && !cert.is_file()

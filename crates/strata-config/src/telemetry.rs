@@ -1,5 +1,7 @@
 //! `[log]` and the subscriber that binaries install.
 
+use std::io::IsTerminal;
+
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
@@ -51,7 +53,10 @@ pub fn init_tracing(config: &LogConfig) -> Result<(), ConfigError> {
         }
         _ => EnvFilter::builder().parse_lossy(&config.filter),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     // A second call (as in tests) keeps the first subscriber; that is not an error.
     let _ = match config.format {
         LogFormat::Text => builder.try_init(),

@@ -1,0 +1,119 @@
+//! Organizations: the tenants.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+
+use crate::{Error, OrganizationId};
+
+/// An organization as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    /// Its ID.
+    pub id: OrganizationId,
+    /// URL-safe short name, unique across the service.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it was last changed (kept by the database).
+    pub updated_at: OffsetDateTime,
+}
+
+/// The fields of a new organization.
+#[derive(Debug, Clone, Copy)]
+pub struct NewOrganization<'a> {
+    /// URL-safe short name: 1-63 lowercase letters, digits and hyphens.
+    pub slug: &'a str,
+    /// Display name, not blank.
+    pub name: &'a str,
+}
+
+/// Creates an organization with a new UUIDv7.
+///
+/// # Errors
+///
+/// [`Error::Conflict`] when the slug is taken, [`Error::Invalid`] when the slug or name is
+/// malformed.
+#[tracing::instrument(skip_all, fields(organization.slug = new.slug), err)]
+pub async fn create(
+    conn: impl PgExecutor<'_>,
+    new: &NewOrganization<'_>,
+) -> Result<Organization, Error> {
+    let organization = sqlx::query_as!(
+        Organization,
+        r#"insert into organizations (id, slug, name)
+           values ($1, $2, $3)
+           returning id as "id: OrganizationId", slug, name, created_at, updated_at"#,
+        OrganizationId::new().into_uuid(),
+        new.slug,
+        new.name,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(organization)
+}
+
+/// Reads an organization by ID.
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when there is none.
+#[tracing::instrument(skip(conn), err)]
+pub async fn get(conn: impl PgExecutor<'_>, id: OrganizationId) -> Result<Organization, Error> {
+    sqlx::query_as!(
+        Organization,
+        r#"select id as "id: OrganizationId", slug, name, created_at, updated_at
+             from organizations where id = $1"#,
+        id.into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "organization" })
+}
+
+/// Reads an organization by slug.
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when there is none.
+#[tracing::instrument(skip(conn), err)]
+pub async fn get_by_slug(conn: impl PgExecutor<'_>, slug: &str) -> Result<Organization, Error> {
+    sqlx::query_as!(
+        Organization,
+        r#"select id as "id: OrganizationId", slug, name, created_at, updated_at
+             from organizations where slug = $1"#,
+        slug,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "organization" })
+}
+
+/// Lists organizations in ID (creation) order: at most `limit` after `after`, a keyset
+/// page; pass the last ID of one page to get the next.
+///
+/// # Errors
+///
+/// [`Error::Database`] only.
+#[tracing::instrument(skip(conn), err)]
+pub async fn list(
+    conn: impl PgExecutor<'_>,
+    after: Option<OrganizationId>,
+    limit: i64,
+) -> Result<Vec<Organization>, Error> {
+    let organizations = sqlx::query_as!(
+        Organization,
+        r#"select id as "id: OrganizationId", slug, name, created_at, updated_at
+             from organizations
+            where $1::uuid is null or id > $1
+            order by id
+            limit $2"#,
+        after.map(OrganizationId::into_uuid),
+        limit,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(organizations)
+}

@@ -1,0 +1,116 @@
+//! Users: people, who join organizations through memberships.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+
+use crate::{Error, UserId};
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Its ID.
+    pub id: UserId,
+    /// Email address as given; unique case-insensitively.
+    pub email: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it was last changed (kept by the database).
+    pub updated_at: OffsetDateTime,
+}
+
+/// The fields of a new user.
+#[derive(Debug, Clone, Copy)]
+pub struct NewUser<'a> {
+    /// Email address; unique whatever its case.
+    pub email: &'a str,
+    /// Name shown to others, not blank.
+    pub display_name: &'a str,
+}
+
+/// Creates a user with a new UUIDv7.
+///
+/// # Errors
+///
+/// [`Error::Conflict`] when the email is taken in any case, [`Error::Invalid`] when the email
+/// or display name is malformed.
+#[tracing::instrument(skip_all, err)]
+pub async fn create(conn: impl PgExecutor<'_>, new: &NewUser<'_>) -> Result<User, Error> {
+    let user = sqlx::query_as!(
+        User,
+        r#"insert into users (id, email, display_name)
+           values ($1, $2, $3)
+           returning id as "id: UserId", email, display_name, created_at, updated_at"#,
+        UserId::new().into_uuid(),
+        new.email,
+        new.display_name,
+    )
+    .fetch_one(conn)
+    .await?;
+    tracing::debug!(user.id = %user.id, "created user");
+    Ok(user)
+}
+
+/// Reads a user by ID.
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when there is none.
+#[tracing::instrument(skip(conn), err)]
+pub async fn get(conn: impl PgExecutor<'_>, id: UserId) -> Result<User, Error> {
+    sqlx::query_as!(
+        User,
+        r#"select id as "id: UserId", email, display_name, created_at, updated_at
+             from users where id = $1"#,
+        id.into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "user" })
+}
+
+/// Reads a user by email, whatever its case (served by the unique index on `lower(email)`).
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when there is none.
+#[tracing::instrument(skip_all, err)]
+pub async fn get_by_email(conn: impl PgExecutor<'_>, email: &str) -> Result<User, Error> {
+    sqlx::query_as!(
+        User,
+        r#"select id as "id: UserId", email, display_name, created_at, updated_at
+             from users where lower(email) = lower($1)"#,
+        email,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "user" })
+}
+
+/// Lists users in ID (creation) order: at most `limit` after `after`, a keyset page.
+///
+/// # Errors
+///
+/// [`Error::Database`] only.
+#[tracing::instrument(skip(conn), err)]
+pub async fn list(
+    conn: impl PgExecutor<'_>,
+    after: Option<UserId>,
+    limit: i64,
+) -> Result<Vec<User>, Error> {
+    let users = sqlx::query_as!(
+        User,
+        r#"select id as "id: UserId", email, display_name, created_at, updated_at
+             from users
+            where $1::uuid is null or id > $1
+            order by id
+            limit $2"#,
+        after.map(UserId::into_uuid),
+        limit,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(users)
+}

@@ -1,0 +1,139 @@
+//! The runner's one error type, and the exit code each kind maps to.
+
+use std::time::Duration;
+
+use strata_config::ConfigError;
+
+/// Everything that stops a migration command. Messages never contain a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    /// The configuration is invalid or incomplete.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The migrations directory given with `--source` could not be read.
+    #[error("could not read migrations from {}: {message}", .dir.display())]
+    Source {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server could not be reached or refused the connection.
+    #[error("could not connect to {target}: {reason}")]
+    Connect {
+        /// The URL with its password redacted.
+        target: String,
+        /// The driver's reason, in one sentence.
+        reason: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The target is a read-only standby.
+    #[error(
+        "{target} is a read-only standby (pg_is_in_recovery() is true): run migrations against the primary"
+    )]
+    ReadOnly {
+        /// The URL with its password redacted.
+        target: String,
+    },
+    /// Another runner held the migration lock for longer than `migrations.lock_wait`.
+    #[error(
+        "another migration runner held the lock for longer than migrations.lock_wait ({}); holder: {holder}",
+        humanize(*.waited)
+    )]
+    LockTimeout {
+        /// How long this runner waited.
+        waited: Duration,
+        /// Who held it, as `pg_stat_activity` shows the session.
+        holder: String,
+    },
+    /// An applied migration's file changed since it was applied.
+    #[error(
+        "migration {version} ({description}) was changed after it was applied: applied checksum {applied}, file checksum {file}; restore the file, or accept the change with `strata-migrate repair`"
+    )]
+    ChecksumChanged {
+        /// Its version.
+        version: i64,
+        /// Its description.
+        description: String,
+        /// Hex of the recorded checksum.
+        applied: String,
+        /// Hex of the file's checksum.
+        file: String,
+    },
+    /// The database records migrations for which there is no file.
+    #[error(
+        "the database has applied migrations with no file here: {versions:?}; run a build that has them, or pass --ignore-missing"
+    )]
+    Missing {
+        /// The versions.
+        versions: Vec<i64>,
+    },
+    /// A migration is recorded as failed (a partial no-transaction migration).
+    #[error(
+        "migration {version} is recorded as failed (success = false): inspect the schema, then `strata-migrate repair`"
+    )]
+    Dirty {
+        /// Its version.
+        version: i64,
+    },
+    /// A migration's SQL failed; nothing of it remains when it ran in a transaction.
+    #[error("migration {version} ({description}) failed: {message}")]
+    Migration {
+        /// Its version.
+        version: i64,
+        /// Its description.
+        description: String,
+        /// The server's message with SQLSTATE and the line in the file, when known.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A query of the runner's own bookkeeping failed.
+    #[error("database error while {doing}: {source}")]
+    Database {
+        /// What the runner was doing.
+        doing: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// Process exit codes, documented in `--help` and the README.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// A migration failed, or the recorded history does not match the files.
+    pub const MIGRATION: u8 = 1;
+    /// Bad command-line usage (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// The configuration is invalid, or the database could not be reached.
+    pub const CONNECT: u8 = 3;
+    /// The migration lock was not obtained within `migrations.lock_wait`.
+    pub const LOCK: u8 = 4;
+    /// `check` found something it was told to fail on.
+    pub const CHECK: u8 = 5;
+}
+
+impl MigrateError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) | Self::Connect { .. } | Self::ReadOnly { .. } => exit::CONNECT,
+            Self::LockTimeout { .. } => exit::LOCK,
+            _ => exit::MIGRATION,
+        }
+    }
+
+    pub(crate) fn db(doing: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { doing, source }
+    }
+}
+
+fn humanize(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}

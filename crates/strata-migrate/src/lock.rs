@@ -1,0 +1,120 @@
+//! The migration lock: the same advisory lock key as sqlx's `Migrator`, so the two runners
+//! exclude each other, but taken by polling `pg_try_advisory_lock`, never by a blocking wait
+//! in the server (which can deadlock with a `CREATE INDEX CONCURRENTLY` the holder is running).
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgConnection;
+
+use crate::MigrateError;
+
+/// sqlx's lock key for a database: `0x3d32ad9e * crc32(name)` (see `generate_lock_id` in
+/// sqlx-postgres' `migrate.rs`).
+pub fn sqlx_lock_key(database_name: &str) -> i64 {
+    0x3d32_ad9e * i64::from(crc32(database_name.as_bytes()))
+}
+
+/// CRC-32/ISO-HDLC (the zlib CRC), as the `crc` crate computes it for sqlx.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+/// Tries the lock with backoff until `wait` runs out, logging who holds it meanwhile.
+/// Returns how long it waited.
+pub(crate) async fn acquire(
+    conn: &mut PgConnection,
+    key: i64,
+    wait: Duration,
+) -> Result<Duration, MigrateError> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(25);
+    let mut last_report: Option<Instant> = None;
+    loop {
+        let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(MigrateError::db("trying the migration lock"))?;
+        if locked {
+            return Ok(start.elapsed());
+        }
+        let waited = start.elapsed();
+        if waited >= wait {
+            let holder = holder(conn, key).await;
+            return Err(MigrateError::LockTimeout { waited, holder });
+        }
+        if last_report.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
+            let holder = holder(conn, key).await;
+            tracing::info!(
+                lock.key = key,
+                lock.waited_ms = waited.as_millis() as u64,
+                lock.holder = %holder,
+                "waiting for another migration runner to release the lock"
+            );
+            last_report = Some(Instant::now());
+        }
+        tokio::time::sleep(delay.min(wait.saturating_sub(waited))).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Releases the lock (closing the session releases it too).
+pub(crate) async fn release(conn: &mut PgConnection, key: i64) -> Result<(), MigrateError> {
+    sqlx::query_scalar::<_, bool>("select pg_advisory_unlock($1)")
+        .bind(key)
+        .fetch_one(conn)
+        .await
+        .map_err(MigrateError::db("releasing the migration lock"))?;
+    Ok(())
+}
+
+/// Who holds the lock: pid, application, client, since when and what it runs.
+async fn holder(conn: &mut PgConnection, key: i64) -> String {
+    let row: Result<Option<(i32, String, Option<String>, String, String)>, _> = sqlx::query_as(
+        "select a.pid, a.application_name, host(a.client_addr),
+                to_char(a.backend_start, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), coalesce(a.state, '')
+           from pg_locks l join pg_stat_activity a on a.pid = l.pid
+          where l.locktype = 'advisory' and l.granted
+            and l.classid = (($1::bigint >> 32) & 4294967295)::oid
+            and l.objid = ($1::bigint & 4294967295)::oid
+            and l.objsubid = 1
+            and l.database = (select oid from pg_database where datname = current_database())
+          limit 1",
+    )
+    .bind(key)
+    .fetch_optional(conn)
+    .await;
+    match row {
+        Ok(Some((pid, app, addr, since, state))) => format!(
+            "pid {pid} (application {app:?}, client {}, connected since {since}, {state})",
+            addr.as_deref().unwrap_or("local socket")
+        ),
+        Ok(None) => "released just now".to_owned(),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn lock_key_is_sqlx_formula() {
+        assert_eq!(sqlx_lock_key("postgres"), 0x3d32_ad9e * i64::from(crc32(b"postgres")));
+        assert!(sqlx_lock_key("strata") > 0);
+    }
+}
