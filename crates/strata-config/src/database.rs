@@ -200,9 +200,8 @@ impl DatabaseConfig {
 
     fn base_connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
         let url = self.url.as_ref().ok_or(ConfigError::MissingUrl)?;
-        let mut options = parse_url(url)?
-            .application_name(&self.application_name)
-            .ssl_mode(self.ssl_mode.into());
+        let mut options =
+            parse_url(url)?.application_name(&self.application_name).ssl_mode(self.ssl_mode.into());
         if let Some(password) = &self.password {
             options = options.password(password.expose_secret());
         }
@@ -226,7 +225,11 @@ impl DatabaseConfig {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming `database.url` and `origin` when the URL is unusable.
-    pub fn override_url(&mut self, url: DatabaseUrl, origin: crate::Origin) -> Result<(), ConfigError> {
+    pub fn override_url(
+        &mut self,
+        url: DatabaseUrl,
+        origin: crate::Origin,
+    ) -> Result<(), ConfigError> {
         if let Some(message) = check_url(&url) {
             return Err(ConfigError::Invalid(vec![crate::Problem {
                 key: "database.url".to_owned(),
@@ -263,9 +266,9 @@ impl DatabaseConfig {
 /// What is wrong with a URL, if anything: its scheme, or its syntax.
 pub(crate) fn check_url(url: &DatabaseUrl) -> Option<String> {
     match url.scheme() {
-        Some("postgres" | "postgresql") => parse_url(url)
-            .is_err()
-            .then(|| format!("{url} is not a valid PostgreSQL URL")),
+        Some("postgres" | "postgresql") => {
+            parse_url(url).is_err().then(|| format!("{url} is not a valid PostgreSQL URL"))
+        }
         _ => Some(format!("{url} must start with postgres:// or postgresql://")),
     }
 }

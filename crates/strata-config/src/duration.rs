@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, de};
 
 /// Reads a duration from a human string; a bare number is refused because its unit is unclear.
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -23,7 +25,9 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
 /// Parses a human duration, with a message that says how to write one.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("{text:?} is not a duration ({e}): write it such as \"5s\", \"250ms\" or \"1m 30s\"")
+        format!(
+            "{text:?} is not a duration ({e}): write it such as \"5s\", \"250ms\" or \"1m 30s\""
+        )
     })
 }
 

@@ -74,9 +74,6 @@ pub struct MigrationsConfig {
 
 impl Default for MigrationsConfig {
     fn default() -> Self {
-        Self {
-            lock_timeout: Duration::from_secs(5),
-            lock_wait: Duration::from_secs(60),
-        }
+        Self { lock_timeout: Duration::from_secs(5), lock_wait: Duration::from_secs(60) }
     }
 }

@@ -61,10 +61,8 @@ impl Loader {
         let file = self.file()?;
         let mut figment = Figment::new();
         if let Some(path) = &file {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
             if let Err(e) = text.parse::<toml::Table>() {
                 return Err(ConfigError::File {
                     path: path.clone(),
@@ -87,26 +85,18 @@ impl Loader {
             figment = figment.merge(EnvVar::new(DATABASE_URL_VAR, "database.url".into(), url));
         }
 
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| problem(&figment, e)).collect()))?;
+        let config: Config = figment.extract().map_err(|e| {
+            ConfigError::Invalid(e.into_iter().map(|e| problem(&figment, e)).collect())
+        })?;
         let problems = validate(&config, &|key| origin_of(&figment, key));
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
     }
 
     fn file(&self) -> Result<Option<PathBuf>, ConfigError> {
         match self.vars.get(CONFIG_VAR) {
             Some(named) => {
                 let path = self.dir.join(named);
-                if path.is_file() {
-                    Ok(Some(path))
-                } else {
-                    Err(ConfigError::MissingFile { path })
-                }
+                if path.is_file() { Ok(Some(path)) } else { Err(ConfigError::MissingFile { path }) }
             }
             None => {
                 let path = self.dir.join(DEFAULT_FILE);
@@ -165,7 +155,9 @@ fn problem(figment: &Figment, error: figment::Error) -> Problem {
     }
     let key = path.join(".");
     let origin = match origin_of(figment, &key) {
-        Origin::Default => error.metadata.as_ref().map_or(Origin::Default, |m| origin_from(m, &key)),
+        Origin::Default => {
+            error.metadata.as_ref().map_or(Origin::Default, |m| origin_from(m, &key))
+        }
         found => found,
     };
     let shown = |actual: &Actual| {
@@ -182,8 +174,12 @@ fn problem(figment: &Figment, error: figment::Error) -> Problem {
         Kind::UnknownVariant(found, expected) => {
             format!("unknown value {found:?}; expected one of: {}", expected.join(", "))
         }
-        Kind::InvalidType(actual, expected) => format!("found {}, expected {expected}", shown(actual)),
-        Kind::InvalidValue(actual, expected) => format!("found {}, expected {expected}", shown(actual)),
+        Kind::InvalidType(actual, expected) => {
+            format!("found {}, expected {expected}", shown(actual))
+        }
+        Kind::InvalidValue(actual, expected) => {
+            format!("found {}, expected {expected}", shown(actual))
+        }
         other if !SECRET_KEYS.contains(&key.as_str()) => other.to_string(),
         _ => "has a value that cannot be used".to_owned(),
     };

@@ -194,10 +194,8 @@ fn an_invalid_log_filter_is_refused_at_load() {
 #[test]
 fn debug_of_a_loaded_config_hides_url_and_password() -> Result<(), ConfigError> {
     let url = format!("postgres://app:{SECRET}@127.0.0.1/app");
-    let config = load(
-        None,
-        &[("DATABASE_URL", url.as_str()), ("STRATA_DATABASE__PASSWORD", SECRET)],
-    )?;
+    let config =
+        load(None, &[("DATABASE_URL", url.as_str()), ("STRATA_DATABASE__PASSWORD", SECRET)])?;
     let debug = format!("{config:?}");
     assert!(!debug.contains(SECRET), "{debug}");
     assert!(debug.contains("postgres://app:***@127.0.0.1/app"), "{debug}");

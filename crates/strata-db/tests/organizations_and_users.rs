@@ -21,11 +21,13 @@ async fn organization_round_trip(pool: PgPool) -> TestResult {
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn missing_rows_are_not_found(pool: PgPool) -> TestResult {
-    let err = organizations::get(&pool, OrganizationId::new()).await.unwrap_err();
+    let err =
+        organizations::get(&pool, OrganizationId::new()).await.expect_err("the call must fail");
     assert!(matches!(err, Error::NotFound { entity: "organization" }), "{err:?}");
-    let err = users::get(&pool, UserId::new()).await.unwrap_err();
+    let err = users::get(&pool, UserId::new()).await.expect_err("the call must fail");
     assert!(matches!(err, Error::NotFound { entity: "user" }), "{err:?}");
-    let err = users::get_by_email(&pool, "nobody@example.com").await.unwrap_err();
+    let err =
+        users::get_by_email(&pool, "nobody@example.com").await.expect_err("the call must fail");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     Ok(())
 }
@@ -35,7 +37,7 @@ async fn duplicate_slug_is_a_conflict_and_writes_nothing(pool: PgPool) -> TestRe
     organizations::create(&pool, &ACME).await?;
     let err = organizations::create(&pool, &NewOrganization { slug: "acme", name: "Other" })
         .await
-        .unwrap_err();
+        .expect_err("the call must fail");
     assert!(
         matches!(err, Error::Conflict { constraint: constraints::ORGANIZATIONS_SLUG_KEY, .. }),
         "{err:?}"
@@ -49,14 +51,14 @@ async fn duplicate_slug_is_a_conflict_and_writes_nothing(pool: PgPool) -> TestRe
 async fn malformed_organizations_are_invalid(pool: PgPool) -> TestResult {
     let err = organizations::create(&pool, &NewOrganization { slug: "Not A Slug", name: "x" })
         .await
-        .unwrap_err();
+        .expect_err("the call must fail");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::ORGANIZATIONS_SLUG_FORMAT, .. }),
         "{err:?}"
     );
     let err = organizations::create(&pool, &NewOrganization { slug: "ok", name: "  " })
         .await
-        .unwrap_err();
+        .expect_err("the call must fail");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::ORGANIZATIONS_NAME_NOT_BLANK, .. }),
         "{err:?}"
@@ -67,13 +69,17 @@ async fn malformed_organizations_are_invalid(pool: PgPool) -> TestResult {
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn email_is_unique_whatever_its_case(pool: PgPool) -> TestResult {
-    let ada = users::create(&pool, &NewUser { email: "Ada@Example.com", display_name: "Ada" }).await?;
+    let ada =
+        users::create(&pool, &NewUser { email: "Ada@Example.com", display_name: "Ada" }).await?;
     assert_eq!(ada.email, "Ada@Example.com", "stored as given");
     assert_eq!(users::get_by_email(&pool, "ada@example.COM").await?, ada);
     let err = users::create(&pool, &NewUser { email: "ada@example.com", display_name: "Imposter" })
         .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Conflict { constraint: constraints::USERS_EMAIL_KEY, .. }), "{err:?}");
+        .expect_err("the call must fail");
+    assert!(
+        matches!(err, Error::Conflict { constraint: constraints::USERS_EMAIL_KEY, .. }),
+        "{err:?}"
+    );
     assert_eq!(users::list(&pool, None, 10).await?, vec![ada]);
     Ok(())
 }
@@ -82,11 +88,14 @@ async fn email_is_unique_whatever_its_case(pool: PgPool) -> TestResult {
 async fn malformed_users_are_invalid(pool: PgPool) -> TestResult {
     let err = users::create(&pool, &NewUser { email: "no-at-sign", display_name: "X" })
         .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Invalid { constraint: constraints::USERS_EMAIL_FORMAT, .. }), "{err:?}");
+        .expect_err("the call must fail");
+    assert!(
+        matches!(err, Error::Invalid { constraint: constraints::USERS_EMAIL_FORMAT, .. }),
+        "{err:?}"
+    );
     let err = users::create(&pool, &NewUser { email: "x@example.com", display_name: "" })
         .await
-        .unwrap_err();
+        .expect_err("the call must fail");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::USERS_DISPLAY_NAME_NOT_BLANK, .. }),
         "{err:?}"
@@ -99,7 +108,9 @@ async fn lists_page_by_keyset(pool: PgPool) -> TestResult {
     let mut created = Vec::new();
     for i in 0..5 {
         let slug = format!("org-{i}");
-        created.push(organizations::create(&pool, &NewOrganization { slug: &slug, name: "Org" }).await?);
+        created.push(
+            organizations::create(&pool, &NewOrganization { slug: &slug, name: "Org" }).await?,
+        );
     }
     let first = organizations::list(&pool, None, 2).await?;
     let second = organizations::list(&pool, first.last().map(|o| o.id), 2).await?;
@@ -112,10 +123,12 @@ async fn lists_page_by_keyset(pool: PgPool) -> TestResult {
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn updated_at_is_kept_by_the_database(pool: PgPool) -> TestResult {
     let org = organizations::create(&pool, &ACME).await?;
-    sqlx::query("update organizations set name = 'Renamed', updated_at = '2000-01-01' where id = $1")
-        .bind(org.id)
-        .execute(&pool)
-        .await?;
+    sqlx::query(
+        "update organizations set name = 'Renamed', updated_at = '2000-01-01' where id = $1",
+    )
+    .bind(org.id)
+    .execute(&pool)
+    .await?;
     let renamed = organizations::get(&pool, org.id).await?;
     assert_eq!(renamed.name, "Renamed");
     assert!(renamed.updated_at >= org.updated_at, "trigger overrides a stale client value");
@@ -125,7 +138,8 @@ async fn updated_at_is_kept_by_the_database(pool: PgPool) -> TestResult {
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn other_database_errors_keep_their_source(pool: PgPool) -> TestResult {
     pool.close().await;
-    let err = organizations::get(&pool, OrganizationId::new()).await.unwrap_err();
+    let err =
+        organizations::get(&pool, OrganizationId::new()).await.expect_err("the call must fail");
     assert!(matches!(err, Error::Database(sqlx::Error::PoolClosed)), "{err:?}");
     assert!(std::error::Error::source(&err).is_some());
     Ok(())

@@ -46,6 +46,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Create a timestamped reversible pair `<version>_<NAME>.up.sql` / `.down.sql`.
+    New {
+        /// Lowercase letters, digits and _ (e.g. add_tasks_due_date).
+        name: String,
+        /// Start both files with `-- no-transaction` (for CREATE INDEX CONCURRENTLY).
+        #[arg(long)]
+        no_transaction: bool,
+        /// Where to write them.
+        #[arg(long, default_value = "migrations")]
+        dir: PathBuf,
+    },
     /// List every migration with its state; read-only, takes no lock.
     Status {
         /// Output format.
@@ -85,6 +96,12 @@ pub fn main() -> ExitCode {
 ///
 /// Any [`MigrateError`]; its [`MigrateError::exit_code`] is the process's.
 pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
+    if let Command::New { name, no_transaction, dir } = &cli.command {
+        for path in crate::new::create(dir, name, *no_transaction)? {
+            println!("created {}", path.display());
+        }
+        return Ok(exit::OK);
+    }
     let mut config = Config::load()?;
     if let Some(url) = cli.database_url {
         let origin = Origin::Flag { flag: "--database-url".to_owned() };
@@ -94,10 +111,9 @@ pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
     let source;
     let migrator: &Migrator = match &cli.source {
         Some(dir) => {
-            source = Migrator::new(dir.as_path()).await.map_err(|e| MigrateError::Source {
-                dir: dir.clone(),
-                message: e.to_string(),
-            })?;
+            source = Migrator::new(dir.as_path())
+                .await
+                .map_err(|e| MigrateError::Source { dir: dir.clone(), message: e.to_string() })?;
             &source
         }
         None => &MIGRATOR,
@@ -113,6 +129,7 @@ pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
             }
             outcome.map(|_| exit::OK)
         }
+        Command::New { .. } => Ok(exit::OK),
         Command::Status { format } => {
             let outcome = crate::status(session.connection(), migrator).await;
             if let Ok(lines) = &outcome {
@@ -145,7 +162,10 @@ fn print_status(lines: &[MigrationStatus], format: Format) {
         println!("{}", to_json(&lines));
         return;
     }
-    println!("{:<16} {:<17} {:<26} {:>10}  DESCRIPTION", "VERSION", "STATE", "APPLIED AT", "DURATION");
+    println!(
+        "{:<16} {:<17} {:<26} {:>10}  DESCRIPTION",
+        "VERSION", "STATE", "APPLIED AT", "DURATION"
+    );
     for l in lines {
         let at = l
             .applied_at

@@ -19,6 +19,12 @@ pub enum MigrateError {
         /// What went wrong.
         message: String,
     },
+    /// `new` could not make the files.
+    #[error("{message}")]
+    NewFile {
+        /// What went wrong.
+        message: String,
+    },
     /// The server could not be reached or refused the connection.
     #[error("could not connect to {target}: {reason}")]
     Connect {

@@ -16,6 +16,7 @@
 pub mod cli;
 mod error;
 mod lock;
+pub mod new;
 mod runner;
 mod status;
 

@@ -76,11 +76,22 @@ pub(crate) async fn release(conn: &mut PgConnection, key: i64) -> Result<(), Mig
     Ok(())
 }
 
-/// Who holds the lock: pid, application, client, since when and what it runs.
+/// The session holding the lock, as `pg_stat_activity` shows it.
+#[derive(sqlx::FromRow)]
+struct Holder {
+    pid: i32,
+    application_name: String,
+    client: Option<String>,
+    since: String,
+    state: String,
+}
+
+/// Who holds the lock: pid, application, client, since when and what it is doing.
 async fn holder(conn: &mut PgConnection, key: i64) -> String {
-    let row: Result<Option<(i32, String, Option<String>, String, String)>, _> = sqlx::query_as(
-        "select a.pid, a.application_name, host(a.client_addr),
-                to_char(a.backend_start, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), coalesce(a.state, '')
+    let row: Result<Option<Holder>, _> = sqlx::query_as(
+        "select a.pid, a.application_name, host(a.client_addr) as client,
+                to_char(a.backend_start, 'YYYY-MM-DD\"T\"HH24:MI:SSOF') as since,
+                coalesce(a.state, '') as state
            from pg_locks l join pg_stat_activity a on a.pid = l.pid
           where l.locktype = 'advisory' and l.granted
             and l.classid = (($1::bigint >> 32) & 4294967295)::oid
@@ -93,9 +104,13 @@ async fn holder(conn: &mut PgConnection, key: i64) -> String {
     .fetch_optional(conn)
     .await;
     match row {
-        Ok(Some((pid, app, addr, since, state))) => format!(
-            "pid {pid} (application {app:?}, client {}, connected since {since}, {state})",
-            addr.as_deref().unwrap_or("local socket")
+        Ok(Some(h)) => format!(
+            "pid {} (application {:?}, client {}, connected since {}, {})",
+            h.pid,
+            h.application_name,
+            h.client.as_deref().unwrap_or("local socket"),
+            h.since,
+            h.state
         ),
         Ok(None) => "released just now".to_owned(),
         Err(e) => format!("unknown ({e})"),

@@ -73,9 +73,8 @@ impl Session {
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, MigrateError> {
         let options = config.connect_options_without_timeout(APPLICATION_NAME)?;
         let target = config.url.as_ref().map(|u| u.redacted()).unwrap_or_default();
-        let mut conn = PgConnection::connect_with(&options)
-            .await
-            .map_err(|source| MigrateError::Connect {
+        let mut conn =
+            PgConnection::connect_with(&options).await.map_err(|source| MigrateError::Connect {
                 reason: connect_reason(&source),
                 target: target.clone(),
                 source,

@@ -1,0 +1,99 @@
+# strata: every workflow is a recipe here; CI (.ci/run) calls `just test`.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Builds never need a database: queries are checked against the committed .sqlx/ data.
+export SQLX_OFFLINE := "true"
+
+sqlx_cli_version := "0.9.0"
+secret_sentinel := "strata-test-secret-pw"
+
+# List the recipes.
+default:
+    @just --list --unsorted
+
+# The main job: bring up a database, apply the migrations, show their status.
+[group('main')]
+up: db-up migrate status
+
+# Everything CI checks: the static checks, .sqlx/ against a fresh database, every test.
+[group('main')]
+test: check verify-sqlx
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    mkdir -p target
+    DATABASE_URL="$url" cargo test --workspace --all-targets 2>&1 | tee target/test-output.log
+    DATABASE_URL="$url" cargo test --workspace --doc 2>&1 | tee -a target/test-output.log
+    if grep -q "{{ secret_sentinel }}" target/test-output.log; then
+        echo "error: a test printed the sentinel password (see target/test-output.log)" >&2
+        exit 1
+    fi
+
+# The static part of `test`: formatting and clippy, offline.
+[group('main')]
+check:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Make a database available and print its URL, password hidden (DATABASE_URL, else 127.0.0.1:5432, else a local cluster).
+[group('database')]
+db-up:
+    @scripts/db.sh up | sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' 
+
+# Stop the project-local cluster that db-up started; never touches another server.
+[group('database')]
+db-down:
+    @scripts/db.sh down
+
+# Apply the pending migrations to the database of db-up.
+[group('database')]
+migrate *ARGS:
+    DATABASE_URL="$(scripts/db.sh up)" cargo run --quiet --locked -p strata-migrate -- up {{ ARGS }}
+
+# Show the state of every migration in the database of db-up.
+[group('database')]
+status *ARGS:
+    DATABASE_URL="$(scripts/db.sh up)" cargo run --quiet --locked -p strata-migrate -- status {{ ARGS }}
+
+# Create a timestamped reversible migration pair in migrations/.
+[group('database')]
+new NAME *ARGS:
+    cargo run --quiet --locked -p strata-migrate -- new {{ quote(NAME) }} {{ ARGS }}
+
+# Regenerate .sqlx/ against a freshly migrated database (commit it with the query change).
+[group('sqlx')]
+prepare: _sqlx-cli
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(just _fresh-migrated strata_prepare)"
+    DATABASE_URL="$url" SQLX_OFFLINE=false cargo sqlx prepare --workspace -- --all-targets --locked
+
+# Verify that .sqlx/ matches the queries and a freshly migrated database.
+[group('sqlx')]
+verify-sqlx: _sqlx-cli
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(just _fresh-migrated strata_prepare)"
+    if ! DATABASE_URL="$url" SQLX_OFFLINE=false cargo sqlx prepare --workspace --check -- --all-targets --locked; then
+        echo "error: .sqlx/ is stale: run 'just prepare' and commit .sqlx/" >&2
+        exit 1
+    fi
+
+# Print the URL of database NAME, recreated empty and migrated by strata-migrate.
+_fresh-migrated NAME:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh fresh {{ NAME }})"
+    cargo run --quiet --locked -p strata-migrate -- --database-url "$url" up >&2
+    echo "$url"
+
+# Install sqlx-cli at the pinned version unless it is there.
+_sqlx-cli:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cargo sqlx --version 2>/dev/null | grep -qx ".* {{ sqlx_cli_version }}"; then
+        echo "installing sqlx-cli {{ sqlx_cli_version }} (about 80 s, once)" >&2
+        cargo install sqlx-cli --version {{ sqlx_cli_version }} --no-default-features \
+            --features postgres,rustls --locked --quiet
+    fi

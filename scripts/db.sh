@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Finds or starts the PostgreSQL this project uses.
+#
+#   db.sh up [--local]   print the URL of a reachable database on stdout (messages on stderr):
+#                        1. DATABASE_URL (or STRATA_DATABASE__URL, or database.url in
+#                           strata.toml) when it answers;
+#                        2. else a server answering on 127.0.0.1:5432 (user postgres);
+#                        3. else a project-local cluster under target/postgres, started with
+#                           the installed PostgreSQL binaries (as the postgres user when root).
+#                        --local skips 1 and 2.
+#   db.sh fresh NAME     (re)create database NAME, empty, on the server `up` finds; print its URL.
+#   db.sh down           stop the project-local cluster, and nothing else.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+pg_dir="$root/target/postgres"
+port="${STRATA_PG_PORT:-54329}"
+db_name="${STRATA_DB_NAME:-strata}"
+marker="created-by-strata-db-up"
+
+say() { printf 'db: %s\n' "$*" >&2; }
+die() { printf 'db: error: %s\n' "$*" >&2; exit 1; }
+redact() { sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$1"; }
+
+# Prints the path of a PostgreSQL program: from PATH, else the newest /usr/lib/postgresql/*/bin.
+find_bin() {
+    if command -v "$1" >/dev/null 2>&1; then command -v "$1"; return 0; fi
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [ -x "$dir/$1" ]; then echo "$dir/$1"; return 0; fi
+    done
+    return 1
+}
+
+psql_bin="$(find_bin psql || true)"
+
+answers() { # url
+    [ -n "$psql_bin" ] && PGCONNECT_TIMEOUT=3 "$psql_bin" "$1" -Atqc 'select 1' >/dev/null 2>&1
+}
+
+# Creates database $db_name through the maintenance URL $1 unless it exists.
+ensure_db() {
+    local exists
+    exists="$("$psql_bin" "$1" -Atqc "select 1 from pg_database where datname = '$db_name'")"
+    if [ "$exists" != 1 ]; then
+        "$psql_bin" "$1" -qc "create database \"$db_name\"" >/dev/null
+        say "created database $db_name"
+    fi
+}
+
+# database.url from strata.toml (or $STRATA_CONFIG), when written on one line.
+config_url() {
+    local file="${STRATA_CONFIG:-$root/strata.toml}"
+    [ -f "$file" ] || return 0
+    awk '/^[[:space:]]*\[/{s=$0; gsub(/[][[:space:]]/,"",s); next}
+         s=="database" && $1=="url" {sub(/^[^=]*=[[:space:]]*"/,""); sub(/".*$/,""); print; exit}' "$file"
+}
+
+# Runs a server program as the postgres user when we are root (the server refuses root).
+as_owner() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_local() {
+    local initdb pg_ctl data log
+    initdb="$(find_bin initdb || true)"
+    pg_ctl="$(find_bin pg_ctl || true)"
+    if [ -z "$initdb" ] || [ -z "$pg_ctl" ] || [ -z "$psql_bin" ]; then
+        die "no PostgreSQL server answers and the PostgreSQL programs (initdb, pg_ctl, psql) are not installed.
+  Install them (Debian/Ubuntu: sudo apt-get install postgresql), or set DATABASE_URL to a server's URL."
+    fi
+    if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then
+        die "running as root, but there is no 'postgres' system user to run the server as (the server refuses root).
+  Install the postgresql package (it creates the user), run as a normal user, or set DATABASE_URL."
+    fi
+    mkdir -p "$pg_dir"
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$pg_dir"
+        if ! runuser -u postgres -- test -w "$pg_dir"; then
+            die "the postgres user cannot reach $pg_dir (a parent directory is not searchable); set DATABASE_URL instead"
+        fi
+    fi
+    data="$pg_dir/data"
+    log="$pg_dir/server.log"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        say "initialising a project-local cluster in $data"
+        as_owner "$initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+        touch "$pg_dir/$marker"
+    fi
+    if ! as_owner "$pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        say "starting the project-local cluster on 127.0.0.1:$port"
+        if ! as_owner "$pg_ctl" -D "$data" -l "$log" -w -t 60 \
+            -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
+            tail -n 20 "$log" >&2 || true
+            die "the project-local cluster did not start (log: $log); is port $port taken? Set STRATA_PG_PORT to another."
+        fi
+    fi
+    local maintenance="postgres://postgres@127.0.0.1:$port/postgres"
+    local tries=0
+    until answers "$maintenance"; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 60 ] || die "the project-local cluster does not accept connections (log: $log)"
+        sleep 0.5
+    done
+    ensure_db "$maintenance"
+    echo "postgres://postgres@127.0.0.1:$port/$db_name"
+}
+
+up() {
+    local local_only="${1:-}"
+    if [ "$local_only" != --local ]; then
+        local configured="${DATABASE_URL:-${STRATA_DATABASE__URL:-$(config_url)}}"
+        if [ -n "$configured" ]; then
+            if answers "$configured"; then
+                echo "$configured"
+                return 0
+            fi
+            say "the configured database ($(redact "$configured")) does not answer; looking for another server"
+        fi
+        local default="postgres://postgres@127.0.0.1:5432"
+        if answers "$default/postgres"; then
+            ensure_db "$default/postgres"
+            echo "$default/$db_name"
+            return 0
+        fi
+    fi
+    start_local
+}
+
+# Drops and recreates database $1 on the server of `up`, and prints its URL.
+fresh() {
+    local name="${1:?usage: db.sh fresh NAME}" url base query=""
+    [[ "$name" =~ ^[a-z_][a-z0-9_]*$ ]] || die "database name '$name' must be lowercase letters, digits and _"
+    url="$(up)"
+    if [[ "$url" == *\?* ]]; then query="?${url#*\?}"; url="${url%%\?*}"; fi
+    base="${url%/*}"
+    PGOPTIONS="-c client_min_messages=warning" "$psql_bin" "$base/postgres$query" -qc "drop database if exists \"$name\" with (force)" >/dev/null
+    "$psql_bin" "$base/postgres$query" -qc "create database \"$name\"" >/dev/null
+    echo "$base/$name$query"
+}
+
+down() {
+    local pg_ctl
+    if [ ! -f "$pg_dir/$marker" ] || [ ! -f "$pg_dir/data/postmaster.pid" ]; then
+        say "no project-local cluster is running; nothing to stop"
+        return 0
+    fi
+    pg_ctl="$(find_bin pg_ctl)" || die "pg_ctl not found; cannot stop the cluster in $pg_dir/data"
+    as_owner "$pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null
+    say "stopped the project-local cluster"
+}
+
+case "${1:-}" in
+    up) shift; up "$@" ;;
+    fresh) shift; fresh "$@" ;;
+    down) down ;;
+    *) die "usage: db.sh up [--local] | db.sh fresh NAME | db.sh down" ;;
+esac

@@ -1,0 +1,242 @@
+//! The migrator binary and the data layer together, against a real PostgreSQL: each test
+//! gets an empty database of its own from `#[sqlx::test(migrations = false)]`.
+
+mod support;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrate;
+use strata_db::organizations::{self, NewOrganization};
+use strata_migrate::{MIGRATOR, exit};
+use support::{migrate, temp_dir, text, url_for, url_of};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const SENTINEL: &str = "strata-test-secret-pw";
+
+async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
+        .fetch_all(pool)
+        .await
+}
+
+fn embedded_versions() -> Vec<i64> {
+    MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).map(|m| m.version).collect()
+}
+
+#[sqlx::test(migrations = false)]
+async fn up_then_status_then_the_data_layer_works(pool: PgPool) -> TestResult {
+    let url = url_of(&pool).await;
+    let out = migrate(&["--database-url", &url, "up"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("applied 20261126000001 organizations and users"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(applied_versions(&pool).await?, embedded_versions());
+
+    let out = migrate(&["status", "--format", "json"], &[("DATABASE_URL", &url)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let lines = lines.as_array().ok_or("status --format json is an array")?;
+    assert_eq!(lines.len(), embedded_versions().len());
+    for (line, version) in lines.iter().zip(embedded_versions()) {
+        assert_eq!(line["version"], version);
+        assert_eq!(line["state"], "applied");
+        assert!(line["applied_at"].is_string());
+    }
+
+    let out = migrate(&["up"], &[("DATABASE_URL", &url)]);
+    assert!(text(&out).contains("nothing to apply"), "{}", text(&out));
+
+    let org = organizations::create(&pool, &NewOrganization { slug: "acme", name: "Acme" }).await?;
+    assert_eq!(organizations::get(&pool, org.id).await?.slug, "acme");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn status_before_up_lists_pending_and_creates_nothing(pool: PgPool) -> TestResult {
+    let out = migrate(&["--database-url", &url_of(&pool).await, "status"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("0 applied, 1 pending"), "{}", text(&out));
+    let table: Option<String> =
+        sqlx::query_scalar("select to_regclass('_sqlx_migrations')::text").fetch_one(&pool).await?;
+    assert_eq!(table, None, "status is read-only");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn no_output_ever_shows_the_password(pool: PgPool) -> TestResult {
+    let name: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await?;
+    // The test server trusts local connections, so a password in the URL is accepted and ignored.
+    let with_password = url_for(&name, Some(SENTINEL));
+    let refused = format!("postgres://app:{SENTINEL}@127.0.0.1:1/{name}");
+    let missing = url_for("strata_no_such_database", Some(SENTINEL));
+    let wrong_scheme = format!("mysql://app:{SENTINEL}@127.0.0.1/{name}");
+    let trace = [("RUST_LOG", "trace")];
+    let runs = [
+        (vec!["--database-url", &with_password, "up"], exit::OK),
+        (vec!["--database-url", &with_password, "status", "--format", "json"], exit::OK),
+        (vec!["--database-url", &refused, "up"], exit::CONNECT),
+        (vec!["--database-url", &missing, "status"], exit::CONNECT),
+        (vec!["--database-url", &wrong_scheme, "up"], exit::CONNECT),
+    ];
+    for (args, code) in runs {
+        let out = migrate(&args, &trace);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(i32::from(code)), "{args:?}: {all}");
+        assert!(!all.contains(SENTINEL), "password printed by {args:?}");
+    }
+    let out = migrate(&["up"], &[("DATABASE_URL", &refused), ("RUST_LOG", "trace")]);
+    let all = text(&out);
+    assert!(all.contains("could not connect to postgres://app:***@127.0.0.1:1/"), "{all}");
+    assert!(!all.contains(SENTINEL));
+    let out = migrate(&["--database-url", &missing, "status"], &[]);
+    assert!(
+        text(&out).contains("database \"strata_no_such_database\" does not exist"),
+        "{}",
+        text(&out)
+    );
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlx_sees_our_database_as_fully_applied(pool: PgPool) -> TestResult {
+    let out = migrate(&["--database-url", &url_of(&pool).await, "up"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let before: Vec<(i64, Vec<u8>, i64)> =
+        sqlx::query_as("select version, checksum, execution_time from _sqlx_migrations order by 1")
+            .fetch_all(&pool)
+            .await?;
+    MIGRATOR.run(&pool).await?;
+    let after: Vec<(i64, Vec<u8>, i64)> =
+        sqlx::query_as("select version, checksum, execution_time from _sqlx_migrations order by 1")
+            .fetch_all(&pool)
+            .await?;
+    assert_eq!(before, after, "sqlx found nothing to apply and nothing to complain about");
+    assert!(before.iter().all(|(_, _, nanos)| *nanos > 0), "execution_time recorded in ns");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn we_read_a_database_that_sqlx_migrated(pool: PgPool) -> TestResult {
+    MIGRATOR.run(&pool).await?;
+    let url = url_of(&pool).await;
+    let out = migrate(&["--database-url", &url, "status"], &[]);
+    assert!(text(&out).contains("1 applied, 0 pending, 0 checksum changed"), "{}", text(&out));
+    let out = migrate(&["--database-url", &url, "up"], &[]);
+    assert!(text(&out).contains("nothing to apply"), "{}", text(&out));
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn sqlx_migrator_lock_holds_us_off_until_lock_wait(pool: PgPool) -> TestResult {
+    let mut holder = pool.acquire().await?;
+    holder.lock().await?; // sqlx's own Migrator lock on this database
+    let url = url_of(&pool).await;
+    let out =
+        migrate(&["--database-url", &url, "up"], &[("STRATA_MIGRATIONS__LOCK_WAIT", "400ms")]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::LOCK)), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("held the lock for longer than migrations.lock_wait"), "{all}");
+    assert!(all.contains("holder: pid "), "names the holder: {all}");
+    assert_eq!(applied_versions(&pool).await.ok(), None, "nothing ran: no tracking table");
+
+    holder.unlock().await?;
+    let out = migrate(&["--database-url", &url, "up"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    Ok(())
+}
+
+fn write_migrations(files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = temp_dir("source");
+    for (name, sql) in files {
+        std::fs::write(dir.join(name), sql).expect("write migration");
+    }
+    dir
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_failing_migration_stops_the_batch_and_leaves_nothing(pool: PgPool) -> TestResult {
+    let dir = write_migrations(&[
+        ("1_first.up.sql", "create table first (id int);\n"),
+        ("2_broken.up.sql", "create table broken (id int);\n\ncreate tabel oops (id int);\n"),
+        ("3_third.up.sql", "create table third (id int);\n"),
+    ]);
+    let source = dir.to_string_lossy().into_owned();
+    let url = url_of(&pool).await;
+    let out = migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
+    assert!(all.contains("migration 2 (broken) failed"), "{all}");
+    assert!(all.contains("SQLSTATE 42601") && all.contains("at line 3"), "{all}");
+    assert_eq!(applied_versions(&pool).await?, vec![1]);
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select tablename::text from pg_tables where schemaname = 'public' and tablename <> '_sqlx_migrations' order by 1",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(tables, vec!["first".to_owned()], "2 rolled back whole, 3 never ran");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_edited_applied_migration_is_refused(pool: PgPool) -> TestResult {
+    let dir = write_migrations(&[("1_first.up.sql", "create table first (id int);\n")]);
+    let source = dir.to_string_lossy().into_owned();
+    let url = url_of(&pool).await;
+    let out = migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(dir.join("1_first.up.sql"), "create table first (id bigint);\n")?;
+    std::fs::write(dir.join("2_second.up.sql"), "create table second (id int);\n")?;
+    let out = migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
+    assert!(all.contains("migration 1 (first) was changed after it was applied"), "{all}");
+    assert_eq!(applied_versions(&pool).await?, vec![1], "2 did not run");
+    let out = migrate(&["--database-url", &url, "--source", &source, "status"], &[]);
+    assert!(text(&out).contains("checksum changed"), "{}", text(&out));
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_missing_file_is_refused_unless_ignored(pool: PgPool) -> TestResult {
+    let dir =
+        write_migrations(&[("1_first.up.sql", "select 1;\n"), ("2_second.up.sql", "select 2;\n")]);
+    let source = dir.to_string_lossy().into_owned();
+    let url = url_of(&pool).await;
+    assert_eq!(
+        migrate(&["--database-url", &url, "--source", &source, "up"], &[]).status.code(),
+        Some(0)
+    );
+    std::fs::remove_file(dir.join("2_second.up.sql"))?;
+    let out = migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{}", text(&out));
+    assert!(text(&out).contains("no file here: [2]"), "{}", text(&out));
+    let out = migrate(&["--database-url", &url, "--source", &source, "status"], &[]);
+    assert!(text(&out).contains("file missing"), "{}", text(&out));
+    let out =
+        migrate(&["--database-url", &url, "--source", &source, "up", "--ignore-missing"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    Ok(())
+}
+
+#[test]
+fn new_writes_a_pair_and_refuses_bad_names() {
+    let dir = temp_dir("new");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let out = migrate(&["new", "add_widgets", "--dir", &dir_arg], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("read dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2);
+    assert!(
+        names[0].ends_with("_add_widgets.down.sql") && names[1].ends_with("_add_widgets.up.sql")
+    );
+    let out = migrate(&["new", "Add Widgets", "--dir", &dir_arg], &[]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{}", text(&out));
+    assert!(text(&out).contains("not a usable migration name"));
+}
