@@ -85,7 +85,7 @@ async fn no_output_ever_shows_the_password(pool: PgPool) -> TestResult {
         let out = migrate(&args, &trace);
         let all = text(&out);
         assert_eq!(out.status.code(), Some(i32::from(code)), "{args:?}: {all}");
-        assert!(!all.contains(SENTINEL), "password printed by {args:?}");
+        assert!(!all.contains(SENTINEL), "password printed by run {}", args.len());
     }
     let out = migrate(&["up"], &[("DATABASE_URL", &refused), ("RUST_LOG", "trace")]);
     let all = text(&out);
