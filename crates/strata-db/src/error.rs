@@ -1,4 +1,5 @@
-//! The crate's one error type, and the one place database errors are mapped to it.
+//! The crate's one error type, and the one place database errors are mapped to it: by
+//! SQLSTATE and constraint name.
 
 /// The names of the constraints (and unique indexes) the mapping knows, as the migrations
 /// create them.
@@ -15,6 +16,30 @@ pub mod constraints {
     pub const USERS_EMAIL_FORMAT: &str = "users_email_format";
     /// `users.display_name` is not blank.
     pub const USERS_DISPLAY_NAME_NOT_BLANK: &str = "users_display_name_not_blank";
+    /// A user is a member of an organization once.
+    pub const MEMBERSHIPS_PKEY: &str = "memberships_pkey";
+    /// A membership names an existing user.
+    pub const MEMBERSHIPS_USER_ID_FKEY: &str = "memberships_user_id_fkey";
+    /// A project key is unique in its organization.
+    pub const PROJECTS_KEY_KEY: &str = "projects_key_key";
+    /// A project key is 2-10 uppercase letters and digits.
+    pub const PROJECTS_KEY_FORMAT: &str = "projects_key_format";
+    /// `projects.name` is not blank.
+    pub const PROJECTS_NAME_NOT_BLANK: &str = "projects_name_not_blank";
+    /// A task's assignee is a member of the task's organization.
+    pub const TASKS_ASSIGNEE_FKEY: &str = "tasks_assignee_fkey";
+    /// `tasks.title` is not blank.
+    pub const TASKS_TITLE_NOT_BLANK: &str = "tasks_title_not_blank";
+    /// `tasks.priority` is 0 to 4.
+    pub const TASKS_PRIORITY_RANGE: &str = "tasks_priority_range";
+    /// A status change is in `task_status_transitions` (raised by a trigger).
+    pub const TASKS_STATUS_TRANSITION: &str = "tasks_status_transition";
+    /// A task number is unique in its project.
+    pub const TASKS_NUMBER_KEY: &str = "tasks_number_key";
+    /// `comments.body` is not blank.
+    pub const COMMENTS_BODY_NOT_BLANK: &str = "comments_body_not_blank";
+    /// `audit_events` refuses UPDATE, DELETE and TRUNCATE (raised by a trigger).
+    pub const AUDIT_EVENTS_APPEND_ONLY: &str = "audit_events_append_only";
 }
 
 use constraints::*;
@@ -23,10 +48,10 @@ use constraints::*;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The row does not exist (or is not visible to the caller).
+    /// The row does not exist, or is not visible in the caller's organization.
     #[error("{entity} not found")]
     NotFound {
-        /// The kind of row, such as `"organization"`.
+        /// The kind of row, such as `"task"`.
         entity: &'static str,
     },
     /// A unique constraint refused the write.
@@ -37,43 +62,117 @@ pub enum Error {
         /// What conflicts, for a human.
         message: &'static str,
     },
-    /// A check constraint refused the input.
+    /// The row changed since the caller read it: re-read and retry.
+    #[error("stale version: expected {expected}, the row is at {actual}")]
+    Stale {
+        /// The version the caller read.
+        expected: i32,
+        /// The version now stored.
+        actual: i32,
+    },
+    /// The status change is not in the allowed-transition table.
+    #[error("invalid transition: {message}")]
+    InvalidTransition {
+        /// The server's message, naming both statuses.
+        message: String,
+    },
+    /// A check or reference refused the input.
     #[error("invalid input: {message} (constraint {constraint})")]
     Invalid {
-        /// The constraint's name, one of [`constraints`].
+        /// The constraint's name, one of [`constraints`], or `"input"` for checks made in Rust.
         constraint: &'static str,
         /// What is wrong, for a human.
         message: &'static str,
+    },
+    /// The caller may not do this in this organization (not a member, a too-weak role, or a
+    /// row outside its tenant, as row-level security reports it).
+    #[error("forbidden: {reason}")]
+    Forbidden {
+        /// Why, for a human.
+        reason: &'static str,
     },
     /// Any other database error, with its source.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
 }
 
-/// Known constraints: name, whether a violation is a conflict (else invalid input), message.
-const KNOWN: &[(&str, bool, &str)] = &[
-    (ORGANIZATIONS_SLUG_KEY, true, "an organization with this slug already exists"),
-    (ORGANIZATIONS_SLUG_FORMAT, false, "a slug is 1-63 lowercase letters, digits and hyphens"),
-    (ORGANIZATIONS_NAME_NOT_BLANK, false, "an organization's name must not be blank"),
-    (USERS_EMAIL_KEY, true, "a user with this email already exists"),
-    (USERS_EMAIL_FORMAT, false, "an email address needs one @ and no spaces"),
-    (USERS_DISPLAY_NAME_NOT_BLANK, false, "a display name must not be blank"),
+impl Error {
+    /// Whether retrying the whole transaction may succeed: a serialization failure (40001) or
+    /// a deadlock (40P01). See [`crate::retry::with_retries`].
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Database(e) => e
+                .as_database_error()
+                .and_then(|db| db.code())
+                .is_some_and(|code| code == "40001" || code == "40P01"),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Conflict,
+    Invalid,
+    Forbidden,
+}
+
+/// Known constraints: name, what a violation means, message.
+const KNOWN: &[(&str, Kind, &str)] = &[
+    (ORGANIZATIONS_SLUG_KEY, Kind::Conflict, "an organization with this slug already exists"),
+    (
+        ORGANIZATIONS_SLUG_FORMAT,
+        Kind::Invalid,
+        "a slug is 1-63 lowercase letters, digits and hyphens",
+    ),
+    (ORGANIZATIONS_NAME_NOT_BLANK, Kind::Invalid, "an organization's name must not be blank"),
+    (USERS_EMAIL_KEY, Kind::Conflict, "a user with this email already exists"),
+    (USERS_EMAIL_FORMAT, Kind::Invalid, "an email address needs one @ and no spaces"),
+    (USERS_DISPLAY_NAME_NOT_BLANK, Kind::Invalid, "a display name must not be blank"),
+    (MEMBERSHIPS_PKEY, Kind::Conflict, "the user is already a member of the organization"),
+    (MEMBERSHIPS_USER_ID_FKEY, Kind::Invalid, "no such user"),
+    (
+        PROJECTS_KEY_KEY,
+        Kind::Conflict,
+        "a project with this key already exists in the organization",
+    ),
+    (
+        PROJECTS_KEY_FORMAT,
+        Kind::Invalid,
+        "a project key is 2-10 uppercase letters and digits, starting with a letter",
+    ),
+    (PROJECTS_NAME_NOT_BLANK, Kind::Invalid, "a project's name must not be blank"),
+    (TASKS_ASSIGNEE_FKEY, Kind::Invalid, "the assignee is not a member of the organization"),
+    (TASKS_TITLE_NOT_BLANK, Kind::Invalid, "a task's title must not be blank"),
+    (TASKS_PRIORITY_RANGE, Kind::Invalid, "priority is 0 (highest) to 4 (lowest)"),
+    (TASKS_NUMBER_KEY, Kind::Conflict, "a task with this number already exists in the project"),
+    (COMMENTS_BODY_NOT_BLANK, Kind::Invalid, "a comment must not be blank"),
+    (AUDIT_EVENTS_APPEND_ONLY, Kind::Forbidden, "the audit log is append-only"),
 ];
 
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
-        let known = error
-            .as_database_error()
-            .and_then(|db| db.constraint())
-            .and_then(|name| KNOWN.iter().find(|(known, ..)| *known == name));
-        match (known, error.as_database_error().map(|db| db.kind())) {
-            (Some(&(constraint, true, message)), Some(sqlx::error::ErrorKind::UniqueViolation)) => {
-                Self::Conflict { constraint, message }
-            }
-            (Some(&(constraint, false, message)), Some(sqlx::error::ErrorKind::CheckViolation)) => {
-                Self::Invalid { constraint, message }
-            }
-            _ => Self::Database(error),
+        let Some(db) = error.as_database_error() else {
+            return Self::Database(error);
+        };
+        let code = db.code().unwrap_or_default();
+        if db.constraint() == Some(TASKS_STATUS_TRANSITION) {
+            return Self::InvalidTransition { message: db.message().to_owned() };
         }
+        if let Some(&(constraint, kind, message)) =
+            db.constraint().and_then(|name| KNOWN.iter().find(|(known, ..)| *known == name))
+        {
+            return match (kind, code.as_ref()) {
+                (Kind::Conflict, "23505") => Self::Conflict { constraint, message },
+                (Kind::Invalid, "23514" | "23503") => Self::Invalid { constraint, message },
+                (Kind::Forbidden, _) => Self::Forbidden { reason: message },
+                _ => Self::Database(error),
+            };
+        }
+        // Row-level security refused a row outside the transaction's organization.
+        if code == "42501" {
+            return Self::Forbidden { reason: "the row is outside the caller's organization" };
+        }
+        Self::Database(error)
     }
 }

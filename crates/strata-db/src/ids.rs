@@ -60,6 +60,26 @@ id_type!(
     /// The ID of a user.
     UserId
 );
+id_type!(
+    /// The ID of a project.
+    ProjectId
+);
+id_type!(
+    /// The ID of a task.
+    TaskId
+);
+id_type!(
+    /// The ID of a comment.
+    CommentId
+);
+id_type!(
+    /// The ID of an audit event.
+    AuditEventId
+);
+id_type!(
+    /// The ID of an outbox event.
+    OutboxEventId
+);
 
 #[cfg(test)]
 mod tests {

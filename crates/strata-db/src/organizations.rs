@@ -1,10 +1,10 @@
 //! Organizations: the tenants.
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgExecutor;
+use sqlx::{Acquire, PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
-use crate::{Error, OrganizationId};
+use crate::{Error, OrganizationId, Scope, UserId};
 
 /// An organization as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,4 +116,25 @@ pub async fn list(
     .fetch_all(conn)
     .await?;
     Ok(organizations)
+}
+
+/// Creates an organization with `owner` as its first member (role owner), with the audit
+/// event, atomically (a savepoint when `conn` is in a transaction already). Returns the
+/// owner's scope.
+///
+/// # Errors
+///
+/// As [`create`], and [`Error::Invalid`] when there is no such user.
+#[tracing::instrument(skip_all, fields(organization.slug = new.slug, user.id = %owner), err)]
+pub async fn create_with_owner(
+    conn: &mut PgConnection,
+    new: &NewOrganization<'_>,
+    owner: UserId,
+) -> Result<(Organization, Scope), Error> {
+    let mut tx = conn.begin().await?;
+    let organization = create(&mut *tx, new).await?;
+    crate::scope::set_local(&mut tx, organization.id).await?;
+    let scope = crate::memberships::add_owner(&mut tx, organization.id, owner).await?;
+    tx.commit().await?;
+    Ok((organization, scope))
 }

@@ -1,0 +1,59 @@
+//! Reading the audit log. Writing happens in the statement of each change; the database
+//! refuses UPDATE, DELETE and TRUNCATE on it.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::{AuditEventId, Error, OrganizationId, Scope, UserId};
+
+/// One recorded change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Its ID (time-ordered).
+    pub id: AuditEventId,
+    /// The organization.
+    pub organization_id: OrganizationId,
+    /// Who made the change.
+    pub actor_id: UserId,
+    /// The kind of row: `task`, `project`, `membership`, `comment`.
+    pub entity: String,
+    /// The row's ID.
+    pub entity_id: uuid::Uuid,
+    /// What was done: `create`, `update`, `transition`, `assign`, `delete`, …
+    pub action: String,
+    /// The row before (none for a creation).
+    pub before: Option<serde_json::Value>,
+    /// The row after.
+    pub after: Option<serde_json::Value>,
+    /// When.
+    pub occurred_at: OffsetDateTime,
+}
+
+/// The changes to one row, oldest first.
+///
+/// # Errors
+///
+/// [`Error::Database`] only.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn history(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    entity: &str,
+    entity_id: uuid::Uuid,
+) -> Result<Vec<AuditEvent>, Error> {
+    let events = sqlx::query_as!(
+        AuditEvent,
+        r#"select id as "id: AuditEventId", organization_id as "organization_id: OrganizationId",
+                  actor_id as "actor_id: UserId", entity, entity_id, action, before, after, occurred_at
+             from audit_events
+            where organization_id = $1 and entity = $2 and entity_id = $3
+            order by id"#,
+        scope.organization_id().into_uuid(),
+        entity,
+        entity_id,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(events)
+}

@@ -1,0 +1,148 @@
+//! Comments on tasks, by members.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::{AuditEventId, CommentId, Error, OrganizationId, Scope, TaskId, UserId};
+
+/// A comment as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// Its ID.
+    pub id: CommentId,
+    /// Its organization.
+    pub organization_id: OrganizationId,
+    /// The task it is on.
+    pub task_id: TaskId,
+    /// The member who wrote it.
+    pub author_id: UserId,
+    /// The text.
+    pub body: String,
+    /// When the author last edited it.
+    pub edited_at: Option<OffsetDateTime>,
+    /// When it was written.
+    pub created_at: OffsetDateTime,
+}
+
+/// Comments on a task as the acting member, with its audit event.
+///
+/// # Errors
+///
+/// [`Error::Forbidden`] for viewers, [`Error::NotFound`] when the task is not in this
+/// organization, [`Error::Invalid`] for a blank body.
+#[tracing::instrument(skip(conn, scope, body), fields(organization.id = %scope.organization_id()), err)]
+pub async fn create(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    task: TaskId,
+    body: &str,
+) -> Result<Comment, Error> {
+    scope.require_writer()?;
+    sqlx::query_as!(
+        Comment,
+        r#"with task as (
+               select id from tasks where organization_id = $2 and id = $3 and deleted_at is null
+           ), c as (
+               insert into comments (id, organization_id, task_id, author_id, body)
+               select $1, $2, task.id, $4, $5 from task
+               returning *
+           ), audit as (
+               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
+               select $6, c.organization_id, c.author_id, 'comment', c.id, 'create', to_jsonb(c) from c
+           )
+           select id as "id!: CommentId", organization_id as "organization_id!: OrganizationId",
+                  task_id as "task_id!: TaskId", author_id as "author_id!: UserId", body as "body!",
+                  edited_at as "edited_at?", created_at as "created_at!"
+             from c"#,
+        CommentId::new().into_uuid(),
+        scope.organization_id().into_uuid(),
+        task.into_uuid(),
+        scope.actor().into_uuid(),
+        body,
+        AuditEventId::new().into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "task" })
+}
+
+/// Edits a comment's body; only its author may. Records the audit event (before and after).
+///
+/// # Errors
+///
+/// [`Error::Forbidden`] for anyone but the author, [`Error::NotFound`], [`Error::Invalid`].
+#[tracing::instrument(skip(conn, scope, body), fields(organization.id = %scope.organization_id()), err)]
+pub async fn edit(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    id: CommentId,
+    body: &str,
+) -> Result<Comment, Error> {
+    scope.require_writer()?;
+    let edited = sqlx::query_as!(
+        Comment,
+        r#"with old as (
+               select * from comments where organization_id = $1 and id = $2 and author_id = $3
+               for update
+           ), c as (
+               update comments set body = $4, edited_at = now()
+                where organization_id = $1 and id = (select id from old)
+               returning *
+           ), audit as (
+               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
+               select $5, c.organization_id, c.author_id, 'comment', c.id, 'edit', to_jsonb(old), to_jsonb(c)
+                 from c, old
+           )
+           select id as "id!: CommentId", organization_id as "organization_id!: OrganizationId",
+                  task_id as "task_id!: TaskId", author_id as "author_id!: UserId", body as "body!",
+                  edited_at as "edited_at?", created_at as "created_at!"
+             from c"#,
+        scope.organization_id().into_uuid(),
+        id.into_uuid(),
+        scope.actor().into_uuid(),
+        body,
+        AuditEventId::new().into_uuid(),
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(comment) = edited {
+        return Ok(comment);
+    }
+    let exists = sqlx::query_scalar!(
+        r#"select 1 as "one!" from comments where organization_id = $1 and id = $2"#,
+        scope.organization_id().into_uuid(),
+        id.into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?;
+    Err(match exists {
+        Some(_) => Error::Forbidden { reason: "only its author can edit a comment" },
+        None => Error::NotFound { entity: "comment" },
+    })
+}
+
+/// Lists a task's comments, oldest first.
+///
+/// # Errors
+///
+/// [`Error::Database`] only.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn list(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    task: TaskId,
+) -> Result<Vec<Comment>, Error> {
+    let comments = sqlx::query_as!(
+        Comment,
+        r#"select id as "id: CommentId", organization_id as "organization_id: OrganizationId",
+                  task_id as "task_id: TaskId", author_id as "author_id: UserId", body, edited_at,
+                  created_at
+             from comments where organization_id = $1 and task_id = $2 order by id"#,
+        scope.organization_id().into_uuid(),
+        task.into_uuid(),
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(comments)
+}

@@ -1,0 +1,143 @@
+//! Memberships: which users belong to which organization, with which role.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::{Error, OrganizationId, Role, Scope, UserId};
+
+/// A membership as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The organization.
+    pub organization_id: OrganizationId,
+    /// The member.
+    pub user_id: UserId,
+    /// What the member may do.
+    pub role: Role,
+    /// When the user joined.
+    pub created_at: OffsetDateTime,
+    /// When the role last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Adds `user` to the scope's organization with `role`, with its audit event. Owners and
+/// admins only.
+///
+/// # Errors
+///
+/// [`Error::Forbidden`] for a weaker role, [`Error::Conflict`] when already a member,
+/// [`Error::Invalid`] when there is no such user.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn add(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    user: UserId,
+    role: Role,
+) -> Result<Membership, Error> {
+    scope.require_admin()?;
+    let membership = sqlx::query_as!(
+        Membership,
+        r#"with m as (
+               insert into memberships (organization_id, user_id, role) values ($1, $2, $3)
+               returning *
+           ), audit as (
+               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
+               select $4, m.organization_id, $5, 'membership', m.user_id, 'add', to_jsonb(m) from m
+           )
+           select organization_id as "organization_id!: OrganizationId", user_id as "user_id!: UserId",
+                  role as "role!: Role", created_at as "created_at!", updated_at as "updated_at!"
+             from m"#,
+        scope.organization_id().into_uuid(),
+        user.into_uuid(),
+        role as Role,
+        crate::AuditEventId::new().into_uuid(),
+        scope.actor().into_uuid(),
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(membership)
+}
+
+/// Changes a member's role, with its audit event. Owners and admins only.
+///
+/// # Errors
+///
+/// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when not a member.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn change_role(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    user: UserId,
+    role: Role,
+) -> Result<Membership, Error> {
+    scope.require_admin()?;
+    sqlx::query_as!(
+        Membership,
+        r#"with old as (
+               select * from memberships where organization_id = $1 and user_id = $2 for update
+           ), m as (
+               update memberships set role = $3
+                where organization_id = $1 and user_id = (select user_id from old)
+               returning *
+           ), audit as (
+               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
+               select $4, m.organization_id, $5, 'membership', m.user_id, 'change_role', to_jsonb(old), to_jsonb(m)
+                 from m, old
+           )
+           select organization_id as "organization_id!: OrganizationId", user_id as "user_id!: UserId",
+                  role as "role!: Role", created_at as "created_at!", updated_at as "updated_at!"
+             from m"#,
+        scope.organization_id().into_uuid(),
+        user.into_uuid(),
+        role as Role,
+        crate::AuditEventId::new().into_uuid(),
+        scope.actor().into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "membership" })
+}
+
+/// Lists the organization's members, oldest first.
+///
+/// # Errors
+///
+/// [`Error::Database`] only.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn list(conn: &mut PgConnection, scope: &Scope) -> Result<Vec<Membership>, Error> {
+    let members = sqlx::query_as!(
+        Membership,
+        r#"select organization_id as "organization_id: OrganizationId", user_id as "user_id: UserId",
+                  role as "role: Role", created_at, updated_at
+             from memberships where organization_id = $1 order by created_at, user_id"#,
+        scope.organization_id().into_uuid(),
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(members)
+}
+
+/// Bootstraps the first (owner) membership of a new organization, in the caller's
+/// transaction, which must already have the organization set (see
+/// [`crate::organizations::create_with_owner`]).
+pub(crate) async fn add_owner(
+    conn: &mut PgConnection,
+    organization_id: OrganizationId,
+    owner: UserId,
+) -> Result<Scope, Error> {
+    sqlx::query!(
+        r#"with m as (
+               insert into memberships (organization_id, user_id, role) values ($1, $2, 'owner')
+               returning *
+           )
+           insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
+           select $3, m.organization_id, m.user_id, 'membership', m.user_id, 'add', to_jsonb(m) from m"#,
+        organization_id.into_uuid(),
+        owner.into_uuid(),
+        crate::AuditEventId::new().into_uuid(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(Scope::owner_of(organization_id, owner))
+}

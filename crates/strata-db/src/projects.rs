@@ -1,0 +1,190 @@
+//! Projects: per organization, with a short key (`OPS`) that prefixes task keys.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::{AuditEventId, Error, OrganizationId, ProjectId, Scope};
+
+/// A project as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    /// Its ID.
+    pub id: ProjectId,
+    /// Its organization.
+    pub organization_id: OrganizationId,
+    /// Short uppercase key, unique in the organization.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Archived projects take no new tasks.
+    pub archived: bool,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+/// The fields of a new project.
+#[derive(Debug, Clone, Copy)]
+pub struct NewProject<'a> {
+    /// 2-10 uppercase letters and digits, starting with a letter.
+    pub key: &'a str,
+    /// Display name, not blank.
+    pub name: &'a str,
+    /// Free text.
+    pub description: &'a str,
+}
+
+/// Creates a project with its audit event. Owners and admins only.
+///
+/// # Errors
+///
+/// [`Error::Forbidden`] for a weaker role, [`Error::Conflict`] when the key is taken,
+/// [`Error::Invalid`] for a malformed key or blank name.
+#[tracing::instrument(skip_all, fields(organization.id = %scope.organization_id(), project.key = new.key), err)]
+pub async fn create(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    new: &NewProject<'_>,
+) -> Result<Project, Error> {
+    scope.require_admin()?;
+    let project = sqlx::query_as!(
+        Project,
+        r#"with p as (
+               insert into projects (id, organization_id, key, name, description)
+               values ($1, $2, $3, $4, $5)
+               returning *
+           ), audit as (
+               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
+               select $6, p.organization_id, $7, 'project', p.id, 'create', to_jsonb(p) from p
+           )
+           select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
+                  key as "key!", name as "name!", description as "description!",
+                  archived as "archived!", created_at as "created_at!", updated_at as "updated_at!"
+             from p"#,
+        ProjectId::new().into_uuid(),
+        scope.organization_id().into_uuid(),
+        new.key,
+        new.name,
+        new.description,
+        AuditEventId::new().into_uuid(),
+        scope.actor().into_uuid(),
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(project)
+}
+
+/// Reads a project of the scope's organization.
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when there is none in this organization.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn get(conn: &mut PgConnection, scope: &Scope, id: ProjectId) -> Result<Project, Error> {
+    sqlx::query_as!(
+        Project,
+        r#"select id as "id: ProjectId", organization_id as "organization_id: OrganizationId",
+                  key, name, description, archived, created_at, updated_at
+             from projects where organization_id = $1 and id = $2"#,
+        scope.organization_id().into_uuid(),
+        id.into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "project" })
+}
+
+/// Reads a project by its key (`OPS`).
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when there is none in this organization.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn get_by_key(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    key: &str,
+) -> Result<Project, Error> {
+    sqlx::query_as!(
+        Project,
+        r#"select id as "id: ProjectId", organization_id as "organization_id: OrganizationId",
+                  key, name, description, archived, created_at, updated_at
+             from projects where organization_id = $1 and key = $2"#,
+        scope.organization_id().into_uuid(),
+        key,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "project" })
+}
+
+/// Lists the organization's projects by key; archived ones only when asked.
+///
+/// # Errors
+///
+/// [`Error::Database`] only.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn list(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    include_archived: bool,
+) -> Result<Vec<Project>, Error> {
+    let projects = sqlx::query_as!(
+        Project,
+        r#"select id as "id: ProjectId", organization_id as "organization_id: OrganizationId",
+                  key, name, description, archived, created_at, updated_at
+             from projects where organization_id = $1 and ($2 or not archived)
+            order by key"#,
+        scope.organization_id().into_uuid(),
+        include_archived,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(projects)
+}
+
+/// Archives or unarchives a project, with its audit event. Owners and admins only.
+///
+/// # Errors
+///
+/// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when there is no such project.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn set_archived(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    id: ProjectId,
+    archived: bool,
+) -> Result<Project, Error> {
+    scope.require_admin()?;
+    sqlx::query_as!(
+        Project,
+        r#"with old as (
+               select * from projects where organization_id = $1 and id = $2 for update
+           ), p as (
+               update projects set archived = $3
+                where organization_id = $1 and id = (select id from old)
+               returning *
+           ), audit as (
+               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
+               select $4, p.organization_id, $5, 'project', p.id,
+                      case when $3 then 'archive' else 'unarchive' end, to_jsonb(old), to_jsonb(p)
+                 from p, old
+           )
+           select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
+                  key as "key!", name as "name!", description as "description!",
+                  archived as "archived!", created_at as "created_at!", updated_at as "updated_at!"
+             from p"#,
+        scope.organization_id().into_uuid(),
+        id.into_uuid(),
+        archived,
+        AuditEventId::new().into_uuid(),
+        scope.actor().into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "project" })
+}

@@ -1,0 +1,142 @@
+//! Tasks: per project, numbered (`OPS-42`), with status transitions, optimistic concurrency,
+//! soft delete, keyset-paged listing and a streaming bulk import.
+
+mod cursor;
+mod import;
+mod read;
+mod write;
+
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use time::{Date, OffsetDateTime};
+
+use crate::{OrganizationId, ProjectId, TaskId, UserId};
+
+pub use cursor::Cursor;
+pub use import::{ImportReport, ImportTask, import};
+pub use read::{Page, TaskFilter, TaskOrder, get, get_by_key, list};
+pub use write::{TaskPatch, assign, create, delete, restore, transition, update};
+
+/// A task's status, the PostgreSQL enum `task_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "task_status", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Not started.
+    Todo,
+    /// Being worked on.
+    InProgress,
+    /// Waiting on something.
+    Blocked,
+    /// Finished.
+    Done,
+    /// Dropped.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// Every status.
+    pub const ALL: [Self; 5] =
+        [Self::Todo, Self::InProgress, Self::Blocked, Self::Done, Self::Cancelled];
+
+    /// The status as the database spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Todo => "todo",
+            Self::InProgress => "in_progress",
+            Self::Blocked => "blocked",
+            Self::Done => "done",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether a task may go from `self` to `to`: the table `task_status_transitions`, which
+    /// a trigger enforces; this copy lets callers offer only allowed moves (a test keeps the
+    /// two equal).
+    pub fn can_become(self, to: Self) -> bool {
+        use TaskStatus::*;
+        matches!(
+            (self, to),
+            (Todo, InProgress | Blocked | Cancelled | Done)
+                | (InProgress, Todo | Blocked | Done | Cancelled)
+                | (Blocked, Todo | InProgress | Cancelled)
+                | (Done, Todo)
+                | (Cancelled, Todo)
+        )
+    }
+}
+
+/// Structured metadata from integrations (`tasks.metadata`, jsonb); unknown keys are kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskMetadata {
+    /// Where the task came from (an importer, an integration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// A link to the task elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// An estimate in points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<u32>,
+    /// Anything else, kept as is.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Its ID.
+    pub id: TaskId,
+    /// Its organization.
+    pub organization_id: OrganizationId,
+    /// Its project.
+    pub project_id: ProjectId,
+    /// Its number in the project: 42 in `OPS-42`.
+    pub number: i32,
+    /// Title, not blank.
+    pub title: String,
+    /// Free text.
+    pub description: String,
+    /// Status.
+    pub status: TaskStatus,
+    /// 0 (highest) to 4 (lowest).
+    pub priority: i16,
+    /// A member of the organization, or none.
+    pub assignee_id: Option<UserId>,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Integration metadata.
+    pub metadata: Json<TaskMetadata>,
+    /// Due date.
+    pub due_on: Option<Date>,
+    /// Optimistic concurrency version: pass it back to change the task.
+    pub version: i32,
+    /// When it was soft-deleted, if it was.
+    pub deleted_at: Option<OffsetDateTime>,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+/// The fields of a new task.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTask<'a> {
+    /// The project; it must not be archived.
+    pub project_id: ProjectId,
+    /// Title, not blank.
+    pub title: &'a str,
+    /// Free text.
+    pub description: &'a str,
+    /// 0 (highest) to 4 (lowest).
+    pub priority: i16,
+    /// A member of the organization, or none.
+    pub assignee_id: Option<UserId>,
+    /// Labels.
+    pub labels: &'a [String],
+    /// Integration metadata.
+    pub metadata: &'a TaskMetadata,
+    /// Due date.
+    pub due_on: Option<Date>,
+}

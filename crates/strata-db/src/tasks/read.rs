@@ -1,0 +1,211 @@
+//! Reading tasks: by ID, by key, and listed with filters in keyset pages.
+
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use time::Date;
+
+use super::cursor::{Cursor, Position};
+use super::{Task, TaskMetadata, TaskStatus};
+use crate::{Error, OrganizationId, ProjectId, Scope, TaskId, UserId};
+
+/// Reads a task (not soft-deleted) of the scope's organization.
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when there is none in this organization.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn get(conn: &mut PgConnection, scope: &Scope, id: TaskId) -> Result<Task, Error> {
+    sqlx::query_as!(
+        Task,
+        r#"select id as "id: TaskId", organization_id as "organization_id: OrganizationId",
+                  project_id as "project_id: ProjectId", number, title, description,
+                  status as "status: TaskStatus", priority, assignee_id as "assignee_id: UserId",
+                  labels, metadata as "metadata: Json<TaskMetadata>", due_on, version, deleted_at,
+                  created_at, updated_at
+             from tasks
+            where organization_id = $1 and id = $2 and deleted_at is null"#,
+        scope.organization_id().into_uuid(),
+        id.into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "task" })
+}
+
+/// Reads a task by its human key, such as `OPS-42`.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] for a malformed key, [`Error::NotFound`] when there is no such task.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn get_by_key(conn: &mut PgConnection, scope: &Scope, key: &str) -> Result<Task, Error> {
+    let (project_key, number) = key
+        .rsplit_once('-')
+        .and_then(|(p, n)| Some((p, n.parse::<i32>().ok()?)))
+        .ok_or(Error::Invalid { constraint: "input", message: "a task key looks like OPS-42" })?;
+    sqlx::query_as!(
+        Task,
+        r#"select t.id as "id: TaskId", t.organization_id as "organization_id: OrganizationId",
+                  t.project_id as "project_id: ProjectId", t.number, t.title, t.description,
+                  t.status as "status: TaskStatus", t.priority, t.assignee_id as "assignee_id: UserId",
+                  t.labels, t.metadata as "metadata: Json<TaskMetadata>", t.due_on, t.version,
+                  t.deleted_at, t.created_at, t.updated_at
+             from tasks t
+             join projects p on p.id = t.project_id and p.organization_id = t.organization_id
+            where t.organization_id = $1 and p.key = $2 and t.number = $3 and t.deleted_at is null"#,
+        scope.organization_id().into_uuid(),
+        project_key,
+        number,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "task" })
+}
+
+/// Filters for [`list`]; every field is optional (empty or `None` means "any").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaskFilter<'a> {
+    /// Any of these statuses.
+    pub statuses: &'a [TaskStatus],
+    /// Assigned to this member.
+    pub assignee: Option<UserId>,
+    /// Carrying this label.
+    pub label: Option<&'a str>,
+    /// Words in the title (full-text, `simple` configuration).
+    pub title_search: Option<&'a str>,
+    /// Due strictly before this date.
+    pub due_before: Option<Date>,
+}
+
+/// Sort orders of [`list`]; each has its own static query and cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskOrder {
+    /// By number, oldest first.
+    #[default]
+    Number,
+    /// By priority (0 first), then number.
+    Priority,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// Lists a project's tasks (not soft-deleted) matching `filter`, `limit` at a time, after
+/// `after` (the `next` of the previous page). Keyset pagination: no OFFSET, every row exactly
+/// once even while rows are inserted.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] for a malformed cursor or one from the other sort order.
+#[tracing::instrument(skip(conn, scope, filter), fields(organization.id = %scope.organization_id()), err)]
+pub async fn list(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    project: ProjectId,
+    filter: &TaskFilter<'_>,
+    order: TaskOrder,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> Result<Page<Task>, Error> {
+    let statuses: Option<Vec<String>> = (!filter.statuses.is_empty())
+        .then(|| filter.statuses.iter().map(|s| s.as_str().to_owned()).collect());
+    let position = after.map(Cursor::decode).transpose()?;
+    let fetch = i64::from(limit) + 1;
+    let org = scope.organization_id().into_uuid();
+    let assignee = filter.assignee.map(UserId::into_uuid);
+    let mut items = match (order, position) {
+        (TaskOrder::Number, None | Some(Position::Number(_))) => {
+            let after_number = match position {
+                Some(Position::Number(n)) => Some(n),
+                _ => None,
+            };
+            sqlx::query_as!(
+                Task,
+                r#"select id as "id: TaskId", organization_id as "organization_id: OrganizationId",
+                          project_id as "project_id: ProjectId", number, title, description,
+                          status as "status: TaskStatus", priority, assignee_id as "assignee_id: UserId",
+                          labels, metadata as "metadata: Json<TaskMetadata>", due_on, version, deleted_at,
+                          created_at, updated_at
+                     from tasks
+                    where organization_id = $1 and project_id = $2 and deleted_at is null
+                      and ($3::text[] is null or status::text = any($3))
+                      and ($4::uuid is null or assignee_id = $4)
+                      and ($5::text is null or labels @> array[$5])
+                      and ($6::text is null or to_tsvector('simple', title) @@ plainto_tsquery('simple', $6))
+                      and ($7::date is null or due_on < $7)
+                      and ($8::int is null or number > $8)
+                    order by number
+                    limit $9"#,
+                org,
+                project.into_uuid(),
+                statuses.as_deref(),
+                assignee,
+                filter.label,
+                filter.title_search,
+                filter.due_before,
+                after_number,
+                fetch,
+            )
+            .fetch_all(conn)
+            .await?
+        }
+        (TaskOrder::Priority, None | Some(Position::Priority(..))) => {
+            let (after_priority, after_number) = match position {
+                Some(Position::Priority(p, n)) => (Some(p), Some(n)),
+                _ => (None, None),
+            };
+            sqlx::query_as!(
+                Task,
+                r#"select id as "id: TaskId", organization_id as "organization_id: OrganizationId",
+                          project_id as "project_id: ProjectId", number, title, description,
+                          status as "status: TaskStatus", priority, assignee_id as "assignee_id: UserId",
+                          labels, metadata as "metadata: Json<TaskMetadata>", due_on, version, deleted_at,
+                          created_at, updated_at
+                     from tasks
+                    where organization_id = $1 and project_id = $2 and deleted_at is null
+                      and ($3::text[] is null or status::text = any($3))
+                      and ($4::uuid is null or assignee_id = $4)
+                      and ($5::text is null or labels @> array[$5])
+                      and ($6::text is null or to_tsvector('simple', title) @@ plainto_tsquery('simple', $6))
+                      and ($7::date is null or due_on < $7)
+                      and ($8::smallint is null or (priority, number) > ($8, $9::int))
+                    order by priority, number
+                    limit $10"#,
+                org,
+                project.into_uuid(),
+                statuses.as_deref(),
+                assignee,
+                filter.label,
+                filter.title_search,
+                filter.due_before,
+                after_priority,
+                after_number,
+                fetch,
+            )
+            .fetch_all(conn)
+            .await?
+        }
+        _ => {
+            return Err(Error::Invalid {
+                constraint: "input",
+                message: "the page cursor belongs to another sort order",
+            });
+        }
+    };
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|t| match order {
+            TaskOrder::Number => Cursor::encode(Position::Number(t.number)),
+            TaskOrder::Priority => Cursor::encode(Position::Priority(t.priority, t.number)),
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
