@@ -56,6 +56,11 @@ migrate *ARGS:
 status *ARGS:
     DATABASE_URL="$(scripts/db.sh up)" cargo run --quiet --locked -p strata-migrate -- status {{ ARGS }}
 
+# Run the data layer's example service flow against the database of db-up.
+[group('database')]
+demo:
+    DATABASE_URL="$(scripts/db.sh up)" cargo run --quiet --locked -p strata-db --example service_flow
+
 # Create a timestamped reversible migration pair in migrations/.
 [group('database')]
 new NAME *ARGS:

@@ -188,3 +188,49 @@ pub async fn set_archived(
     .await?
     .ok_or(Error::NotFound { entity: "project" })
 }
+
+/// A project with counts of its open tasks, for overviews.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectSummary {
+    /// The project.
+    pub id: ProjectId,
+    /// Its key.
+    pub key: String,
+    /// Its name.
+    pub name: String,
+    /// Tasks not done, cancelled or deleted.
+    pub open_tasks: i64,
+    /// When one of its tasks last changed; none for a project without tasks.
+    pub last_activity: Option<OffsetDateTime>,
+}
+
+/// The organization's unarchived projects with their open-task counts, by key.
+///
+/// The outer join's nullable side and the aggregates are overridden explicitly (`!`, `?`):
+/// sqlx's inference there depends on the plan and can be wrong (sqlx issue #367).
+///
+/// # Errors
+///
+/// [`Error::Database`] only.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn summaries(
+    conn: &mut PgConnection,
+    scope: &Scope,
+) -> Result<Vec<ProjectSummary>, Error> {
+    let summaries = sqlx::query_as!(
+        ProjectSummary,
+        r#"select p.id as "id!: ProjectId", p.key as "key!", p.name as "name!",
+                  count(t.id) filter (where t.status not in ('done', 'cancelled')) as "open_tasks!",
+                  max(t.updated_at) as "last_activity?"
+             from projects p
+             left join tasks t
+               on t.project_id = p.id and t.organization_id = p.organization_id and t.deleted_at is null
+            where p.organization_id = $1 and not p.archived
+            group by p.id
+            order by p.key"#,
+        scope.organization_id().into_uuid(),
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(summaries)
+}

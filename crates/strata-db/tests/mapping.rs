@@ -172,3 +172,27 @@ async fn serialization_failures_are_retried(pool: PgPool) -> TestResult {
     assert!(tries.load(Ordering::SeqCst) >= 3, "at least one retry happened");
     Ok(())
 }
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn summaries_cover_the_null_side_of_the_outer_join(pool: PgPool) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    projects::create(
+        &mut tx,
+        &t.scope,
+        &NewProject { key: "EMPTY", name: "No tasks", description: "" },
+    )
+    .await?;
+    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "open")).await?;
+    let done = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "closed")).await?;
+    tasks::transition(&mut tx, &t.scope, done.id, done.version, tasks::TaskStatus::Done).await?;
+    let summaries = projects::summaries(&mut tx, &t.scope).await?;
+    let shape: Vec<(&str, i64, bool)> = summaries
+        .iter()
+        .map(|s| (s.key.as_str(), s.open_tasks, s.last_activity.is_some()))
+        .collect();
+    assert_eq!(shape, [("EMPTY", 0, false), ("OPS", 1, true)]);
+    assert!(summaries[1].last_activity >= Some(task.updated_at));
+    Ok(())
+}

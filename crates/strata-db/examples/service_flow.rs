@@ -1,0 +1,103 @@
+//! A short service flow on strata-db: migrate, create an organization with its owner, a
+//! project and tasks, page through them, move one, and relay the outbox.
+//!
+//! ```sh
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/strata cargo run -p strata-db --example service_flow
+//! ```
+//! (`just demo` does this against the database of `just db-up`.)
+
+use std::time::Duration;
+
+use strata_db::organizations::{self, NewOrganization};
+use strata_db::outbox;
+use strata_db::projects::{self, NewProject};
+use strata_db::tasks::{self, ImportTask, TaskFilter, TaskOrder, TaskStatus};
+use strata_db::users::{self, NewUser};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = strata_config::Config::load()?;
+    strata_config::init_tracing(&config.log)?;
+    let mut session = strata_migrate::Session::from_config(&config).await?;
+    session
+        .up(&strata_migrate::MIGRATOR, &strata_migrate::UpOptions::from_config(&config.migrations))
+        .await?;
+    session.close().await;
+
+    let pool = config.database.pool()?;
+    let mut conn = pool.acquire().await?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let email = format!("ada-{}@example.com", &run[20..]);
+    let ada = users::create(&mut *conn, &NewUser { email: &email, display_name: "Ada" }).await?;
+    let slug = format!("demo-{}", &run[20..]);
+    let (org, scope) = organizations::create_with_owner(
+        &mut conn,
+        &NewOrganization { slug: &slug, name: "Demo" },
+        ada.id,
+    )
+    .await?;
+    println!("organization {} ({}) owned by {}", org.slug, org.id, ada.id);
+
+    let mut tx = scope.begin(&mut conn).await?;
+    let ops = projects::create(
+        &mut tx,
+        &scope,
+        &NewProject { key: "OPS", name: "Operations", description: "" },
+    )
+    .await?;
+    let imported = tasks::import(
+        &mut tx,
+        &scope,
+        ops.id,
+        (1..=12).map(|i| ImportTask {
+            title: format!("Runbook step {i}"),
+            priority: (i % 5) as i16,
+            ..ImportTask::default()
+        }),
+    )
+    .await?;
+    println!("imported {} tasks into OPS", imported.count);
+    let first = tasks::get_by_key(&mut tx, &scope, "OPS-1").await?;
+    let moved =
+        tasks::transition(&mut tx, &scope, first.id, first.version, TaskStatus::InProgress).await?;
+    println!("OPS-{} is now {:?} (version {})", moved.number, moved.status, moved.version);
+    tx.commit().await?;
+
+    let mut cursor = None;
+    let mut page_number = 0;
+    loop {
+        let mut tx = scope.begin(&mut conn).await?;
+        let page = tasks::list(
+            &mut tx,
+            &scope,
+            ops.id,
+            &TaskFilter::default(),
+            TaskOrder::Priority,
+            cursor.as_ref(),
+            5,
+        )
+        .await?;
+        tx.commit().await?;
+        page_number += 1;
+        let keys: Vec<String> =
+            page.items.iter().map(|t| format!("OPS-{} (p{})", t.number, t.priority)).collect();
+        println!("page {page_number}: {}", keys.join(", "));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+
+    loop {
+        let batch = outbox::claim(&pool, 50, Duration::from_secs(30)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for event in &batch {
+            println!("relay {} {} {}", event.topic, event.aggregate_id, event.payload);
+        }
+        let ids: Vec<_> = batch.iter().map(|e| e.id).collect();
+        outbox::mark_delivered(&pool, &ids).await?;
+    }
+    Ok(())
+}
