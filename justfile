@@ -61,6 +61,15 @@ status *ARGS:
 demo:
     DATABASE_URL="$(scripts/db.sh up)" cargo run --quiet --locked -p strata-db --example service_flow
 
+# Measure strata-db and strata-migrate against their peers in one run (release build); `just bench --quick` takes under a minute.
+[group('bench')]
+bench *ARGS: _sqlx-cli
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    cargo build --release --locked -p strata-bench -p strata-migrate
+    DATABASE_URL="$url" target/release/strata-bench {{ ARGS }}
+
 # Create a timestamped reversible migration pair in migrations/.
 [group('database')]
 new NAME *ARGS:

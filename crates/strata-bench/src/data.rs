@@ -1,0 +1,561 @@
+//! Workloads 1–4: the data layer against tokio-postgres and deadpool-postgres.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use strata_config::{DatabaseConfig, DatabaseUrl};
+use strata_db::organizations::{self, NewOrganization};
+use strata_db::projects::{self, NewProject};
+use strata_db::tasks::{self, ImportTask, NewTask, TaskFilter, TaskMetadata, TaskOrder};
+use strata_db::users::{self, NewUser};
+use strata_db::{ProjectId, Scope, TaskId};
+use tokio_postgres::{Client, NoTls, Statement};
+use uuid::Uuid;
+
+use crate::stats::{Sample, Worker, drive, repeat, rss_kib};
+use crate::{Plan, Row};
+
+const GET_SQL: &str =
+    "select id, organization_id, project_id, number, title, description, status::text,
+        priority, assignee_id, labels, metadata, due_on, version, deleted_at, created_at, updated_at
+   from tasks where organization_id = $1 and id = $2 and deleted_at is null";
+const LIST_SQL: &str =
+    "select id, organization_id, project_id, number, title, description, status::text,
+        priority, assignee_id, labels, metadata, due_on, version, deleted_at, created_at, updated_at
+   from tasks where organization_id = $1 and project_id = $2 and deleted_at is null and number > $3
+  order by number limit $4";
+
+/// The URL of database `name` on the server of `server`.
+pub fn url_with_db(server: &str, name: &str) -> String {
+    let (base, query) = server.split_once('?').map_or((server, ""), |(b, q)| (b, q));
+    let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", base));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// Drops and recreates database `name`, migrated; returns its URL.
+pub async fn fresh_database(server: &str, name: &str, migrate: bool) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&url_with_db(server, "postgres")).await?;
+    let drop = format!("drop database if exists {name} with (force)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await?;
+    let create = format!("create database {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut admin).await?;
+    let url = url_with_db(server, name);
+    if migrate {
+        let config = database_config(&url, 2);
+        let mut session = strata_migrate::Session::connect(&config).await?;
+        let options =
+            strata_migrate::UpOptions::from_config(&strata_config::Config::default().migrations);
+        session.up(&strata_migrate::MIGRATOR, &options).await?;
+        session.close().await;
+    }
+    Ok(url)
+}
+
+fn database_config(url: &str, max: u32) -> DatabaseConfig {
+    let mut config = DatabaseConfig::default();
+    config.url = Some(DatabaseUrl::new(url));
+    config.max_connections = max;
+    config.min_connections = max;
+    config
+}
+
+/// The data layer's own pool, as a service builds it from strata-config.
+async fn strata_pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
+    let config = database_config(url, size);
+    Ok(config.pool_options().connect_with(config.connect_options()?).await?)
+}
+
+async fn peer_client(url: &str) -> anyhow::Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+struct Fixture {
+    url: String,
+    scope: Scope,
+    project: ProjectId,
+    ids: Arc<Vec<Uuid>>,
+}
+
+async fn fixture(server: &str) -> anyhow::Result<Fixture> {
+    let url = fresh_database(server, "strata_bench", true).await?;
+    let pool = strata_pool(&url, 2).await?;
+    let mut conn = pool.acquire().await?;
+    let owner =
+        users::create(&mut *conn, &NewUser { email: "bench@example.com", display_name: "Bench" })
+            .await?;
+    let (_, scope) = organizations::create_with_owner(
+        &mut conn,
+        &NewOrganization { slug: "bench", name: "Bench" },
+        owner.id,
+    )
+    .await?;
+    let mut tx = scope.begin(&mut conn).await?;
+    let project =
+        projects::create(&mut tx, &scope, &NewProject { key: "OPS", name: "Ops", description: "" })
+            .await?;
+    let rows = (0..10_000).map(|i| ImportTask {
+        title: format!("Task number {i} with a realistic title"),
+        description: "Some description text that a task would carry around.".repeat(2),
+        priority: (i % 5) as i16,
+        labels: vec!["bench".to_owned(), format!("l{}", i % 7)],
+        ..ImportTask::default()
+    });
+    tasks::import(&mut tx, &scope, project.id, rows).await?;
+    tx.commit().await?;
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("select id from tasks order by random()").fetch_all(&pool).await?;
+    drop(conn);
+    pool.close().await;
+    Ok(Fixture { url, scope, project: project.id, ids: Arc::new(ids) })
+}
+
+/// Runs workloads 1–4.
+pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
+    let f = fixture(server).await?;
+    let mut rows = Vec::new();
+    rows.extend(gets(&f, plan).await?);
+    rows.extend(lists(&f, plan).await?);
+    rows.extend(creates(&f, plan).await?);
+    rows.extend(imports(&f, plan).await?);
+    Ok(rows)
+}
+
+struct StrataGet {
+    pool: PgPool,
+    scope: Scope,
+    ids: Arc<Vec<Uuid>>,
+    scoped: bool,
+}
+
+impl Worker for StrataGet {
+    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
+        let id = TaskId::from_uuid(self.ids[i as usize % self.ids.len()]);
+        let mut conn = self.pool.acquire().await?;
+        if self.scoped {
+            let mut tx = self.scope.begin(&mut conn).await?;
+            tasks::get(&mut tx, &self.scope, id).await?;
+            tx.commit().await?;
+        } else {
+            tasks::get(&mut conn, &self.scope, id).await?;
+        }
+        Ok(())
+    }
+}
+
+struct PeerGet {
+    client: Client,
+    statement: Statement,
+    org: Uuid,
+    ids: Arc<Vec<Uuid>>,
+}
+
+impl Worker for PeerGet {
+    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
+        let id = self.ids[i as usize % self.ids.len()];
+        self.client.query_one(&self.statement, &[&self.org, &id]).await?;
+        Ok(())
+    }
+}
+
+struct DeadpoolGet {
+    pool: deadpool_postgres::Pool,
+    org: Uuid,
+    ids: Arc<Vec<Uuid>>,
+}
+
+impl Worker for DeadpoolGet {
+    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
+        let id = self.ids[i as usize % self.ids.len()];
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(GET_SQL).await?;
+        client.query_one(&statement, &[&self.org, &id]).await?;
+        Ok(())
+    }
+}
+
+async fn peer_gets(f: &Fixture, n: usize) -> anyhow::Result<Vec<PeerGet>> {
+    let mut workers = Vec::new();
+    for _ in 0..n {
+        let client = peer_client(&f.url).await?;
+        let statement = client.prepare(GET_SQL).await?;
+        workers.push(PeerGet {
+            client,
+            statement,
+            org: f.scope.organization_id().into_uuid(),
+            ids: f.ids.clone(),
+        });
+    }
+    Ok(workers)
+}
+
+fn deadpool(url: &str, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
+    let config: tokio_postgres::Config = url.parse()?;
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    Ok(deadpool_postgres::Pool::builder(manager).max_size(size).build()?)
+}
+
+async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
+    let org = f.scope.organization_id().into_uuid();
+    let pool1 = strata_pool(&f.url, 1).await?;
+    let pool8 = strata_pool(&f.url, 8).await?;
+    let dp = deadpool(&f.url, 8)?;
+    let strata = |pool: &PgPool, n: usize, scoped: bool| -> Vec<StrataGet> {
+        (0..n)
+            .map(|_| StrataGet { pool: pool.clone(), scope: f.scope, ids: f.ids.clone(), scoped })
+            .collect()
+    };
+    let (mut s1, mut s1_plain, mut p1) = (Sample::default(), Sample::default(), Sample::default());
+    let (mut s8, mut s8_plain, mut d8, mut p8) =
+        (Sample::default(), Sample::default(), Sample::default(), Sample::default());
+    for _ in 0..plan.rounds {
+        s1.absorb(drive(strata(&pool1, 1, true), plan.round).await?);
+        p1.absorb(drive(peer_gets(f, 1).await?, plan.round).await?);
+        s1_plain.absorb(drive(strata(&pool1, 1, false), plan.round).await?);
+        s8.absorb(drive(strata(&pool8, 8, true), plan.round).await?);
+        let dps: Vec<DeadpoolGet> =
+            (0..8).map(|_| DeadpoolGet { pool: dp.clone(), org, ids: f.ids.clone() }).collect();
+        d8.absorb(drive(dps, plan.round).await?);
+        s8_plain.absorb(drive(strata(&pool8, 8, false), plan.round).await?);
+        p8.absorb(drive(peer_gets(f, 8).await?, plan.round).await?);
+    }
+    Ok(vec![
+        Row::new(
+            "1. get by id, 1 task, tenant tx (pool of 1)",
+            &s1,
+            "tokio-postgres",
+            &p1,
+            "≥ 0.9×",
+            "4 round trips: BEGIN, set_config, select, COMMIT".into(),
+        ),
+        Row::new(
+            "1. get by id, 1 task, bare (pool of 1)",
+            &s1_plain,
+            "tokio-postgres",
+            &p1,
+            "≥ 0.9×",
+            "1 round trip; RLS bypassed (superuser)".into(),
+        ),
+        Row::new(
+            "1. get by id, 8 tasks, tenant tx (pool 8)",
+            &s8,
+            "deadpool-postgres",
+            &d8,
+            "≥ 0.9×",
+            "4 round trips".into(),
+        ),
+        Row::new(
+            "1. get by id, 8 tasks, bare (pool 8)",
+            &s8_plain,
+            "deadpool-postgres",
+            &d8,
+            "≥ 0.9×",
+            "1 round trip".into(),
+        ),
+        Row::new(
+            "1. get by id, 8 tasks, bare (pool 8)",
+            &s8_plain,
+            "tokio-postgres ×8",
+            &p8,
+            "-",
+            "dedicated connections".into(),
+        ),
+    ])
+}
+
+async fn lists(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
+    let pool = strata_pool(&f.url, 1).await?;
+    let client = peer_client(&f.url).await?;
+    let statement = client.prepare(LIST_SQL).await?;
+    let org = f.scope.organization_id().into_uuid();
+    let project = f.project.into_uuid();
+    let times = if plan.quick { 3 } else { 8 };
+    let mut results = Vec::new();
+    for page in [500u32, 10_000] {
+        let (mut s, mut p) = (Sample::default(), Sample::default());
+        for _ in 0..plan.rounds {
+            s.absorb(
+                repeat(times, 10_000.0, |_| async {
+                    let mut conn = pool.acquire().await?;
+                    let mut tx = f.scope.begin(&mut conn).await?;
+                    let (mut cursor, mut seen) = (None, 0);
+                    loop {
+                        let got = tasks::list(
+                            &mut tx,
+                            &f.scope,
+                            f.project,
+                            &TaskFilter::default(),
+                            TaskOrder::Number,
+                            cursor.as_ref(),
+                            page,
+                        )
+                        .await?;
+                        seen += got.items.len();
+                        match got.next {
+                            Some(next) => cursor = Some(next),
+                            None => break,
+                        }
+                    }
+                    tx.commit().await?;
+                    anyhow::ensure!(seen == 10_000, "listed {seen}");
+                    Ok(())
+                })
+                .await?,
+            );
+            p.absorb(
+                repeat(times, 10_000.0, |_| async {
+                    let (mut after, mut seen) = (0i32, 0);
+                    loop {
+                        let rows = client
+                            .query(&statement, &[&org, &project, &after, &i64::from(page)])
+                            .await?;
+                        seen += rows.len();
+                        match rows.last() {
+                            Some(last) if rows.len() == page as usize => {
+                                after = last.get::<_, i32>(3)
+                            }
+                            _ => break,
+                        }
+                    }
+                    anyhow::ensure!(seen == 10_000, "listed {seen}");
+                    Ok(())
+                })
+                .await?,
+            );
+        }
+        let name = if page == 500 {
+            "2. list 10,000 rows, keyset pages of 500"
+        } else {
+            "2. list 10,000 rows, one call"
+        };
+        results.push(Row::new(name, &s, "tokio-postgres", &p, "≥ 1.0×", "rows/s".into()));
+    }
+    Ok(results)
+}
+
+struct StrataCreate {
+    pool: PgPool,
+    scope: Scope,
+    project: ProjectId,
+}
+
+static NO_METADATA: std::sync::LazyLock<TaskMetadata> =
+    std::sync::LazyLock::new(TaskMetadata::default);
+
+impl Worker for StrataCreate {
+    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
+        let title = format!("created {i}");
+        let new = NewTask {
+            project_id: self.project,
+            title: &title,
+            description: "",
+            priority: 2,
+            assignee_id: None,
+            labels: &[],
+            metadata: &NO_METADATA,
+            due_on: None,
+        };
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.scope.begin(&mut conn).await?;
+        tasks::create(&mut tx, &self.scope, &new).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+struct PeerCreate {
+    client: Client,
+    statements: [Statement; 3],
+    org: Uuid,
+    actor: Uuid,
+    project: Uuid,
+}
+
+const PEER_INSERT_TASK: &str = "with n as (update projects set next_task_number = next_task_number + 1
+      where organization_id = $1 and id = $2 returning next_task_number - 1 as number)
+   insert into tasks (id, organization_id, project_id, number, title) select $3, $1, $2, n.number, $4 from n
+   returning number";
+const PEER_INSERT_AUDIT: &str =
+    "insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
+   select $1, $2, $3, 'task', $4, 'create', to_jsonb(t) from tasks t where t.id = $4";
+const PEER_INSERT_OUTBOX: &str =
+    "insert into outbox_events (id, organization_id, topic, aggregate_id, payload)
+   values ($1, $2, 'task.created', $3, jsonb_build_object('task_id', $3::uuid))";
+
+impl Worker for PeerCreate {
+    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
+        let id = Uuid::now_v7();
+        let title = format!("peer {i}");
+        let tx = self.client.transaction().await?;
+        tx.query_one(&self.statements[0], &[&self.org, &self.project, &id, &title]).await?;
+        tx.execute(&self.statements[1], &[&Uuid::now_v7(), &self.org, &self.actor, &id]).await?;
+        tx.execute(&self.statements[2], &[&Uuid::now_v7(), &self.org, &id]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn creates(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
+    let pool = strata_pool(&f.url, 8).await?;
+    let mut rows = Vec::new();
+    for n in [1usize, 8] {
+        let (mut s, mut p) = (Sample::default(), Sample::default());
+        for _ in 0..plan.rounds {
+            let workers = (0..n)
+                .map(|_| StrataCreate { pool: pool.clone(), scope: f.scope, project: f.project })
+                .collect();
+            s.absorb(drive(workers, plan.round).await?);
+            let mut peers = Vec::new();
+            for _ in 0..n {
+                let client = peer_client(&f.url).await?;
+                let statements = [
+                    client.prepare(PEER_INSERT_TASK).await?,
+                    client.prepare(PEER_INSERT_AUDIT).await?,
+                    client.prepare(PEER_INSERT_OUTBOX).await?,
+                ];
+                peers.push(PeerCreate {
+                    client,
+                    statements,
+                    org: f.scope.organization_id().into_uuid(),
+                    actor: f.scope.actor().into_uuid(),
+                    project: f.project.into_uuid(),
+                });
+            }
+            p.absorb(drive(peers, plan.round).await?);
+        }
+        rows.push(Row::new(
+            &format!("4. create task + audit + outbox, {n} concurrent"),
+            &s,
+            "tokio-postgres, 3 statements in a tx",
+            &p,
+            "≤ 1 round trip per statement",
+            "strata 4 round trips (BEGIN, set_config, 1 statement, COMMIT); peer 5".into(),
+        ));
+    }
+    Ok(rows)
+}
+
+async fn imports(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
+    let pool = strata_pool(&f.url, 1).await?;
+    let client = peer_client(&f.url).await?;
+    let sizes: &[usize] = if plan.quick { &[100_000] } else { &[100_000, 1_000_000] };
+    let mut rows = Vec::new();
+    let mut project_number = 0;
+    for &n in sizes {
+        let (mut s, mut p) = (Sample::default(), Sample::default());
+        let mut peak_kib = 0u64;
+        let rounds = if plan.quick { 1 } else { 2 };
+        for _ in 0..rounds {
+            project_number += 1;
+            let key = format!("I{project_number}");
+            let mut conn = pool.acquire().await?;
+            let mut tx = f.scope.begin(&mut conn).await?;
+            let project = projects::create(
+                &mut tx,
+                &f.scope,
+                &NewProject { key: &key, name: "Import", description: "" },
+            )
+            .await?;
+            tx.commit().await?;
+            let watch = MemoryWatch::start();
+            let started = std::time::Instant::now();
+            let mut tx = f.scope.begin(&mut conn).await?;
+            let input = (0..n).map(|i| ImportTask {
+                title: format!("imported task {i}"),
+                priority: (i % 5) as i16,
+                ..ImportTask::default()
+            });
+            let report = tasks::import(&mut tx, &f.scope, project.id, input).await?;
+            tx.commit().await?;
+            let took = started.elapsed();
+            anyhow::ensure!(report.count == n as u64, "imported {}", report.count);
+            s.absorb(Sample { latencies: vec![took], elapsed: took, units_per_op: n as f64 });
+            peak_kib = peak_kib.max(watch.stop());
+            p.absorb(repeat(1, n as f64, |_| peer_copy(&client, f, n)).await?);
+        }
+        rows.push(Row::new(
+            &format!("3. bulk import {n} tasks"),
+            &s,
+            "tokio-postgres binary COPY",
+            &p,
+            "≥ 0.8×, flat memory",
+            format!("rows/s; peak RSS growth {:.1} MiB", peak_kib as f64 / 1024.0),
+        ));
+    }
+    Ok(rows)
+}
+
+async fn peer_copy(client: &Client, f: &Fixture, n: usize) -> anyhow::Result<()> {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::Type;
+    let project = Uuid::now_v7();
+    let key = format!("P{}", &project.simple().to_string()[24..]).to_uppercase();
+    let key: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).take(10).collect();
+    client
+        .execute(
+            "insert into projects (id, organization_id, key, name) values ($1, $2, $3, 'peer')",
+            &[&project, &f.scope.organization_id().into_uuid(), &key],
+        )
+        .await?;
+    let sink = client
+        .copy_in("copy tasks (id, organization_id, project_id, number, title, priority) from stdin binary")
+        .await?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[Type::UUID, Type::UUID, Type::UUID, Type::INT4, Type::TEXT, Type::INT2],
+    );
+    tokio::pin!(writer);
+    let org = f.scope.organization_id().into_uuid();
+    for i in 0..n {
+        let title = format!("imported task {i}");
+        writer
+            .as_mut()
+            .write(&[&Uuid::now_v7(), &org, &project, &(i as i32 + 1), &title, &((i % 5) as i16)])
+            .await?;
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// Samples resident memory in the background; `stop` returns the peak growth in KiB.
+struct MemoryWatch {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    base: u64,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MemoryWatch {
+    fn start() -> Self {
+        let (stop, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let base = rss_kib();
+        let (s, p) = (stop.clone(), peak.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max(rss_kib(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Self { stop, peak, base, thread: Some(thread) }
+    }
+
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.peak.load(Ordering::Relaxed).saturating_sub(self.base)
+    }
+}

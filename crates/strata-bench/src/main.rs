@@ -1,0 +1,122 @@
+//! `strata-bench`: measures strata-db and strata-migrate against their peers in one run,
+//! alternating subject and peer round by round so machine drift hits both, and prints a table
+//! of throughput, p50/p99 latency and the ratio to the peer; the results also go, as JSON, to
+//! `target/bench/<unix time>.json`.
+//!
+//! Usage: `strata-bench [--quick]` with `DATABASE_URL` naming a server where it may create
+//! and drop databases `strata_bench*`. `just bench` builds it in release mode and runs it.
+
+mod data;
+mod runner;
+mod stats;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use stats::{Sample, Summary};
+
+/// How long and how often to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// `--quick`: under a minute.
+    pub quick: bool,
+    /// Alternating rounds per workload.
+    pub rounds: usize,
+    /// Length of one timed round.
+    pub round: Duration,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The workload.
+    pub workload: String,
+    /// strata's measurements.
+    pub strata: Summary,
+    /// The peer and its measurements.
+    pub peer_name: String,
+    /// The peer's measurements.
+    pub peer: Summary,
+    /// strata's throughput over the peer's (higher is better for strata).
+    pub ratio: f64,
+    /// What the target is, in words.
+    pub target: String,
+    /// Notes: round trips, memory.
+    pub note: String,
+}
+
+impl Row {
+    /// A row from two samples.
+    pub fn new(
+        workload: &str,
+        strata: &Sample,
+        peer_name: &str,
+        peer: &Sample,
+        target: &str,
+        note: String,
+    ) -> Self {
+        let (strata, peer) = (strata.summary(), peer.summary());
+        Self {
+            workload: workload.to_owned(),
+            ratio: strata.throughput / peer.throughput.max(f64::EPSILON),
+            strata,
+            peer_name: peer_name.to_owned(),
+            peer,
+            target: target.to_owned(),
+            note,
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let plan = if quick {
+        Plan { quick, rounds: 2, round: Duration::from_millis(1500) }
+    } else {
+        Plan { quick, rounds: 4, round: Duration::from_secs(3) }
+    };
+    let server = std::env::var("DATABASE_URL").map_err(|_| {
+        anyhow::anyhow!("set DATABASE_URL to a server the bench may create databases on")
+    })?;
+    let mut rows = Vec::new();
+    rows.extend(data::run(&server, plan).await?);
+    rows.extend(runner::run(&server, plan).await?);
+    print_table(&rows);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let path = dir.join(format!("{stamp}.json"));
+    let report = serde_json::json!({
+        "quick": quick,
+        "unix_time": stamp,
+        "machine": { "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "rows": rows,
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    println!("\nresults: {}", path.display());
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "\n| workload | strata /s | p50 µs | p99 µs | peer | peer /s | p50 µs | p99 µs | ratio | target | notes |"
+    );
+    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {:.2}× | {} | {} |",
+            r.workload,
+            r.strata.throughput,
+            r.strata.p50_us,
+            r.strata.p99_us,
+            r.peer_name,
+            r.peer.throughput,
+            r.peer.p50_us,
+            r.peer.p99_us,
+            r.ratio,
+            r.target,
+            r.note
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! Workload 5: the migration runner against sqlx-cli on the same 500 files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::data::fresh_database;
+use crate::stats::{Sample, repeat};
+use crate::{Plan, Row};
+
+const MIGRATIONS: usize = 500;
+
+fn write_migrations() -> anyhow::Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/migrations-500");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    for i in 1..=MIGRATIONS {
+        std::fs::write(
+            dir.join(format!("{i}_table_{i}.sql")),
+            format!(
+                "create table bench_{i} (id bigint primary key, note text not null default '');\n"
+            ),
+        )?;
+    }
+    Ok(dir)
+}
+
+/// Runs `program args`, failing on a non-zero exit.
+fn exec(program: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(program)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("STRATA_LOG__FILTER", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "{} {args:?} failed: {status}", program.display());
+    Ok(())
+}
+
+fn find_sqlx() -> Option<PathBuf> {
+    let output = Command::new("sqlx").arg("--version").output().ok()?;
+    let version = String::from_utf8_lossy(&output.stdout);
+    version.trim().ends_with("0.9.0").then(|| PathBuf::from("sqlx"))
+}
+
+/// Runs workload 5, or explains why it cannot.
+pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
+    let ours = std::env::current_exe()?.with_file_name("strata-migrate");
+    anyhow::ensure!(
+        ours.exists(),
+        "{} is missing: build it with the bench (`just bench`)",
+        ours.display()
+    );
+    let Some(sqlx) = find_sqlx() else {
+        println!("skipping workload 5: sqlx-cli 0.9.0 is not on PATH (just bench installs it)");
+        return Ok(Vec::new());
+    };
+    let dir = write_migrations()?;
+    let source = dir.to_string_lossy().into_owned();
+    let times = if plan.quick { 1 } else { 3 };
+    let (mut apply_s, mut apply_p) = (Sample::default(), Sample::default());
+    let (mut noop_s, mut noop_p) = (Sample::default(), Sample::default());
+    let (mut status_s, mut status_p) = (Sample::default(), Sample::default());
+    for _ in 0..plan.rounds.min(3) {
+        let ours_url = fresh_database(server, "strata_bench_runner_a", false).await?;
+        let theirs_url = fresh_database(server, "strata_bench_runner_b", false).await?;
+        let ours_args = |command: &'static str| {
+            ["--database-url", ours_url.as_str(), "--source", source.as_str(), command]
+        };
+        let sqlx_args = |command: &'static str| {
+            ["migrate", command, "--source", source.as_str(), "--database-url", theirs_url.as_str()]
+        };
+        apply_s.absorb(repeat(1, 1.0, |_| async { exec(&ours, &ours_args("up")) }).await?);
+        apply_p.absorb(repeat(1, 1.0, |_| async { exec(&sqlx, &sqlx_args("run")) }).await?);
+        for _ in 0..times {
+            noop_s.absorb(repeat(1, 1.0, |_| async { exec(&ours, &ours_args("up")) }).await?);
+            noop_p.absorb(repeat(1, 1.0, |_| async { exec(&sqlx, &sqlx_args("run")) }).await?);
+            status_s.absorb(repeat(1, 1.0, |_| async { exec(&ours, &ours_args("status")) }).await?);
+            status_p.absorb(repeat(1, 1.0, |_| async { exec(&sqlx, &sqlx_args("info")) }).await?);
+        }
+    }
+    let note = "runs/s of the whole process; ratio > 1 means faster than sqlx-cli".to_owned();
+    Ok(vec![
+        Row::new(
+            "5. apply 500 migrations to an empty database",
+            &apply_s,
+            "sqlx migrate run",
+            &apply_p,
+            "≥ 1.0×",
+            note.clone(),
+        ),
+        Row::new(
+            "5. up with nothing pending (500 applied)",
+            &noop_s,
+            "sqlx migrate run",
+            &noop_p,
+            "≥ 1.0×",
+            note.clone(),
+        ),
+        Row::new(
+            "5. status over 500 migrations",
+            &status_s,
+            "sqlx migrate info",
+            &status_p,
+            "≥ 1.0×",
+            note,
+        ),
+    ])
+}
