@@ -58,7 +58,8 @@ async fn up_then_status_then_the_data_layer_works(pool: PgPool) -> TestResult {
 async fn status_before_up_lists_pending_and_creates_nothing(pool: PgPool) -> TestResult {
     let out = migrate(&["--database-url", &url_of(&pool).await, "status"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("0 applied, 1 pending"), "{}", text(&out));
+    let expected = format!("0 applied, {} pending", embedded_versions().len());
+    assert!(text(&out).contains(&expected), "{}", text(&out));
     let table: Option<String> =
         sqlx::query_scalar("select to_regclass('_sqlx_migrations')::text").fetch_one(&pool).await?;
     assert_eq!(table, None, "status is read-only");
@@ -123,7 +124,8 @@ async fn we_read_a_database_that_sqlx_migrated(pool: PgPool) -> TestResult {
     MIGRATOR.run(&pool).await?;
     let url = url_of(&pool).await;
     let out = migrate(&["--database-url", &url, "status"], &[]);
-    assert!(text(&out).contains("1 applied, 0 pending, 0 checksum changed"), "{}", text(&out));
+    let expected = format!("{} applied, 0 pending, 0 checksum changed", embedded_versions().len());
+    assert!(text(&out).contains(&expected), "{}", text(&out));
     let out = migrate(&["--database-url", &url, "up"], &[]);
     assert!(text(&out).contains("nothing to apply"), "{}", text(&out));
     Ok(())
@@ -172,7 +174,7 @@ async fn a_failing_migration_stops_the_batch_and_leaves_nothing(pool: PgPool) ->
     assert!(all.contains("SQLSTATE 42601") && all.contains("at line 3"), "{all}");
     assert_eq!(applied_versions(&pool).await?, vec![1]);
     let tables: Vec<String> = sqlx::query_scalar(
-        "select tablename::text from pg_tables where schemaname = 'public' and tablename <> '_sqlx_migrations' order by 1",
+        "select tablename::text from pg_tables where schemaname = 'public' and tablename not like '\\_%' order by 1",
     )
     .fetch_all(&pool)
     .await?;

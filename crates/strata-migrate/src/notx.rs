@@ -1,0 +1,216 @@
+//! `-- no-transaction` files: split into statements by the lexer and run one by one (so
+//! several `CREATE INDEX CONCURRENTLY` work in one file), with progress recorded after each
+//! statement in `_strata_migration_progress`. While partial, the tracking row has
+//! `success = false` (sqlx's `Migrator` then refuses to run over it, as it should); a rerun
+//! resumes at the statement that failed. There is no atomicity between a statement and its
+//! progress row: a runner killed right after a statement finished runs it again on resume.
+
+use std::time::Instant;
+
+use sqlx::migrate::Migration;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+use crate::apply::{self, Ctx, Outcome, describe_failure};
+use crate::events::{self, Event, Kind};
+use crate::lexer::{self, Statement};
+use crate::{MigrateError, checksum, millis};
+
+/// `DROP INDEX CONCURRENTLY` for every invalid index outside the system schemas (left by a
+/// failed or interrupted `CREATE INDEX CONCURRENTLY`; `IF NOT EXISTS` would skip it forever).
+pub(crate) async fn invalid_index_fixes(
+    conn: &mut PgConnection,
+) -> Result<Vec<String>, MigrateError> {
+    sqlx::query_scalar(
+        "select format('DROP INDEX CONCURRENTLY %s;', c.oid::regclass)
+           from pg_index i
+           join pg_class c on c.oid = i.indexrelid
+           join pg_namespace n on n.oid = c.relnamespace
+          where not i.indisvalid
+            and n.nspname not in ('pg_catalog', 'information_schema')
+            and n.nspname not like 'pg_toast%'
+          order by 1",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(MigrateError::db("looking for invalid indexes"))
+}
+
+/// The statements of a no-transaction file.
+pub(crate) fn statements(migration: &Migration) -> Result<Vec<Statement<'_>>, MigrateError> {
+    lexer::split(migration.sql.as_str())
+        .map_err(|source| MigrateError::Lex { version: migration.version, source })
+}
+
+/// Applies a no-transaction migration from statement `resume_at` (0-based) on.
+pub(crate) async fn apply(
+    conn: &mut PgConnection,
+    migration: &Migration,
+    resume_at: usize,
+    ctx: Ctx<'_>,
+) -> Result<Outcome, MigrateError> {
+    let start = Instant::now();
+    let statements = statements(migration)?;
+    let total = statements.len();
+    if resume_at == 0 {
+        let mut tx = conn.begin().await.map_err(MigrateError::db("beginning a transaction"))?;
+        apply::record_applied(&mut tx, migration, start.elapsed(), false).await?;
+        sqlx::query(
+            "insert into _strata_migration_progress (version, checksum, statements_done, statements_total)
+             values ($1, $2, 0, $3)
+             on conflict (version) do update set checksum = excluded.checksum,
+                 statements_done = 0, statements_total = excluded.statements_total, updated_at = now()",
+        )
+        .bind(migration.version)
+        .bind(&*migration.checksum)
+        .bind(count(total))
+        .execute(&mut *tx)
+        .await
+        .map_err(MigrateError::db("recording progress"))?;
+        tx.commit().await.map_err(MigrateError::db("recording the start of a migration"))?;
+    } else {
+        let fixes = invalid_index_fixes(conn).await?;
+        if !fixes.is_empty() {
+            return Err(MigrateError::InvalidIndexes { fixes });
+        }
+        tracing::info!(
+            migration.version = migration.version,
+            statement = resume_at + 1,
+            statements = total,
+            "resuming a partial no-transaction migration"
+        );
+    }
+    set_lock_timeout(conn, Some(ctx)).await?;
+    for (index, statement) in statements.iter().enumerate().skip(resume_at) {
+        tracing::info!(
+            migration.version = migration.version,
+            statement = %format!("{}/{total}", index + 1),
+            line = statement.line,
+            "running statement"
+        );
+        let ran = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned())).execute(&mut *conn).await;
+        if let Err(source) = ran {
+            let _ = set_lock_timeout(conn, None).await;
+            return Err(failed(conn, migration, statement, (index, total), source, ctx).await);
+        }
+        sqlx::query(
+            "update _strata_migration_progress set statements_done = $2, updated_at = now()
+              where version = $1",
+        )
+        .bind(migration.version)
+        .bind(count(index + 1))
+        .execute(&mut *conn)
+        .await
+        .map_err(MigrateError::db("recording progress"))?;
+    }
+    set_lock_timeout(conn, None).await?;
+    let mut tx = conn.begin().await.map_err(MigrateError::db("beginning a transaction"))?;
+    sqlx::query(
+        "update _sqlx_migrations set success = true, execution_time = $2 where version = $1",
+    )
+    .bind(migration.version)
+    .bind(apply::nanos(start.elapsed()))
+    .execute(&mut *tx)
+    .await
+    .map_err(MigrateError::db("marking the migration applied"))?;
+    sqlx::query("delete from _strata_migration_progress where version = $1")
+        .bind(migration.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(MigrateError::db("clearing progress"))?;
+    let mut event = Event::new(Kind::Apply, migration.version, &migration.description);
+    event.checksum = Some(&migration.checksum);
+    event.normalized_checksum = Some(checksum::normalized_checksum(migration.sql.as_str()));
+    event.lock_wait_ms = Some(ctx.lock_wait_ms);
+    event.duration_ms = Some(millis(start.elapsed()));
+    event.statements = Some((total, total));
+    event.detail = (resume_at > 0).then(|| format!("resumed at statement {}", resume_at + 1));
+    events::record(&mut tx, &event).await?;
+    tx.commit().await.map_err(MigrateError::db("marking the migration applied"))?;
+    Ok(Outcome { elapsed: start.elapsed(), retries: 0, statements: Some(total - resume_at) })
+}
+
+/// Reverts with a no-transaction `.down.sql`, statement by statement, then deletes the row.
+pub(crate) async fn revert(
+    conn: &mut PgConnection,
+    down: &Migration,
+    ctx: Ctx<'_>,
+) -> Result<Outcome, MigrateError> {
+    let start = Instant::now();
+    let statements = statements(down)?;
+    let total = statements.len();
+    set_lock_timeout(conn, Some(ctx)).await?;
+    for (index, statement) in statements.iter().enumerate() {
+        let ran = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned())).execute(&mut *conn).await;
+        if let Err(source) = ran {
+            let _ = set_lock_timeout(conn, None).await;
+            return Err(failed(conn, down, statement, (index, total), source, ctx).await);
+        }
+    }
+    set_lock_timeout(conn, None).await?;
+    let mut tx = conn.begin().await.map_err(MigrateError::db("beginning a transaction"))?;
+    apply::delete_applied(&mut tx, down.version).await?;
+    let mut event = Event::new(Kind::Revert, down.version, &down.description);
+    event.lock_wait_ms = Some(ctx.lock_wait_ms);
+    event.duration_ms = Some(millis(start.elapsed()));
+    event.statements = Some((total, total));
+    events::record(&mut tx, &event).await?;
+    tx.commit().await.map_err(MigrateError::db("recording the revert"))?;
+    Ok(Outcome { elapsed: start.elapsed(), retries: 0, statements: Some(total) })
+}
+
+/// The error for a failed statement, with the invalid indexes it left and how to go on;
+/// records a `fail` event.
+async fn failed(
+    conn: &mut PgConnection,
+    migration: &Migration,
+    statement: &Statement<'_>,
+    (index, total): (usize, usize),
+    source: sqlx::Error,
+    ctx: Ctx<'_>,
+) -> MigrateError {
+    let mut message = format!(
+        "{} in statement {}/{total} (no-transaction file: statements 1-{index} stay applied; a rerun resumes at statement {})",
+        describe_failure(&source, statement.text, statement.line),
+        index + 1,
+        index + 1
+    );
+    if let Ok(fixes) = invalid_index_fixes(conn).await
+        && !fixes.is_empty()
+    {
+        message.push_str(&format!(
+            "; it left an INVALID index behind: run {} then run strata-migrate again",
+            fixes.join(" ")
+        ));
+    }
+    let mut event = Event::new(Kind::Fail, migration.version, &migration.description);
+    event.lock_wait_ms = Some(ctx.lock_wait_ms);
+    event.statements = Some((index, total));
+    event.detail = Some(message.clone());
+    if let Err(e) = events::record(conn, &event).await {
+        tracing::warn!(error = %e, "could not record the failure in _strata_migration_events");
+    }
+    MigrateError::Migration {
+        version: migration.version,
+        description: migration.description.to_string(),
+        message,
+        source,
+    }
+}
+
+/// Sets the session's `lock_timeout` for the statements of a no-transaction file, or resets it.
+async fn set_lock_timeout(
+    conn: &mut PgConnection,
+    ctx: Option<Ctx<'_>>,
+) -> Result<(), MigrateError> {
+    let query = match ctx {
+        Some(c) => sqlx::query("select set_config('lock_timeout', $1, false)")
+            .bind(format!("{}ms", c.settings.lock_timeout.as_millis())),
+        None => sqlx::query("reset lock_timeout"),
+    };
+    query.execute(conn).await.map_err(MigrateError::db("setting lock_timeout"))?;
+    Ok(())
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
