@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrate;
 use strata_db::organizations::{self, NewOrganization};
 use strata_migrate::{MIGRATOR, exit};
-use support::{migrate, temp_dir, text, url_for, url_of};
+use support::{migrate, temp_dir, text, url_for, url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -148,14 +148,6 @@ async fn sqlx_migrator_lock_holds_us_off_until_lock_wait(pool: PgPool) -> TestRe
     let out = migrate(&["--database-url", &url, "up"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     Ok(())
-}
-
-fn write_migrations(files: &[(&str, &str)]) -> std::path::PathBuf {
-    let dir = temp_dir("source");
-    for (name, sql) in files {
-        std::fs::write(dir.join(name), sql).expect("write migration");
-    }
-    dir
 }
 
 #[sqlx::test(migrations = false)]

@@ -141,10 +141,12 @@ fn host() -> Option<String> {
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
 }
 
 /// The operating-system user running the runner.
 fn os_user() -> Option<String> {
-    ["USER", "LOGNAME", "USERNAME"].iter().find_map(|k| std::env::var(k).ok())
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|u| !u.is_empty()))
 }
