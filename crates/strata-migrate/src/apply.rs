@@ -8,7 +8,7 @@ use sqlx::migrate::Migration;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::events::{self, Event, Kind};
-use crate::{MigrateError, Settings, checksum, millis};
+use crate::{MigrateError, Settings, checksum, directive, millis};
 
 /// SQLSTATE `lock_not_available`, raised when `lock_timeout` expires.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
@@ -51,10 +51,11 @@ pub(crate) async fn run_in_transaction(
     direction: Direction,
     ctx: Ctx<'_>,
 ) -> Result<Outcome, MigrateError> {
+    let lock_timeout = directive::effective_lock_timeout(migration, ctx.settings.lock_timeout)?;
     let mut retries = 0;
     loop {
         let start = Instant::now();
-        match attempt(conn, migration, direction, ctx, retries, start).await {
+        match attempt(conn, migration, direction, (ctx, lock_timeout), retries, start).await {
             Ok(()) => return Ok(Outcome { elapsed: start.elapsed(), retries, statements: None }),
             Err(Failure::Sql(e)) if is_lock_timeout(&e) && retries < ctx.settings.lock_retries => {
                 let delay = backoff(ctx.settings.retry_base, retries);
@@ -75,7 +76,7 @@ pub(crate) async fn run_in_transaction(
                     message.push_str(&format!(
                         "; gave up after {} tries, each waiting lock_timeout ({} ms); nothing of it remains",
                         retries + 1,
-                        ctx.settings.lock_timeout.as_millis()
+                        lock_timeout.as_millis()
                     ));
                 }
                 return Err(MigrateError::Migration {
@@ -94,14 +95,14 @@ async fn attempt(
     conn: &mut PgConnection,
     migration: &Migration,
     direction: Direction,
-    ctx: Ctx<'_>,
+    (ctx, lock_timeout): (Ctx<'_>, Duration),
     retries: u32,
     start: Instant,
 ) -> Result<(), Failure> {
     let book = |doing| move |e| Failure::Bookkeeping(MigrateError::db(doing)(e));
     let mut tx = conn.begin().await.map_err(book("beginning a transaction"))?;
     sqlx::query("select set_config('lock_timeout', $1, true)")
-        .bind(format!("{}ms", ctx.settings.lock_timeout.as_millis()))
+        .bind(format!("{}ms", lock_timeout.as_millis()))
         .execute(&mut *tx)
         .await
         .map_err(book("setting lock_timeout"))?;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use sqlx::migrate::{Migration, MigrationType};
 
 use crate::plan::UpPlan;
-use crate::{APPLICATION_NAME, MigrateError, Settings, hex, notx};
+use crate::{APPLICATION_NAME, MigrateError, Settings, directive, hex, notx};
 
 /// The script of `up`.
 pub(crate) fn up(
@@ -27,7 +27,7 @@ pub(crate) fn up(
                 m.version
             );
         } else {
-            begin(&mut out, settings);
+            begin(&mut out, m, settings)?;
             let _ = writeln!(out, "{}", m.sql.as_str().trim_end());
             let _ = writeln!(
                 out,
@@ -60,7 +60,7 @@ pub(crate) fn down(
         if m.no_tx {
             no_transaction(&mut out, m, 0, settings)?;
         } else {
-            begin(&mut out, settings);
+            begin(&mut out, m, settings)?;
             let _ = writeln!(out, "{}", m.sql.as_str().trim_end());
         }
         let _ = writeln!(out, "DELETE FROM _sqlx_migrations WHERE version = {};", m.version);
@@ -104,9 +104,11 @@ fn footer(out: &mut String, lock_key: i64) {
     let _ = writeln!(out, "\nSELECT pg_advisory_unlock({lock_key});");
 }
 
-fn begin(out: &mut String, settings: &Settings) {
+fn begin(out: &mut String, m: &Migration, settings: &Settings) -> Result<(), MigrateError> {
+    let timeout = directive::effective_lock_timeout(m, settings.lock_timeout)?;
     let _ = writeln!(out, "BEGIN;");
-    let _ = writeln!(out, "SET LOCAL lock_timeout = '{}ms';", settings.lock_timeout.as_millis());
+    let _ = writeln!(out, "SET LOCAL lock_timeout = '{}ms';", timeout.as_millis());
+    Ok(())
 }
 
 fn no_transaction(
@@ -132,7 +134,8 @@ fn no_transaction(
             hex(&m.checksum)
         );
     }
-    let _ = writeln!(out, "SET lock_timeout = '{}ms';", settings.lock_timeout.as_millis());
+    let timeout = directive::effective_lock_timeout(m, settings.lock_timeout)?;
+    let _ = writeln!(out, "SET lock_timeout = '{}ms';", timeout.as_millis());
     for (index, statement) in statements.iter().enumerate().skip(resume_at) {
         let _ = writeln!(out, "-- statement {}/{total} (line {})", index + 1, statement.line);
         let _ = writeln!(out, "{}", statement.text);

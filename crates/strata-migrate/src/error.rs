@@ -176,6 +176,7 @@ impl MigrateError {
         match self {
             Self::Config(_) | Self::Connect { .. } | Self::ReadOnly { .. } => exit::CONNECT,
             Self::LockTimeout { .. } => exit::LOCK,
+            Self::Usage { .. } => exit::USAGE,
             _ => exit::MIGRATION,
         }
     }

@@ -18,6 +18,7 @@ mod check;
 mod checksum;
 pub mod cli;
 mod cli_output;
+mod directive;
 mod down;
 mod dryrun;
 mod error;

@@ -5,7 +5,7 @@
 //! resumes at the statement that failed. There is no atomicity between a statement and its
 //! progress row: a runner killed right after a statement finished runs it again on resume.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::migrate::Migration;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use crate::apply::{self, Ctx, Outcome, describe_failure};
 use crate::events::{self, Event, Kind};
 use crate::lexer::{self, Statement};
-use crate::{MigrateError, checksum, millis};
+use crate::{MigrateError, checksum, directive, millis};
 
 /// `DROP INDEX CONCURRENTLY` for every invalid index outside the system schemas (left by a
 /// failed or interrupted `CREATE INDEX CONCURRENTLY`; `IF NOT EXISTS` would skip it forever).
@@ -79,7 +79,8 @@ pub(crate) async fn apply(
             "resuming a partial no-transaction migration"
         );
     }
-    set_lock_timeout(conn, Some(ctx)).await?;
+    let lock_timeout = directive::effective_lock_timeout(migration, ctx.settings.lock_timeout)?;
+    set_lock_timeout(conn, Some(lock_timeout)).await?;
     for (index, statement) in statements.iter().enumerate().skip(resume_at) {
         tracing::info!(
             migration.version = migration.version,
@@ -138,7 +139,8 @@ pub(crate) async fn revert(
     let start = Instant::now();
     let statements = statements(down)?;
     let total = statements.len();
-    set_lock_timeout(conn, Some(ctx)).await?;
+    let lock_timeout = directive::effective_lock_timeout(down, ctx.settings.lock_timeout)?;
+    set_lock_timeout(conn, Some(lock_timeout)).await?;
     for (index, statement) in statements.iter().enumerate() {
         let ran = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned())).execute(&mut *conn).await;
         if let Err(source) = ran {
@@ -200,11 +202,11 @@ async fn failed(
 /// Sets the session's `lock_timeout` for the statements of a no-transaction file, or resets it.
 async fn set_lock_timeout(
     conn: &mut PgConnection,
-    ctx: Option<Ctx<'_>>,
+    timeout: Option<Duration>,
 ) -> Result<(), MigrateError> {
-    let query = match ctx {
-        Some(c) => sqlx::query("select set_config('lock_timeout', $1, false)")
-            .bind(format!("{}ms", c.settings.lock_timeout.as_millis())),
+    let query = match timeout {
+        Some(timeout) => sqlx::query("select set_config('lock_timeout', $1, false)")
+            .bind(format!("{}ms", timeout.as_millis())),
         None => sqlx::query("reset lock_timeout"),
     };
     query.execute(conn).await.map_err(MigrateError::db("setting lock_timeout"))?;
