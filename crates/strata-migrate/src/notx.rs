@@ -2,8 +2,11 @@
 //! several `CREATE INDEX CONCURRENTLY` work in one file), with progress recorded after each
 //! statement in `_strata_migration_progress`. While partial, the tracking row has
 //! `success = false` (sqlx's `Migrator` then refuses to run over it, as it should); a rerun
-//! resumes at the statement that failed. There is no atomicity between a statement and its
-//! progress row: a runner killed right after a statement finished runs it again on resume.
+//! resumes at the statement that failed. A statement that can run in a transaction block
+//! commits together with its progress row; one that cannot (`CREATE INDEX CONCURRENTLY` …)
+//! cannot be atomic with it: a runner killed between the end of such a statement and its
+//! progress row runs it again on resume (then `IF NOT EXISTS` is the file author's friend,
+//! and an INVALID index is reported before resuming).
 
 use std::time::{Duration, Instant};
 
@@ -88,20 +91,10 @@ pub(crate) async fn apply(
             line = statement.line,
             "running statement"
         );
-        let ran = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned())).execute(&mut *conn).await;
-        if let Err(source) = ran {
+        if let Err(source) = run_statement(conn, migration.version, index, statement).await? {
             let _ = set_lock_timeout(conn, None).await;
             return Err(failed(conn, migration, statement, (index, total), source, ctx).await);
         }
-        sqlx::query(
-            "update _strata_migration_progress set statements_done = $2, updated_at = now()
-              where version = $1",
-        )
-        .bind(migration.version)
-        .bind(count(index + 1))
-        .execute(&mut *conn)
-        .await
-        .map_err(MigrateError::db("recording progress"))?;
     }
     set_lock_timeout(conn, None).await?;
     let mut tx = conn.begin().await.map_err(MigrateError::db("beginning a transaction"))?;
@@ -128,6 +121,58 @@ pub(crate) async fn apply(
     events::record(&mut tx, &event).await?;
     tx.commit().await.map_err(MigrateError::db("marking the migration applied"))?;
     Ok(Outcome { elapsed: start.elapsed(), retries: 0, statements: Some(total - resume_at) })
+}
+
+/// Runs one statement and records it as done. A statement that may run in a transaction
+/// block runs in one together with its progress row, so it is done exactly once even if the
+/// runner dies; one that may not (`CREATE INDEX CONCURRENTLY`, `VACUUM`, a procedure that
+/// commits: SQLSTATE 25001 or 2D000, raised before it changes anything) runs on its own, and
+/// its progress is recorded right after. The outer error is bookkeeping, the inner the
+/// statement's.
+async fn run_statement(
+    conn: &mut PgConnection,
+    version: i64,
+    index: usize,
+    statement: &Statement<'_>,
+) -> Result<Result<(), sqlx::Error>, MigrateError> {
+    let sql = || sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()));
+    let mut tx = conn.begin().await.map_err(MigrateError::db("beginning a transaction"))?;
+    match sql().execute(&mut *tx).await {
+        Ok(_) => {
+            record_progress(&mut tx, version, index + 1).await?;
+            return Ok(tx.commit().await);
+        }
+        Err(e) if !needs_no_transaction(&e) => return Ok(Err(e)),
+        Err(_) => tx.rollback().await.map_err(MigrateError::db("rolling back"))?,
+    }
+    if let Err(e) = sql().execute(&mut *conn).await {
+        return Ok(Err(e));
+    }
+    record_progress(conn, version, index + 1).await?;
+    Ok(Ok(()))
+}
+
+/// The server refused to run the statement in a transaction block (before doing anything).
+fn needs_no_transaction(error: &sqlx::Error) -> bool {
+    let code = error.as_database_error().and_then(|db| db.code());
+    code.is_some_and(|c| c == "25001" || c == "2D000")
+}
+
+async fn record_progress(
+    conn: &mut PgConnection,
+    version: i64,
+    done: usize,
+) -> Result<(), MigrateError> {
+    sqlx::query(
+        "update _strata_migration_progress set statements_done = $2, updated_at = now()
+          where version = $1",
+    )
+    .bind(version)
+    .bind(count(done))
+    .execute(conn)
+    .await
+    .map_err(MigrateError::db("recording progress"))?;
+    Ok(())
 }
 
 /// Reverts with a no-transaction `.down.sql`, statement by statement, then deletes the row.
