@@ -163,7 +163,11 @@ async fn a_failing_migration_stops_the_batch_and_leaves_nothing(pool: PgPool) ->
     let all = text(&out);
     assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
     assert!(all.contains("migration 2 (broken) failed"), "{all}");
-    assert!(all.contains("SQLSTATE 42601") && all.contains("at line 3"), "{all}");
+    assert!(
+        all.contains("SQLSTATE 42601") && all.contains("at line 3 of 2_broken.up.sql"),
+        "{all}"
+    );
+    assert!(all.contains("failing statement: create tabel oops (id int);"), "{all}");
     assert_eq!(applied_versions(&pool).await?, vec![1]);
     let tables: Vec<String> = sqlx::query_scalar(
         "select tablename::text from pg_tables where schemaname = 'public' and tablename not like '\\_%' order by 1",

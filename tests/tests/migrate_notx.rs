@@ -129,7 +129,12 @@ async fn repair_settles_a_failed_migration(pool: PgPool) -> TestResult {
     let url = url_of(&pool).await;
     let out = migrate_src(&url, &dir, &["up"], &[]);
     assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{}", text(&out));
-    assert!(text(&out).contains("SQLSTATE 42703") && text(&out).contains("at line 3"));
+    let all = text(&out);
+    assert!(
+        all.contains("SQLSTATE 42703") && all.contains("at line 3 of 2_broken.up.sql"),
+        "{all}"
+    );
+    assert!(all.contains("failing statement: select no_such_column from half;"), "{all}");
     // The operator undoes the partial change and fixes the file: it changed, so no resume.
     sqlx::raw_sql("drop table half").execute(&pool).await?;
     std::fs::write(

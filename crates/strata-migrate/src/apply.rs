@@ -8,6 +8,8 @@ use sqlx::migrate::Migration;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::events::{self, Event, Kind};
+use crate::history;
+use crate::lexer::{self, Statement};
 use crate::{MigrateError, Settings, checksum, directive, millis};
 
 /// SQLSTATE `lock_not_available`, raised when `lock_timeout` expires.
@@ -71,7 +73,7 @@ pub(crate) async fn run_in_transaction(
                 tokio::time::sleep(delay).await;
             }
             Err(Failure::Sql(source)) => {
-                let mut message = describe_failure(&source, migration.sql.as_str(), 1);
+                let mut message = describe_failure(&source, migration, None);
                 if is_lock_timeout(&source) {
                     message.push_str(&format!(
                         "; gave up after {} tries, each waiting lock_timeout ({} ms); nothing of it remains",
@@ -188,25 +190,54 @@ pub(crate) fn backoff(base: Duration, retry: u32) -> Duration {
     exp + jitter
 }
 
-/// The server's message with its SQLSTATE and the line of the file it points at;
-/// `first_line` is the line of the file on which `sql` starts.
-pub(crate) fn describe_failure(error: &sqlx::Error, sql: &str, first_line: usize) -> String {
+/// The server's message with its SQLSTATE, the file, the line it points at and the failing
+/// statement. `statement` is the one that ran, for a file run statement by statement;
+/// otherwise the whole file ran and the statement is found from the error position.
+pub(crate) fn describe_failure(
+    error: &sqlx::Error,
+    migration: &Migration,
+    statement: Option<&Statement<'_>>,
+) -> String {
+    let file = history::file_name(migration);
     let Some(db) = error.as_database_error() else {
-        return error.to_string();
+        return format!("{error} (in {file})");
     };
     let code = db.code().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default();
-    let line = db
+    let ran = statement.map_or(migration.sql.as_str(), |s| s.text);
+    let position = db
         .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
         .and_then(|pg| match pg.position()? {
             sqlx::postgres::PgErrorPosition::Original(chars) => Some(chars),
             sqlx::postgres::PgErrorPosition::Internal { .. } => None,
         })
-        .map(|chars| {
-            let before: String = sql.chars().take(chars.saturating_sub(1)).collect();
-            format!(" at line {}", first_line + before.matches('\n').count())
+        .and_then(|chars| ran.char_indices().nth(chars.saturating_sub(1)).map(|(at, _)| at));
+    let first_line = statement.map_or(1, |s| s.line);
+    let line = position.map(|at| first_line + ran[..at].matches('\n').count());
+    let failing = statement.cloned().or_else(|| {
+        let at = position?;
+        lexer::split(ran).ok()?.into_iter().find(|s| {
+            let start = s.text.as_ptr() as usize - ran.as_ptr() as usize;
+            (start..=start + s.text.len()).contains(&at)
         })
-        .unwrap_or_default();
-    format!("{}{code}{line}", db.message())
+    });
+    let mut message = format!("{}{code}", db.message());
+    match line {
+        Some(line) => message.push_str(&format!(" at line {line} of {file}")),
+        None => message.push_str(&format!(" in {file}")),
+    }
+    if let Some(failing) = failing {
+        message.push_str(&format!("; failing statement: {}", abbreviate(failing.text)));
+    }
+    message
+}
+
+/// A statement on one line, at most about 200 characters.
+fn abbreviate(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(200) {
+        Some((at, _)) => format!("{} …", &one_line[..at]),
+        None => one_line,
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use sqlx::migrate::{Migration, MigrationType};
 
 use crate::plan::UpPlan;
-use crate::{APPLICATION_NAME, MigrateError, Settings, directive, hex, notx};
+use crate::{APPLICATION_NAME, MigrateError, Settings, directive, hex, history, notx};
 
 /// The script of `up`.
 pub(crate) fn up(
@@ -18,7 +18,7 @@ pub(crate) fn up(
     let total = plan.steps.len();
     for (index, step) in plan.steps.iter().enumerate() {
         let m = step.migration;
-        let _ = writeln!(out, "\n-- [{}/{total}] {}", index + 1, file_name(m));
+        let _ = writeln!(out, "\n-- [{}/{total}] {}", index + 1, history::file_name(m));
         if m.no_tx {
             no_transaction(&mut out, m, step.resume_at, settings)?;
             let _ = writeln!(
@@ -56,7 +56,7 @@ pub(crate) fn down(
 ) -> Result<String, MigrateError> {
     let mut out = header("down", downs.len(), "revert", settings, lock_key);
     for (index, m) in downs.iter().enumerate() {
-        let _ = writeln!(out, "\n-- [{}/{}] {}", index + 1, downs.len(), file_name(m));
+        let _ = writeln!(out, "\n-- [{}/{}] {}", index + 1, downs.len(), history::file_name(m));
         if m.no_tx {
             no_transaction(&mut out, m, 0, settings)?;
         } else {
@@ -142,16 +142,6 @@ fn no_transaction(
     }
     let _ = writeln!(out, "RESET lock_timeout;");
     Ok(())
-}
-
-/// The file name the migration came from, as sqlx names them.
-fn file_name(m: &Migration) -> String {
-    let suffix = match m.migration_type {
-        MigrationType::Simple => ".sql",
-        MigrationType::ReversibleUp => ".up.sql",
-        MigrationType::ReversibleDown => ".down.sql",
-    };
-    format!("{}_{}{suffix}", m.version, m.description.replace(' ', "_"))
 }
 
 fn literal(text: &str) -> String {

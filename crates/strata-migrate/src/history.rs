@@ -57,6 +57,16 @@ pub(crate) fn down_migration(migrator: &Migrator, version: i64) -> Option<&Migra
         .find(|m| m.version == version && m.migration_type == MigrationType::ReversibleDown)
 }
 
+/// The file name the migration came from, as sqlx names them.
+pub(crate) fn file_name(m: &Migration) -> String {
+    let suffix = match m.migration_type {
+        MigrationType::Simple => ".sql",
+        MigrationType::ReversibleUp => ".up.sql",
+        MigrationType::ReversibleDown => ".down.sql",
+    };
+    format!("{}_{}{suffix}", m.version, m.description.replace(' ', "_"))
+}
+
 /// How far a partial no-transaction migration got (`_strata_migration_progress`).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct Progress {

@@ -217,7 +217,7 @@ async fn failed(
 ) -> MigrateError {
     let mut message = format!(
         "{} in statement {}/{total} (no-transaction file: statements 1-{index} stay applied; a rerun resumes at statement {})",
-        describe_failure(&source, statement.text, statement.line),
+        describe_failure(&source, migration, Some(statement)),
         index + 1,
         index + 1
     );
