@@ -1,7 +1,8 @@
 //! Splits a migration file into statements, the way PostgreSQL's own lexer sees them: `;`
 //! ends a statement only outside string literals (`'…'` with `''`, `E'…'` with backslash
 //! escapes), quoted identifiers, dollar quotes (`$$…$$`, `$tag$…$tag$`), line comments,
-//! nested block comments, and SQL-standard function bodies (`BEGIN ATOMIC … END`).
+//! nested block comments, parentheses (a rule's `DO (…; …)`), and SQL-standard function
+//! bodies (`BEGIN ATOMIC … END`).
 
 /// One statement of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, LexError> {
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
     let mut atomic_depth = 0usize;
+    let mut paren_depth = 0usize;
     let mut previous_word = String::new();
     let mut i = 0;
     while i < bytes.len() {
@@ -75,7 +77,15 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, LexError> {
         }
         start.get_or_insert(i);
         match c {
-            b';' if atomic_depth == 0 => {
+            b'(' => {
+                paren_depth += 1;
+                i += 1;
+            }
+            b')' => {
+                paren_depth = paren_depth.saturating_sub(1);
+                i += 1;
+            }
+            b';' if atomic_depth == 0 && paren_depth == 0 => {
                 if let Some(s) = start.take().filter(|&s| s < i) {
                     out.push(Statement { text: &sql[s..=i], line: line_at(s) });
                 }
@@ -230,6 +240,39 @@ mod tests {
             ["prepare p as select $1;", "select 2;"]
         );
         assert_eq!(texts("select a$b$c from t; select 2;"), ["select a$b$c from t;", "select 2;"]);
+    }
+
+    #[test]
+    fn comment_and_quote_markers_inside_other_tokens_are_literal() {
+        assert_eq!(texts("select '--;', '/*;'; select 2;"), ["select '--;', '/*;';", "select 2;"]);
+        assert_eq!(texts("select '$$;'; select 2;"), ["select '$$;';", "select 2;"]);
+        assert_eq!(
+            texts("select $$ -- ; /* $$; select 2;"),
+            ["select $$ -- ; /* $$;", "select 2;"]
+        );
+        assert_eq!(texts("select \"--\"; select 2;"), ["select \"--\";", "select 2;"]);
+        assert_eq!(texts("select U&'d\\0061t'; select 2;"), ["select U&'d\\0061t';", "select 2;"]);
+    }
+
+    #[test]
+    fn nested_dollar_quotes_with_different_tags() {
+        let f = "create function f() returns text language plpgsql as $outer$ begin execute $inner$ select ';' $inner$; return $$;$$; end $outer$;";
+        assert_eq!(texts(&format!("{f} select 2;")), [f, "select 2;"]);
+        // A tag is case sensitive: $A$ does not close $a$.
+        assert_eq!(texts("select $a$ $A$; $a$; select 2;"), ["select $a$ $A$; $a$;", "select 2;"]);
+    }
+
+    #[test]
+    fn crlf_files_count_lines_too() {
+        let stmts =
+            split("-- no-transaction\r\n\r\nselect 1;\r\nselect\r\n 2;\r\n").unwrap_or_default();
+        assert_eq!(stmts.iter().map(|s| s.line).collect::<Vec<_>>(), [3, 4]);
+    }
+
+    #[test]
+    fn semicolons_in_parentheses_do_not_split() {
+        let rule = "create rule r as on insert to t do also (insert into a values (1); insert into b values (2));";
+        assert_eq!(texts(&format!("{rule}\nselect 2;")), [rule, "select 2;"]);
     }
 
     #[test]
