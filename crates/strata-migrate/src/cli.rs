@@ -140,9 +140,8 @@ pub fn main() -> ExitCode {
 /// Any [`MigrateError`]; its [`MigrateError::exit_code`] is the process's.
 pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
     if let Command::New { name, no_transaction, dir } = &cli.command {
-        for path in crate::new::create(dir, name, *no_transaction)? {
-            println!("created {}", path.display());
-        }
+        let paths = crate::new::create(dir, name, *no_transaction)?;
+        crate::cli_output::created(&paths, cli.format == Format::Json);
         return Ok(exit::OK);
     }
     let mut config = Config::load()?;

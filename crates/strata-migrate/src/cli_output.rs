@@ -127,6 +127,15 @@ pub(crate) fn repair(report: &RepairReport, json: bool) {
     println!("{} repair(s) recorded", report.actions.len());
 }
 
+pub(crate) fn created(paths: &[std::path::PathBuf], json: bool) {
+    if json {
+        return print_json(&paths);
+    }
+    for path in paths {
+        println!("created {}", path.display());
+    }
+}
+
 fn warnings(warnings: &[String]) {
     for w in warnings {
         eprintln!("warning: {w}");
