@@ -62,7 +62,7 @@ async fn up_to_then_dry_run_shows_the_exact_sql_and_changes_nothing(pool: PgPool
         "COMMIT;",
         "-- [2/2] 3_names.up.sql",
         "VALUES (3, 'names', false,",
-        "SET lock_timeout = '1500ms';",
+        "SET lock_timeout = '0ms'; -- none for CONCURRENTLY",
         "-- statement 1/2 (line 2)",
         "create index concurrently accounts_name_idx on accounts (name);",
         "-- statement 2/2 (line 3)",

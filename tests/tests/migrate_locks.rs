@@ -1,6 +1,7 @@
 //! `lock_timeout` inside a migration: another session holds an ACCESS EXCLUSIVE lock on the
 //! table the migration alters for longer than `lock_timeout`; the runner rolls back, backs
 //! off and retries, then succeeds once the lock is freed or fails cleanly after the last try.
+//! A concurrent index build is exempt: it waits for old transactions without blocking anyone.
 
 mod support;
 
@@ -91,5 +92,73 @@ async fn fails_cleanly_after_the_last_try(pool: PgPool) -> TestResult {
     let rows: i64 =
         sqlx::query_scalar("select count(*) from _sqlx_migrations").fetch_one(&pool).await?;
     assert_eq!(rows, 0);
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_no_transaction_statement_retries_too(pool: PgPool) -> TestResult {
+    sqlx::raw_sql("create table busy (id int)").execute(&pool).await?;
+    let dir = write_migrations(&[(
+        "1_note.up.sql",
+        "-- no-transaction\ncreate table side (id int);\nalter table busy add column note text;\n",
+    )]);
+    let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
+    let mut holder = pool.begin().await?;
+    sqlx::raw_sql("lock table busy in access exclusive mode").execute(&mut *holder).await?;
+    let child = spawn_migrate(
+        &["--database-url", &url, "--source", &source, "up", "--lock-retries", "5"],
+        ENV,
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let released = holder.commit().await;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    released?;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("the statement was rolled back, retrying"), "{all}");
+    assert!(has_note(&pool).await?);
+    let retries: i32 = sqlx::query_scalar(
+        "select retries from _strata_migration_events where version = 1 and kind = 'apply'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert!(retries >= 1, "{retries}");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_concurrent_build_waits_for_old_transactions_instead_of_timing_out(
+    pool: PgPool,
+) -> TestResult {
+    sqlx::raw_sql("create table busy (id int); create table other (id int)").execute(&pool).await?;
+    let dir = write_migrations(&[(
+        "1_idx.up.sql",
+        "-- no-transaction\ncreate index concurrently busy_id_idx on busy (id);\n",
+    )]);
+    let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
+    // An old transaction with a snapshot, on another table: a concurrent build must wait
+    // for it; with lock_timeout in force it would be cancelled and leave an INVALID index.
+    let mut old = pool.begin().await?;
+    sqlx::raw_sql("set transaction isolation level repeatable read; select count(*) from other")
+        .execute(&mut *old)
+        .await?;
+    let start = Instant::now();
+    let child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], ENV);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let finished = old.commit().await;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    finished?;
+    let elapsed = start.elapsed();
+    eprintln!(
+        "concurrent build behind a 1.5 s transaction (lock_timeout 200ms): done in {elapsed:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(elapsed >= Duration::from_millis(1400), "it waited: {elapsed:?}");
+    let valid: bool = sqlx::query_scalar(
+        "select indisvalid from pg_index where indexrelid = 'busy_id_idx'::regclass",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert!(valid);
     Ok(())
 }

@@ -134,9 +134,19 @@ fn no_transaction(
             hex(&m.checksum)
         );
     }
-    let timeout = directive::effective_lock_timeout(m, settings.lock_timeout)?;
-    let _ = writeln!(out, "SET lock_timeout = '{}ms';", timeout.as_millis());
+    let timeouts = notx::StatementTimeouts::with_default(m, settings.lock_timeout)?;
+    let mut current = None;
     for (index, statement) in statements.iter().enumerate().skip(resume_at) {
+        let timeout = timeouts.of_statement(statement);
+        if current != Some(timeout) {
+            let why = if timeout.is_zero() {
+                " -- none for CONCURRENTLY: it waits for older transactions without blocking traffic"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "SET lock_timeout = '{}ms';{why}", timeout.as_millis());
+            current = Some(timeout);
+        }
         let _ = writeln!(out, "-- statement {}/{total} (line {})", index + 1, statement.line);
         let _ = writeln!(out, "{}", statement.text);
     }

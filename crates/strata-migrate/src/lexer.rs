@@ -12,6 +12,8 @@ pub struct Statement<'a> {
     pub text: &'a str,
     /// The 1-based line of the file on which it starts.
     pub line: usize,
+    /// Whether the keyword `CONCURRENTLY` occurs in it (outside literals and comments).
+    pub concurrently: bool,
 }
 
 /// A file the lexer cannot split: something is left open at the end.
@@ -37,6 +39,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, LexError> {
     let mut start: Option<usize> = None;
     let mut atomic_depth = 0usize;
     let mut paren_depth = 0usize;
+    let mut concurrently = false;
     let mut previous_word = String::new();
     let mut i = 0;
     while i < bytes.len() {
@@ -87,9 +90,10 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, LexError> {
             }
             b';' if atomic_depth == 0 && paren_depth == 0 => {
                 if let Some(s) = start.take().filter(|&s| s < i) {
-                    out.push(Statement { text: &sql[s..=i], line: line_at(s) });
+                    out.push(Statement { text: &sql[s..=i], line: line_at(s), concurrently });
                 }
                 previous_word.clear();
+                concurrently = false;
                 i += 1;
             }
             b'\'' => {
@@ -117,6 +121,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, LexError> {
                     "atomic" if previous_word == "begin" => atomic_depth = 1,
                     "case" if atomic_depth > 0 => atomic_depth += 1,
                     "end" if atomic_depth > 0 => atomic_depth -= 1,
+                    "concurrently" => concurrently = true,
                     _ => {}
                 }
                 previous_word = word;
@@ -126,7 +131,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, LexError> {
         }
     }
     if let Some(s) = start {
-        out.push(Statement { text: sql[s..].trim_end(), line: line_at(s) });
+        out.push(Statement { text: sql[s..].trim_end(), line: line_at(s), concurrently });
     }
     Ok(out)
 }
@@ -260,6 +265,15 @@ mod tests {
         assert_eq!(texts(&format!("{f} select 2;")), [f, "select 2;"]);
         // A tag is case sensitive: $A$ does not close $a$.
         assert_eq!(texts("select $a$ $A$; $a$; select 2;"), ["select $a$ $A$; $a$;", "select 2;"]);
+    }
+
+    #[test]
+    fn notices_concurrently_outside_literals_only() {
+        let stmts = split(
+            "create index concurrently a on t (x);\nselect 'concurrently' /* concurrently */;\nREINDEX INDEX CONCURRENTLY a;",
+        )
+        .unwrap_or_default();
+        assert_eq!(stmts.iter().map(|s| s.concurrently).collect::<Vec<_>>(), [true, false, true]);
     }
 
     #[test]

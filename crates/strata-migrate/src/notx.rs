@@ -3,7 +3,8 @@
 //! statement in `_strata_migration_progress`. While partial, the tracking row has
 //! `success = false` (sqlx's `Migrator` then refuses to run over it, as it should); a rerun
 //! resumes at the statement that failed. A statement that can run in a transaction block
-//! commits together with its progress row; one that cannot (`CREATE INDEX CONCURRENTLY` …)
+//! commits together with its progress row (and is retried like a transactional migration
+//! when its `lock_timeout` expires); one that cannot (`CREATE INDEX CONCURRENTLY` …)
 //! cannot be atomic with it: a runner killed between the end of such a statement and its
 //! progress row runs it again on resume (then `IF NOT EXISTS` is the file author's friend,
 //! and an INVALID index is reported before resuming).
@@ -82,18 +83,45 @@ pub(crate) async fn apply(
             "resuming a partial no-transaction migration"
         );
     }
-    let lock_timeout = directive::effective_lock_timeout(migration, ctx.settings.lock_timeout)?;
-    set_lock_timeout(conn, Some(lock_timeout)).await?;
+    let timeouts = StatementTimeouts::of(migration, ctx)?;
+    let mut retries = 0;
     for (index, statement) in statements.iter().enumerate().skip(resume_at) {
+        set_lock_timeout(conn, Some(timeouts.of_statement(statement))).await?;
         tracing::info!(
             migration.version = migration.version,
             statement = %format!("{}/{total}", index + 1),
             line = statement.line,
             "running statement"
         );
-        if let Err(source) = run_statement(conn, migration.version, index, statement).await? {
-            let _ = set_lock_timeout(conn, None).await;
-            return Err(failed(conn, migration, statement, (index, total), source, ctx).await);
+        let mut tries = 0;
+        loop {
+            match run_statement(conn, migration.version, index, statement).await? {
+                Ok(()) => break,
+                Err((e, in_transaction))
+                    if in_transaction
+                        && apply::is_lock_timeout(&e)
+                        && tries < ctx.settings.lock_retries =>
+                {
+                    let delay = apply::backoff(ctx.settings.retry_base, tries);
+                    tries += 1;
+                    retries += 1;
+                    tracing::warn!(
+                        migration.version = migration.version,
+                        statement = index + 1,
+                        retry = tries,
+                        retries_max = ctx.settings.lock_retries,
+                        retry_in_ms = millis(delay),
+                        "lock_timeout expired; the statement was rolled back, retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                Err((source, _)) => {
+                    let _ = set_lock_timeout(conn, None).await;
+                    return Err(
+                        failed(conn, migration, statement, (index, total), source, ctx).await
+                    );
+                }
+            }
         }
     }
     set_lock_timeout(conn, None).await?;
@@ -117,10 +145,11 @@ pub(crate) async fn apply(
     event.lock_wait_ms = Some(ctx.lock_wait_ms);
     event.duration_ms = Some(millis(start.elapsed()));
     event.statements = Some((total, total));
+    event.retries = retries;
     event.detail = (resume_at > 0).then(|| format!("resumed at statement {}", resume_at + 1));
     events::record(&mut tx, &event).await?;
     tx.commit().await.map_err(MigrateError::db("marking the migration applied"))?;
-    Ok(Outcome { elapsed: start.elapsed(), retries: 0, statements: Some(total - resume_at) })
+    Ok(Outcome { elapsed: start.elapsed(), retries, statements: Some(total - resume_at) })
 }
 
 /// Runs one statement and records it as done. A statement that may run in a transaction
@@ -128,25 +157,28 @@ pub(crate) async fn apply(
 /// runner dies; one that may not (`CREATE INDEX CONCURRENTLY`, `VACUUM`, a procedure that
 /// commits: SQLSTATE 25001 or 2D000, raised before it changes anything) runs on its own, and
 /// its progress is recorded right after. The outer error is bookkeeping, the inner the
-/// statement's.
+/// statement's, with whether it ran in a (rolled back) transaction.
 async fn run_statement(
     conn: &mut PgConnection,
     version: i64,
     index: usize,
     statement: &Statement<'_>,
-) -> Result<Result<(), sqlx::Error>, MigrateError> {
+) -> Result<Result<(), (sqlx::Error, bool)>, MigrateError> {
     let sql = || sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned()));
     let mut tx = conn.begin().await.map_err(MigrateError::db("beginning a transaction"))?;
     match sql().execute(&mut *tx).await {
         Ok(_) => {
             record_progress(&mut tx, version, index + 1).await?;
-            return Ok(tx.commit().await);
+            return Ok(tx.commit().await.map_err(|e| (e, true)));
         }
-        Err(e) if !needs_no_transaction(&e) => return Ok(Err(e)),
+        Err(e) if !needs_no_transaction(&e) => {
+            tx.rollback().await.map_err(MigrateError::db("rolling back"))?;
+            return Ok(Err((e, true)));
+        }
         Err(_) => tx.rollback().await.map_err(MigrateError::db("rolling back"))?,
     }
     if let Err(e) = sql().execute(&mut *conn).await {
-        return Ok(Err(e));
+        return Ok(Err((e, false)));
     }
     record_progress(conn, version, index + 1).await?;
     Ok(Ok(()))
@@ -184,9 +216,9 @@ pub(crate) async fn revert(
     let start = Instant::now();
     let statements = statements(down)?;
     let total = statements.len();
-    let lock_timeout = directive::effective_lock_timeout(down, ctx.settings.lock_timeout)?;
-    set_lock_timeout(conn, Some(lock_timeout)).await?;
+    let timeouts = StatementTimeouts::of(down, ctx)?;
     for (index, statement) in statements.iter().enumerate() {
+        set_lock_timeout(conn, Some(timeouts.of_statement(statement))).await?;
         let ran = sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned())).execute(&mut *conn).await;
         if let Err(source) = ran {
             let _ = set_lock_timeout(conn, None).await;
@@ -241,6 +273,35 @@ async fn failed(
         description: migration.description.to_string(),
         message,
         source,
+    }
+}
+
+/// The `lock_timeout` of each statement of a no-transaction file: the configured one, except
+/// that a `CONCURRENTLY` statement gets none (0) unless the file sets one with a directive.
+/// A concurrent build waits for every older transaction (without blocking traffic: its
+/// SHARE UPDATE EXCLUSIVE lock does not conflict with reads and writes); cancelled by
+/// `lock_timeout` while it waits, it would leave an INVALID index behind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StatementTimeouts {
+    configured: Duration,
+    explicit: bool,
+}
+
+impl StatementTimeouts {
+    pub(crate) fn of(migration: &Migration, ctx: Ctx<'_>) -> Result<Self, MigrateError> {
+        Self::with_default(migration, ctx.settings.lock_timeout)
+    }
+
+    pub(crate) fn with_default(
+        migration: &Migration,
+        default: Duration,
+    ) -> Result<Self, MigrateError> {
+        let directive = directive::lock_timeout(migration)?;
+        Ok(Self { configured: directive.unwrap_or(default), explicit: directive.is_some() })
+    }
+
+    pub(crate) fn of_statement(&self, statement: &Statement<'_>) -> Duration {
+        if statement.concurrently && !self.explicit { Duration::ZERO } else { self.configured }
     }
 }
 
