@@ -75,7 +75,12 @@ async fn a_failed_concurrent_build_is_reported_and_the_rerun_resumes(pool: PgPoo
     assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
     assert!(all.contains("migration 2 (indexes) failed"), "{all}");
     assert!(all.contains("SQLSTATE 23505"), "{all}");
-    assert!(all.contains("in statement 2/3"), "{all}");
+    assert!(
+        all.contains(
+            "failing statement 2/3: create unique index concurrently items_b_key on items (b);"
+        ),
+        "{all}"
+    );
     assert!(all.contains("DROP INDEX CONCURRENTLY items_b_key;"), "{all}");
     assert_eq!(index_valid(&pool, "items_a_idx").await?, Some(true));
     assert_eq!(index_valid(&pool, "items_b_key").await?, Some(false));
@@ -134,7 +139,7 @@ async fn repair_settles_a_failed_migration(pool: PgPool) -> TestResult {
         all.contains("SQLSTATE 42703") && all.contains("at line 3 of 2_broken.up.sql"),
         "{all}"
     );
-    assert!(all.contains("failing statement: select no_such_column from half;"), "{all}");
+    assert!(all.contains("failing statement 2/2: select no_such_column from half;"), "{all}");
     // The operator undoes the partial change and fixes the file: it changed, so no resume.
     sqlx::raw_sql("drop table half").execute(&pool).await?;
     std::fs::write(
@@ -157,5 +162,31 @@ async fn repair_settles_a_failed_migration(pool: PgPool) -> TestResult {
     .fetch_all(&pool)
     .await?;
     assert_eq!(kinds, ["fail", "repair", "apply"]);
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_failing_no_transaction_down_file_says_where_it_stopped(pool: PgPool) -> TestResult {
+    let dir = write_migrations(&[
+        ("1_t.up.sql", "-- no-transaction\ncreate table t1 (id int);\ncreate table t2 (id int);\n"),
+        ("1_t.down.sql", "-- no-transaction\ndrop table t2;\ndrop table no_such_table;\n"),
+    ]);
+    let url = url_of(&pool).await;
+    assert_eq!(migrate_src(&url, &dir, &["up"], &[]).status.code(), Some(0));
+    let out = migrate_src(&url, &dir, &["down", "--steps", "1"], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
+    assert!(
+        all.contains("SQLSTATE 42P01")
+            && all.contains(
+                "at line 3 of 1_t.down.sql; failing statement 2/2: drop table no_such_table;"
+            ),
+        "{all}"
+    );
+    assert!(all.contains("statement 1 stays done"), "{all}");
+    assert!(all.contains("still recorded as applied"), "{all}");
+    let applied: i64 =
+        sqlx::query_scalar("select count(*) from _sqlx_migrations").fetch_one(&pool).await?;
+    assert_eq!(applied, 1);
     Ok(())
 }

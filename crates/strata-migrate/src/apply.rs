@@ -196,8 +196,10 @@ pub(crate) fn backoff(base: Duration, retry: u32) -> Duration {
 pub(crate) fn describe_failure(
     error: &sqlx::Error,
     migration: &Migration,
-    statement: Option<&Statement<'_>>,
+    statement: Option<(&Statement<'_>, &str)>,
 ) -> String {
+    let label = statement.map_or(String::new(), |(_, label)| format!(" {label}"));
+    let statement = statement.map(|(s, _)| s);
     let file = history::file_name(migration);
     let Some(db) = error.as_database_error() else {
         return format!("{error} (in {file})");
@@ -212,7 +214,9 @@ pub(crate) fn describe_failure(
         })
         .and_then(|chars| ran.char_indices().nth(chars.saturating_sub(1)).map(|(at, _)| at));
     let first_line = statement.map_or(1, |s| s.line);
-    let line = position.map(|at| first_line + ran[..at].matches('\n').count());
+    let line = position
+        .map(|at| first_line + ran[..at].matches('\n').count())
+        .or(statement.map(|s| s.line));
     let failing = statement.cloned().or_else(|| {
         let at = position?;
         lexer::split(ran).ok()?.into_iter().find(|s| {
@@ -226,7 +230,7 @@ pub(crate) fn describe_failure(
         None => message.push_str(&format!(" in {file}")),
     }
     if let Some(failing) = failing {
-        message.push_str(&format!("; failing statement: {}", abbreviate(failing.text)));
+        message.push_str(&format!("; failing statement{label}: {}", abbreviate(failing.text)));
     }
     message
 }

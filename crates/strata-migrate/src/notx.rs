@@ -247,11 +247,21 @@ async fn failed(
     source: sqlx::Error,
     ctx: Ctx<'_>,
 ) -> MigrateError {
+    let done = match index {
+        0 => "no statement of it ran".to_owned(),
+        1 => "statement 1 stays done".to_owned(),
+        n => format!("statements 1-{n} stay done"),
+    };
+    let next = if migration.migration_type.is_down_migration() {
+        "the migration is still recorded as applied, and a rerun of down starts this file over"
+            .to_owned()
+    } else {
+        format!("a rerun resumes at statement {}", index + 1)
+    };
+    let label = format!("{}/{total}", index + 1);
     let mut message = format!(
-        "{} in statement {}/{total} (no-transaction file: statements 1-{index} stay applied; a rerun resumes at statement {})",
-        describe_failure(&source, migration, Some(statement)),
-        index + 1,
-        index + 1
+        "{} (no-transaction file: {done}; {next})",
+        describe_failure(&source, migration, Some((statement, &label))),
     );
     if let Ok(fixes) = invalid_index_fixes(conn).await
         && !fixes.is_empty()
