@@ -238,3 +238,24 @@ fn new_writes_a_pair_and_refuses_bad_names() {
     assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{}", text(&out));
     assert!(text(&out).contains("not a usable migration name"));
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_concurrent_build_in_a_transactional_file_gets_a_hint(pool: PgPool) -> TestResult {
+    let dir = write_migrations(&[(
+        "1_idx.up.sql",
+        "create table t (id int);\ncreate index concurrently t_id on t (id);\n",
+    )]);
+    let source = dir.to_string_lossy().into_owned();
+    let out = migrate(&["--database-url", &url_of(&pool).await, "--source", &source, "up"], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
+    assert!(
+        all.contains("SQLSTATE 25001")
+            && all.contains("make `-- no-transaction` the file's first line"),
+        "{all}"
+    );
+    let t: Option<String> =
+        sqlx::query_scalar("select to_regclass('t')::text").fetch_one(&pool).await?;
+    assert_eq!(t, None, "rolled back whole");
+    Ok(())
+}

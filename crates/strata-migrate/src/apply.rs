@@ -74,6 +74,12 @@ pub(crate) async fn run_in_transaction(
             }
             Err(Failure::Sql(source)) => {
                 let mut message = describe_failure(&source, migration, None);
+                let code = source.as_database_error().and_then(|db| db.code());
+                if code.is_some_and(|c| c == "25001") {
+                    message.push_str(
+                        "; this statement cannot run in a transaction: make `-- no-transaction` the file's first line (only if the file is not applied anywhere yet)",
+                    );
+                }
                 if is_lock_timeout(&source) {
                     message.push_str(&format!(
                         "; gave up after {} tries, each waiting lock_timeout ({} ms); nothing of it remains",
