@@ -327,3 +327,23 @@ async fn the_side_table_records_who_ran_what(pool: PgPool) -> TestResult {
     assert!(row.6.is_some_and(|ms| ms >= 0.0));
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn sqlx_and_we_revert_each_others_migrations(pool: PgPool) -> TestResult {
+    let dir = write_migrations(&REVERSIBLE[..4]);
+    let url = url_of(&pool).await;
+    let sqlx_migrator = sqlx::migrate::Migrator::new(dir.as_path()).await?;
+    sqlx_migrator.run(&pool).await?;
+    let out = migrate_src(&url, &dir, &["status"], &[]);
+    assert!(text(&out).contains("2 applied, 0 pending"), "{}", text(&out));
+    let out = migrate_src(&url, &dir, &["down", "--to", "0"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(schema_dump(&pool).await, Vec::<String>::new());
+
+    let out = migrate_src(&url, &dir, &["up"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    sqlx_migrator.undo(&pool, 0).await?;
+    assert_eq!(versions(&pool).await?, Vec::<i64>::new());
+    assert_eq!(schema_dump(&pool).await, Vec::<String>::new());
+    Ok(())
+}
