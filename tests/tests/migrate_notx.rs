@@ -190,3 +190,29 @@ async fn a_failing_no_transaction_down_file_says_where_it_stopped(pool: PgPool) 
     assert_eq!(applied, 1);
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_failure_in_the_first_statement_resumes_there(pool: PgPool) -> TestResult {
+    sqlx::raw_sql("create table flag (id int)").execute(&pool).await?;
+    let dir = write_migrations(&[(
+        "1_first.up.sql",
+        "-- no-transaction\ncreate table first as select 1 / (select count(*) from flag)::int as x;\ncreate index concurrently first_x on first (x);\n",
+    )]);
+    let url = url_of(&pool).await;
+    let out = migrate_src(&url, &dir, &["up"], &[]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{}", text(&out));
+    assert!(text(&out).contains("no statement of it ran"), "{}", text(&out));
+    let out = migrate_src(&url, &dir, &["up", "--dry-run"], &[]);
+    assert!(text(&out).contains("resuming a partial run: 0 statement(s) done"), "{}", text(&out));
+    sqlx::raw_sql("insert into flag values (1)").execute(&pool).await?;
+    let out = migrate_src(&url, &dir, &["up"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("2 statement(s)"), "{}", text(&out));
+    let detail: Option<String> = sqlx::query_scalar(
+        "select detail from _strata_migration_events where kind = 'apply' and version = 1",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(detail.as_deref(), Some("resumed at statement 1"));
+    Ok(())
+}

@@ -20,7 +20,7 @@ pub(crate) fn up(
         let m = step.migration;
         let _ = writeln!(out, "\n-- [{}/{total}] {}", index + 1, history::file_name(m));
         if m.no_tx {
-            no_transaction(&mut out, m, step.resume_at, settings)?;
+            no_transaction(&mut out, m, step.resume, settings)?;
             let _ = writeln!(
                 out,
                 "UPDATE _sqlx_migrations SET success = true, execution_time = <elapsed ns> WHERE version = {};",
@@ -58,7 +58,7 @@ pub(crate) fn down(
     for (index, m) in downs.iter().enumerate() {
         let _ = writeln!(out, "\n-- [{}/{}] {}", index + 1, downs.len(), history::file_name(m));
         if m.no_tx {
-            no_transaction(&mut out, m, 0, settings)?;
+            no_transaction(&mut out, m, None, settings)?;
         } else {
             begin(&mut out, m, settings)?;
             let _ = writeln!(out, "{}", m.sql.as_str().trim_end());
@@ -114,7 +114,7 @@ fn begin(out: &mut String, m: &Migration, settings: &Settings) -> Result<(), Mig
 fn no_transaction(
     out: &mut String,
     m: &Migration,
-    resume_at: usize,
+    resume: Option<usize>,
     settings: &Settings,
 ) -> Result<(), MigrateError> {
     let statements = notx::statements(m)?;
@@ -123,8 +123,9 @@ fn no_transaction(
         out,
         "-- no-transaction: each statement runs and commits on its own; progress is recorded after each."
     );
-    if resume_at > 0 {
-        let _ = writeln!(out, "-- resuming a partial run: statements 1-{resume_at} are done.");
+    let resume_at = resume.unwrap_or(0);
+    if resume.is_some() {
+        let _ = writeln!(out, "-- resuming a partial run: {resume_at} statement(s) done.");
     } else if m.migration_type != MigrationType::ReversibleDown {
         let _ = writeln!(
             out,

@@ -45,17 +45,19 @@ pub(crate) fn statements(migration: &Migration) -> Result<Vec<Statement<'_>>, Mi
         .map_err(|source| MigrateError::Lex { version: migration.version, source })
 }
 
-/// Applies a no-transaction migration from statement `resume_at` (0-based) on.
+/// Applies a no-transaction migration: from its start (`resume` is `None`), or resuming a
+/// partial run after the given number of statements.
 pub(crate) async fn apply(
     conn: &mut PgConnection,
     migration: &Migration,
-    resume_at: usize,
+    resume: Option<usize>,
     ctx: Ctx<'_>,
 ) -> Result<Outcome, MigrateError> {
     let start = Instant::now();
     let statements = statements(migration)?;
     let total = statements.len();
-    if resume_at == 0 {
+    let resume_at = resume.unwrap_or(0);
+    if resume.is_none() {
         let mut tx = conn.begin().await.map_err(MigrateError::db("beginning a transaction"))?;
         apply::record_applied(&mut tx, migration, start.elapsed(), false).await?;
         sqlx::query(
@@ -146,7 +148,7 @@ pub(crate) async fn apply(
     event.duration_ms = Some(millis(start.elapsed()));
     event.statements = Some((total, total));
     event.retries = retries;
-    event.detail = (resume_at > 0).then(|| format!("resumed at statement {}", resume_at + 1));
+    event.detail = resume.map(|done| format!("resumed at statement {}", done + 1));
     events::record(&mut tx, &event).await?;
     tx.commit().await.map_err(MigrateError::db("marking the migration applied"))?;
     Ok(Outcome { elapsed: start.elapsed(), retries, statements: Some(total - resume_at) })

@@ -12,8 +12,9 @@ use crate::{MigrateError, hex};
 #[derive(Debug, Clone)]
 pub(crate) struct Step<'m> {
     pub migration: &'m Migration,
-    /// For a partial no-transaction migration: the statements already done.
-    pub resume_at: usize,
+    /// For a partial no-transaction migration (recorded with `success = false`): the number
+    /// of statements already done, possibly 0.
+    pub resume: Option<usize>,
 }
 
 /// What `up` will do.
@@ -104,7 +105,7 @@ pub(crate) fn plan_up<'m>(
         if newest.is_some_and(|n| migration.version < n) {
             out_of_order.push(migration.version);
         }
-        steps.push(Step { migration, resume_at: 0 });
+        steps.push(Step { migration, resume: None });
     }
     if let Some(newest) = newest
         && !out_of_order.is_empty()
@@ -136,7 +137,7 @@ fn resume_step<'m>(
         return Err(dirty("its file changed since it started"));
     }
     let resume_at = usize::try_from(progress.statements_done).unwrap_or(0);
-    Ok(Step { migration: file, resume_at })
+    Ok(Step { migration: file, resume: Some(resume_at) })
 }
 
 /// The applied migrations `down` reverts, newest first, each with its `.down.sql`.

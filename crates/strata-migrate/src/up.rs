@@ -176,7 +176,7 @@ impl Session {
                 "applying migration"
             );
             let outcome = if migration.no_tx {
-                notx::apply(&mut self.conn, migration, step.resume_at, ctx).await?
+                notx::apply(&mut self.conn, migration, step.resume, ctx).await?
             } else {
                 apply::run_in_transaction(&mut self.conn, migration, Direction::Up, ctx).await?
             };
