@@ -259,3 +259,59 @@ async fn a_killed_runner_leaves_a_consistent_database_and_the_next_run_completes
     assert_eq!(tables, ["go", "go_notx", "k", "k2", "n1", "n2"]);
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_runner_killed_during_a_concurrent_build_leaves_an_invalid_index_that_is_reported(
+    pool: PgPool,
+) -> TestResult {
+    let dir = write_migrations(&[
+        (
+            "1_ev.up.sql",
+            "create table ev (id bigserial primary key, v int not null);\n\
+             create function slow(x int) returns int immutable language sql as $$ select x from pg_sleep(0.002) $$;\n\
+             insert into ev (v) select g from generate_series(1, 3000) g;\n",
+        ),
+        (
+            "2_ev_idx.up.sql",
+            "-- no-transaction\ncreate index concurrently ev_slow_idx on ev (slow(v));\n",
+        ),
+    ]);
+    let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
+    let mut child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
+    let building = until(
+        &pool,
+        "select exists (select 1 from pg_stat_progress_create_index where datname = current_database())",
+        Duration::from_secs(20),
+    )
+    .await;
+    let killed_at = Instant::now();
+    let killed = child.kill();
+    let waited = child.wait();
+    killed?;
+    waited?;
+    assert!(building?, "the build was running when the runner was killed");
+    let gone = "select not exists (select 1 from pg_stat_progress_create_index where datname = current_database())";
+    assert!(until(&pool, gone, Duration::from_secs(15)).await?, "the server stopped the build");
+    eprintln!(
+        "SIGKILL during CREATE INDEX CONCURRENTLY: build stopped {:?} after the kill",
+        killed_at.elapsed()
+    );
+
+    let out = migrate_src(&url, &dir, &["up"], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("invalid index(es)") && all.contains("DROP INDEX CONCURRENTLY ev_slow_idx;"),
+        "{all}"
+    );
+    sqlx::raw_sql("drop index concurrently ev_slow_idx").execute(&pool).await?;
+    let out = migrate_src(&url, &dir, &["up"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let valid: bool = sqlx::query_scalar(
+        "select indisvalid from pg_index where indexrelid = 'ev_slow_idx'::regclass",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert!(valid);
+    Ok(())
+}
