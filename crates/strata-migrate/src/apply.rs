@@ -10,10 +10,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use crate::events::{self, Event, Kind};
 use crate::history;
 use crate::lexer::{self, Statement};
-use crate::{MigrateError, Settings, checksum, directive, millis};
-
-/// SQLSTATE `lock_not_available`, raised when `lock_timeout` expires.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
+use crate::{MigrateError, Settings, checksum, directive, millis, sqlstate};
 
 /// Whether a migration moves the schema forward or back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +56,9 @@ pub(crate) async fn run_in_transaction(
         let start = Instant::now();
         match attempt(conn, migration, direction, (ctx, lock_timeout), retries, start).await {
             Ok(()) => return Ok(Outcome { elapsed: start.elapsed(), retries, statements: None }),
-            Err(Failure::Sql(e)) if is_lock_timeout(&e) && retries < ctx.settings.lock_retries => {
+            Err(Failure::Sql(e))
+                if sqlstate::is_lock_timeout(&e) && retries < ctx.settings.lock_retries =>
+            {
                 let delay = backoff(ctx.settings.retry_base, retries);
                 retries += 1;
                 tracing::warn!(
@@ -74,13 +73,12 @@ pub(crate) async fn run_in_transaction(
             }
             Err(Failure::Sql(source)) => {
                 let mut message = describe_failure(&source, migration, None);
-                let code = source.as_database_error().and_then(|db| db.code());
-                if code.is_some_and(|c| c == "25001") {
+                if sqlstate::cannot_run_in_transaction(&source) {
                     message.push_str(
                         "; this statement cannot run in a transaction: make `-- no-transaction` the file's first line (only if the file is not applied anywhere yet)",
                     );
                 }
-                if is_lock_timeout(&source) {
+                if sqlstate::is_lock_timeout(&source) {
                     message.push_str(&format!(
                         "; gave up after {} tries, each waiting lock_timeout ({} ms); nothing of it remains",
                         retries + 1,
@@ -178,10 +176,6 @@ pub(crate) async fn delete_applied(
 
 pub(crate) fn nanos(elapsed: Duration) -> i64 {
     i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn is_lock_timeout(error: &sqlx::Error) -> bool {
-    error.as_database_error().and_then(|db| db.code()).is_some_and(|c| c == LOCK_NOT_AVAILABLE)
 }
 
 /// `base * 2^retry`, at most 30 s, plus up to half of that again as jitter, so replicas that

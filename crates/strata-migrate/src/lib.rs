@@ -30,6 +30,7 @@ pub mod new;
 mod notx;
 mod plan;
 mod session;
+mod sqlstate;
 mod status;
 mod up;
 

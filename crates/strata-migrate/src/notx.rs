@@ -17,7 +17,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use crate::apply::{self, Ctx, Outcome, describe_failure};
 use crate::events::{self, Event, Kind};
 use crate::lexer::{self, Statement};
-use crate::{MigrateError, checksum, directive, millis};
+use crate::{MigrateError, checksum, directive, millis, sqlstate};
 
 /// `DROP INDEX CONCURRENTLY` for every invalid index outside the system schemas (left by a
 /// failed or interrupted `CREATE INDEX CONCURRENTLY`; `IF NOT EXISTS` would skip it forever).
@@ -101,7 +101,7 @@ pub(crate) async fn apply(
                 Ok(()) => break,
                 Err((e, in_transaction))
                     if in_transaction
-                        && apply::is_lock_timeout(&e)
+                        && sqlstate::is_lock_timeout(&e)
                         && tries < ctx.settings.lock_retries =>
                 {
                     let delay = apply::backoff(ctx.settings.retry_base, tries);
@@ -173,7 +173,7 @@ async fn run_statement(
             record_progress(&mut tx, version, index + 1).await?;
             return Ok(tx.commit().await.map_err(|e| (e, true)));
         }
-        Err(e) if !needs_no_transaction(&e) => {
+        Err(e) if !sqlstate::needs_no_transaction(&e) => {
             tx.rollback().await.map_err(MigrateError::db("rolling back"))?;
             return Ok(Err((e, true)));
         }
@@ -184,12 +184,6 @@ async fn run_statement(
     }
     record_progress(conn, version, index + 1).await?;
     Ok(Ok(()))
-}
-
-/// The server refused to run the statement in a transaction block (before doing anything).
-fn needs_no_transaction(error: &sqlx::Error) -> bool {
-    let code = error.as_database_error().and_then(|db| db.code());
-    code.is_some_and(|c| c == "25001" || c == "2D000")
 }
 
 async fn record_progress(
