@@ -125,6 +125,8 @@ async fn a_waiting_runner_does_not_deadlock_a_concurrent_index_build(pool: PgPoo
             while !stop.load(Ordering::Relaxed) {
                 sqlx::query("insert into ev (v) values (1)").execute(&pool).await?;
                 inserted.fetch_add(1, Ordering::Relaxed);
+                // Live traffic, but not so much that validating the index takes minutes.
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
             Ok::<_, sqlx::Error>(())
         })
