@@ -154,6 +154,9 @@ async fn down_without_a_down_file_is_refused_and_changes_nothing(pool: PgPool) -
     assert_eq!(versions(&pool).await?, vec![1, 2, 3, 4], "nothing was reverted");
     let out = migrate_src(&url, &dir, &["down"], &[]);
     assert_eq!(out.status.code(), Some(i32::from(exit::USAGE)), "needs --to or --steps");
+    let out = migrate_src(&url, &dir, &["down", "--to", "7"], &[]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::USAGE)), "{}", text(&out));
+    assert!(text(&out).contains("down --to 7: that version is not applied"), "{}", text(&out));
     Ok(())
 }
 

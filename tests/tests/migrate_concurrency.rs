@@ -317,3 +317,34 @@ async fn a_runner_killed_during_a_concurrent_build_leaves_an_invalid_index_that_
     assert!(valid);
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn sqlx_migrator_waits_for_our_lock(pool: PgPool) -> TestResult {
+    use sqlx::migrate::Migrate;
+    let dir =
+        write_migrations(&[("1_slow.up.sql", "create table s (id int);\nselect pg_sleep(2);\n")]);
+    let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
+    let child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
+    let running = until(
+        &pool,
+        "select exists (select 1 from pg_stat_activity where datname = current_database()
+                         and application_name = 'strata-migrate' and query like '%pg_sleep%')",
+        Duration::from_secs(20),
+    )
+    .await;
+    let start = Instant::now();
+    let mut conn = pool.acquire().await;
+    let locked = match &mut conn {
+        Ok(conn) => conn.lock().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let waited = start.elapsed();
+    let out = wait(child).await?;
+    assert!(running?, "our runner was in its migration");
+    locked?;
+    conn?.unlock().await?;
+    eprintln!("sqlx's Migrator lock waited {waited:?} for our runner");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(waited >= Duration::from_millis(1000), "sqlx waited for our lock: {waited:?}");
+    Ok(())
+}
