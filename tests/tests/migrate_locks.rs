@@ -92,6 +92,12 @@ async fn fails_cleanly_after_the_last_try(pool: PgPool) -> TestResult {
     let rows: i64 =
         sqlx::query_scalar("select count(*) from _sqlx_migrations").fetch_one(&pool).await?;
     assert_eq!(rows, 0);
+    let failure: (String, i32, Option<String>) =
+        sqlx::query_as("select kind, retries, detail from _strata_migration_events")
+            .fetch_one(&pool)
+            .await?;
+    assert_eq!((failure.0.as_str(), failure.1), ("fail", 2), "the failure is recorded");
+    assert!(failure.2.is_some_and(|d| d.contains("SQLSTATE 55P03")));
     Ok(())
 }
 

@@ -85,6 +85,14 @@ pub(crate) async fn run_in_transaction(
                         lock_timeout.as_millis()
                     ));
                 }
+                // The transaction is rolled back; the failure is recorded on its own.
+                let mut event = Event::new(Kind::Fail, migration.version, &migration.description);
+                event.lock_wait_ms = Some(ctx.lock_wait_ms);
+                event.retries = retries;
+                event.detail = Some(message.clone());
+                if let Err(e) = events::record(conn, &event).await {
+                    tracing::warn!(error = %e, "could not record the failure in _strata_migration_events");
+                }
                 return Err(MigrateError::Migration {
                     version: migration.version,
                     description: migration.description.to_string(),
