@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrate;
 use strata_db::organizations::{self, NewOrganization};
 use strata_migrate::{MIGRATOR, exit};
-use support::{migrate, temp_dir, text, url_for, url_of};
+use support::{migrate, temp_dir, text, url_for, url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -58,8 +58,8 @@ async fn up_then_status_then_the_data_layer_works(pool: PgPool) -> TestResult {
 async fn status_before_up_lists_pending_and_creates_nothing(pool: PgPool) -> TestResult {
     let out = migrate(&["--database-url", &url_of(&pool).await, "status"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let summary = format!("0 applied, {} pending", embedded_versions().len());
-    assert!(text(&out).contains(&summary), "{}", text(&out));
+    let expected = format!("0 applied, {} pending", embedded_versions().len());
+    assert!(text(&out).contains(&expected), "{}", text(&out));
     let table: Option<String> =
         sqlx::query_scalar("select to_regclass('_sqlx_migrations')::text").fetch_one(&pool).await?;
     assert_eq!(table, None, "status is read-only");
@@ -124,8 +124,8 @@ async fn we_read_a_database_that_sqlx_migrated(pool: PgPool) -> TestResult {
     MIGRATOR.run(&pool).await?;
     let url = url_of(&pool).await;
     let out = migrate(&["--database-url", &url, "status"], &[]);
-    let summary = format!("{} applied, 0 pending, 0 checksum changed", embedded_versions().len());
-    assert!(text(&out).contains(&summary), "{}", text(&out));
+    let expected = format!("{} applied, 0 pending, 0 checksum changed", embedded_versions().len());
+    assert!(text(&out).contains(&expected), "{}", text(&out));
     let out = migrate(&["--database-url", &url, "up"], &[]);
     assert!(text(&out).contains("nothing to apply"), "{}", text(&out));
     Ok(())
@@ -150,14 +150,6 @@ async fn sqlx_migrator_lock_holds_us_off_until_lock_wait(pool: PgPool) -> TestRe
     Ok(())
 }
 
-fn write_migrations(files: &[(&str, &str)]) -> std::path::PathBuf {
-    let dir = temp_dir("source");
-    for (name, sql) in files {
-        std::fs::write(dir.join(name), sql).expect("write migration");
-    }
-    dir
-}
-
 #[sqlx::test(migrations = false)]
 async fn a_failing_migration_stops_the_batch_and_leaves_nothing(pool: PgPool) -> TestResult {
     let dir = write_migrations(&[
@@ -171,10 +163,14 @@ async fn a_failing_migration_stops_the_batch_and_leaves_nothing(pool: PgPool) ->
     let all = text(&out);
     assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
     assert!(all.contains("migration 2 (broken) failed"), "{all}");
-    assert!(all.contains("SQLSTATE 42601") && all.contains("at line 3"), "{all}");
+    assert!(
+        all.contains("SQLSTATE 42601") && all.contains("at line 3 of 2_broken.up.sql"),
+        "{all}"
+    );
+    assert!(all.contains("failing statement: create tabel oops (id int);"), "{all}");
     assert_eq!(applied_versions(&pool).await?, vec![1]);
     let tables: Vec<String> = sqlx::query_scalar(
-        "select tablename::text from pg_tables where schemaname = 'public' and tablename <> '_sqlx_migrations' order by 1",
+        "select tablename::text from pg_tables where schemaname = 'public' and tablename not like '\\_%' order by 1",
     )
     .fetch_all(&pool)
     .await?;
@@ -241,4 +237,25 @@ fn new_writes_a_pair_and_refuses_bad_names() {
     let out = migrate(&["new", "Add Widgets", "--dir", &dir_arg], &[]);
     assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{}", text(&out));
     assert!(text(&out).contains("not a usable migration name"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_concurrent_build_in_a_transactional_file_gets_a_hint(pool: PgPool) -> TestResult {
+    let dir = write_migrations(&[(
+        "1_idx.up.sql",
+        "create table t (id int);\ncreate index concurrently t_id on t (id);\n",
+    )]);
+    let source = dir.to_string_lossy().into_owned();
+    let out = migrate(&["--database-url", &url_of(&pool).await, "--source", &source, "up"], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
+    assert!(
+        all.contains("SQLSTATE 25001")
+            && all.contains("make `-- no-transaction` the file's first line"),
+        "{all}"
+    );
+    let t: Option<String> =
+        sqlx::query_scalar("select to_regclass('t')::text").fetch_one(&pool).await?;
+    assert_eq!(t, None, "rolled back whole");
+    Ok(())
 }

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use sqlx::migrate::Migrator;
 use strata_config::{Config, DatabaseUrl, Origin};
 
-use crate::{MIGRATOR, MigrateError, MigrationStatus, Session, State, UpOptions, UpReport, exit};
+use crate::{
+    DownOptions, DownTarget, Finding, MIGRATOR, MigrateError, Session, Settings, UpOptions, exit,
+};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -31,20 +33,67 @@ pub struct Cli {
     /// Read migrations from this directory instead of those built into the binary.
     #[arg(long, global = true, value_name = "DIR")]
     source: Option<PathBuf>,
+    /// Output format of the commands that report.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Apply every pending migration, in version order.
+    /// Apply pending migrations, in version order.
     Up {
+        /// Apply only up to (and including) this version.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i64>,
+        /// Print the SQL that would run, with transaction boundaries and settings; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply pending versions older than the newest applied one.
+        #[arg(long)]
+        allow_out_of_order: bool,
         /// Apply even though the database has applied versions whose files are gone.
         #[arg(long)]
         ignore_missing: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Retries of a migration whose lock_timeout expired (exponential backoff, jitter).
+        #[arg(long, value_name = "N", default_value_t = crate::LOCK_RETRIES)]
+        lock_retries: u32,
+    },
+    /// Revert applied migrations with their .down.sql files, newest first.
+    #[command(group(ArgGroup::new("target").required(true).args(["to", "steps"])))]
+    Down {
+        /// Revert every applied version above this one (0: all).
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i64>,
+        /// Revert the newest N applied versions.
+        #[arg(long, value_name = "N")]
+        steps: Option<usize>,
+        /// Print the SQL that would run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List every migration with its state; read-only, takes no lock.
+    Status,
+    /// Exit 5 when the migrations are not as they should be (for CI and deploy gates).
+    Check {
+        /// What to fail on (comma-separated); default: all.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = Finding::ALL)]
+        fail_on: Vec<Finding>,
+    },
+    /// Mark every migration up to VERSION applied without running it; recorded.
+    Baseline {
+        /// The last version that the database already has.
+        #[arg(long, value_name = "VERSION")]
+        to: i64,
+    },
+    /// Accept the current checksum of edited applied files and settle failed migrations;
+    /// recorded.
+    Repair {
+        /// Record a failed migration as applied (you finished it by hand) instead of removing
+        /// its record (you undid it, and the next `up` runs it again from the start).
+        #[arg(long)]
+        mark_applied: bool,
     },
     /// Create a timestamped reversible pair `<version>_<NAME>.up.sql` / `.down.sql`.
     New {
@@ -57,15 +106,9 @@ enum Command {
         #[arg(long, default_value = "migrations")]
         dir: PathBuf,
     },
-    /// List every migration with its state; read-only, takes no lock.
-    Status {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
     Json,
@@ -97,9 +140,8 @@ pub fn main() -> ExitCode {
 /// Any [`MigrateError`]; its [`MigrateError::exit_code`] is the process's.
 pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
     if let Command::New { name, no_transaction, dir } = &cli.command {
-        for path in crate::new::create(dir, name, *no_transaction)? {
-            println!("created {}", path.display());
-        }
+        let paths = crate::new::create(dir, name, *no_transaction)?;
+        crate::cli_output::created(&paths, cli.format == Format::Json);
         return Ok(exit::OK);
     }
     let mut config = Config::load()?;
@@ -119,79 +161,64 @@ pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
         None => &MIGRATOR,
     };
     let mut session = Session::from_config(&config).await?;
-    let result = match cli.command {
-        Command::Up { ignore_missing, format } => {
-            let mut options = UpOptions::from_config(&config.migrations);
-            options.ignore_missing = ignore_missing;
-            let outcome = session.up(migrator, &options).await;
-            if let Ok(report) = &outcome {
-                print_up(report, format);
-            }
-            outcome.map(|_| exit::OK)
-        }
-        Command::New { .. } => Ok(exit::OK),
-        Command::Status { format } => {
-            let outcome = crate::status(session.connection(), migrator).await;
-            if let Ok(lines) = &outcome {
-                print_status(lines, format);
-            }
-            outcome.map(|_| exit::OK)
-        }
-    };
+    let settings = Settings::from_config(&config.migrations);
+    let result = command(&mut session, migrator, cli.command, settings, cli.format).await;
     session.close().await;
     result
 }
 
-fn print_up(report: &UpReport, format: Format) {
-    match format {
-        Format::Json => println!("{}", to_json(report)),
-        Format::Text => {
-            for m in &report.applied {
-                println!("applied {} {} ({:.1} ms)", m.version, m.description, m.duration_ms);
-            }
-            match report.applied.len() {
-                0 => println!("nothing to apply: the database is up to date"),
-                n => println!("{n} migration(s) applied; the database is up to date"),
+async fn command(
+    session: &mut Session,
+    migrator: &Migrator,
+    command: Command,
+    mut settings: Settings,
+    format: Format,
+) -> Result<u8, MigrateError> {
+    let json = format == Format::Json;
+    match command {
+        Command::Up { to, dry_run, allow_out_of_order, ignore_missing, lock_retries } => {
+            settings.lock_retries = lock_retries;
+            let options =
+                UpOptions { settings, target: to, dry_run, ignore_missing, allow_out_of_order };
+            let report = session.up(migrator, &options).await?;
+            crate::cli_output::up(&report, json);
+        }
+        Command::Down { to, steps, dry_run } => {
+            let target = match (to, steps) {
+                (Some(to), _) => DownTarget::To(to),
+                (None, Some(steps)) => DownTarget::Steps(steps),
+                (None, None) => {
+                    return Err(MigrateError::Usage {
+                        message: "down needs --to VERSION or --steps N".to_owned(),
+                    });
+                }
+            };
+            let mut options = DownOptions::new(settings, target);
+            options.dry_run = dry_run;
+            let report = session.down(migrator, &options).await?;
+            crate::cli_output::down(&report, json);
+        }
+        Command::Status => {
+            let lines = crate::status(session.connection(), migrator).await?;
+            crate::cli_output::status(&lines, json);
+        }
+        Command::Check { fail_on } => {
+            let lines = crate::status(session.connection(), migrator).await?;
+            let report = crate::check(&lines, &fail_on);
+            crate::cli_output::check(&report, json);
+            if report.failed {
+                return Ok(exit::CHECK);
             }
         }
+        Command::Baseline { to } => {
+            let report = session.baseline(migrator, to, &settings).await?;
+            crate::cli_output::baseline(&report, json);
+        }
+        Command::Repair { mark_applied } => {
+            let report = session.repair(migrator, mark_applied, &settings).await?;
+            crate::cli_output::repair(&report, json);
+        }
+        Command::New { .. } => {}
     }
-}
-
-fn print_status(lines: &[MigrationStatus], format: Format) {
-    if let Format::Json = format {
-        println!("{}", to_json(&lines));
-        return;
-    }
-    println!(
-        "{:<16} {:<17} {:<26} {:>10}  DESCRIPTION",
-        "VERSION", "STATE", "APPLIED AT", "DURATION"
-    );
-    for l in lines {
-        let at = l
-            .applied_at
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| "-".to_owned());
-        let duration = l.duration_ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
-        println!(
-            "{:<16} {:<17} {:<26} {:>10}  {}",
-            l.version,
-            l.state.as_str(),
-            at,
-            duration,
-            l.description
-        );
-    }
-    let count = |state| lines.iter().filter(|l| l.state == state).count();
-    println!(
-        "{} applied, {} pending, {} checksum changed, {} file missing, {} failed",
-        count(State::Applied),
-        count(State::Pending),
-        count(State::ChecksumChanged),
-        count(State::FileMissing),
-        count(State::Failed)
-    );
-}
-
-fn to_json(value: &impl serde::Serialize) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    Ok(exit::OK)
 }

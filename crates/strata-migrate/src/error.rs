@@ -77,13 +77,58 @@ pub enum MigrateError {
         /// The versions.
         versions: Vec<i64>,
     },
-    /// A migration is recorded as failed (a partial no-transaction migration).
+    /// A migration is recorded as failed (a partial no-transaction migration) and cannot be
+    /// resumed.
     #[error(
-        "migration {version} is recorded as failed (success = false): inspect the schema, then `strata-migrate repair`"
+        "migration {version} is recorded as failed (success = false) and cannot be resumed: {why}; inspect the schema, then `strata-migrate repair`"
     )]
     Dirty {
         /// Its version.
         version: i64,
+        /// Why it cannot be resumed.
+        why: String,
+    },
+    /// Pending versions are older than the newest applied one.
+    #[error(
+        "pending migration(s) {versions:?} are older than the newest applied version {newest}: they were probably merged late; check they do not depend on newer ones, then pass --allow-out-of-order"
+    )]
+    OutOfOrder {
+        /// The pending versions below `newest`.
+        versions: Vec<i64>,
+        /// The newest applied version.
+        newest: i64,
+    },
+    /// `down` would revert migrations that have no `.down.sql` file.
+    #[error(
+        "cannot revert migration(s) {versions:?}: no .down.sql file; nothing was reverted (write the down file, or revert by hand with a new forward migration)"
+    )]
+    NoDownFile {
+        /// The versions without a down file.
+        versions: Vec<i64>,
+    },
+    /// A no-transaction file could not be split into statements.
+    #[error("migration {version} cannot be split into statements: {source}")]
+    Lex {
+        /// Its version.
+        version: i64,
+        /// What the lexer found.
+        #[source]
+        source: crate::lexer::LexError,
+    },
+    /// Invalid indexes (left by a failed `CREATE INDEX CONCURRENTLY`) must be dropped first.
+    #[error(
+        "invalid index(es) left by a failed concurrent build; drop them, then run again: {}",
+        .fixes.join(" ")
+    )]
+    InvalidIndexes {
+        /// The commands that fix it, one per index.
+        fixes: Vec<String>,
+    },
+    /// A command-line value that does not fit the migrations (e.g. an unknown version).
+    #[error("{message}")]
+    Usage {
+        /// What is wrong and what to do.
+        message: String,
     },
     /// A migration's SQL failed; nothing of it remains when it ran in a transaction.
     #[error("migration {version} ({description}) failed: {message}")]
@@ -131,6 +176,7 @@ impl MigrateError {
         match self {
             Self::Config(_) | Self::Connect { .. } | Self::ReadOnly { .. } => exit::CONNECT,
             Self::LockTimeout { .. } => exit::LOCK,
+            Self::Usage { .. } => exit::USAGE,
             _ => exit::MIGRATION,
         }
     }

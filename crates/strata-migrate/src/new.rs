@@ -41,7 +41,8 @@ pub fn create(dir: &Path, name: &str, no_transaction: bool) -> Result<[PathBuf; 
     let up_text = format!(
         "{first_line}-- {version} {name}: say what this changes and why.\n\
          -- Safe under traffic: indexes on existing tables CONCURRENTLY (in a -- no-transaction file),\n\
-         -- constraints NOT VALID then VALIDATE, and expand -> migrate -> contract for renames.\n"
+         -- constraints NOT VALID then VALIDATE, and expand -> migrate -> contract for renames.\n\
+         -- A `-- lock_timeout: 30s` line here overrides migrations.lock_timeout for this file.\n"
     );
     let down_text = format!("{first_line}-- Reverts {version}_{name}.\n");
     for (path, text) in [(&up, up_text), (&down, down_text)] {

@@ -2,56 +2,12 @@
 
 use serde::Serialize;
 use sqlx::PgConnection;
-use sqlx::migrate::{Migration, Migrator};
+use sqlx::migrate::Migrator;
 use time::OffsetDateTime;
 
-use crate::MigrateError;
-use crate::runner::{hex, millis};
-
-/// sqlx's tracking table, created exactly as sqlx creates it.
-pub(crate) const CREATE_TABLE: &str = "
-create table if not exists _sqlx_migrations (
-    version bigint primary key,
-    description text not null,
-    installed_on timestamptz not null default now(),
-    success boolean not null,
-    checksum bytea not null,
-    execution_time bigint not null
-)";
-
-/// A row of `_sqlx_migrations`.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct Applied {
-    pub version: i64,
-    pub description: String,
-    pub installed_on: OffsetDateTime,
-    pub success: bool,
-    pub checksum: Vec<u8>,
-    pub execution_time: i64,
-}
-
-/// The migrations that move the schema forward (not the `.down.sql` halves).
-pub(crate) fn up_migrations(migrator: &Migrator) -> impl Iterator<Item = &Migration> {
-    migrator.iter().filter(|m| !m.migration_type.is_down_migration())
-}
-
-/// Every row of the tracking table, or none when it does not exist yet.
-pub(crate) async fn read_applied(conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
-    let exists: bool = sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(MigrateError::db("looking for _sqlx_migrations"))?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    sqlx::query_as(
-        "select version, description, installed_on, success, checksum, execution_time
-           from _sqlx_migrations order by version",
-    )
-    .fetch_all(conn)
-    .await
-    .map_err(MigrateError::db("reading _sqlx_migrations"))
-}
+use crate::checksum::{self, Match};
+use crate::history::{self, Applied, History};
+use crate::{MigrateError, hex, millis};
 
 /// The state of one migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,6 +55,11 @@ pub struct MigrationStatus {
     /// Recorded checksum, when it differs from the file's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_checksum: Option<String>,
+    /// Pending, but older than the newest applied version (`up` refuses it unless told).
+    pub out_of_order: bool,
+    /// A remark: a cosmetic checksum difference, or how far a failed migration got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Every migration known to the files or the database, in version order.
@@ -110,20 +71,40 @@ pub async fn status(
     conn: &mut PgConnection,
     migrator: &Migrator,
 ) -> Result<Vec<MigrationStatus>, MigrateError> {
-    let applied = read_applied(conn).await?;
-    let mut lines: Vec<MigrationStatus> = up_migrations(migrator)
+    let history = History::read(conn).await?;
+    let applied = &history.applied;
+    let newest = history.newest();
+    let mut lines: Vec<MigrationStatus> = history::up_migrations(migrator)
         .map(|file| {
             let row = applied.iter().find(|a| a.version == file.version);
+            let mut note = None;
             let state = match row {
                 None => State::Pending,
-                Some(a) if !a.success => State::Failed,
-                Some(a) if *a.checksum != *file.checksum => State::ChecksumChanged,
-                Some(_) => State::Applied,
+                Some(a) if !a.success => {
+                    note = history.progress_of(a.version).map(|p| {
+                        format!("{}/{} statements done", p.statements_done, p.statements_total)
+                    });
+                    State::Failed
+                }
+                Some(a) => {
+                    let normalized = history.normalized.get(&a.version).map(Vec::as_slice);
+                    match checksum::compare(&a.checksum, normalized, file) {
+                        Match::Exact => State::Applied,
+                        Match::Cosmetic(what) => {
+                            note = Some(format!("file differs only in {what}"));
+                            State::Applied
+                        }
+                        Match::Changed => State::ChecksumChanged,
+                    }
+                }
             };
-            line(file.version, file.description.to_string(), state, row)
+            let mut line = line(file.version, file.description.to_string(), state, row);
+            line.out_of_order = state == State::Pending && newest.is_some_and(|n| file.version < n);
+            line.note = note;
+            line
         })
         .collect();
-    for row in &applied {
+    for row in applied {
         if !lines.iter().any(|l| l.version == row.version) {
             lines.push(line(row.version, row.description.clone(), State::FileMissing, Some(row)));
         }
@@ -142,5 +123,7 @@ fn line(version: i64, description: String, state: State, row: Option<&Applied>) 
             .filter(|r| r.execution_time >= 0)
             .map(|r| millis(std::time::Duration::from_nanos(r.execution_time.unsigned_abs()))),
         applied_checksum: row.filter(|_| state == State::ChecksumChanged).map(|r| hex(&r.checksum)),
+        out_of_order: false,
+        note: None,
     }
 }

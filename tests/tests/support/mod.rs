@@ -1,7 +1,9 @@
 //! Running the migrator binary against the per-test database of `#[sqlx::test]`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+#![allow(dead_code, reason = "each test file uses its own part of the helpers")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::PgPool;
@@ -54,9 +56,76 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// A directory holding migration files `(name, sql)`.
+pub fn write_migrations(files: &[(&str, &str)]) -> PathBuf {
+    let dir = temp_dir("source");
+    for (name, sql) in files {
+        std::fs::write(dir.join(name), sql).expect("write migration");
+    }
+    dir
+}
+
+/// `strata-migrate --database-url URL --source DIR ARGS...` with extra environment.
+pub fn migrate_src(url: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let source = dir.to_string_lossy().into_owned();
+    let mut all = vec!["--database-url", url, "--source", &source];
+    all.extend_from_slice(args);
+    migrate(&all, env)
+}
+
+/// Starts `strata-migrate` in the background with captured output (see [`migrate`]).
+pub fn spawn_migrate(args: &[&str], env: &[(&str, &str)]) -> Child {
+    command(args, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start strata-migrate")
+}
+
 /// Runs `strata-migrate` with `args` and extra environment, in an empty working directory
 /// and with no inherited configuration.
 pub fn migrate(args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(args, env).output().expect("run strata-migrate")
+}
+
+/// A catalog dump of the user schema (tables, columns, indexes, constraints), one line per
+/// object, sorted: equal dumps mean equal schemas. Our bookkeeping tables are left out.
+pub async fn schema_dump(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "select line from (
+           select format('column %s.%s %s %s null=%s default=%s', table_name, ordinal_position,
+                         column_name, data_type, is_nullable, column_default) as line
+             from information_schema.columns
+            where table_schema = 'public' and table_name not like '\\_%'
+           union all
+           select format('index %s valid=%s', pg_get_indexdef(i.indexrelid), i.indisvalid)
+             from pg_index i join pg_class c on c.oid = i.indrelid
+            where c.relnamespace = 'public'::regnamespace and c.relname not like '\\_%'
+           union all
+           select format('constraint %s on %s: %s', conname, conrelid::regclass, pg_get_constraintdef(oid))
+             from pg_constraint
+            where connamespace = 'public'::regnamespace and conrelid::regclass::text not like '\\_%'
+           union all
+           select format('sequence %s', c.relname)
+             from pg_class c
+            where c.relnamespace = 'public'::regnamespace and c.relkind = 'S'
+              and c.relname not like '\\_%'
+           union all
+           select format('function %s', p.oid::regprocedure)
+             from pg_proc p where p.pronamespace = 'public'::regnamespace
+           union all
+           select format('type %s', t.typname)
+             from pg_type t
+            where t.typnamespace = 'public'::regnamespace and t.typtype in ('e', 'd', 'c')
+              and not exists (select 1 from pg_class c where c.reltype = t.oid)
+         ) dump order by line",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("catalog dump")
+}
+
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_strata-migrate-e2e"));
     command.args(args).current_dir(temp_dir("cwd")).env_remove("RUST_LOG");
     for (key, _) in std::env::vars() {
@@ -65,7 +134,7 @@ pub fn migrate(args: &[&str], env: &[(&str, &str)]) -> Output {
         }
     }
     command.envs(env.iter().copied());
-    command.output().expect("run strata-migrate")
+    command
 }
 
 /// Standard output and error of a run, as one text.

@@ -1,0 +1,76 @@
+//! `check`: a gate for CI and deploys, from the same view as `status`.
+
+use serde::Serialize;
+
+use crate::{MigrationStatus, State};
+
+/// Something `check` can fail on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Finding {
+    /// A migration is not applied yet.
+    Pending,
+    /// An applied migration's file changed.
+    Changed,
+    /// An applied migration has no file.
+    Missing,
+    /// A migration is recorded as failed (partial).
+    Failed,
+    /// A pending migration is older than the newest applied one.
+    OutOfOrder,
+}
+
+impl Finding {
+    /// Every kind, the default of `--fail-on`.
+    pub const ALL: [Self; 5] =
+        [Self::Pending, Self::Changed, Self::Missing, Self::Failed, Self::OutOfOrder];
+
+    fn of(line: &MigrationStatus) -> Option<Self> {
+        match line.state {
+            State::Pending if line.out_of_order => Some(Self::OutOfOrder),
+            State::Pending => Some(Self::Pending),
+            State::ChecksumChanged => Some(Self::Changed),
+            State::FileMissing => Some(Self::Missing),
+            State::Failed => Some(Self::Failed),
+            State::Applied => None,
+        }
+    }
+}
+
+/// One finding about one migration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    /// What was found.
+    pub finding: Finding,
+    /// The migration's version.
+    pub version: i64,
+    /// Its description.
+    pub description: String,
+}
+
+/// What `check` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// Every finding, in version order, whether it fails the check or not.
+    pub found: Vec<Found>,
+    /// The kinds the check was told to fail on.
+    pub fail_on: Vec<Finding>,
+    /// Whether any finding is one of those.
+    pub failed: bool,
+}
+
+/// Judges `lines` (from [`crate::status`]) against `fail_on`.
+pub fn check(lines: &[MigrationStatus], fail_on: &[Finding]) -> CheckReport {
+    let found: Vec<Found> = lines
+        .iter()
+        .filter_map(|l| {
+            Finding::of(l).map(|finding| Found {
+                finding,
+                version: l.version,
+                description: l.description.clone(),
+            })
+        })
+        .collect();
+    let failed = found.iter().any(|f| fail_on.contains(&f.finding));
+    CheckReport { found, fail_on: fail_on.to_vec(), failed }
+}

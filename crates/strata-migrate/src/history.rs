@@ -1,0 +1,137 @@
+//! What the database records: sqlx's `_sqlx_migrations` rows and the progress of partial
+//! no-transaction migrations, read without a lock.
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use time::OffsetDateTime;
+
+use crate::MigrateError;
+
+/// sqlx's tracking table, created exactly as sqlx creates it.
+pub(crate) const CREATE_TABLE: &str = "
+create table if not exists _sqlx_migrations (
+    version bigint primary key,
+    description text not null,
+    installed_on timestamptz not null default now(),
+    success boolean not null,
+    checksum bytea not null,
+    execution_time bigint not null
+)";
+
+/// A row of `_sqlx_migrations`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct Applied {
+    pub version: i64,
+    pub description: String,
+    pub installed_on: OffsetDateTime,
+    pub success: bool,
+    pub checksum: Vec<u8>,
+    pub execution_time: i64,
+}
+
+/// The migrations that move the schema forward (not the `.down.sql` halves).
+pub(crate) fn up_migrations(migrator: &Migrator) -> impl Iterator<Item = &Migration> {
+    migrator.iter().filter(|m| !m.migration_type.is_down_migration())
+}
+
+/// Every row of the tracking table, or none when it does not exist yet.
+pub(crate) async fn read_applied(conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
+    if !table_exists(conn, "_sqlx_migrations").await? {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "select version, description, installed_on, success, checksum, execution_time
+           from _sqlx_migrations order by version",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(MigrateError::db("reading _sqlx_migrations"))
+}
+
+/// The `.down.sql` half of a reversible migration, if the files have one.
+pub(crate) fn down_migration(migrator: &Migrator, version: i64) -> Option<&Migration> {
+    migrator
+        .iter()
+        .find(|m| m.version == version && m.migration_type == MigrationType::ReversibleDown)
+}
+
+/// The file name the migration came from, as sqlx names them.
+pub(crate) fn file_name(m: &Migration) -> String {
+    let suffix = match m.migration_type {
+        MigrationType::Simple => ".sql",
+        MigrationType::ReversibleUp => ".up.sql",
+        MigrationType::ReversibleDown => ".down.sql",
+    };
+    format!("{}_{}{suffix}", m.version, m.description.replace(' ', "_"))
+}
+
+/// How far a partial no-transaction migration got (`_strata_migration_progress`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct Progress {
+    pub version: i64,
+    pub checksum: Vec<u8>,
+    pub statements_done: i32,
+    pub statements_total: i32,
+}
+
+/// What the runner needs to know before it plans: the rows, the progress of partial
+/// migrations, and the normalized checksums our side table recorded at apply time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct History {
+    pub applied: Vec<Applied>,
+    pub progress: Vec<Progress>,
+    pub normalized: HashMap<i64, Vec<u8>>,
+}
+
+impl History {
+    /// Reads everything; tables that do not exist yet read as empty.
+    pub(crate) async fn read(conn: &mut PgConnection) -> Result<Self, MigrateError> {
+        let applied = read_applied(conn).await?;
+        let mut history = Self { applied, ..Self::default() };
+        if table_exists(conn, "_strata_migration_progress").await? {
+            history.progress = sqlx::query_as(
+                "select version, checksum, statements_done, statements_total
+                   from _strata_migration_progress order by version",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(MigrateError::db("reading _strata_migration_progress"))?;
+        }
+        if table_exists(conn, "_strata_migration_events").await? {
+            let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                "select distinct on (version) version, normalized_checksum
+                   from _strata_migration_events
+                  where normalized_checksum is not null and kind in ('apply', 'baseline', 'repair')
+                  order by version, id desc",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(MigrateError::db("reading _strata_migration_events"))?;
+            history.normalized = rows.into_iter().collect();
+        }
+        Ok(history)
+    }
+
+    /// The newest successfully applied version.
+    pub(crate) fn newest(&self) -> Option<i64> {
+        self.applied.iter().filter(|a| a.success).map(|a| a.version).max()
+    }
+
+    /// The recorded progress of a partial migration.
+    pub(crate) fn progress_of(&self, version: i64) -> Option<&Progress> {
+        self.progress.iter().find(|p| p.version == version)
+    }
+}
+
+pub(crate) async fn table_exists(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<bool, MigrateError> {
+    sqlx::query_scalar("select to_regclass($1) is not null")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .map_err(MigrateError::db("looking for the tracking tables"))
+}

@@ -1,0 +1,59 @@
+//! The library API services call at start-up: `run`, and a `Session` that never keeps the
+//! migration lock after a failure (sqlx's `Migrator::run` on a pooled connection does).
+
+mod support;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use strata_config::Loader;
+use strata_migrate::{MIGRATOR, MigrateError, Session, UpOptions};
+use support::{url_of, write_migrations};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn config_for(url: &str) -> Result<strata_config::Config, strata_config::ConfigError> {
+    Loader::new(std::env::temp_dir(), [("DATABASE_URL", url)]).load()
+}
+
+#[sqlx::test(migrations = false)]
+async fn run_applies_the_embedded_migrations_once(pool: PgPool) -> TestResult {
+    let config = config_for(&url_of(&pool).await)?;
+    let report = strata_migrate::run(&config, &MIGRATOR).await?;
+    let expected = MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).count();
+    assert_eq!(report.applied.len(), expected);
+    let again = strata_migrate::run(&config, &MIGRATOR).await?;
+    assert!(again.applied.is_empty());
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_failed_up_releases_the_lock_on_a_session_that_stays_open(pool: PgPool) -> TestResult {
+    let dir = write_migrations(&[
+        ("1_a.up.sql", "create table a (id int);\n"),
+        ("2_b.up.sql", "create table b (id int);\nselect 1/0;\n"),
+    ]);
+    let migrator = Migrator::new(dir.as_path()).await?;
+    let config = config_for(&url_of(&pool).await)?;
+    let mut session = Session::from_config(&config).await?;
+    let options = UpOptions::from_config(&config.migrations);
+    let err = session.up(&migrator, &options).await.expect_err("2 fails");
+    assert!(
+        matches!(&err, MigrateError::Migration { version: 2, message, .. } if message.contains("SQLSTATE 22012")),
+        "{err}"
+    );
+    let held: i64 = sqlx::query_scalar(
+        "select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()",
+    )
+    .fetch_one(session.connection())
+    .await?;
+    assert_eq!(held, 0, "the lock is released although the session is still open");
+    // Another runner gets the lock at once.
+    let mut other = Session::from_config(&config).await?;
+    let mut quick = UpOptions::from_config(&config.migrations);
+    quick.settings.lock_wait = std::time::Duration::from_millis(100);
+    let err = other.up(&migrator, &quick).await.expect_err("2 still fails");
+    assert!(matches!(err, MigrateError::Migration { version: 2, .. }), "{err}");
+    session.close().await;
+    other.close().await;
+    Ok(())
+}
