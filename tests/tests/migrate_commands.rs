@@ -350,3 +350,27 @@ async fn sqlx_and_we_revert_each_others_migrations(pool: PgPool) -> TestResult {
     assert_eq!(schema_dump(&pool).await, Vec::<String>::new());
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn json_logs_carry_the_migration_fields_and_progress(pool: PgPool) -> TestResult {
+    let dir = write_migrations(&[
+        ("1_a.up.sql", "create table a (id int);\n"),
+        ("2_b.up.sql", "-- no-transaction\ncreate index concurrently a_id on a (id);\n"),
+    ]);
+    let url = url_of(&pool).await;
+    let out = migrate_src(&url, &dir, &["up"], &[("STRATA_LOG__FORMAT", "json")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let applied: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["message"] == "applied migration").collect();
+    assert_eq!(applied.len(), 2, "{events:#?}");
+    assert_eq!(applied[0]["migration.version"], 1);
+    assert!(applied[0]["duration_ms"].is_f64());
+    assert_eq!(applied[1]["statements"], 1);
+    let progress: Vec<&str> = events.iter().filter_map(|e| e["progress"].as_str()).collect();
+    assert_eq!(progress, ["1/2", "2/2"]);
+    Ok(())
+}

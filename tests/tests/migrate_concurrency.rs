@@ -224,13 +224,22 @@ async fn a_killed_runner_leaves_a_consistent_database_and_the_next_run_completes
     sqlx::raw_sql("create table go (id int)").execute(&pool).await?;
     let mut child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
     let reached = until(&pool, sleeping, Duration::from_secs(20)).await;
+    let during = migrate_src(&url, &dir, &["status"], &[]);
     let killed_at = Instant::now();
     let killed = child.kill();
     let waited = child.wait();
     killed?;
     waited?;
     assert!(reached?, "runner reached the sleep");
+    assert!(
+        text(&during)
+            .contains("1/3 statements done; a runner holds the lock: probably still running"),
+        "status while it runs: {}",
+        text(&during)
+    );
     assert!(until(&pool, gone, Duration::from_secs(15)).await?, "server ended the session");
+    let after = migrate_src(&url, &dir, &["status"], &[]);
+    assert!(text(&after).contains("(1/3 statements done)"), "{}", text(&after));
     eprintln!(
         "SIGKILL (no-transaction): session and lock gone {:?} after the kill",
         killed_at.elapsed()

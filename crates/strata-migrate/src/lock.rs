@@ -76,6 +76,28 @@ pub(crate) async fn release(conn: &mut PgConnection, key: i64) -> Result<(), Mig
     Ok(())
 }
 
+/// Whether another session holds the migration lock of the current database (a runner is at
+/// work); read-only, it never takes the lock.
+pub(crate) async fn held_by_another_session(conn: &mut PgConnection) -> Result<bool, MigrateError> {
+    let database: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(MigrateError::db("reading the database name"))?;
+    sqlx::query_scalar(
+        "select exists (
+           select 1 from pg_locks l
+            where l.locktype = 'advisory' and l.granted and l.pid <> pg_backend_pid()
+              and l.classid = (($1::bigint >> 32) & 4294967295)::oid
+              and l.objid = ($1::bigint & 4294967295)::oid
+              and l.objsubid = 1
+              and l.database = (select oid from pg_database where datname = current_database()))",
+    )
+    .bind(sqlx_lock_key(&database))
+    .fetch_one(conn)
+    .await
+    .map_err(MigrateError::db("looking for a runner holding the lock"))
+}
+
 /// The session holding the lock, as `pg_stat_activity` shows it.
 #[derive(sqlx::FromRow)]
 struct Holder {

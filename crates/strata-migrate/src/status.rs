@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::checksum::{self, Match};
 use crate::history::{self, Applied, History};
-use crate::{MigrateError, hex, millis};
+use crate::{MigrateError, hex, lock, millis};
 
 /// The state of one migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,6 +72,11 @@ pub async fn status(
     migrator: &Migrator,
 ) -> Result<Vec<MigrationStatus>, MigrateError> {
     let history = History::read(conn).await?;
+    let running = if history.applied.iter().any(|a| !a.success) {
+        lock::held_by_another_session(conn).await?
+    } else {
+        false
+    };
     let applied = &history.applied;
     let newest = history.newest();
     let mut lines: Vec<MigrationStatus> = history::up_migrations(migrator)
@@ -81,9 +86,18 @@ pub async fn status(
             let state = match row {
                 None => State::Pending,
                 Some(a) if !a.success => {
-                    note = history.progress_of(a.version).map(|p| {
+                    let done = history.progress_of(a.version).map(|p| {
                         format!("{}/{} statements done", p.statements_done, p.statements_total)
                     });
+                    note = match (running, done) {
+                        (true, Some(done)) => {
+                            Some(format!("{done}; a runner holds the lock: probably still running"))
+                        }
+                        (true, None) => {
+                            Some("a runner holds the lock: probably still running".to_owned())
+                        }
+                        (false, done) => done,
+                    };
                     State::Failed
                 }
                 Some(a) => {
