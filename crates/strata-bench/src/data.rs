@@ -10,7 +10,7 @@ use strata_db::organizations::{self, NewOrganization};
 use strata_db::projects::{self, NewProject};
 use strata_db::tasks::{self, ImportTask, NewTask, TaskFilter, TaskMetadata, TaskOrder};
 use strata_db::users::{self, NewUser};
-use strata_db::{ProjectId, Scope, TaskId};
+use strata_db::{Pool, ProjectId, Scope, TaskId};
 use tokio_postgres::{Client, NoTls, Statement};
 use uuid::Uuid;
 
@@ -65,7 +65,12 @@ fn database_config(url: &str, max: u32) -> DatabaseConfig {
 }
 
 /// The data layer's own pool, as a service builds it from strata-config.
-async fn strata_pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
+fn strata_pool(url: &str, size: u32) -> anyhow::Result<Pool> {
+    Ok(Pool::from_config(&database_config(url, size))?)
+}
+
+/// sqlx's stock pool with strata-config's settings, to show what the own pool saves.
+async fn stock_pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
     let config = database_config(url, size);
     Ok(config.pool_options().connect_with(config.connect_options()?).await?)
 }
@@ -85,7 +90,7 @@ struct Fixture {
 
 async fn fixture(server: &str) -> anyhow::Result<Fixture> {
     let url = fresh_database(server, "strata_bench", true).await?;
-    let pool = strata_pool(&url, 2).await?;
+    let pool = strata_pool(&url, 2)?;
     let mut conn = pool.acquire().await?;
     let owner =
         users::create(&mut *conn, &NewUser { email: "bench@example.com", display_name: "Bench" })
@@ -110,7 +115,7 @@ async fn fixture(server: &str) -> anyhow::Result<Fixture> {
     tasks::import(&mut tx, &scope, project.id, rows).await?;
     tx.commit().await?;
     let ids: Vec<Uuid> =
-        sqlx::query_scalar("select id from tasks order by random()").fetch_all(&pool).await?;
+        sqlx::query_scalar("select id from tasks order by random()").fetch_all(&mut *conn).await?;
     drop(conn);
     pool.close().await;
     Ok(Fixture { url, scope, project: project.id, ids: Arc::new(ids) })
@@ -128,23 +133,31 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
 }
 
 struct StrataGet {
-    pool: PgPool,
+    pool: Pool,
     scope: Scope,
     ids: Arc<Vec<Uuid>>,
-    scoped: bool,
 }
 
 impl Worker for StrataGet {
     async fn call(&mut self, i: u64) -> anyhow::Result<()> {
         let id = TaskId::from_uuid(self.ids[i as usize % self.ids.len()]);
         let mut conn = self.pool.acquire().await?;
-        if self.scoped {
-            let mut tx = self.scope.begin(&mut conn).await?;
-            tasks::get(&mut tx, &self.scope, id).await?;
-            tx.commit().await?;
-        } else {
-            tasks::get(&mut conn, &self.scope, id).await?;
-        }
+        tasks::get(&mut conn, &self.scope, id).await?;
+        Ok(())
+    }
+}
+
+struct StockGet {
+    pool: PgPool,
+    scope: Scope,
+    ids: Arc<Vec<Uuid>>,
+}
+
+impl Worker for StockGet {
+    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
+        let id = TaskId::from_uuid(self.ids[i as usize % self.ids.len()]);
+        let mut conn = self.pool.acquire().await?;
+        tasks::get(&mut conn, &self.scope, id).await?;
         Ok(())
     }
 }
@@ -209,74 +222,70 @@ fn deadpool(url: &str, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
 
 async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let org = f.scope.organization_id().into_uuid();
-    let pool1 = strata_pool(&f.url, 1).await?;
-    let pool8 = strata_pool(&f.url, 8).await?;
+    let pool1 = strata_pool(&f.url, 1)?;
+    let pool8 = strata_pool(&f.url, 8)?;
+    let stock8 = stock_pool(&f.url, 8).await?;
     let dp = deadpool(&f.url, 8)?;
-    let strata = |pool: &PgPool, n: usize, scoped: bool| -> Vec<StrataGet> {
+    let ours = |pool: &Pool, n: usize| -> Vec<StrataGet> {
         (0..n)
-            .map(|_| StrataGet { pool: pool.clone(), scope: f.scope, ids: f.ids.clone(), scoped })
+            .map(|_| StrataGet { pool: pool.clone(), scope: f.scope, ids: f.ids.clone() })
             .collect()
     };
-    let (mut s1, mut s1_plain, mut p1) = (Sample::default(), Sample::default(), Sample::default());
-    let (mut s8, mut s8_plain, mut d8, mut p8) =
+    let (mut s1, mut p1) = (Sample::default(), Sample::default());
+    let (mut s8, mut stock, mut d8, mut p8) =
         (Sample::default(), Sample::default(), Sample::default(), Sample::default());
     for _ in 0..plan.rounds {
-        s1.absorb(drive(strata(&pool1, 1, true), plan.round).await?);
+        s1.absorb(drive(ours(&pool1, 1), plan.round).await?);
         p1.absorb(drive(peer_gets(f, 1).await?, plan.round).await?);
-        s1_plain.absorb(drive(strata(&pool1, 1, false), plan.round).await?);
-        s8.absorb(drive(strata(&pool8, 8, true), plan.round).await?);
+        s8.absorb(drive(ours(&pool8, 8), plan.round).await?);
         let dps: Vec<DeadpoolGet> =
             (0..8).map(|_| DeadpoolGet { pool: dp.clone(), org, ids: f.ids.clone() }).collect();
         d8.absorb(drive(dps, plan.round).await?);
-        s8_plain.absorb(drive(strata(&pool8, 8, false), plan.round).await?);
+        let stocks: Vec<StockGet> = (0..8)
+            .map(|_| StockGet { pool: stock8.clone(), scope: f.scope, ids: f.ids.clone() })
+            .collect();
+        stock.absorb(drive(stocks, plan.round).await?);
         p8.absorb(drive(peer_gets(f, 8).await?, plan.round).await?);
     }
+    let rls = "1 round trip, tenant set for the statement, under RLS".to_owned();
     Ok(vec![
         Row::new(
-            "1. get by id, 1 task, tenant tx (pool of 1)",
+            "1. get by id, 1 task (strata Pool of 1)",
             &s1,
             "tokio-postgres",
             &p1,
             "≥ 0.9×",
-            "4 round trips: BEGIN, set_config, select, COMMIT".into(),
+            rls.clone(),
         ),
         Row::new(
-            "1. get by id, 1 task, bare (pool of 1)",
-            &s1_plain,
-            "tokio-postgres",
-            &p1,
-            "≥ 0.9×",
-            "1 round trip; RLS bypassed (superuser)".into(),
-        ),
-        Row::new(
-            "1. get by id, 8 tasks, tenant tx (pool 8)",
+            "1. get by id, 8 tasks (strata Pool of 8)",
             &s8,
             "deadpool-postgres",
             &d8,
             "≥ 0.9×",
-            "4 round trips".into(),
+            rls.clone(),
         ),
         Row::new(
-            "1. get by id, 8 tasks, bare (pool 8)",
-            &s8_plain,
-            "deadpool-postgres",
-            &d8,
-            "≥ 0.9×",
-            "1 round trip".into(),
-        ),
-        Row::new(
-            "1. get by id, 8 tasks, bare (pool 8)",
-            &s8_plain,
+            "1. get by id, 8 tasks (strata Pool of 8)",
+            &s8,
             "tokio-postgres ×8",
             &p8,
             "-",
             "dedicated connections".into(),
         ),
+        Row::new(
+            "1. get by id, 8 tasks (stock sqlx PgPool)",
+            &stock,
+            "deadpool-postgres",
+            &d8,
+            "-",
+            "pings on acquire and release".into(),
+        ),
     ])
 }
 
 async fn lists(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
-    let pool = strata_pool(&f.url, 1).await?;
+    let pool = strata_pool(&f.url, 1)?;
     let client = peer_client(&f.url).await?;
     let statement = client.prepare(LIST_SQL).await?;
     let org = f.scope.organization_id().into_uuid();
@@ -346,7 +355,7 @@ async fn lists(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
 }
 
 struct StrataCreate {
-    pool: PgPool,
+    pool: Pool,
     scope: Scope,
     project: ProjectId,
 }
@@ -408,7 +417,7 @@ impl Worker for PeerCreate {
 }
 
 async fn creates(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
-    let pool = strata_pool(&f.url, 8).await?;
+    let pool = strata_pool(&f.url, 8)?;
     let mut rows = Vec::new();
     for n in [1usize, 8] {
         let (mut s, mut p) = (Sample::default(), Sample::default());
@@ -448,7 +457,7 @@ async fn creates(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
 }
 
 async fn imports(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
-    let pool = strata_pool(&f.url, 1).await?;
+    let pool = strata_pool(&f.url, 1)?;
     let client = peer_client(&f.url).await?;
     let sizes: &[usize] = if plan.quick { &[100_000] } else { &[100_000, 1_000_000] };
     let mut rows = Vec::new();

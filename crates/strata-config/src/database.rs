@@ -52,21 +52,20 @@ impl fmt::Display for DatabaseUrl {
 }
 
 /// Replaces the password of `scheme://user:password@host/...` and of a `password=` query
-/// parameter with `***`.
+/// parameter with `***`. Everything before the last `@` counts as user information, so a
+/// password with an unencoded `/`, `?`, `#` or `@` is hidden too.
 pub(crate) fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "***".to_owned();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
+    let (authority_prefix, rest) = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => match userinfo.split_once(':') {
+            Some((user, _password)) => (format!("{user}:***@"), after),
+            None => (format!("{userinfo}@"), after),
         },
-        None => authority.to_owned(),
+        None => (String::new(), rest),
     };
-    let tail = match tail.split_once('?') {
+    let tail = match rest.split_once('?') {
         Some((path, query)) => {
             let query: Vec<String> = query
                 .split('&')
@@ -77,9 +76,9 @@ pub(crate) fn redact_url(url: &str) -> String {
                 .collect();
             format!("{path}?{}", query.join("&"))
         }
-        None => tail.to_owned(),
+        None => rest.to_owned(),
     };
-    format!("{scheme}://{authority}{tail}")
+    format!("{scheme}://{authority_prefix}{tail}")
 }
 
 /// TLS modes, as libpq names them.
@@ -306,6 +305,10 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://app@db/app"), "postgres://app@db/app");
         assert_eq!(redact_url("postgres://a:p@ss@h/db"), "postgres://a:***@h/db");
+        for raw in ["pa/ss", "pa?ss", "pa#ss", "p@/?#s"] {
+            let url = format!("postgres://app:{raw}@db.example:5432/app");
+            assert_eq!(redact_url(&url), "postgres://app:***@db.example:5432/app", "{raw}");
+        }
         assert_eq!(redact_url("not a url with s3cr3t"), "***");
     }
 

@@ -25,10 +25,17 @@ const SECRET_KEYS: [&str; 2] = ["database.url", "database.password"];
 
 /// Loads a [`Config`] from a given environment and directory; [`Config::load`] uses the
 /// process's. Tests use [`Loader::new`] to load without touching the process environment.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Loader {
     dir: PathBuf,
     vars: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Loader {
+    /// The directory and the variables' names only: their values may be secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader").field("dir", &self.dir).field("vars", &self.vars.keys()).finish()
+    }
 }
 
 impl Loader {

@@ -208,3 +208,14 @@ fn origins_display_as_operators_read_them() {
     assert_eq!(file.to_string(), "strata.toml, line 3");
     assert_eq!(Origin::Env { var: "X".into() }.to_string(), "environment variable X");
 }
+
+#[test]
+fn a_malformed_url_never_shows_its_password() {
+    for raw in ["/", "?", "#", "@"] {
+        let url = format!("postgres://app:a{raw}{SECRET}@db.example:notaport/app");
+        let message = message_of(load(None, &[("DATABASE_URL", url.as_str())]));
+        assert!(message.contains("database.url"), "{message}");
+    }
+    let loader = Loader::new(dir_with(None), [("STRATA_DATABASE__PASSWORD", SECRET)]);
+    assert!(!format!("{loader:?}").contains(SECRET));
+}

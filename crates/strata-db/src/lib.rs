@@ -25,6 +25,7 @@ mod ids;
 pub mod memberships;
 pub mod organizations;
 pub mod outbox;
+mod pool;
 pub mod projects;
 pub mod retry;
 mod scope;
@@ -33,4 +34,5 @@ pub mod users;
 
 pub use error::{Error, constraints};
 pub use ids::{AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId, TaskId, UserId};
+pub use pool::{Pool, PoolSettings, PooledConnection};
 pub use scope::{Role, Scope};

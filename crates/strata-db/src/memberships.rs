@@ -36,6 +36,9 @@ pub async fn add(
     role: Role,
 ) -> Result<Membership, Error> {
     scope.require_admin()?;
+    if role == Role::Owner {
+        scope.require_owner()?;
+    }
     let membership = sqlx::query_as!(
         Membership,
         r#"with m as (
@@ -59,11 +62,13 @@ pub async fn add(
     Ok(membership)
 }
 
-/// Changes a member's role, with its audit event. Owners and admins only.
+/// Changes a member's role, with its audit event. Owners and admins only; only owners make or
+/// unmake owners, and the last owner stays an owner.
 ///
 /// # Errors
 ///
-/// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when not a member.
+/// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when not a member,
+/// [`Error::Invalid`] when it would leave the organization without an owner.
 #[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
 pub async fn change_role(
     conn: &mut PgConnection,
@@ -72,6 +77,26 @@ pub async fn change_role(
     role: Role,
 ) -> Result<Membership, Error> {
     scope.require_admin()?;
+    let current = sqlx::query!(
+        r#"select role as "role: Role",
+                  (select count(*) from memberships o
+                    where o.organization_id = $1 and o.role = 'owner') as "owners!"
+             from memberships where organization_id = $1 and user_id = $2"#,
+        scope.organization_id().into_uuid(),
+        user.into_uuid(),
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "membership" })?;
+    if role == Role::Owner || current.role == Role::Owner {
+        scope.require_owner()?;
+    }
+    if current.role == Role::Owner && role != Role::Owner && current.owners <= 1 {
+        return Err(Error::Invalid {
+            constraint: "input",
+            message: "an organization keeps at least one owner",
+        });
+    }
     sqlx::query_as!(
         Membership,
         r#"with old as (

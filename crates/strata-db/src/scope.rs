@@ -101,6 +101,14 @@ impl Scope {
         }
     }
 
+    /// Refuses everyone but owners: only owners make or unmake owners.
+    pub(crate) fn require_owner(&self) -> Result<(), Error> {
+        match self.role {
+            Role::Owner => Ok(()),
+            _ => Err(Error::Forbidden { reason: "only owners can make or unmake owners" }),
+        }
+    }
+
     /// Refuses members and viewers: only admins and owners manage projects and memberships.
     pub(crate) fn require_admin(&self) -> Result<(), Error> {
         match self.role {

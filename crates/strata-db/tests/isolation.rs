@@ -140,3 +140,48 @@ async fn random_tenants_and_rows_never_cross(pool: PgPool) -> TestResult {
     let _ = Scope::resolve(&mut conn, tenants[0].0.org.id, tenants[0].0.owner.id).await?;
     Ok(())
 }
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn get_confines_itself_in_one_statement_and_restores_the_setting(pool: PgPool) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let a = tenant(&mut conn, "alpha").await?;
+    let b = tenant(&mut conn, "beta").await?;
+    let mut tx = a.scope.begin(&mut conn).await?;
+    let task = tasks::create(&mut tx, &a.scope, &new_task(a.project.id, "alpha's")).await?;
+    tx.commit().await?;
+
+    // A session that is not a superuser, outside any transaction.
+    sqlx::query("set role strata_app").execute(&mut *conn).await?;
+    assert_eq!(
+        tasks::get(&mut conn, &a.scope, task.id).await?.id,
+        task.id,
+        "one statement, under RLS"
+    );
+    let err =
+        tasks::get(&mut conn, &b.scope, task.id).await.expect_err("beta cannot read alpha's task");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let setting: Option<String> =
+        sqlx::query_scalar("select current_setting('strata.organization_id', true)")
+            .fetch_one(&mut *conn)
+            .await?;
+    assert_eq!(setting.as_deref(), Some(""), "nothing left behind after the statement");
+    assert_eq!(visible_tasks(&mut conn).await?, 0);
+
+    // Inside a transaction scoped to the same tenant, the setting is put back afterwards.
+    let mut tx = a.scope.begin(&mut conn).await?;
+    tasks::get(&mut tx, &a.scope, task.id).await?;
+    let setting: Option<String> =
+        sqlx::query_scalar("select current_setting('strata.organization_id', true)")
+            .fetch_one(&mut *tx)
+            .await?;
+    assert_eq!(setting, Some(a.org.id.to_string()));
+    tx.rollback().await?;
+
+    // Inside a transaction scoped to another tenant, it refuses rather than widen it.
+    let mut tx = b.scope.begin(&mut conn).await?;
+    let err = tasks::get(&mut tx, &a.scope, task.id).await.expect_err("beta's transaction");
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    tx.rollback().await?;
+    sqlx::query("reset role").execute(&mut *conn).await?;
+    Ok(())
+}

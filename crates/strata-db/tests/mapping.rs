@@ -47,7 +47,25 @@ async fn membership_conflicts_and_unknown_users(pool: PgPool) -> TestResult {
     assert!(matches!(err, Error::NotFound { entity: "membership" }), "{err:?}");
     let members = memberships::list(&mut tx, &t.scope).await?;
     assert_eq!(members.iter().map(|m| m.role).collect::<Vec<_>>(), [Role::Owner, Role::Admin]);
+    let err = memberships::change_role(&mut tx, &t.scope, t.owner.id, Role::Admin)
+        .await
+        .expect_err("last owner");
+    assert!(
+        matches!(err, Error::Invalid { message: "an organization keeps at least one owner", .. }),
+        "{err:?}"
+    );
     tx.commit().await?;
+    let admin = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await?;
+    let mut tx = admin.begin(&mut conn).await?;
+    let err = memberships::change_role(&mut tx, &admin, bob.id, Role::Owner)
+        .await
+        .expect_err("self-promotion");
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    let err = memberships::change_role(&mut tx, &admin, t.owner.id, Role::Viewer)
+        .await
+        .expect_err("demote owner");
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    tx.rollback().await?;
     Ok(())
 }
 

@@ -144,3 +144,50 @@ async fn other_database_errors_keep_their_source(pool: PgPool) -> TestResult {
     assert!(std::error::Error::source(&err).is_some());
     Ok(())
 }
+
+async fn pid(conn: &mut sqlx::PgConnection) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("select pg_backend_pid()").fetch_one(conn).await
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn the_pool_reuses_connections_and_bounds_them(pool: PgPool) -> TestResult {
+    use std::time::Duration;
+    use strata_db::{Pool, PoolSettings};
+    let settings = PoolSettings {
+        max_connections: 2,
+        acquire_timeout: Duration::from_millis(200),
+        ..PoolSettings::default()
+    };
+    let ours = Pool::new(pool.connect_options().as_ref().clone(), settings);
+    let first = {
+        let mut conn = ours.acquire().await?;
+        pid(&mut conn).await?
+    };
+    let again = {
+        let mut conn = ours.acquire().await?;
+        pid(&mut conn).await?
+    };
+    assert_eq!(first, again, "an idle connection is handed out again");
+    let (one, two) = (ours.acquire().await?, ours.acquire().await?);
+    assert_eq!(ours.size(), 2);
+    let err = ours.acquire().await.expect_err("the pool is full");
+    assert!(matches!(err, Error::Database(sqlx::Error::PoolTimedOut)), "{err:?}");
+    drop(one);
+    let mut three = ours.acquire().await?;
+    organizations::create(&mut *three, &ACME).await?;
+    drop((two, three));
+
+    // A transaction dropped without commit is rolled back before the next user's statement.
+    {
+        let mut conn = ours.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        organizations::create(&mut *tx, &NewOrganization { slug: "dropped", name: "x" }).await?;
+    }
+    let mut conn = ours.acquire().await?;
+    let err = organizations::get_by_slug(&mut *conn, "dropped").await.expect_err("rolled back");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    drop(conn);
+    ours.close().await;
+    assert!(matches!(ours.acquire().await, Err(Error::Database(sqlx::Error::PoolClosed))));
+    Ok(())
+}

@@ -59,6 +59,15 @@ async fn every_tenant_owned_table_has_forced_row_level_security(pool: PgPool) ->
     .fetch_one(&pool)
     .await?;
     assert_eq!(protected, 5, "memberships, projects, tasks, comments, audit_events");
+    let loose: Vec<String> = sqlx::query_scalar(
+        "select polname::text from pg_policy
+          where pg_get_expr(polqual, polrelid) <> '(organization_id = strata_current_organization())'
+             or polwithcheck is not null
+          order by 1",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert!(loose.is_empty(), "policies not keyed on the transaction's tenant: {loose:?}");
     Ok(())
 }
 

@@ -412,6 +412,39 @@ async fn list_filters_and_pages_in_both_orders(pool: PgPool) -> TestResult {
     .await
     .expect_err("cursor of the other order");
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    let other = strata_db::projects::create(
+        &mut tx,
+        &t.scope,
+        &strata_db::projects::NewProject { key: "WEB", name: "Web", description: "" },
+    )
+    .await?;
+    let err = tasks::list(
+        &mut tx,
+        &t.scope,
+        other.id,
+        &TaskFilter::default(),
+        TaskOrder::Number,
+        first.next.as_ref(),
+        5,
+    )
+    .await
+    .expect_err("cursor of another project");
+    assert!(
+        matches!(err, Error::Invalid { message: "the page cursor belongs to another project", .. }),
+        "{err:?}"
+    );
+    let err = tasks::list(
+        &mut tx,
+        &t.scope,
+        t.project.id,
+        &TaskFilter::default(),
+        TaskOrder::Number,
+        None,
+        0,
+    )
+    .await
+    .expect_err("empty page");
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     Ok(())
 }
 

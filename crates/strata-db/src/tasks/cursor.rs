@@ -3,10 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
+use uuid::Uuid;
+
 use crate::Error;
 
-/// Where the next page starts: opaque to callers (hex of the sort order and the last key),
-/// stable while rows are inserted or changed elsewhere.
+/// Where the next page starts: opaque to callers (hex of the project, the sort order and the
+/// last key), stable while rows are inserted. In priority order, a task whose priority changes
+/// between two pages may be seen twice or not at all; number order has no such case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Cursor(String);
 
@@ -20,15 +23,27 @@ pub(crate) enum Position {
 }
 
 impl Cursor {
-    pub(crate) fn encode(position: Position) -> Self {
+    pub(crate) fn encode(project: Uuid, position: Position) -> Self {
         let plain = match position {
-            Position::Number(n) => format!("n:{n}"),
-            Position::Priority(p, n) => format!("p:{p}:{n}"),
+            Position::Number(n) => format!("{}:n:{n}", project.simple()),
+            Position::Priority(p, n) => format!("{}:p:{p}:{n}", project.simple()),
         };
         Self(plain.bytes().map(|b| format!("{b:02x}")).collect())
     }
 
-    pub(crate) fn decode(&self) -> Result<Position, Error> {
+    /// The position, checked to belong to `project`.
+    pub(crate) fn decode_for(&self, project: Uuid) -> Result<Position, Error> {
+        let (owner, position) = self.decode()?;
+        if owner != project {
+            return Err(Error::Invalid {
+                constraint: "input",
+                message: "the page cursor belongs to another project",
+            });
+        }
+        Ok(position)
+    }
+
+    fn decode(&self) -> Result<(Uuid, Position), Error> {
         let bad = Error::Invalid { constraint: "input", message: "the page cursor is malformed" };
         let bytes: Option<Vec<u8>> = (0..self.0.len())
             .step_by(2)
@@ -38,13 +53,18 @@ impl Cursor {
         let bad =
             || Error::Invalid { constraint: "input", message: "the page cursor is malformed" };
         let parts: Vec<&str> = plain.split(':').collect();
-        match parts.as_slice() {
-            ["n", n] => Ok(Position::Number(n.parse().map_err(|_| bad())?)),
+        let (project, rest) = match parts.split_first() {
+            Some((project, rest)) => (Uuid::parse_str(project).map_err(|_| bad())?, rest),
+            None => return Err(bad()),
+        };
+        let position = match rest {
+            ["n", n] => Position::Number(n.parse().map_err(|_| bad())?),
             ["p", p, n] => {
-                Ok(Position::Priority(p.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?))
+                Position::Priority(p.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?)
             }
-            _ => Err(bad()),
-        }
+            _ => return Err(bad()),
+        };
+        Ok((project, position))
     }
 }
 
@@ -70,12 +90,12 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_garbage() {
+        let project = Uuid::now_v7();
         for position in [Position::Number(42), Position::Priority(0, 7), Position::Priority(4, 1)] {
-            let cursor = Cursor::encode(position);
-            assert_eq!(
-                cursor.to_string().parse::<Cursor>().ok().map(|c| c.decode().ok()),
-                Some(Some(position))
-            );
+            let cursor = Cursor::encode(project, position);
+            let parsed = cursor.to_string().parse::<Cursor>().ok();
+            assert_eq!(parsed.map(|c| c.decode_for(project).ok()), Some(Some(position)));
+            assert!(cursor.decode_for(Uuid::now_v7()).is_err(), "another project's cursor");
         }
         for garbage in ["", "zz", "6e3a", "6e3a78", "703a313a"] {
             assert!(garbage.parse::<Cursor>().is_err(), "{garbage}");

@@ -8,7 +8,9 @@ use super::cursor::{Cursor, Position};
 use super::{Task, TaskMetadata, TaskStatus};
 use crate::{Error, OrganizationId, ProjectId, Scope, TaskId, UserId};
 
-/// Reads a task (not soft-deleted) of the scope's organization.
+/// Reads a task (not soft-deleted) of the scope's organization, in one round trip: it needs
+/// no `scope.begin` (the function `strata_task_by_id` sets the tenant for its own statement,
+/// under row-level security, and restores the previous setting).
 ///
 /// # Errors
 ///
@@ -17,13 +19,13 @@ use crate::{Error, OrganizationId, ProjectId, Scope, TaskId, UserId};
 pub async fn get(conn: &mut PgConnection, scope: &Scope, id: TaskId) -> Result<Task, Error> {
     sqlx::query_as!(
         Task,
-        r#"select id as "id: TaskId", organization_id as "organization_id: OrganizationId",
-                  project_id as "project_id: ProjectId", number, title, description,
-                  status as "status: TaskStatus", priority, assignee_id as "assignee_id: UserId",
-                  labels, metadata as "metadata: Json<TaskMetadata>", due_on, version, deleted_at,
-                  created_at, updated_at
-             from tasks
-            where organization_id = $1 and id = $2 and deleted_at is null"#,
+        r#"select id as "id!: TaskId", organization_id as "organization_id!: OrganizationId",
+                  project_id as "project_id!: ProjectId", number as "number!", title as "title!",
+                  description as "description!", status as "status!: TaskStatus",
+                  priority as "priority!", assignee_id as "assignee_id?: UserId", labels as "labels!",
+                  metadata as "metadata!: Json<TaskMetadata>", due_on as "due_on?", version as "version!",
+                  deleted_at as "deleted_at?", created_at as "created_at!", updated_at as "updated_at!"
+             from strata_task_by_id($1, $2)"#,
         scope.organization_id().into_uuid(),
         id.into_uuid(),
     )
@@ -115,7 +117,13 @@ pub async fn list(
 ) -> Result<Page<Task>, Error> {
     let statuses: Option<Vec<String>> = (!filter.statuses.is_empty())
         .then(|| filter.statuses.iter().map(|s| s.as_str().to_owned()).collect());
-    let position = after.map(Cursor::decode).transpose()?;
+    if limit == 0 {
+        return Err(Error::Invalid {
+            constraint: "input",
+            message: "a page holds at least one row",
+        });
+    }
+    let position = after.map(|c| c.decode_for(project.into_uuid())).transpose()?;
     let fetch = i64::from(limit) + 1;
     let org = scope.organization_id().into_uuid();
     let assignee = filter.assignee.map(UserId::into_uuid);
@@ -201,8 +209,10 @@ pub async fn list(
     let next = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|t| match order {
-            TaskOrder::Number => Cursor::encode(Position::Number(t.number)),
-            TaskOrder::Priority => Cursor::encode(Position::Priority(t.priority, t.number)),
+            TaskOrder::Number => Cursor::encode(project.into_uuid(), Position::Number(t.number)),
+            TaskOrder::Priority => {
+                Cursor::encode(project.into_uuid(), Position::Priority(t.priority, t.number))
+            }
         })
     } else {
         None
