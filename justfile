@@ -39,7 +39,7 @@ check:
 # Make a database available and print its URL, password hidden (DATABASE_URL, else 127.0.0.1:5432, else a local cluster).
 [group('database')]
 db-up:
-    @scripts/db.sh up | sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' 
+    @scripts/db.sh up | sed -E 's#(://[^:/@]*):.*@#\1:***@#' 
 
 # Stop the project-local cluster that db-up started; never touches another server.
 [group('database')]
@@ -49,17 +49,26 @@ db-down:
 # Apply the pending migrations to the database of db-up.
 [group('database')]
 migrate *ARGS:
-    DATABASE_URL="$(scripts/db.sh up)" cargo run --quiet --locked -p strata-migrate -- up {{ ARGS }}
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- up {{ ARGS }}
 
 # Show the state of every migration in the database of db-up.
 [group('database')]
 status *ARGS:
-    DATABASE_URL="$(scripts/db.sh up)" cargo run --quiet --locked -p strata-migrate -- status {{ ARGS }}
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- status {{ ARGS }}
 
 # Run the data layer's example service flow against the database of db-up.
 [group('database')]
 demo:
-    DATABASE_URL="$(scripts/db.sh up)" cargo run --quiet --locked -p strata-db --example service_flow
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-db --example service_flow
 
 # Measure strata-db and strata-migrate against their peers in one run (release build); `just bench --quick` takes under a minute.
 [group('bench')]
@@ -99,7 +108,7 @@ _fresh-migrated NAME:
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh fresh {{ NAME }})"
-    cargo run --quiet --locked -p strata-migrate -- --database-url "$url" up >&2
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- up >&2
     echo "$url"
 
 # Install sqlx-cli at the pinned version unless it is there.

@@ -14,13 +14,17 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pg_dir="$root/target/postgres"
+# As root, when the postgres user cannot reach the clone (under /root, say), the cluster lives
+# in a directory of its own outside it; this file records where.
+location_file="$root/target/postgres.location"
+if [ -f "$location_file" ]; then pg_dir="$(cat "$location_file")"; fi
 port="${STRATA_PG_PORT:-54329}"
 db_name="${STRATA_DB_NAME:-strata}"
 marker="created-by-strata-db-up"
 
 say() { printf 'db: %s\n' "$*" >&2; }
 die() { printf 'db: error: %s\n' "$*" >&2; exit 1; }
-redact() { sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$1"; }
+redact() { sed -E 's#(://[^:/@]*):.*@#\1:***@#' <<<"$1"; }
 
 # Prints the path of a PostgreSQL program: from PATH, else the newest /usr/lib/postgresql/*/bin.
 find_bin() {
@@ -34,16 +38,48 @@ find_bin() {
 
 psql_bin="$(find_bin psql || true)"
 
+# Runs psql on URL $1 with any password in PGPASSWORD, never on the command line.
+pg() {
+    local url="$1" password=""
+    shift
+    if [[ "$url" =~ ^([a-z]+://)([^:/@]*):(.*)@([^@]*)$ ]]; then
+        password="$(printf '%b' "${BASH_REMATCH[3]//%/\\x}")"
+        url="${BASH_REMATCH[1]}${BASH_REMATCH[2]}@${BASH_REMATCH[4]}"
+    fi
+    if [ -n "$password" ]; then
+        PGPASSWORD="$password" "$psql_bin" "$url" "$@"
+    else
+        "$psql_bin" "$url" "$@"
+    fi
+}
+
+# Whether something accepts TCP connections at the host and port of URL $1 (no psql needed).
+port_open() {
+    local rest="${1#*://}" hostport host port
+    rest="${rest##*@}"
+    hostport="${rest%%/*}"
+    hostport="${hostport%%\?*}"
+    host="${hostport%:*}"
+    port="${hostport##*:}"
+    [ "$host" != "$hostport" ] || port=5432
+    timeout 3 bash -c "exec 3<>/dev/tcp/${host:-127.0.0.1}/$port" 2>/dev/null
+}
+
 answers() { # url
-    [ -n "$psql_bin" ] && PGCONNECT_TIMEOUT=3 "$psql_bin" "$1" -Atqc 'select 1' >/dev/null 2>&1
+    if [ -n "$psql_bin" ]; then
+        PGCONNECT_TIMEOUT=3 pg "$1" -Atqc 'select 1' >/dev/null 2>&1
+    else
+        port_open "$1"
+    fi
 }
 
 # Creates database $db_name through the maintenance URL $1 unless it exists.
 ensure_db() {
     local exists
-    exists="$("$psql_bin" "$1" -Atqc "select 1 from pg_database where datname = '$db_name'")"
+    [ -n "$psql_bin" ] || die "psql is needed to create database $db_name: install postgresql-client (Debian/Ubuntu), or set DATABASE_URL"
+    exists="$(pg "$1" -Atqc "select 1 from pg_database where datname = '$db_name'")"
     if [ "$exists" != 1 ]; then
-        "$psql_bin" "$1" -qc "create database \"$db_name\"" >/dev/null
+        pg "$1" -qc "create database \"$db_name\"" >/dev/null
         say "created database $db_name"
     fi
 }
@@ -58,7 +94,7 @@ config_url() {
 
 # Runs a server program as the postgres user when we are root (the server refuses root).
 as_owner() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 start_local() {
@@ -77,7 +113,15 @@ start_local() {
     if [ "$(id -u)" = 0 ]; then
         chown postgres: "$pg_dir"
         if ! runuser -u postgres -- test -w "$pg_dir"; then
-            die "the postgres user cannot reach $pg_dir (a parent directory is not searchable); set DATABASE_URL instead"
+            local outside
+            outside="/var/tmp/strata-postgres-$(printf '%s' "$root" | cksum | cut -d' ' -f1)"
+            say "the postgres user cannot reach $pg_dir; keeping the cluster in $outside"
+            mkdir -p "$outside"
+            chown postgres: "$outside"
+            chmod 700 "$outside"
+            pg_dir="$outside"
+            mkdir -p "$(dirname "$location_file")"
+            printf '%s\n' "$pg_dir" >"$location_file"
         fi
     fi
     data="$pg_dir/data"
@@ -134,8 +178,9 @@ fresh() {
     url="$(up)"
     if [[ "$url" == *\?* ]]; then query="?${url#*\?}"; url="${url%%\?*}"; fi
     base="${url%/*}"
-    PGOPTIONS="-c client_min_messages=warning" "$psql_bin" "$base/postgres$query" -qc "drop database if exists \"$name\" with (force)" >/dev/null
-    "$psql_bin" "$base/postgres$query" -qc "create database \"$name\"" >/dev/null
+    [ -n "$psql_bin" ] || die "psql is needed to create database $name: install postgresql-client (Debian/Ubuntu)"
+    PGOPTIONS="-c client_min_messages=warning" pg "$base/postgres$query" -qc "drop database if exists \"$name\" with (force)" >/dev/null
+    pg "$base/postgres$query" -qc "create database \"$name\"" >/dev/null
     echo "$base/$name$query"
 }
 
