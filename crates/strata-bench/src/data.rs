@@ -147,6 +147,42 @@ impl Worker for StrataGet {
     }
 }
 
+/// The same plain query as the peers, through the data layer's pool and sqlx (no RLS
+/// function): what the pool and the driver cost on their own.
+struct BareGet {
+    pool: Pool,
+    org: Uuid,
+    ids: Arc<Vec<Uuid>>,
+}
+
+impl Worker for BareGet {
+    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
+        use sqlx::Row as _;
+        let id = self.ids[i as usize % self.ids.len()];
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query(GET_SQL).bind(self.org).bind(id).fetch_one(&mut *conn).await?;
+        let _decoded = (
+            row.try_get::<Uuid, _>(0)?,
+            row.try_get::<Uuid, _>(1)?,
+            row.try_get::<Uuid, _>(2)?,
+            row.try_get::<i32, _>(3)?,
+            row.try_get::<String, _>(4)?,
+            row.try_get::<String, _>(5)?,
+            row.try_get::<String, _>(6)?,
+            row.try_get::<i16, _>(7)?,
+            row.try_get::<Option<Uuid>, _>(8)?,
+            row.try_get::<Vec<String>, _>(9)?,
+            row.try_get::<serde_json::Value, _>(10)?,
+            row.try_get::<Option<time::Date>, _>(11)?,
+            row.try_get::<i32, _>(12)?,
+            row.try_get::<Option<time::OffsetDateTime>, _>(13)?,
+            row.try_get::<time::OffsetDateTime, _>(14)?,
+            row.try_get::<time::OffsetDateTime, _>(15)?,
+        );
+        Ok(())
+    }
+}
+
 struct StockGet {
     pool: PgPool,
     scope: Scope,
@@ -172,7 +208,8 @@ struct PeerGet {
 impl Worker for PeerGet {
     async fn call(&mut self, i: u64) -> anyhow::Result<()> {
         let id = self.ids[i as usize % self.ids.len()];
-        self.client.query_one(&self.statement, &[&self.org, &id]).await?;
+        let row = self.client.query_one(&self.statement, &[&self.org, &id]).await?;
+        PeerTask::from_row(&row)?;
         Ok(())
     }
 }
@@ -188,7 +225,8 @@ impl Worker for DeadpoolGet {
         let id = self.ids[i as usize % self.ids.len()];
         let client = self.pool.get().await?;
         let statement = client.prepare_cached(GET_SQL).await?;
-        client.query_one(&statement, &[&self.org, &id]).await?;
+        let row = client.query_one(&statement, &[&self.org, &id]).await?;
+        PeerTask::from_row(&row)?;
         Ok(())
     }
 }
@@ -234,6 +272,7 @@ async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let (mut s1, mut p1) = (Sample::default(), Sample::default());
     let (mut s8, mut stock, mut d8, mut p8) =
         (Sample::default(), Sample::default(), Sample::default(), Sample::default());
+    let mut bare8 = Sample::default();
     for _ in 0..plan.rounds {
         s1.absorb(drive(ours(&pool1, 1), plan.round).await?);
         p1.absorb(drive(peer_gets(f, 1).await?, plan.round).await?);
@@ -246,6 +285,9 @@ async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
             .collect();
         stock.absorb(drive(stocks, plan.round).await?);
         p8.absorb(drive(peer_gets(f, 8).await?, plan.round).await?);
+        let bares: Vec<BareGet> =
+            (0..8).map(|_| BareGet { pool: pool8.clone(), org, ids: f.ids.clone() }).collect();
+        bare8.absorb(drive(bares, plan.round).await?);
     }
     let rls = "1 round trip, tenant set for the statement, under RLS".to_owned();
     Ok(vec![
@@ -352,6 +394,50 @@ async fn lists(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
         results.push(Row::new(name, &s, "tokio-postgres", &p, "≥ 1.0×", "rows/s".into()));
     }
     Ok(results)
+}
+
+/// A task as the peer decodes it: every column, as `strata_db::tasks::Task` holds them.
+#[expect(dead_code, reason = "decoded to cost what the data layer's decoding costs, not read")]
+struct PeerTask {
+    id: Uuid,
+    organization_id: Uuid,
+    project_id: Uuid,
+    number: i32,
+    title: String,
+    description: String,
+    status: String,
+    priority: i16,
+    assignee_id: Option<Uuid>,
+    labels: Vec<String>,
+    metadata: serde_json::Value,
+    due_on: Option<time::Date>,
+    version: i32,
+    deleted_at: Option<time::OffsetDateTime>,
+    created_at: time::OffsetDateTime,
+    updated_at: time::OffsetDateTime,
+}
+
+impl PeerTask {
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            organization_id: row.try_get(1)?,
+            project_id: row.try_get(2)?,
+            number: row.try_get(3)?,
+            title: row.try_get(4)?,
+            description: row.try_get(5)?,
+            status: row.try_get(6)?,
+            priority: row.try_get(7)?,
+            assignee_id: row.try_get(8)?,
+            labels: row.try_get(9)?,
+            metadata: row.try_get(10)?,
+            due_on: row.try_get(11)?,
+            version: row.try_get(12)?,
+            deleted_at: row.try_get(13)?,
+            created_at: row.try_get(14)?,
+            updated_at: row.try_get(15)?,
+        })
+    }
 }
 
 struct StrataCreate {

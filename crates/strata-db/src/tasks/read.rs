@@ -102,6 +102,10 @@ pub struct Page<T> {
 /// `after` (the `next` of the previous page). Keyset pagination: no OFFSET, every row exactly
 /// once even while rows are inserted.
 ///
+/// The keyset condition is never optional (`number > coalesce($n, 0)`; numbers start at 1,
+/// priorities at 0): an optional one would leave PostgreSQL's generic plan for the prepared
+/// statement scanning and sorting the whole project on every page.
+///
 /// # Errors
 ///
 /// [`Error::Invalid`] for a malformed cursor or one from the other sort order.
@@ -147,7 +151,7 @@ pub async fn list(
                       and ($5::text is null or labels @> array[$5])
                       and ($6::text is null or to_tsvector('simple', title) @@ plainto_tsquery('simple', $6))
                       and ($7::date is null or due_on < $7)
-                      and ($8::int is null or number > $8)
+                      and number > coalesce($8::int, 0)
                     order by number
                     limit $9"#,
                 org,
@@ -182,7 +186,7 @@ pub async fn list(
                       and ($5::text is null or labels @> array[$5])
                       and ($6::text is null or to_tsvector('simple', title) @@ plainto_tsquery('simple', $6))
                       and ($7::date is null or due_on < $7)
-                      and ($8::smallint is null or (priority, number) > ($8, $9::int))
+                      and (priority, number) > (coalesce($8::smallint, -1), coalesce($9::int, 0))
                     order by priority, number
                     limit $10"#,
                 org,
