@@ -323,6 +323,14 @@ async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
             "-",
             "pings on acquire and release".into(),
         ),
+        Row::new(
+            "1. same plain query, strata Pool + sqlx, no RLS, 8 tasks",
+            &bare8,
+            "deadpool-postgres",
+            &d8,
+            "-",
+            "the pool and the driver alone".into(),
+        ),
     ])
 }
 
