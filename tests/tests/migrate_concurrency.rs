@@ -135,7 +135,9 @@ async fn a_waiting_runner_does_not_deadlock_a_concurrent_index_build(pool: PgPoo
     let first = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
     let building = until(
         &pool,
-        "select exists (select 1 from pg_stat_progress_create_index where datname = current_database())",
+        // The concurrent build of migration 2, not the primary key of migration 1's table.
+        "select exists (select 1 from pg_stat_progress_create_index
+                         where datname = current_database() and command = 'CREATE INDEX CONCURRENTLY')",
         Duration::from_secs(20),
     )
     .await;
@@ -291,7 +293,9 @@ async fn a_runner_killed_during_a_concurrent_build_leaves_an_invalid_index_that_
     let mut child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
     let building = until(
         &pool,
-        "select exists (select 1 from pg_stat_progress_create_index where datname = current_database())",
+        // The concurrent build of migration 2, not the primary key of migration 1's table.
+        "select exists (select 1 from pg_stat_progress_create_index
+                         where datname = current_database() and command = 'CREATE INDEX CONCURRENTLY')",
         Duration::from_secs(20),
     )
     .await;
@@ -301,7 +305,8 @@ async fn a_runner_killed_during_a_concurrent_build_leaves_an_invalid_index_that_
     killed?;
     waited?;
     assert!(building?, "the build was running when the runner was killed");
-    let gone = "select not exists (select 1 from pg_stat_progress_create_index where datname = current_database())";
+    let gone = "select not exists (select 1 from pg_stat_progress_create_index
+                                    where datname = current_database() and command = 'CREATE INDEX CONCURRENTLY')";
     assert!(until(&pool, gone, Duration::from_secs(15)).await?, "the server stopped the build");
     eprintln!(
         "SIGKILL during CREATE INDEX CONCURRENTLY: build stopped {:?} after the kill",
