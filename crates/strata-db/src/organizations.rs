@@ -119,8 +119,8 @@ pub async fn list(
 }
 
 /// Creates an organization with `owner` as its first member (role owner), with the audit
-/// event, atomically (a savepoint when `conn` is in a transaction already). Returns the
-/// owner's scope.
+/// event, atomically (a savepoint when `conn` is in a transaction already, whose tenant
+/// setting is left as it was). Returns the owner's scope.
 ///
 /// # Errors
 ///
@@ -132,9 +132,18 @@ pub async fn create_with_owner(
     owner: UserId,
 ) -> Result<(Organization, Scope), Error> {
     let mut tx = conn.begin().await?;
+    // A caller's transaction may be scoped to another organization: put its setting back.
+    let previous = sqlx::query_scalar!(
+        r#"select coalesce(current_setting('strata.organization_id', true), '') as "previous!""#
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let organization = create(&mut *tx, new).await?;
     crate::scope::set_local(&mut tx, organization.id).await?;
     let scope = crate::memberships::add_owner(&mut tx, organization.id, owner).await?;
+    sqlx::query_scalar!("select set_config('strata.organization_id', $1, true)", previous)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok((organization, scope))
 }

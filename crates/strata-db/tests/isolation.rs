@@ -180,3 +180,21 @@ async fn get_confines_itself_in_one_statement_and_restores_the_setting(pool: PgP
     sqlx::query("reset role").execute(&mut *conn).await?;
     Ok(())
 }
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn creating_an_organization_inside_a_scoped_transaction_keeps_its_scope(
+    pool: PgPool,
+) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let a = tenant(&mut conn, "alpha").await?;
+    let mut tx = a.scope.begin(&mut conn).await?;
+    let new = strata_db::organizations::NewOrganization { slug: "gamma", name: "Gamma" };
+    strata_db::organizations::create_with_owner(&mut tx, &new, a.owner.id).await?;
+    let setting: Option<String> =
+        sqlx::query_scalar("select current_setting('strata.organization_id', true)")
+            .fetch_one(&mut *tx)
+            .await?;
+    assert_eq!(setting, Some(a.org.id.to_string()), "the caller's transaction is still alpha's");
+    tx.commit().await?;
+    Ok(())
+}
