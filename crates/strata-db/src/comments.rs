@@ -146,3 +146,46 @@ pub async fn list(
     .await?;
     Ok(comments)
 }
+
+/// Deletes a comment; its author, owners and admins may. Records the audit event (before).
+///
+/// # Errors
+///
+/// [`Error::Forbidden`] for anyone else, [`Error::NotFound`] when there is no such comment.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn delete(conn: &mut PgConnection, scope: &Scope, id: CommentId) -> Result<(), Error> {
+    scope.require_writer()?;
+    let moderator = scope.require_admin().is_ok();
+    let deleted = sqlx::query_scalar!(
+        r#"with c as (
+               delete from comments
+                where organization_id = $1 and id = $2 and (author_id = $3 or $4)
+               returning *
+           ), audit as (
+               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before)
+               select $5, c.organization_id, $3, 'comment', c.id, 'delete', to_jsonb(c) from c
+           )
+           select count(*) as "deleted!" from c"#,
+        scope.organization_id().into_uuid(),
+        id.into_uuid(),
+        scope.actor().into_uuid(),
+        moderator,
+        AuditEventId::new().into_uuid(),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if deleted > 0 {
+        return Ok(());
+    }
+    let exists = sqlx::query_scalar!(
+        r#"select 1 as "one!" from comments where organization_id = $1 and id = $2"#,
+        scope.organization_id().into_uuid(),
+        id.into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?;
+    Err(match exists {
+        Some(_) => Error::Forbidden { reason: "only its author or an admin can delete a comment" },
+        None => Error::NotFound { entity: "comment" },
+    })
+}

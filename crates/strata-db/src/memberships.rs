@@ -166,3 +166,58 @@ pub(crate) async fn add_owner(
     .await?;
     Ok(Scope::owner_of(organization_id, owner))
 }
+
+/// Removes `user` from the organization, with its audit event. Owners and admins only; only
+/// owners remove owners, the last owner stays, and a member with assigned tasks stays until
+/// they are reassigned.
+///
+/// # Errors
+///
+/// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when not a member,
+/// [`Error::Invalid`] for the last owner or a member with assigned tasks.
+#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+pub async fn remove(conn: &mut PgConnection, scope: &Scope, user: UserId) -> Result<(), Error> {
+    scope.require_admin()?;
+    let current = sqlx::query!(
+        r#"select m.role as "role: Role",
+                  (select count(*) from memberships o
+                    where o.organization_id = $1 and o.role = 'owner') as "owners!",
+                  (select count(*) from tasks t
+                    where t.organization_id = $1 and t.assignee_id = $2) as "assigned!"
+             from memberships m where m.organization_id = $1 and m.user_id = $2"#,
+        scope.organization_id().into_uuid(),
+        user.into_uuid(),
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "membership" })?;
+    if current.role == Role::Owner {
+        scope.require_owner()?;
+        if current.owners <= 1 {
+            return Err(Error::Invalid {
+                constraint: "input",
+                message: "an organization keeps at least one owner",
+            });
+        }
+    }
+    if current.assigned > 0 {
+        return Err(Error::Invalid {
+            constraint: "input",
+            message: "reassign the member's tasks first",
+        });
+    }
+    sqlx::query!(
+        r#"with m as (
+               delete from memberships where organization_id = $1 and user_id = $2 returning *
+           )
+           insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before)
+           select $3, m.organization_id, $4, 'membership', m.user_id, 'remove', to_jsonb(m) from m"#,
+        scope.organization_id().into_uuid(),
+        user.into_uuid(),
+        crate::AuditEventId::new().into_uuid(),
+        scope.actor().into_uuid(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -234,3 +234,48 @@ pub async fn summaries(
     .await?;
     Ok(summaries)
 }
+
+/// Renames a project and/or changes its description (`None` keeps a field), with its audit
+/// event. Owners and admins only.
+///
+/// # Errors
+///
+/// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`], [`Error::Invalid`] for a blank
+/// name.
+#[tracing::instrument(skip(conn, scope, name, description), fields(organization.id = %scope.organization_id()), err)]
+pub async fn update(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    id: ProjectId,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<Project, Error> {
+    scope.require_admin()?;
+    sqlx::query_as!(
+        Project,
+        r#"with old as (
+               select * from projects where organization_id = $1 and id = $2 for update
+           ), p as (
+               update projects set name = coalesce($3, name), description = coalesce($4, description)
+                where organization_id = $1 and id = (select id from old)
+               returning *
+           ), audit as (
+               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
+               select $5, p.organization_id, $6, 'project', p.id, 'update', to_jsonb(old), to_jsonb(p)
+                 from p, old
+           )
+           select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
+                  key as "key!", name as "name!", description as "description!",
+                  archived as "archived!", created_at as "created_at!", updated_at as "updated_at!"
+             from p"#,
+        scope.organization_id().into_uuid(),
+        id.into_uuid(),
+        name,
+        description,
+        AuditEventId::new().into_uuid(),
+        scope.actor().into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "project" })
+}

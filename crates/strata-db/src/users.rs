@@ -114,3 +114,26 @@ pub async fn list(
     .await?;
     Ok(users)
 }
+
+/// Changes a user's display name.
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when there is no such user, [`Error::Invalid`] for a blank name.
+#[tracing::instrument(skip(conn, display_name), err)]
+pub async fn set_display_name(
+    conn: impl PgExecutor<'_>,
+    id: UserId,
+    display_name: &str,
+) -> Result<User, Error> {
+    sqlx::query_as!(
+        User,
+        r#"update users set display_name = $2 where id = $1
+           returning id as "id: UserId", email, display_name, created_at, updated_at"#,
+        id.into_uuid(),
+        display_name,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound { entity: "user" })
+}

@@ -214,3 +214,85 @@ async fn summaries_cover_the_null_side_of_the_outer_join(pool: PgPool) -> TestRe
     assert!(summaries[1].last_activity >= Some(task.updated_at));
     Ok(())
 }
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn removing_members_keeps_an_owner_and_their_tasks_assigned(pool: PgPool) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let bob = user(&mut conn, "bob@example.com").await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    memberships::add(&mut tx, &t.scope, bob.id, Role::Member).await?;
+    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "bob's")).await?;
+    let task = tasks::assign(&mut tx, &t.scope, task.id, task.version, Some(bob.id)).await?;
+    let err = memberships::remove(&mut tx, &t.scope, bob.id).await.expect_err("assigned");
+    assert!(
+        matches!(err, Error::Invalid { message: "reassign the member's tasks first", .. }),
+        "{err:?}"
+    );
+    let err = memberships::remove(&mut tx, &t.scope, t.owner.id).await.expect_err("last owner");
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    tasks::assign(&mut tx, &t.scope, task.id, task.version, None).await?;
+    memberships::remove(&mut tx, &t.scope, bob.id).await?;
+    let err = memberships::remove(&mut tx, &t.scope, bob.id).await.expect_err("gone");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let history =
+        strata_db::audit::history(&mut tx, &t.scope, "membership", bob.id.into_uuid()).await?;
+    assert_eq!(history.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["add", "remove"]);
+    tx.commit().await?;
+    let err = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await.expect_err("removed");
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn projects_users_and_comments_change_and_go(pool: PgPool) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let renamed = strata_db::users::set_display_name(&mut *conn, t.owner.id, "Owner Two").await?;
+    assert_eq!(renamed.display_name, "Owner Two");
+    let err =
+        strata_db::users::set_display_name(&mut *conn, t.owner.id, " ").await.expect_err("blank");
+    assert!(
+        matches!(err, Error::Invalid { constraint: constraints::USERS_DISPLAY_NAME_NOT_BLANK, .. }),
+        "{err:?}"
+    );
+
+    let bob = user(&mut conn, "bob@example.com").await?;
+    let carol = user(&mut conn, "carol@example.com").await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let project =
+        projects::update(&mut tx, &t.scope, t.project.id, Some("Operations 2"), None).await?;
+    assert_eq!((project.name.as_str(), project.description.as_str()), ("Operations 2", ""));
+    let err =
+        projects::update(&mut tx, &t.scope, t.project.id, Some(""), None).await.expect_err("blank");
+    assert!(
+        matches!(err, Error::Invalid { constraint: constraints::PROJECTS_NAME_NOT_BLANK, .. }),
+        "{err:?}"
+    );
+    tx.rollback().await?;
+
+    let mut tx = t.scope.begin(&mut conn).await?;
+    memberships::add(&mut tx, &t.scope, bob.id, Role::Member).await?;
+    memberships::add(&mut tx, &t.scope, carol.id, Role::Member).await?;
+    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "talk")).await?;
+    tx.commit().await?;
+    let bob_scope = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await?;
+    let carol_scope = strata_db::Scope::resolve(&mut conn, t.org.id, carol.id).await?;
+    let mut tx = bob_scope.begin(&mut conn).await?;
+    let first = comments::create(&mut tx, &bob_scope, task.id, "one").await?;
+    let second = comments::create(&mut tx, &bob_scope, task.id, "two").await?;
+    tx.commit().await?;
+    let mut tx = carol_scope.begin(&mut conn).await?;
+    let err = comments::delete(&mut tx, &carol_scope, first.id).await.expect_err("not hers");
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    tx.rollback().await?;
+    let mut tx = bob_scope.begin(&mut conn).await?;
+    comments::delete(&mut tx, &bob_scope, first.id).await?;
+    tx.commit().await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    comments::delete(&mut tx, &t.scope, second.id).await?;
+    let err = comments::delete(&mut tx, &t.scope, second.id).await.expect_err("gone");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert!(comments::list(&mut tx, &t.scope, task.id).await?.is_empty());
+    Ok(())
+}
