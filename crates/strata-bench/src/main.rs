@@ -3,8 +3,9 @@
 //! of throughput, p50/p99 latency and the ratio to the peer; the results also go, as JSON, to
 //! `target/bench/<unix time>.json`.
 //!
-//! Usage: `strata-bench [--quick]` with `DATABASE_URL` naming a server where it may create
-//! and drop databases `strata_bench*`. `just bench` builds it in release mode and runs it.
+//! Usage: `strata-bench [--quick] [--only N,N…]` with `DATABASE_URL` naming a server where it
+//! may create and drop databases `strata_bench*`; `--only 1,2` runs workloads 1 and 2 alone.
+//! `just bench` builds it in release mode and runs it.
 
 mod data;
 mod runner;
@@ -24,6 +25,15 @@ pub struct Plan {
     pub rounds: usize,
     /// Length of one timed round.
     pub round: Duration,
+    /// Workloads to run (1–5); all when empty.
+    pub only: &'static [u8],
+}
+
+impl Plan {
+    /// Whether workload `n` runs.
+    pub fn runs(&self, n: u8) -> bool {
+        self.only.is_empty() || self.only.contains(&n)
+    }
 }
 
 /// One row of the table.
@@ -70,18 +80,28 @@ impl Row {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<u8> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let only: &'static [u8] = Vec::leak(only);
     let plan = if quick {
-        Plan { quick, rounds: 2, round: Duration::from_millis(1500) }
+        Plan { quick, rounds: 2, round: Duration::from_millis(1500), only }
     } else {
-        Plan { quick, rounds: 4, round: Duration::from_secs(3) }
+        Plan { quick, rounds: 4, round: Duration::from_secs(3), only }
     };
     let server = std::env::var("DATABASE_URL").map_err(|_| {
         anyhow::anyhow!("set DATABASE_URL to a server the bench may create databases on")
     })?;
     let mut rows = Vec::new();
     rows.extend(data::run(&server, plan).await?);
-    rows.extend(runner::run(&server, plan).await?);
+    if plan.runs(5) {
+        rows.extend(runner::run(&server, plan).await?);
+    }
     print_table(&rows);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
     std::fs::create_dir_all(&dir)?;
