@@ -125,7 +125,11 @@ async fn insert_chunk(
                insert into tasks (id, organization_id, project_id, number, title, description,
                                   priority, assignee_id, labels, metadata, due_on)
                select u.id, $1, $2, n.first + u.ord::int - 1, u.title, u.description, u.priority,
-                      u.assignee_id, array(select jsonb_array_elements_text(u.labels)), u.metadata, u.due_on
+                      u.assignee_id,
+                      -- the subquery only when there are labels: most imported rows have none
+                      case when u.labels = '[]'::jsonb then '{}'::text[]
+                           else array(select jsonb_array_elements_text(u.labels)) end,
+                      u.metadata, u.due_on
                  from n, unnest($4::uuid[], $5::text[], $6::text[], $7::smallint[], $8::uuid[],
                                 $9::jsonb[], $10::jsonb[], $11::date[])
                       with ordinality as u(id, title, description, priority, assignee_id,
