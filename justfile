@@ -30,11 +30,12 @@ test: check verify-sqlx
         exit 1
     fi
 
-# The static part of `test`: formatting and clippy, offline.
+# The static part of `test`: formatting, clippy and the docs, offline.
 [group('main')]
 check:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 # Make a database available and print its URL, password hidden (DATABASE_URL, else 127.0.0.1:5432, else a local cluster).
 [group('database')]

@@ -22,7 +22,7 @@ Exit codes:
 
 /// Applies and inspects the schema migrations of a PostgreSQL database.
 ///
-/// Settings come from strata.toml (or $STRATA_CONFIG), STRATA_<SECTION>__<KEY> variables and
+/// Settings come from strata.toml (or $STRATA_CONFIG), `STRATA_<SECTION>__<KEY>` variables and
 /// DATABASE_URL; see the strata-config README.
 #[derive(Parser)]
 #[command(name = "strata-migrate", version, after_help = EXIT_CODES)]
