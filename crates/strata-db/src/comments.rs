@@ -109,17 +109,7 @@ pub async fn edit(
     if let Some(comment) = edited {
         return Ok(comment);
     }
-    let exists = sqlx::query_scalar!(
-        r#"select 1 as "one!" from comments where organization_id = $1 and id = $2"#,
-        scope.organization_id().into_uuid(),
-        id.into_uuid(),
-    )
-    .fetch_optional(conn)
-    .await?;
-    Err(match exists {
-        Some(_) => Error::Forbidden { reason: "only its author can edit a comment" },
-        None => Error::NotFound { entity: "comment" },
-    })
+    Err(refusal(conn, scope, id, "only its author can edit a comment").await?)
 }
 
 /// Lists a task's comments, oldest first.
@@ -177,6 +167,17 @@ pub async fn delete(conn: &mut PgConnection, scope: &Scope, id: CommentId) -> Re
     if deleted > 0 {
         return Ok(());
     }
+    Err(refusal(conn, scope, id, "only its author or an admin can delete a comment").await?)
+}
+
+/// Why a write by the acting member touched no comment: it exists but is not theirs to
+/// change (`forbidden`), or there is no such comment in the organization.
+async fn refusal(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    id: CommentId,
+    forbidden: &'static str,
+) -> Result<Error, Error> {
     let exists = sqlx::query_scalar!(
         r#"select 1 as "one!" from comments where organization_id = $1 and id = $2"#,
         scope.organization_id().into_uuid(),
@@ -184,8 +185,8 @@ pub async fn delete(conn: &mut PgConnection, scope: &Scope, id: CommentId) -> Re
     )
     .fetch_optional(conn)
     .await?;
-    Err(match exists {
-        Some(_) => Error::Forbidden { reason: "only its author or an admin can delete a comment" },
+    Ok(match exists {
+        Some(_) => Error::Forbidden { reason: forbidden },
         None => Error::NotFound { entity: "comment" },
     })
 }
