@@ -57,3 +57,18 @@ async fn a_failed_up_releases_the_lock_on_a_session_that_stays_open(pool: PgPool
     other.close().await;
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_session_asks_the_server_to_check_for_a_vanished_client(pool: PgPool) -> TestResult {
+    let config = config_for(&url_of(&pool).await)?;
+    let mut session = Session::from_config(&config).await?;
+    let interval: String = sqlx::query_scalar("show client_connection_check_interval")
+        .fetch_one(session.connection())
+        .await?;
+    assert_eq!(interval, "1s", "set on the session itself, for its whole life");
+    let application: String =
+        sqlx::query_scalar("show application_name").fetch_one(session.connection()).await?;
+    assert_eq!(application, strata_migrate::APPLICATION_NAME);
+    session.close().await;
+    Ok(())
+}

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use strata_config::{DatabaseConfig, DatabaseUrl};
+use strata_config::{DatabaseConfig, DatabaseUrl, SslMode};
 use strata_db::organizations::{self, NewOrganization};
 use strata_db::projects::{self, NewProject};
 use strata_db::tasks::{self, ImportTask, NewTask, TaskFilter, TaskMetadata, TaskOrder};
@@ -21,6 +21,13 @@ const GET_SQL: &str =
     "select id, organization_id, project_id, number, title, description, status::text,
         priority, assignee_id, labels, metadata, due_on, version, deleted_at, created_at, updated_at
    from tasks where organization_id = $1 and id = $2 and deleted_at is null";
+/// What `tasks::get` sends: the tenant-scoped read through `strata_task_by_id`, for peers that
+/// run the very same statement (what the data layer adds over the driver, without the cost of
+/// the tenant scope itself).
+const TENANT_GET_SQL: &str =
+    "select id, organization_id, project_id, number, title, description, status::text,
+        priority, assignee_id, labels, metadata, due_on, version, deleted_at, created_at, updated_at
+   from strata_task_by_id($1, $2)";
 const LIST_SQL: &str =
     "select id, organization_id, project_id, number, title, description, status::text,
         priority, assignee_id, labels, metadata, due_on, version, deleted_at, created_at, updated_at
@@ -61,6 +68,9 @@ fn database_config(url: &str, max: u32) -> DatabaseConfig {
     config.url = Some(DatabaseUrl::new(url));
     config.max_connections = max;
     config.min_connections = max;
+    // The peers connect with `NoTls`; without this, sqlx's `prefer` would encrypt every
+    // message on a server that has TLS on, and the ratio would measure rustls.
+    config.ssl_mode = Some(SslMode::Disable);
     config
 }
 
@@ -224,6 +234,7 @@ impl Worker for PeerGet {
 
 struct DeadpoolGet {
     pool: deadpool_postgres::Pool,
+    sql: &'static str,
     org: Uuid,
     ids: Arc<Vec<Uuid>>,
 }
@@ -232,18 +243,18 @@ impl Worker for DeadpoolGet {
     async fn call(&mut self, i: u64) -> anyhow::Result<()> {
         let id = self.ids[i as usize % self.ids.len()];
         let client = self.pool.get().await?;
-        let statement = client.prepare_cached(GET_SQL).await?;
+        let statement = client.prepare_cached(self.sql).await?;
         let row = client.query_one(&statement, &[&self.org, &id]).await?;
         PeerTask::from_row(&row)?;
         Ok(())
     }
 }
 
-async fn peer_gets(f: &Fixture, n: usize) -> anyhow::Result<Vec<PeerGet>> {
+async fn peer_gets(f: &Fixture, n: usize, sql: &str) -> anyhow::Result<Vec<PeerGet>> {
     let mut workers = Vec::new();
     for _ in 0..n {
         let client = peer_client(&f.url).await?;
-        let statement = client.prepare(GET_SQL).await?;
+        let statement = client.prepare(sql).await?;
         workers.push(PeerGet {
             client,
             statement,
@@ -280,22 +291,26 @@ async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let (mut s1, mut p1) = (Sample::default(), Sample::default());
     let (mut s8, mut stock, mut d8, mut p8) =
         (Sample::default(), Sample::default(), Sample::default(), Sample::default());
-    let mut bare8 = Sample::default();
+    let (mut bare8, mut same1, mut same8) =
+        (Sample::default(), Sample::default(), Sample::default());
     // Open every pool's connections before timing anything.
     drive(ours(&pool1, 1), Duration::from_millis(200)).await?;
     drive(ours(&pool8, 8), Duration::from_millis(200)).await?;
     for _ in 0..plan.rounds {
         s1.absorb(drive(ours(&pool1, 1), plan.round).await?);
-        p1.absorb(drive(peer_gets(f, 1).await?, plan.round).await?);
+        p1.absorb(drive(peer_gets(f, 1, GET_SQL).await?, plan.round).await?);
+        same1.absorb(drive(peer_gets(f, 1, TENANT_GET_SQL).await?, plan.round).await?);
         s8.absorb(drive(ours(&pool8, 8), plan.round).await?);
-        let dps: Vec<DeadpoolGet> =
-            (0..8).map(|_| DeadpoolGet { pool: dp.clone(), org, ids: f.ids.clone() }).collect();
-        d8.absorb(drive(dps, plan.round).await?);
+        let dps = |sql| -> Vec<DeadpoolGet> {
+            (0..8).map(|_| DeadpoolGet { pool: dp.clone(), sql, org, ids: f.ids.clone() }).collect()
+        };
+        d8.absorb(drive(dps(GET_SQL), plan.round).await?);
+        same8.absorb(drive(dps(TENANT_GET_SQL), plan.round).await?);
         let stocks: Vec<StockGet> = (0..8)
             .map(|_| StockGet { pool: stock8.clone(), scope: f.scope, ids: f.ids.clone() })
             .collect();
         stock.absorb(drive(stocks, plan.round).await?);
-        p8.absorb(drive(peer_gets(f, 8).await?, plan.round).await?);
+        p8.absorb(drive(peer_gets(f, 8, GET_SQL).await?, plan.round).await?);
         let bares: Vec<BareGet> =
             (0..8).map(|_| BareGet { pool: pool8.clone(), org, ids: f.ids.clone() }).collect();
         bare8.absorb(drive(bares, plan.round).await?);
@@ -325,6 +340,22 @@ async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
             &p8,
             "-",
             "dedicated connections".into(),
+        ),
+        Row::new(
+            "1. get by id, 1 task (strata Pool of 1)",
+            &s1,
+            "tokio-postgres, same statement",
+            &same1,
+            "-",
+            "both call strata_task_by_id: the data layer against the driver".into(),
+        ),
+        Row::new(
+            "1. get by id, 8 tasks (strata Pool of 8)",
+            &s8,
+            "deadpool-postgres, same statement",
+            &same8,
+            "-",
+            "both call strata_task_by_id: the data layer against the driver".into(),
         ),
         Row::new(
             "1. get by id, 8 tasks (stock sqlx PgPool)",

@@ -140,8 +140,8 @@ pub struct DatabaseConfig {
     pub statement_timeout: Duration,
     /// `application_name`, shown in `pg_stat_activity`.
     pub application_name: String,
-    /// TLS mode.
-    pub ssl_mode: SslMode,
+    /// TLS mode; `None` keeps the URL's `sslmode` (the driver's `prefer` when it has none).
+    pub ssl_mode: Option<SslMode>,
     /// A CA certificate (PEM) for `verify-ca` and `verify-full`.
     pub ssl_root_cert: Option<PathBuf>,
 }
@@ -158,7 +158,7 @@ impl Default for DatabaseConfig {
             max_lifetime: Duration::from_secs(1800),
             statement_timeout: Duration::from_secs(30),
             application_name: "strata".to_owned(),
-            ssl_mode: SslMode::default(),
+            ssl_mode: None,
             ssl_root_cert: None,
         }
     }
@@ -199,8 +199,10 @@ impl DatabaseConfig {
 
     fn base_connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
         let url = self.url.as_ref().ok_or(ConfigError::MissingUrl)?;
-        let mut options =
-            parse_url(url)?.application_name(&self.application_name).ssl_mode(self.ssl_mode.into());
+        let mut options = parse_url(url)?.application_name(&self.application_name);
+        if let Some(mode) = self.ssl_mode {
+            options = options.ssl_mode(mode.into());
+        }
         if let Some(password) = &self.password {
             options = options.password(password.expose_secret());
         }
@@ -208,10 +210,11 @@ impl DatabaseConfig {
             options = options.ssl_root_cert(cert);
         }
         let host = options.get_host().to_owned();
-        if !is_loopback(&host) && self.ssl_mode != SslMode::VerifyFull {
+        let ssl_mode = options.get_ssl_mode();
+        if !is_loopback(&host) && !matches!(ssl_mode, PgSslMode::VerifyFull) {
             tracing::warn!(
                 database.host = %host,
-                ssl_mode = ?self.ssl_mode,
+                ssl_mode = ?ssl_mode,
                 "connecting to a non-loopback host without database.ssl_mode = \"verify-full\": \
                  the connection may be unencrypted or its server unverified"
             );
@@ -354,6 +357,24 @@ mod tests {
             DatabaseConfig::default().connect_options(),
             Err(ConfigError::MissingUrl)
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn the_urls_sslmode_holds_unless_ssl_mode_is_set() -> Result<(), ConfigError> {
+        let with_url = |url: &str, ssl_mode| DatabaseConfig {
+            url: Some(DatabaseUrl::new(url)),
+            ssl_mode,
+            ..DatabaseConfig::default()
+        };
+        let plain = "postgres://app@127.0.0.1/appdb";
+        let disabled = "postgres://app@127.0.0.1/appdb?sslmode=disable";
+        let mode = |config: DatabaseConfig| -> Result<PgSslMode, ConfigError> {
+            Ok(config.connect_options()?.get_ssl_mode())
+        };
+        assert!(matches!(mode(with_url(plain, None))?, PgSslMode::Prefer));
+        assert!(matches!(mode(with_url(disabled, None))?, PgSslMode::Disable));
+        assert!(matches!(mode(with_url(disabled, Some(SslMode::Require)))?, PgSslMode::Require));
         Ok(())
     }
 }

@@ -47,9 +47,16 @@ fn defaults_apply_when_nothing_is_set() -> Result<(), ConfigError> {
     let config = load(None, &[])?;
     assert!(config.database.url.is_none());
     assert_eq!(config.database.max_connections, 10);
-    assert_eq!(config.database.ssl_mode, SslMode::Prefer);
+    assert_eq!(config.database.ssl_mode, None);
     assert_eq!(config.migrations.lock_timeout, Duration::from_secs(5));
     assert_eq!(config.log.format, LogFormat::Text);
+    Ok(())
+}
+
+#[test]
+fn ssl_mode_is_read_when_set() -> Result<(), ConfigError> {
+    let config = load(None, &[("STRATA_DATABASE__SSL_MODE", "verify-full")])?;
+    assert_eq!(config.database.ssl_mode, Some(SslMode::VerifyFull));
     Ok(())
 }
 

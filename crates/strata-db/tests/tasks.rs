@@ -109,6 +109,69 @@ async fn archived_projects_take_no_tasks(pool: PgPool) -> TestResult {
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn archived_projects_take_no_imports(pool: PgPool) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    strata_db::projects::set_archived(&mut tx, &t.scope, t.project.id, true).await?;
+    let rows = [ImportTask { title: "x".to_owned(), ..ImportTask::default() }];
+    let err = tasks::import(&mut tx, &t.scope, t.project.id, rows).await.expect_err("archived");
+    assert!(matches!(err, Error::Invalid { message: "the project is archived", .. }), "{err:?}");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn a_failed_import_leaves_nothing_and_the_callers_transaction_usable(
+    pool: PgPool,
+) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let first = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "before")).await?;
+    // The blank title is in the third chunk: two chunks were inserted before it failed.
+    let rows = (0..5_000).map(|i| ImportTask {
+        title: if i == 4_500 { " ".to_owned() } else { format!("imported {i}") },
+        ..ImportTask::default()
+    });
+    let err = tasks::import(&mut tx, &t.scope, t.project.id, rows).await.expect_err("blank title");
+    assert!(matches!(err, Error::Invalid { constraint: "tasks_title_not_blank", .. }), "{err:?}");
+    let after = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "after")).await?;
+    tx.commit().await?;
+    assert_eq!((first.number, after.number), (1, 2), "the import used no numbers");
+    let (count, audits): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from tasks),
+                (select count(*) from audit_events where action = 'import')",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!((count, audits), (2, 0), "no row of the import remains");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn an_import_outside_a_transaction_is_atomic_and_advances_the_counter(
+    pool: PgPool,
+) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    // As a superuser, without `scope.begin`: the import opens its own transaction.
+    let rows =
+        (0..3).map(|i| ImportTask { title: format!("imported {i}"), ..ImportTask::default() });
+    let report = tasks::import(&mut *conn, &t.scope, t.project.id, rows).await?;
+    assert_eq!((report.first_number, report.last_number), (Some(1), Some(3)));
+    let bad =
+        [ImportTask { title: "fine".to_owned(), ..ImportTask::default() }, ImportTask::default()];
+    tasks::import(&mut *conn, &t.scope, t.project.id, bad).await.expect_err("blank title");
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let next = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "next")).await?;
+    tx.commit().await?;
+    assert_eq!(next.number, 4, "the counter moved past the import, and not past the failed one");
+    let count: i64 = sqlx::query_scalar("select count(*) from tasks").fetch_one(&pool).await?;
+    assert_eq!(count, 4);
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn concurrent_creators_get_contiguous_numbers(pool: PgPool) -> TestResult {
     let mut conn = pool.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;

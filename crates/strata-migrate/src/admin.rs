@@ -147,10 +147,6 @@ impl Session {
 }
 
 async fn prepare(conn: &mut PgConnection) -> Result<(), MigrateError> {
-    sqlx::query(history::CREATE_TABLE)
-        .execute(&mut *conn)
-        .await
-        .map_err(MigrateError::db("creating _sqlx_migrations"))?;
     events::create_tables(conn).await
 }
 

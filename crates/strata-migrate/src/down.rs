@@ -3,7 +3,7 @@
 use sqlx::migrate::Migrator;
 
 use crate::apply::{self, Ctx, Direction};
-use crate::history::{self, History};
+use crate::history::History;
 use crate::plan::{self, DownTarget};
 use crate::{MigrateError, Session, Settings, dryrun, events, millis, notx};
 
@@ -78,10 +78,6 @@ impl Session {
             });
         }
         self.locked(options.settings.lock_wait, async |session, waited| {
-            sqlx::query(history::CREATE_TABLE)
-                .execute(&mut session.conn)
-                .await
-                .map_err(MigrateError::db("creating _sqlx_migrations"))?;
             events::create_tables(&mut session.conn).await?;
             let history = History::read(&mut session.conn).await?;
             let (downs, warnings) = plan::plan_down(migrator, &history, options.target)?;

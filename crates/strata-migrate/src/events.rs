@@ -3,9 +3,9 @@
 //! and `_strata_migration_progress` (how far a partial no-transaction migration got).
 //! Created by the runner under its lock, never by `migrations/`.
 
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, PgConnection};
 
-use crate::MigrateError;
+use crate::{MigrateError, history};
 
 /// Creates both side tables if they do not exist yet.
 pub(crate) const CREATE_TABLES: &str = "
@@ -96,12 +96,13 @@ impl<'a> Event<'a> {
     }
 }
 
-/// Creates the side tables (under the migration lock).
+/// Creates sqlx's tracking table and the side tables (under the migration lock), in one
+/// round trip (a simple-protocol batch).
 pub(crate) async fn create_tables(conn: &mut PgConnection) -> Result<(), MigrateError> {
-    sqlx::raw_sql(CREATE_TABLES)
+    sqlx::raw_sql(AssertSqlSafe(format!("{};\n{CREATE_TABLES}", history::CREATE_TABLE)))
         .execute(conn)
         .await
-        .map_err(MigrateError::db("creating the strata-migrate side tables"))?;
+        .map_err(MigrateError::db("creating _sqlx_migrations and the side tables"))?;
     Ok(())
 }
 

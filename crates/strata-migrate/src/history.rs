@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::PgConnection;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{FromRow, PgConnection, Row};
 use time::OffsetDateTime;
 
 use crate::MigrateError;
@@ -36,11 +36,9 @@ pub(crate) fn up_migrations(migrator: &Migrator) -> impl Iterator<Item = &Migrat
     migrator.iter().filter(|m| !m.migration_type.is_down_migration())
 }
 
-/// Every row of the tracking table, or none when it does not exist yet.
-pub(crate) async fn read_applied(conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
-    if !table_exists(conn, "_sqlx_migrations").await? {
-        return Ok(Vec::new());
-    }
+/// The rows of `_sqlx_migrations`, which must exist. Prepared (binary format), so the
+/// timestamps decode whatever the session's time zone.
+async fn select_applied(conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
     sqlx::query_as(
         "select version, description, installed_on, success, checksum, execution_time
            from _sqlx_migrations order by version",
@@ -87,20 +85,41 @@ pub(crate) struct History {
 
 impl History {
     /// Reads everything; tables that do not exist yet read as empty.
+    ///
+    /// Queries without parameters go through the simple protocol (one round trip each, where a
+    /// prepared statement costs two on a short-lived connection).
     pub(crate) async fn read(conn: &mut PgConnection) -> Result<Self, MigrateError> {
-        let applied = read_applied(conn).await?;
-        let mut history = Self { applied, ..Self::default() };
-        if table_exists(conn, "_strata_migration_progress").await? {
-            history.progress = sqlx::query_as(
+        let exists = sqlx::raw_sql(
+            "select to_regclass('_sqlx_migrations') is not null,
+                    to_regclass('_strata_migration_progress') is not null,
+                    to_regclass('_strata_migration_events') is not null",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(MigrateError::db("looking for the tracking tables"))?;
+        let exists = |i: usize| -> Result<bool, MigrateError> {
+            exists.try_get(i).map_err(MigrateError::db("looking for the tracking tables"))
+        };
+        let mut history = Self::default();
+        if exists(0)? {
+            history.applied = select_applied(conn).await?;
+        }
+        if exists(1)? {
+            let rows = sqlx::raw_sql(
                 "select version, checksum, statements_done, statements_total
                    from _strata_migration_progress order by version",
             )
             .fetch_all(&mut *conn)
             .await
             .map_err(MigrateError::db("reading _strata_migration_progress"))?;
+            history.progress = rows
+                .iter()
+                .map(Progress::from_row)
+                .collect::<Result<_, _>>()
+                .map_err(MigrateError::db("reading _strata_migration_progress"))?;
         }
-        if table_exists(conn, "_strata_migration_events").await? {
-            let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        if exists(2)? {
+            let rows = sqlx::raw_sql(
                 "select distinct on (version) version, normalized_checksum
                    from _strata_migration_events
                   where normalized_checksum is not null and kind in ('apply', 'baseline', 'repair')
@@ -109,7 +128,11 @@ impl History {
             .fetch_all(&mut *conn)
             .await
             .map_err(MigrateError::db("reading _strata_migration_events"))?;
-            history.normalized = rows.into_iter().collect();
+            history.normalized = rows
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(MigrateError::db("reading _strata_migration_events"))?;
         }
         Ok(history)
     }
@@ -123,15 +146,4 @@ impl History {
     pub(crate) fn progress_of(&self, version: i64) -> Option<&Progress> {
         self.progress.iter().find(|p| p.version == version)
     }
-}
-
-pub(crate) async fn table_exists(
-    conn: &mut PgConnection,
-    name: &str,
-) -> Result<bool, MigrateError> {
-    sqlx::query_scalar("select to_regclass($1) is not null")
-        .bind(name)
-        .fetch_one(conn)
-        .await
-        .map_err(MigrateError::db("looking for the tracking tables"))
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::MigrateError;
 
@@ -38,11 +38,14 @@ pub(crate) async fn acquire(
     let mut delay = Duration::from_millis(25);
     let mut last_report: Option<Instant> = None;
     loop {
-        let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(MigrateError::db("trying the migration lock"))?;
+        // The key is a number we computed: as a literal, the try is one round trip (simple
+        // protocol), where a prepared statement costs two on a fresh connection.
+        let locked: bool =
+            sqlx::raw_sql(AssertSqlSafe(format!("select pg_try_advisory_lock({key})")))
+                .fetch_one(&mut *conn)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(MigrateError::db("trying the migration lock"))?;
         if locked {
             return Ok(start.elapsed());
         }
@@ -68,9 +71,8 @@ pub(crate) async fn acquire(
 
 /// Releases the lock (closing the session releases it too).
 pub(crate) async fn release(conn: &mut PgConnection, key: i64) -> Result<(), MigrateError> {
-    sqlx::query_scalar::<_, bool>("select pg_advisory_unlock($1)")
-        .bind(key)
-        .fetch_one(conn)
+    sqlx::raw_sql(AssertSqlSafe(format!("select pg_advisory_unlock({key})")))
+        .execute(conn)
         .await
         .map_err(MigrateError::db("releasing the migration lock"))?;
     Ok(())

@@ -35,20 +35,18 @@ impl Session {
                 target: target.clone(),
                 source,
             })?;
-        let (in_recovery, version, database): (bool, i32, String) = sqlx::query_as(
-            "select pg_is_in_recovery(), current_setting('server_version_num')::int, current_database()",
+        // One round trip: the server's state, and `client_connection_check_interval` set where
+        // the server has it (PostgreSQL 14+; CASE keeps older servers from being asked).
+        let (in_recovery, database): (bool, String) = sqlx::query_as(
+            "select pg_is_in_recovery(), current_database(),
+                    case when current_setting('client_connection_check_interval', true) is not null
+                         then set_config('client_connection_check_interval', '1000', false) end",
         )
         .fetch_one(&mut conn)
         .await
         .map_err(MigrateError::db("reading the server's state"))?;
         if in_recovery {
             return Err(MigrateError::ReadOnly { target });
-        }
-        if version >= 140_000 {
-            sqlx::query("select set_config('client_connection_check_interval', '1000', false)")
-                .execute(&mut conn)
-                .await
-                .map_err(MigrateError::db("setting client_connection_check_interval"))?;
         }
         Ok(Self { conn, lock_key: lock::sqlx_lock_key(&database) })
     }

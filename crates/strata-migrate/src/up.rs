@@ -6,7 +6,7 @@ use sqlx::migrate::Migrator;
 use strata_config::{Config, MigrationsConfig};
 
 use crate::apply::{self, Ctx, Direction};
-use crate::history::{self, History};
+use crate::history::History;
 use crate::plan::{self, UpPlan};
 use crate::{MigrateError, Session, dryrun, events, millis, notx};
 
@@ -155,10 +155,6 @@ impl Session {
         options: &UpOptions,
         waited: Duration,
     ) -> Result<UpReport, MigrateError> {
-        sqlx::query(history::CREATE_TABLE)
-            .execute(&mut self.conn)
-            .await
-            .map_err(MigrateError::db("creating _sqlx_migrations"))?;
         events::create_tables(&mut self.conn).await?;
         // Re-read under the lock: another runner may have applied some meanwhile.
         let history = History::read(&mut self.conn).await?;

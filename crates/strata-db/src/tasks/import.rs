@@ -2,8 +2,8 @@
 //! stays bounded whatever the count.
 
 use serde::Serialize;
-use sqlx::PgConnection;
 use sqlx::types::Json;
+use sqlx::{Connection, PgConnection};
 use time::Date;
 use uuid::Uuid;
 
@@ -45,13 +45,21 @@ pub struct ImportReport {
 }
 
 /// Imports `tasks` into a project, numbering them contiguously after its existing tasks, in
-/// chunks of a few thousand rows. Each chunk records one audit event (`import`, with the
-/// count and number range) and one `tasks.imported` outbox event. Run it in a transaction
-/// (`scope.begin`) to make the whole import atomic.
+/// chunks of a few thousand rows. The import is atomic: it runs in a transaction of its own,
+/// or in a savepoint of the caller's (`scope.begin`, which row-level security needs anyway).
+/// Each chunk records one audit event (`import`, with the count and number range) and one
+/// `tasks.imported` outbox event.
+///
+/// The project row is locked once (`FOR NO KEY UPDATE`: creates in the same project wait,
+/// foreign-key checks do not) and its counter written once at the end. Advancing the counter
+/// per chunk left one row version per chunk in the transaction, and every foreign-key check
+/// of every row walked that chain: an import of a million rows ran 30% slower per row than
+/// one of 100,000.
 ///
 /// # Errors
 ///
-/// As [`super::create`]; a bad row fails its chunk with the constraint it broke.
+/// As [`super::create`]; a bad row fails the import with the constraint it broke, and
+/// nothing of the import remains.
 #[tracing::instrument(skip_all, fields(organization.id = %scope.organization_id(), project.id = %project), err)]
 pub async fn import(
     conn: &mut PgConnection,
@@ -60,17 +68,42 @@ pub async fn import(
     tasks: impl IntoIterator<Item = ImportTask>,
 ) -> Result<ImportReport, Error> {
     scope.require_writer()?;
+    let mut tx = conn.begin().await?;
+    let next = sqlx::query_scalar!(
+        "select next_task_number from projects
+          where organization_id = $1 and id = $2 and not archived
+            for no key update",
+        scope.organization_id().into_uuid(),
+        project.into_uuid(),
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(next) = next else {
+        return Err(super::write::project_refusal(&mut tx, scope, project).await?);
+    };
     let mut report = ImportReport { count: 0, first_number: None, last_number: None };
-    let mut chunk = Columns::default();
-    for task in tasks {
-        chunk.push(task);
-        if chunk.len() == CHUNK {
-            insert_chunk(conn, scope, project, &mut chunk, &mut report).await?;
-        }
+    // Two buffers: the next chunk is read from `tasks` while the server inserts this one.
+    let mut tasks = tasks.into_iter();
+    let (mut chunk, mut next_chunk) = (Columns::default(), Columns::default());
+    chunk.fill(&mut tasks);
+    while chunk.len() > 0 {
+        let insert = insert_chunk(&mut tx, scope, project, next, &chunk, &mut report);
+        let (inserted, ()) = tokio::join!(insert, async { next_chunk.fill(&mut tasks) });
+        inserted?;
+        std::mem::swap(&mut chunk, &mut next_chunk);
+        next_chunk.clear();
     }
-    if chunk.len() > 0 {
-        insert_chunk(conn, scope, project, &mut chunk, &mut report).await?;
+    if let Some(last) = report.last_number {
+        sqlx::query!(
+            "update projects set next_task_number = $3 where organization_id = $1 and id = $2",
+            scope.organization_id().into_uuid(),
+            project.into_uuid(),
+            last + 1,
+        )
+        .execute(&mut *tx)
+        .await?;
     }
+    tx.commit().await?;
     Ok(report)
 }
 
@@ -99,12 +132,27 @@ impl Columns {
         self.due.push(task.due_on);
     }
 
+    /// Takes up to a chunk's worth of rows from `tasks`.
+    fn fill(&mut self, tasks: &mut impl Iterator<Item = ImportTask>) {
+        for task in tasks.take(CHUNK - self.len()) {
+            self.push(task);
+        }
+    }
+
     fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// Empties every column, keeping their capacity for the next chunk.
     fn clear(&mut self) {
-        *self = Self::default();
+        self.ids.clear();
+        self.titles.clear();
+        self.descriptions.clear();
+        self.priorities.clear();
+        self.assignees.clear();
+        self.labels.clear();
+        self.metadata.clear();
+        self.due.clear();
     }
 }
 
@@ -112,25 +160,23 @@ async fn insert_chunk(
     conn: &mut PgConnection,
     scope: &Scope,
     project: ProjectId,
-    chunk: &mut Columns,
+    next: i32,
+    chunk: &Columns,
     report: &mut ImportReport,
 ) -> Result<(), Error> {
-    let count = i32::try_from(chunk.len()).unwrap_or(i32::MAX);
+    let done = i32::try_from(report.count).map_err(|_| too_many())?;
+    let first = next.checked_add(done).ok_or_else(too_many)?;
     let row = sqlx::query!(
-        r#"with n as (
-               update projects set next_task_number = next_task_number + $3
-                where organization_id = $1 and id = $2 and not archived
-               returning next_task_number - $3 as first
-           ), t as (
+        r#"with t as (
                insert into tasks (id, organization_id, project_id, number, title, description,
                                   priority, assignee_id, labels, metadata, due_on)
-               select u.id, $1, $2, n.first + u.ord::int - 1, u.title, u.description, u.priority,
+               select u.id, $1, $2, $3 + u.ord::int - 1, u.title, u.description, u.priority,
                       u.assignee_id,
                       -- the subquery only when there are labels: most imported rows have none
                       case when u.labels = '[]'::jsonb then '{}'::text[]
                            else array(select jsonb_array_elements_text(u.labels)) end,
                       u.metadata, u.due_on
-                 from n, unnest($4::uuid[], $5::text[], $6::text[], $7::smallint[], $8::uuid[],
+                 from unnest($4::uuid[], $5::text[], $6::text[], $7::smallint[], $8::uuid[],
                                 $9::jsonb[], $10::jsonb[], $11::date[])
                       with ordinality as u(id, title, description, priority, assignee_id,
                                            labels, metadata, due_on, ord)
@@ -152,7 +198,7 @@ async fn insert_chunk(
            select count as "count!", first, last from summary"#,
         scope.organization_id().into_uuid(),
         project.into_uuid(),
-        count,
+        first,
         &chunk.ids,
         &chunk.titles,
         &chunk.descriptions,
@@ -167,12 +213,13 @@ async fn insert_chunk(
     )
     .fetch_one(&mut *conn)
     .await?;
-    chunk.clear();
-    if row.count == 0 {
-        return Err(super::write::project_refusal(conn, scope, project).await?);
-    }
     report.count += u64::try_from(row.count).unwrap_or_default();
     report.first_number = report.first_number.or(row.first);
     report.last_number = row.last;
     Ok(())
+}
+
+/// Task numbers are `integer`: an import past 2,147,483,647 cannot be numbered.
+fn too_many() -> Error {
+    Error::Invalid { constraint: "input", message: "the project's task numbers would overflow" }
 }
