@@ -157,11 +157,11 @@ async fn an_import_outside_a_transaction_is_atomic_and_advances_the_counter(
     // As a superuser, without `scope.begin`: the import opens its own transaction.
     let rows =
         (0..3).map(|i| ImportTask { title: format!("imported {i}"), ..ImportTask::default() });
-    let report = tasks::import(&mut *conn, &t.scope, t.project.id, rows).await?;
+    let report = tasks::import(&mut conn, &t.scope, t.project.id, rows).await?;
     assert_eq!((report.first_number, report.last_number), (Some(1), Some(3)));
     let bad =
         [ImportTask { title: "fine".to_owned(), ..ImportTask::default() }, ImportTask::default()];
-    tasks::import(&mut *conn, &t.scope, t.project.id, bad).await.expect_err("blank title");
+    tasks::import(&mut conn, &t.scope, t.project.id, bad).await.expect_err("blank title");
     let mut tx = t.scope.begin(&mut conn).await?;
     let next = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "next")).await?;
     tx.commit().await?;

@@ -150,17 +150,18 @@ pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
         config.database.override_url(DatabaseUrl::new(url), origin)?;
     }
     strata_config::init_tracing(&config.log)?;
-    let source;
-    let migrator: &Migrator = match &cli.source {
-        Some(dir) => {
-            source = Migrator::new(dir.as_path())
-                .await
-                .map_err(|e| MigrateError::Source { dir: dir.clone(), message: e.to_string() })?;
-            &source
+    let load = async {
+        match &cli.source {
+            Some(dir) => crate::source::read_dir(dir).await.map(Some),
+            None => Ok(None),
         }
-        None => &MIGRATOR,
     };
-    let mut session = Session::from_config(&config).await?;
+    // Reading the files (on a blocking thread) overlaps connecting (mostly waiting on the
+    // server: TCP, TLS, authentication, back-end start-up).
+    let (source, session) = tokio::join!(load, Session::from_config(&config));
+    let source = source?;
+    let mut session = session?;
+    let migrator = source.as_ref().unwrap_or(&MIGRATOR);
     let settings = Settings::from_config(&config.migrations);
     let result = command(&mut session, migrator, cli.command, settings, cli.format).await;
     session.close().await;

@@ -30,6 +30,7 @@ pub mod new;
 mod notx;
 mod plan;
 mod session;
+pub mod source;
 mod sqlstate;
 mod status;
 mod up;

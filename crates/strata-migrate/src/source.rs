@@ -1,0 +1,153 @@
+//! Reading a migrations directory, as sqlx reads it, on every core.
+//!
+//! sqlx's resolver (`Migrator::new`) reads and hashes the files one after the other; with
+//! hundreds of files that is most of a command's own work. This reader applies the same rules
+//! (see `resolve_blocking_with_config` in sqlx-core's `migrate/source.rs`) to shares of the
+//! directory on scoped threads, so versions, descriptions, types, SQL and checksums are the
+//! ones sqlx would compute; a test compares the two on the same directory.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
+
+use crate::MigrateError;
+
+/// Most threads used to read one directory.
+const MAX_THREADS: usize = 4;
+
+/// Reads every migration file in `dir` (other entries are ignored, as sqlx ignores them).
+///
+/// # Errors
+///
+/// [`MigrateError::Source`] when the directory or a file cannot be read, or a file name has
+/// no integer version.
+pub async fn read_dir(dir: &Path) -> Result<Migrator, MigrateError> {
+    let owned = dir.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || read_dir_blocking(&owned)).await;
+    let source = |message: String| MigrateError::Source { dir: dir.to_path_buf(), message };
+    match read {
+        Ok(Ok(migrations)) => Ok(Migrator::with_migrations(migrations)),
+        Ok(Err(message)) => Err(source(message)),
+        Err(join) => Err(source(format!("the reading thread failed: {join}"))),
+    }
+}
+
+fn read_dir_blocking(dir: &Path) -> Result<Vec<Migration>, String> {
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("error canonicalizing path {}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(&dir)
+        .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("error reading migration directory {}: {e}", dir.display()))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+    let share = entries.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<Migration>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = entries
+            .chunks(share)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter().filter_map(|path| read_file(path).transpose()).collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a reading thread panicked".to_owned())))
+            .collect()
+    });
+    let mut migrations = Vec::with_capacity(entries.len());
+    for part in parts {
+        migrations.extend(part?);
+    }
+    Ok(migrations)
+}
+
+/// One directory entry, by sqlx's rules: `None` for what sqlx skips.
+fn read_file(path: &PathBuf) -> Result<Option<Migration>, String> {
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| format!("error getting metadata of migration path {}: {e}", path.display()))?;
+    if !metadata.is_file() {
+        return Ok(None);
+    }
+    let Some(file_name) = path.file_name().map(|n| n.to_string_lossy()) else {
+        return Ok(None);
+    };
+    let Some((version, rest)) = file_name.split_once('_') else { return Ok(None) };
+    if !rest.ends_with(".sql") {
+        return Ok(None);
+    }
+    let version: i64 = version.parse().map_err(|_| {
+        format!(
+            "error parsing migration filename {file_name:?}; expected integer version prefix \
+             (e.g. `01_foo.sql`)"
+        )
+    })?;
+    let migration_type = MigrationType::from_filename(rest);
+    let description = rest.trim_end_matches(migration_type.suffix()).replace('_', " ");
+    let sql = std::fs::read_to_string(path)
+        .map_err(|e| format!("error reading contents of migration {}: {e}", path.display()))?;
+    let no_tx = sql.starts_with("-- no-transaction");
+    Ok(Some(Migration::new(
+        version,
+        Cow::Owned(description),
+        migration_type,
+        AssertSqlSafe(sql).into_sql_str(),
+        no_tx,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields sqlx's runner and ours rely on, for comparing two readers.
+    fn fields(m: &Migrator) -> Vec<(i64, String, MigrationType, String, Vec<u8>, bool)> {
+        m.iter()
+            .map(|m| {
+                let sql = m.sql.as_str().to_owned();
+                (
+                    m.version,
+                    m.description.to_string(),
+                    m.migration_type,
+                    sql,
+                    m.checksum.to_vec(),
+                    m.no_tx,
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn reads_what_sqlx_reads() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("strata-source-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a_directory_1_x.sql"))?;
+        let files = [
+            ("1_simple.sql", "create table a (id int);\n"),
+            ("2_two_words.up.sql", "create table b (id int);\r\n"),
+            ("2_two_words.down.sql", "drop table b;\n"),
+            ("3_concurrent.up.sql", "-- no-transaction\ncreate index concurrently i on a (id);\n"),
+            ("3_concurrent.down.sql", "-- no-transaction\ndrop index concurrently i;\n"),
+            ("README.md", "not a migration\n"),
+            ("4_notes.txt", "not sql\n"),
+            ("10_after_nine.sql", "select 'ünïcode';\n"),
+        ];
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text)?;
+        }
+        for n in 100..140 {
+            std::fs::write(dir.join(format!("{n}_bulk_{n}.sql")), format!("select {n};\n"))?;
+        }
+        let ours = read_dir(&dir).await?;
+        let theirs = Migrator::new(dir.as_path()).await?;
+        assert_eq!(fields(&ours), fields(&theirs));
+        assert_eq!(ours.iter().count(), 46, "six named files and forty bulk ones");
+        std::fs::write(dir.join("x_bad.sql"), "select 1;\n")?;
+        let err = read_dir(&dir).await.expect_err("a non-integer version");
+        assert!(err.to_string().contains("x_bad.sql"), "{err}");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}
