@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrate;
 use strata_db::organizations::{self, NewOrganization};
 use strata_migrate::{MIGRATOR, exit};
-use support::{migrate, temp_dir, text, url_for, url_of, write_migrations};
+use support::{migrate, spawn_migrate, temp_dir, text, url_for, url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -63,6 +63,20 @@ async fn status_before_up_lists_pending_and_creates_nothing(pool: PgPool) -> Tes
     let table: Option<String> =
         sqlx::query_scalar("select to_regclass('_sqlx_migrations')::text").fetch_one(&pool).await?;
     assert_eq!(table, None, "status is read-only");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn output_into_a_closed_pipe_ends_quietly(pool: PgPool) -> TestResult {
+    let url = url_of(&pool).await;
+    let mut child = spawn_migrate(&["--database-url", &url, "status"], &[]);
+    // The reader goes away before the first line (the command connects first), as with
+    // `strata-migrate status | head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
     Ok(())
 }
 

@@ -57,8 +57,9 @@ impl Session {
             let history = History::read(&mut session.conn).await?;
             let mut tx = session.conn.begin().await.map_err(MigrateError::db("beginning"))?;
             let mut report = BaselineReport::default();
+            let applied = history.applied_by_version();
             for m in history::up_migrations(migrator).filter(|m| m.version <= target) {
-                if history.applied.iter().any(|a| a.version == m.version) {
+                if applied.contains_key(&m.version) {
                     continue;
                 }
                 sqlx::query(

@@ -1,16 +1,29 @@
-//! What the command line prints: human text, or JSON with `--format json`.
+//! What the command line prints: human text, or JSON with `--format json`. Each command's
+//! output is built whole and written at once (one write, not one per line), and a reader that
+//! went away (`strata-migrate status | head`) ends the output quietly instead of a panic.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 use crate::{
     BaselineReport, CheckReport, DownReport, MigrationStatus, RepairReport, State, UpReport,
 };
 
+/// Appends a line to a `String` (writing to a `String` cannot fail).
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 pub(crate) fn up(report: &UpReport, json: bool) {
     if json {
         return print_json(report);
     }
+    let mut out = String::new();
     warnings(&report.warnings);
     if let Some(sql) = &report.dry_run_sql {
-        print!("{sql}");
+        emit(sql);
         return;
     }
     let total = report.applied.len();
@@ -20,7 +33,8 @@ pub(crate) fn up(report: &UpReport, json: bool) {
             n => format!(", {n} lock-timeout retries"),
         };
         let statements = m.statements.map(|n| format!(", {n} statement(s)")).unwrap_or_default();
-        println!(
+        outln!(
+            out,
             "[{}/{total}] applied {} {} ({:.1} ms{retries}{statements})",
             index + 1,
             m.version,
@@ -29,36 +43,45 @@ pub(crate) fn up(report: &UpReport, json: bool) {
         );
     }
     match total {
-        0 => println!("nothing to apply: the database is up to date"),
-        n => println!(
+        0 => outln!(out, "nothing to apply: the database is up to date"),
+        n => outln!(
+            out,
             "{n} migration(s) applied; the database is up to date (waited {:.0} ms for the lock)",
             report.lock_wait_ms
         ),
     }
+    emit(&out);
 }
 
 pub(crate) fn down(report: &DownReport, json: bool) {
     if json {
         return print_json(report);
     }
+    let mut out = String::new();
     warnings(&report.warnings);
     if let Some(sql) = &report.dry_run_sql {
-        print!("{sql}");
+        emit(sql);
         return;
     }
     for m in &report.reverted {
-        println!("reverted {} {} ({:.1} ms)", m.version, m.description, m.duration_ms);
+        outln!(out, "reverted {} {} ({:.1} ms)", m.version, m.description, m.duration_ms);
     }
-    println!("{} migration(s) reverted", report.reverted.len());
+    outln!(out, "{} migration(s) reverted", report.reverted.len());
+    emit(&out);
 }
 
 pub(crate) fn status(lines: &[MigrationStatus], json: bool) {
     if json {
         return print_json(&lines);
     }
-    println!(
+    let mut out = String::new();
+    outln!(
+        out,
         "{:<16} {:<17} {:<26} {:>10}  DESCRIPTION",
-        "VERSION", "STATE", "APPLIED AT", "DURATION"
+        "VERSION",
+        "STATE",
+        "APPLIED AT",
+        "DURATION"
     );
     for l in lines {
         let at = l
@@ -70,7 +93,8 @@ pub(crate) fn status(lines: &[MigrationStatus], json: bool) {
         if l.out_of_order {
             remark.push_str(" (out of order: older than the newest applied)");
         }
-        println!(
+        outln!(
+            out,
             "{:<16} {:<17} {:<26} {:>10}  {}{remark}",
             l.version,
             l.state.as_str(),
@@ -80,7 +104,8 @@ pub(crate) fn status(lines: &[MigrationStatus], json: bool) {
         );
     }
     let count = |state| lines.iter().filter(|l| l.state == state).count();
-    println!(
+    outln!(
+        out,
         "{} applied, {} pending, {} checksum changed, {} file missing, {} failed",
         count(State::Applied),
         count(State::Pending),
@@ -88,52 +113,61 @@ pub(crate) fn status(lines: &[MigrationStatus], json: bool) {
         count(State::FileMissing),
         count(State::Failed)
     );
+    emit(&out);
 }
 
 pub(crate) fn check(report: &CheckReport, json: bool) {
     if json {
         return print_json(report);
     }
+    let mut out = String::new();
     for f in &report.found {
         let fails = if report.fail_on.contains(&f.finding) { "FAIL" } else { "note" };
         let kind = serde_json::to_value(f.finding).ok();
         let kind = kind.as_ref().and_then(|v| v.as_str()).unwrap_or("?");
-        println!("{fails}: {} {} is {kind}", f.version, f.description);
+        outln!(out, "{fails}: {} {} is {kind}", f.version, f.description);
     }
     if report.failed {
-        println!("check failed");
+        outln!(out, "check failed");
     } else {
-        println!("check passed");
+        outln!(out, "check passed");
     }
+    emit(&out);
 }
 
 pub(crate) fn baseline(report: &BaselineReport, json: bool) {
     if json {
         return print_json(report);
     }
+    let mut out = String::new();
     for v in &report.marked {
-        println!("marked {v} applied (not run)");
+        outln!(out, "marked {v} applied (not run)");
     }
-    println!("{} migration(s) baselined", report.marked.len());
+    outln!(out, "{} migration(s) baselined", report.marked.len());
+    emit(&out);
 }
 
 pub(crate) fn repair(report: &RepairReport, json: bool) {
     if json {
         return print_json(report);
     }
+    let mut out = String::new();
     for a in &report.actions {
-        println!("{}: {}", a.version, a.action);
+        outln!(out, "{}: {}", a.version, a.action);
     }
-    println!("{} repair(s) recorded", report.actions.len());
+    outln!(out, "{} repair(s) recorded", report.actions.len());
+    emit(&out);
 }
 
 pub(crate) fn created(paths: &[std::path::PathBuf], json: bool) {
     if json {
         return print_json(&paths);
     }
+    let mut out = String::new();
     for path in paths {
-        println!("created {}", path.display());
+        outln!(out, "created {}", path.display());
     }
+    emit(&out);
 }
 
 fn warnings(warnings: &[String]) {
@@ -144,7 +178,19 @@ fn warnings(warnings: &[String]) {
 
 fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => emit(&(text + "\n")),
         Err(e) => eprintln!("error: could not write JSON: {e}"),
+    }
+}
+
+/// Writes `text` to standard output in one go. A closed pipe (the reader stopped early) is not
+/// an error; any other failure is reported on standard error.
+fn emit(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: could not write the output: {e}");
+        }
+        _ => {}
     }
 }

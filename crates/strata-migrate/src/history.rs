@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{FromRow, PgConnection, Row};
-use time::OffsetDateTime;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::MigrateError;
 
@@ -21,7 +21,7 @@ create table if not exists _sqlx_migrations (
 )";
 
 /// A row of `_sqlx_migrations`.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct Applied {
     pub version: i64,
     pub description: String,
@@ -36,16 +36,37 @@ pub(crate) fn up_migrations(migrator: &Migrator) -> impl Iterator<Item = &Migrat
     migrator.iter().filter(|m| !m.migration_type.is_down_migration())
 }
 
-/// The rows of `_sqlx_migrations`, which must exist. Prepared (binary format), so the
-/// timestamps decode whatever the session's time zone.
+/// The forward migrations by version, for lookups that would otherwise scan the files once
+/// per row (quadratic in the history's length).
+pub(crate) fn up_by_version(migrator: &Migrator) -> HashMap<i64, &Migration> {
+    up_migrations(migrator).map(|m| (m.version, m)).collect()
+}
+
+/// The rows of `_sqlx_migrations`, which must exist, in one round trip (simple protocol, text
+/// format). The time is read as UTC wall-clock time, so it decodes the same whatever the
+/// session's time zone.
 async fn select_applied(conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
-    sqlx::query_as(
-        "select version, description, installed_on, success, checksum, execution_time
+    let rows = sqlx::raw_sql(
+        "select version, description, installed_on at time zone 'UTC' as installed_on, success,
+                checksum, execution_time
            from _sqlx_migrations order by version",
     )
     .fetch_all(conn)
     .await
-    .map_err(MigrateError::db("reading _sqlx_migrations"))
+    .map_err(MigrateError::db("reading _sqlx_migrations"))?;
+    rows.iter()
+        .map(|row| {
+            Ok(Applied {
+                version: row.try_get("version")?,
+                description: row.try_get("description")?,
+                installed_on: row.try_get::<PrimitiveDateTime, _>("installed_on")?.assume_utc(),
+                success: row.try_get("success")?,
+                checksum: row.try_get("checksum")?,
+                execution_time: row.try_get("execution_time")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(MigrateError::db("reading _sqlx_migrations"))
 }
 
 /// The `.down.sql` half of a reversible migration, if the files have one.
@@ -135,6 +156,11 @@ impl History {
                 .map_err(MigrateError::db("reading _strata_migration_events"))?;
         }
         Ok(history)
+    }
+
+    /// The recorded rows by version.
+    pub(crate) fn applied_by_version(&self) -> HashMap<i64, &Applied> {
+        self.applied.iter().map(|a| (a.version, a)).collect()
     }
 
     /// The newest successfully applied version.

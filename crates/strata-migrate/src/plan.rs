@@ -42,8 +42,9 @@ pub(crate) fn check_applied(
 ) -> Result<Vec<String>, MigrateError> {
     let mut missing = Vec::new();
     let mut warnings = Vec::new();
+    let files = history::up_by_version(migrator);
     for row in history.applied.iter().filter(|a| a.success) {
-        let Some(file) = history::up_migrations(migrator).find(|m| m.version == row.version) else {
+        let Some(&file) = files.get(&row.version) else {
             missing.push(row.version);
             continue;
         };
@@ -96,9 +97,10 @@ pub(crate) fn plan_up<'m>(
     }
     let warnings = check_applied(migrator, history, ignore_missing)?;
     let newest = history.newest();
+    let applied = history.applied_by_version();
     let mut out_of_order = Vec::new();
     for migration in history::up_migrations(migrator) {
-        let recorded = history.applied.iter().any(|a| a.version == migration.version);
+        let recorded = applied.contains_key(&migration.version);
         if recorded || target.is_some_and(|t| migration.version > t) {
             continue;
         }

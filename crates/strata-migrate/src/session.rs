@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, Row};
 use strata_config::{Config, DatabaseConfig};
 
 use crate::{MigrateError, lock};
@@ -37,14 +37,17 @@ impl Session {
             })?;
         // One round trip: the server's state, and `client_connection_check_interval` set where
         // the server has it (PostgreSQL 14+; CASE keeps older servers from being asked).
-        let (in_recovery, database): (bool, String) = sqlx::query_as(
+        // (Simple protocol: no parameters, so no separate prepare round trip.)
+        let state = sqlx::raw_sql(
             "select pg_is_in_recovery(), current_database(),
                     case when current_setting('client_connection_check_interval', true) is not null
                          then set_config('client_connection_check_interval', '1000', false) end",
         )
         .fetch_one(&mut conn)
         .await
-        .map_err(MigrateError::db("reading the server's state"))?;
+        .and_then(|row| Ok((row.try_get::<bool, _>(0)?, row.try_get::<String, _>(1)?)));
+        let (in_recovery, database) =
+            state.map_err(MigrateError::db("reading the server's state"))?;
         if in_recovery {
             return Err(MigrateError::ReadOnly { target });
         }

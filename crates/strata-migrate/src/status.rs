@@ -77,11 +77,11 @@ pub async fn status(
     } else {
         false
     };
-    let applied = &history.applied;
+    let applied = history.applied_by_version();
     let newest = history.newest();
     let mut lines: Vec<MigrationStatus> = history::up_migrations(migrator)
         .map(|file| {
-            let row = applied.iter().find(|a| a.version == file.version);
+            let row = applied.get(&file.version).copied();
             let mut note = None;
             let state = match row {
                 None => State::Pending,
@@ -118,8 +118,9 @@ pub async fn status(
             line
         })
         .collect();
-    for row in applied {
-        if !lines.iter().any(|l| l.version == row.version) {
+    let files = history::up_by_version(migrator);
+    for row in &history.applied {
+        if !files.contains_key(&row.version) {
             lines.push(line(row.version, row.description.clone(), State::FileMissing, Some(row)));
         }
     }
