@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrate;
 use strata_db::organizations::{self, NewOrganization};
 use strata_migrate::{MIGRATOR, exit};
-use support::{migrate, spawn_migrate, temp_dir, text, url_for, url_of, write_migrations};
+use support::{command, migrate, spawn_migrate, temp_dir, text, url_for, url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -77,6 +77,42 @@ async fn output_into_a_closed_pipe_ends_quietly(pool: PgPool) -> TestResult {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn output_that_cannot_be_written_fails_the_command() -> TestResult {
+    let dir = temp_dir("full");
+    let dir = dir.to_string_lossy().into_owned();
+    let out = command(&["new", "add_things", "--dir", &dir], &[])
+        .stdout(std::fs::File::create("/dev/full")?)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("could not write the output"), "{stderr}");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_database_with_escape_bytea_output_is_read_correctly(pool: PgPool) -> TestResult {
+    let url = url_of(&pool).await;
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await?;
+    // The name comes from the test harness (letters, digits and underscores).
+    let sql = format!("alter database \"{database}\" set bytea_output = 'escape'");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await?;
+    let up = migrate(&["--database-url", &url, "up"], &[]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    // A second run compares the recorded checksums with the files: read in escape format,
+    // they would not decode.
+    let again = migrate(&["--database-url", &url, "up"], &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(text(&again).contains("nothing to apply"), "{}", text(&again));
+    let status = migrate(&["--database-url", &url, "status"], &[]);
+    assert!(
+        text(&status).contains(&format!("{} applied", embedded_versions().len())),
+        "{}",
+        text(&status)
+    );
     Ok(())
 }
 

@@ -149,6 +149,27 @@ async fn a_failed_import_leaves_nothing_and_the_callers_transaction_usable(
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn an_import_past_the_largest_task_number_is_refused_before_it_writes(
+    pool: PgPool,
+) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    sqlx::query("update projects set next_task_number = 2147483646").execute(&mut *conn).await?;
+    let rows =
+        (0..2).map(|i| ImportTask { title: format!("imported {i}"), ..ImportTask::default() });
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let err = tasks::import(&mut tx, &t.scope, t.project.id, rows).await.expect_err("overflow");
+    assert!(
+        matches!(err, Error::Invalid { message: "the project's task numbers would overflow", .. }),
+        "{err:?}"
+    );
+    tx.commit().await?;
+    let count: i64 = sqlx::query_scalar("select count(*) from tasks").fetch_one(&pool).await?;
+    assert_eq!(count, 0);
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn an_import_outside_a_transaction_is_atomic_and_advances_the_counter(
     pool: PgPool,
 ) -> TestResult {

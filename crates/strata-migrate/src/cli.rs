@@ -14,7 +14,8 @@ use crate::{
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  a migration failed, or the recorded history does not match the files
+  1  a migration failed, the recorded history does not match the files, or the output
+     could not be written
   2  bad command-line usage
   3  the configuration is invalid or the database cannot be reached
   4  the migration lock was not obtained within migrations.lock_wait
@@ -141,7 +142,7 @@ pub fn main() -> ExitCode {
 pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
     if let Command::New { name, no_transaction, dir } = &cli.command {
         let paths = crate::new::create(dir, name, *no_transaction)?;
-        crate::cli_output::created(&paths, cli.format == Format::Json);
+        crate::cli_output::created(&paths, cli.format == Format::Json)?;
         return Ok(exit::OK);
     }
     let mut config = Config::load()?;
@@ -182,7 +183,7 @@ async fn command(
             let options =
                 UpOptions { settings, target: to, dry_run, ignore_missing, allow_out_of_order };
             let report = session.up(migrator, &options).await?;
-            crate::cli_output::up(&report, json);
+            crate::cli_output::up(&report, json)?;
         }
         Command::Down { to, steps, dry_run } => {
             let target = match (to, steps) {
@@ -197,27 +198,27 @@ async fn command(
             let mut options = DownOptions::new(settings, target);
             options.dry_run = dry_run;
             let report = session.down(migrator, &options).await?;
-            crate::cli_output::down(&report, json);
+            crate::cli_output::down(&report, json)?;
         }
         Command::Status => {
             let lines = crate::status(session.connection(), migrator).await?;
-            crate::cli_output::status(&lines, json);
+            crate::cli_output::status(&lines, json)?;
         }
         Command::Check { fail_on } => {
             let lines = crate::status(session.connection(), migrator).await?;
             let report = crate::check(&lines, &fail_on);
-            crate::cli_output::check(&report, json);
+            crate::cli_output::check(&report, json)?;
             if report.failed {
                 return Ok(exit::CHECK);
             }
         }
         Command::Baseline { to } => {
             let report = session.baseline(migrator, to, &settings).await?;
-            crate::cli_output::baseline(&report, json);
+            crate::cli_output::baseline(&report, json)?;
         }
         Command::Repair { mark_applied } => {
             let report = session.repair(migrator, mark_applied, &settings).await?;
-            crate::cli_output::repair(&report, json);
+            crate::cli_output::repair(&report, json)?;
         }
         Command::New { .. } => {}
     }

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::{
-    BaselineReport, CheckReport, DownReport, MigrationStatus, RepairReport, State, UpReport,
+    BaselineReport, CheckReport, DownReport, MigrateError, MigrationStatus, RepairReport, State,
+    UpReport,
 };
 
 /// Appends a line to a `String` (writing to a `String` cannot fail).
@@ -16,15 +17,14 @@ macro_rules! outln {
     }};
 }
 
-pub(crate) fn up(report: &UpReport, json: bool) {
+pub(crate) fn up(report: &UpReport, json: bool) -> Result<(), MigrateError> {
     if json {
         return print_json(report);
     }
     let mut out = String::new();
     warnings(&report.warnings);
     if let Some(sql) = &report.dry_run_sql {
-        emit(sql);
-        return;
+        return emit(sql);
     }
     let total = report.applied.len();
     for (index, m) in report.applied.iter().enumerate() {
@@ -50,27 +50,26 @@ pub(crate) fn up(report: &UpReport, json: bool) {
             report.lock_wait_ms
         ),
     }
-    emit(&out);
+    emit(&out)
 }
 
-pub(crate) fn down(report: &DownReport, json: bool) {
+pub(crate) fn down(report: &DownReport, json: bool) -> Result<(), MigrateError> {
     if json {
         return print_json(report);
     }
     let mut out = String::new();
     warnings(&report.warnings);
     if let Some(sql) = &report.dry_run_sql {
-        emit(sql);
-        return;
+        return emit(sql);
     }
     for m in &report.reverted {
         outln!(out, "reverted {} {} ({:.1} ms)", m.version, m.description, m.duration_ms);
     }
     outln!(out, "{} migration(s) reverted", report.reverted.len());
-    emit(&out);
+    emit(&out)
 }
 
-pub(crate) fn status(lines: &[MigrationStatus], json: bool) {
+pub(crate) fn status(lines: &[MigrationStatus], json: bool) -> Result<(), MigrateError> {
     if json {
         return print_json(&lines);
     }
@@ -113,10 +112,10 @@ pub(crate) fn status(lines: &[MigrationStatus], json: bool) {
         count(State::FileMissing),
         count(State::Failed)
     );
-    emit(&out);
+    emit(&out)
 }
 
-pub(crate) fn check(report: &CheckReport, json: bool) {
+pub(crate) fn check(report: &CheckReport, json: bool) -> Result<(), MigrateError> {
     if json {
         return print_json(report);
     }
@@ -132,10 +131,10 @@ pub(crate) fn check(report: &CheckReport, json: bool) {
     } else {
         outln!(out, "check passed");
     }
-    emit(&out);
+    emit(&out)
 }
 
-pub(crate) fn baseline(report: &BaselineReport, json: bool) {
+pub(crate) fn baseline(report: &BaselineReport, json: bool) -> Result<(), MigrateError> {
     if json {
         return print_json(report);
     }
@@ -144,10 +143,10 @@ pub(crate) fn baseline(report: &BaselineReport, json: bool) {
         outln!(out, "marked {v} applied (not run)");
     }
     outln!(out, "{} migration(s) baselined", report.marked.len());
-    emit(&out);
+    emit(&out)
 }
 
-pub(crate) fn repair(report: &RepairReport, json: bool) {
+pub(crate) fn repair(report: &RepairReport, json: bool) -> Result<(), MigrateError> {
     if json {
         return print_json(report);
     }
@@ -156,10 +155,10 @@ pub(crate) fn repair(report: &RepairReport, json: bool) {
         outln!(out, "{}: {}", a.version, a.action);
     }
     outln!(out, "{} repair(s) recorded", report.actions.len());
-    emit(&out);
+    emit(&out)
 }
 
-pub(crate) fn created(paths: &[std::path::PathBuf], json: bool) {
+pub(crate) fn created(paths: &[std::path::PathBuf], json: bool) -> Result<(), MigrateError> {
     if json {
         return print_json(&paths);
     }
@@ -167,7 +166,7 @@ pub(crate) fn created(paths: &[std::path::PathBuf], json: bool) {
     for path in paths {
         outln!(out, "created {}", path.display());
     }
-    emit(&out);
+    emit(&out)
 }
 
 fn warnings(warnings: &[String]) {
@@ -176,21 +175,18 @@ fn warnings(warnings: &[String]) {
     }
 }
 
-fn print_json(value: &impl serde::Serialize) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => emit(&(text + "\n")),
-        Err(e) => eprintln!("error: could not write JSON: {e}"),
-    }
+fn print_json(value: &impl serde::Serialize) -> Result<(), MigrateError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| MigrateError::Output(std::io::Error::other(e)))?;
+    emit(&(text + "\n"))
 }
 
 /// Writes `text` to standard output in one go. A closed pipe (the reader stopped early) is not
-/// an error; any other failure is reported on standard error.
-fn emit(text: &str) {
+/// an error; any other failure is, so a truncated `> file` never looks like success.
+fn emit(text: &str) -> Result<(), MigrateError> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            eprintln!("error: could not write the output: {e}");
-        }
-        _ => {}
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(MigrateError::Output(e)),
+        _ => Ok(()),
     }
 }

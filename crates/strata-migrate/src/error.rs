@@ -19,6 +19,10 @@ pub enum MigrateError {
         /// What went wrong.
         message: String,
     },
+    /// The command's output could not be written (a full disk, say); a reader that stopped
+    /// early (`| head`) is not an error.
+    #[error("could not write the output: {0}")]
+    Output(#[source] std::io::Error),
     /// `new` could not make the files.
     #[error("{message}")]
     NewFile {
@@ -158,7 +162,8 @@ pub enum MigrateError {
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
-    /// A migration failed, or the recorded history does not match the files.
+    /// A migration failed, the recorded history does not match the files, or the output could
+    /// not be written.
     pub const MIGRATION: u8 = 1;
     /// Bad command-line usage (clap's own code).
     pub const USAGE: u8 = 2;

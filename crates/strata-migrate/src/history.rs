@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{FromRow, PgConnection, Row};
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::OffsetDateTime;
 
 use crate::MigrateError;
 
@@ -39,15 +39,20 @@ pub(crate) fn up_migrations(migrator: &Migrator) -> impl Iterator<Item = &Migrat
 /// The forward migrations by version, for lookups that would otherwise scan the files once
 /// per row (quadratic in the history's length).
 pub(crate) fn up_by_version(migrator: &Migrator) -> HashMap<i64, &Migration> {
-    up_migrations(migrator).map(|m| (m.version, m)).collect()
+    let mut files = HashMap::new();
+    for m in up_migrations(migrator) {
+        files.entry(m.version).or_insert(m); // the first, as a scan would find it
+    }
+    files
 }
 
 /// The rows of `_sqlx_migrations`, which must exist, in one round trip (simple protocol, text
-/// format). The time is read as UTC wall-clock time, so it decodes the same whatever the
-/// session's time zone.
+/// format). The time is read as microseconds since the epoch, so it decodes the same whatever
+/// the session's `TimeZone` or `DateStyle` (a migration may set either).
 async fn select_applied(conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
     let rows = sqlx::raw_sql(
-        "select version, description, installed_on at time zone 'UTC' as installed_on, success,
+        "select version, description,
+                (extract(epoch from installed_on) * 1000000)::bigint as installed_on_us, success,
                 checksum, execution_time
            from _sqlx_migrations order by version",
     )
@@ -59,7 +64,7 @@ async fn select_applied(conn: &mut PgConnection) -> Result<Vec<Applied>, Migrate
             Ok(Applied {
                 version: row.try_get("version")?,
                 description: row.try_get("description")?,
-                installed_on: row.try_get::<PrimitiveDateTime, _>("installed_on")?.assume_utc(),
+                installed_on: micros_to_time(row.try_get("installed_on_us")?)?,
                 success: row.try_get("success")?,
                 checksum: row.try_get("checksum")?,
                 execution_time: row.try_get("execution_time")?,
@@ -67,6 +72,11 @@ async fn select_applied(conn: &mut PgConnection) -> Result<Vec<Applied>, Migrate
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(MigrateError::db("reading _sqlx_migrations"))
+}
+
+fn micros_to_time(micros: i64) -> Result<OffsetDateTime, sqlx::Error> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// The `.down.sql` half of a reversible migration, if the files have one.

@@ -35,11 +35,14 @@ impl Session {
                 target: target.clone(),
                 source,
             })?;
-        // One round trip: the server's state, and `client_connection_check_interval` set where
-        // the server has it (PostgreSQL 14+; CASE keeps older servers from being asked).
-        // (Simple protocol: no parameters, so no separate prepare round trip.)
+        // One round trip (simple protocol: no parameters, so no separate prepare): the server's
+        // state; `client_connection_check_interval` where the server has it (PostgreSQL 14+;
+        // CASE keeps older servers from being asked); and `bytea_output = hex`, because the
+        // bookkeeping reads come back as text and sqlx decodes text `bytea` only in hex (a
+        // database or role set to `escape` would otherwise fail every command).
         let state = sqlx::raw_sql(
             "select pg_is_in_recovery(), current_database(),
+                    set_config('bytea_output', 'hex', false),
                     case when current_setting('client_connection_check_interval', true) is not null
                          then set_config('client_connection_check_interval', '1000', false) end",
         )

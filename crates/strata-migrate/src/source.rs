@@ -43,7 +43,7 @@ fn read_dir_blocking(dir: &Path) -> Result<Vec<Migration>, String> {
         .map_err(|e| format!("error reading migration directory {}: {e}", dir.display()))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
     let share = entries.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<Migration>, String>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<Vec<(Migration, PathBuf)>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = entries
             .chunks(share)
             .map(|part| {
@@ -57,15 +57,31 @@ fn read_dir_blocking(dir: &Path) -> Result<Vec<Migration>, String> {
             .map(|h| h.join().unwrap_or_else(|_| Err("a reading thread panicked".to_owned())))
             .collect()
     });
-    let mut migrations = Vec::with_capacity(entries.len());
+    let mut found = Vec::with_capacity(entries.len());
     for part in parts {
-        migrations.extend(part?);
+        found.extend(part?);
     }
-    Ok(migrations)
+    // sqlx orders by version, then type, then path; two files for the same version and
+    // direction would make the outcome depend on that order (sqlx applies the first and fails
+    // on the second), so they are refused here with both names.
+    found.sort_by(|(a, pa), (b, pb)| a.cmp(b).then_with(|| pa.cmp(pb)));
+    for pair in found.windows(2) {
+        let ((a, pa), (b, pb)) = (&pair[0], &pair[1]);
+        let direction = |m: &Migration| m.migration_type.is_down_migration();
+        if a.version == b.version && direction(a) == direction(b) {
+            return Err(format!(
+                "two migrations have version {}: {} and {}",
+                a.version,
+                pa.display(),
+                pb.display()
+            ));
+        }
+    }
+    Ok(found.into_iter().map(|(m, _)| m).collect())
 }
 
 /// One directory entry, by sqlx's rules: `None` for what sqlx skips.
-fn read_file(path: &PathBuf) -> Result<Option<Migration>, String> {
+fn read_file(path: &PathBuf) -> Result<Option<(Migration, PathBuf)>, String> {
     let metadata = std::fs::metadata(path)
         .map_err(|e| format!("error getting metadata of migration path {}: {e}", path.display()))?;
     if !metadata.is_file() {
@@ -89,13 +105,14 @@ fn read_file(path: &PathBuf) -> Result<Option<Migration>, String> {
     let sql = std::fs::read_to_string(path)
         .map_err(|e| format!("error reading contents of migration {}: {e}", path.display()))?;
     let no_tx = sql.starts_with("-- no-transaction");
-    Ok(Some(Migration::new(
+    let migration = Migration::new(
         version,
         Cow::Owned(description),
         migration_type,
         AssertSqlSafe(sql).into_sql_str(),
         no_tx,
-    )))
+    );
+    Ok(Some((migration, path.clone())))
 }
 
 #[cfg(test)]
@@ -144,6 +161,14 @@ mod tests {
         let theirs = Migrator::new(dir.as_path()).await?;
         assert_eq!(fields(&ours), fields(&theirs));
         assert_eq!(ours.iter().count(), 46, "six named files and forty bulk ones");
+        std::fs::write(dir.join("10_again.sql"), "select 10;\n")?;
+        let err = read_dir(&dir).await.expect_err("two files for version 10");
+        assert!(
+            err.to_string().contains("10_after_nine.sql")
+                && err.to_string().contains("10_again.sql"),
+            "{err}"
+        );
+        std::fs::remove_file(dir.join("10_again.sql"))?;
         std::fs::write(dir.join("x_bad.sql"), "select 1;\n")?;
         let err = read_dir(&dir).await.expect_err("a non-integer version");
         assert!(err.to_string().contains("x_bad.sql"), "{err}");

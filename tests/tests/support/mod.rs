@@ -125,7 +125,9 @@ pub async fn schema_dump(pool: &PgPool) -> Vec<String> {
     .expect("catalog dump")
 }
 
-fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+/// The `strata-migrate` command, set up as [`migrate`] runs it, for callers that need their
+/// own standard streams.
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_strata-migrate-e2e"));
     command.args(args).current_dir(temp_dir("cwd")).env_remove("RUST_LOG");
     for (key, _) in std::env::vars() {

@@ -48,7 +48,9 @@ pub struct ImportReport {
 /// chunks of a few thousand rows. The import is atomic: it runs in a transaction of its own,
 /// or in a savepoint of the caller's (`scope.begin`, which row-level security needs anyway).
 /// Each chunk records one audit event (`import`, with the count and number range) and one
-/// `tasks.imported` outbox event.
+/// `tasks.imported` outbox event. A caller's transaction must be sqlx's (`scope.begin`, or
+/// `Connection::begin`), so that the import nests as a savepoint: after a raw `BEGIN` sent as
+/// a query, the import's COMMIT would end the caller's transaction.
 ///
 /// The project row is locked once (`FOR NO KEY UPDATE`: creates in the same project wait,
 /// foreign-key checks do not) and its counter written once at the end. Advancing the counter
@@ -165,7 +167,10 @@ async fn insert_chunk(
     report: &mut ImportReport,
 ) -> Result<(), Error> {
     let done = i32::try_from(report.count).map_err(|_| too_many())?;
+    let size = i32::try_from(chunk.len()).map_err(|_| too_many())?;
     let first = next.checked_add(done).ok_or_else(too_many)?;
+    // The last number, and the counter after it, must fit `integer` too.
+    first.checked_add(size).ok_or_else(too_many)?;
     let row = sqlx::query!(
         r#"with t as (
                insert into tasks (id, organization_id, project_id, number, title, description,
