@@ -586,6 +586,51 @@ async fn keyset_pages_see_every_row_once_under_concurrent_inserts(pool: PgPool) 
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn imported_rows_keep_their_fields_with_and_without_labels_and_metadata(
+    pool: PgPool,
+) -> TestResult {
+    let mut conn = pool.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let metadata = TaskMetadata {
+        source: Some("jira".to_owned()),
+        extra: serde_json::json!({"key": "X-1"}).as_object().cloned().unwrap_or_default(),
+        ..TaskMetadata::default()
+    };
+    let due = time::Date::from_calendar_date(2027, time::Month::January, 31)?;
+    let rows = [
+        ImportTask {
+            title: "full".to_owned(),
+            description: "with everything".to_owned(),
+            priority: 1,
+            assignee_id: Some(t.owner.id),
+            labels: vec!["a".to_owned(), "b \"quoted\", {braced}".to_owned()],
+            metadata: metadata.clone(),
+            due_on: Some(due),
+        },
+        ImportTask { title: "bare".to_owned(), ..ImportTask::default() },
+    ];
+    let mut tx = t.scope.begin(&mut conn).await?;
+    tasks::import(&mut tx, &t.scope, t.project.id, rows).await?;
+    let key = |n| format!("{}-{n}", t.project.key);
+    let full = tasks::get_by_key(&mut tx, &t.scope, &key(1)).await?;
+    let bare = tasks::get_by_key(&mut tx, &t.scope, &key(2)).await?;
+    tx.commit().await?;
+    assert_eq!(
+        (full.title.as_str(), full.description.as_str(), full.priority, full.assignee_id),
+        ("full", "with everything", 1, Some(t.owner.id))
+    );
+    assert_eq!(full.labels, ["a", "b \"quoted\", {braced}"]);
+    assert_eq!((full.metadata, full.due_on), (Json(metadata), Some(due)));
+    assert!(bare.labels.is_empty() && bare.due_on.is_none() && bare.assignee_id.is_none());
+    assert_eq!(bare.metadata, Json(TaskMetadata::default()));
+    let stored: String = sqlx::query_scalar("select metadata::text from tasks where number = 2")
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(stored, "{}", "empty metadata is stored as an empty object, not NULL");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn bulk_import_of_100k_tasks(pool: PgPool) -> TestResult {
     let mut conn = pool.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;

@@ -117,8 +117,10 @@ struct Columns {
     descriptions: Vec<String>,
     priorities: Vec<i16>,
     assignees: Vec<Option<Uuid>>,
-    labels: Vec<Json<Vec<String>>>,
-    metadata: Vec<Json<TaskMetadata>>,
+    /// `None` for no labels and for empty metadata (most imported rows): the server then
+    /// parses no JSON for them, and the client serializes none.
+    labels: Vec<Option<Json<Vec<String>>>>,
+    metadata: Vec<Option<Json<TaskMetadata>>>,
     due: Vec<Option<Date>>,
 }
 
@@ -129,8 +131,9 @@ impl Columns {
         self.descriptions.push(task.description);
         self.priorities.push(task.priority);
         self.assignees.push(task.assignee_id.map(UserId::into_uuid));
-        self.labels.push(Json(task.labels));
-        self.metadata.push(Json(task.metadata));
+        self.labels.push((!task.labels.is_empty()).then_some(Json(task.labels)));
+        let empty = task.metadata == TaskMetadata::default();
+        self.metadata.push((!empty).then_some(Json(task.metadata)));
         self.due.push(task.due_on);
     }
 
@@ -177,10 +180,10 @@ async fn insert_chunk(
                                   priority, assignee_id, labels, metadata, due_on)
                select u.id, $1, $2, $3 + u.ord::int - 1, u.title, u.description, u.priority,
                       u.assignee_id,
-                      -- the subquery only when there are labels: most imported rows have none
-                      case when u.labels = '[]'::jsonb then '{}'::text[]
+                      -- NULL for no labels and for empty metadata: no JSON to parse
+                      case when u.labels is null then '{}'::text[]
                            else array(select jsonb_array_elements_text(u.labels)) end,
-                      u.metadata, u.due_on
+                      coalesce(u.metadata, '{}'::jsonb), u.due_on
                  from unnest($4::uuid[], $5::text[], $6::text[], $7::smallint[], $8::uuid[],
                                 $9::jsonb[], $10::jsonb[], $11::date[])
                       with ordinality as u(id, title, description, priority, assignee_id,
@@ -209,8 +212,8 @@ async fn insert_chunk(
         &chunk.descriptions,
         &chunk.priorities,
         &chunk.assignees as &[Option<Uuid>],
-        &chunk.labels as &[Json<Vec<String>>],
-        &chunk.metadata as &[Json<TaskMetadata>],
+        &chunk.labels as &[Option<Json<Vec<String>>>],
+        &chunk.metadata as &[Option<Json<TaskMetadata>>],
         &chunk.due as &[Option<Date>],
         AuditEventId::new().into_uuid(),
         scope.actor().into_uuid(),
