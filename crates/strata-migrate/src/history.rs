@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgConnection, Row};
 use time::OffsetDateTime;
 
@@ -46,32 +47,31 @@ pub(crate) fn up_by_version(migrator: &Migrator) -> HashMap<i64, &Migration> {
     files
 }
 
-/// The rows of `_sqlx_migrations`, which must exist, in one round trip (simple protocol, text
-/// format). The time is read as microseconds since the epoch, so it decodes the same whatever
-/// the session's `TimeZone` or `DateStyle` (a migration may set either).
-async fn select_applied(conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
-    let rows = sqlx::raw_sql(
-        "select version, description,
+// The three reads, as literals so that `concat!` can batch them. Each row starts with a
+// `kind` column, so the rows of a batch can be told apart. Reads come back as text (simple
+// protocol): the time is read as microseconds since the epoch, so it decodes the same whatever
+// the session's `TimeZone` or `DateStyle` (a migration may set either).
+macro_rules! select_applied {
+    () => {
+        "select 'applied' as kind, version, description,
                 (extract(epoch from installed_on) * 1000000)::bigint as installed_on_us, success,
                 checksum, execution_time
-           from _sqlx_migrations order by version",
-    )
-    .fetch_all(conn)
-    .await
-    .map_err(MigrateError::db("reading _sqlx_migrations"))?;
-    rows.iter()
-        .map(|row| {
-            Ok(Applied {
-                version: row.try_get("version")?,
-                description: row.try_get("description")?,
-                installed_on: micros_to_time(row.try_get("installed_on_us")?)?,
-                success: row.try_get("success")?,
-                checksum: row.try_get("checksum")?,
-                execution_time: row.try_get("execution_time")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(MigrateError::db("reading _sqlx_migrations"))
+           from _sqlx_migrations order by version"
+    };
+}
+macro_rules! select_progress {
+    () => {
+        "select 'progress' as kind, version, checksum, statements_done, statements_total
+           from _strata_migration_progress order by version"
+    };
+}
+macro_rules! select_normalized {
+    () => {
+        "select distinct on (version) 'normalized' as kind, version, normalized_checksum
+           from _strata_migration_events
+          where normalized_checksum is not null and kind in ('apply', 'baseline', 'repair')
+          order by version, id desc"
+    };
 }
 
 fn micros_to_time(micros: i64) -> Result<OffsetDateTime, sqlx::Error> {
@@ -117,9 +117,27 @@ pub(crate) struct History {
 impl History {
     /// Reads everything; tables that do not exist yet read as empty.
     ///
-    /// Queries without parameters go through the simple protocol (one round trip each, where a
-    /// prepared statement costs two on a short-lived connection).
+    /// Once any command has written, the three tables exist (they are created together), and
+    /// one simple-protocol batch reads them all: one round trip. On a database where they are
+    /// missing (SQLSTATE 42P01), it looks first and reads what is there.
     pub(crate) async fn read(conn: &mut PgConnection) -> Result<Self, MigrateError> {
+        const ALL: &str =
+            concat!(select_applied!(), ";\n", select_progress!(), ";\n", select_normalized!());
+        let doing = "reading the migration history";
+        let rows = match sqlx::raw_sql(ALL).fetch_all(&mut *conn).await {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+                return Self::read_what_exists(conn).await;
+            }
+            Err(e) => return Err(MigrateError::db(doing)(e)),
+        };
+        let mut history = Self::default();
+        history.absorb(&rows).map_err(MigrateError::db(doing))?;
+        Ok(history)
+    }
+
+    async fn read_what_exists(conn: &mut PgConnection) -> Result<Self, MigrateError> {
+        let doing = "reading the migration history";
         let exists = sqlx::raw_sql(
             "select to_regclass('_sqlx_migrations') is not null,
                     to_regclass('_strata_migration_progress') is not null,
@@ -127,45 +145,40 @@ impl History {
         )
         .fetch_one(&mut *conn)
         .await
+        .and_then(|row| Ok([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?]))
         .map_err(MigrateError::db("looking for the tracking tables"))?;
-        let exists = |i: usize| -> Result<bool, MigrateError> {
-            exists.try_get(i).map_err(MigrateError::db("looking for the tracking tables"))
-        };
+        let reads = [select_applied!(), select_progress!(), select_normalized!()];
         let mut history = Self::default();
-        if exists(0)? {
-            history.applied = select_applied(conn).await?;
-        }
-        if exists(1)? {
-            let rows = sqlx::raw_sql(
-                "select version, checksum, statements_done, statements_total
-                   from _strata_migration_progress order by version",
-            )
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(MigrateError::db("reading _strata_migration_progress"))?;
-            history.progress = rows
-                .iter()
-                .map(Progress::from_row)
-                .collect::<Result<_, _>>()
-                .map_err(MigrateError::db("reading _strata_migration_progress"))?;
-        }
-        if exists(2)? {
-            let rows = sqlx::raw_sql(
-                "select distinct on (version) version, normalized_checksum
-                   from _strata_migration_events
-                  where normalized_checksum is not null and kind in ('apply', 'baseline', 'repair')
-                  order by version, id desc",
-            )
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(MigrateError::db("reading _strata_migration_events"))?;
-            history.normalized = rows
-                .iter()
-                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(MigrateError::db("reading _strata_migration_events"))?;
+        for (exists, sql) in exists.into_iter().zip(reads) {
+            if exists {
+                let rows = sqlx::raw_sql(sql).fetch_all(&mut *conn).await;
+                let rows = rows.map_err(MigrateError::db(doing))?;
+                history.absorb(&rows).map_err(MigrateError::db(doing))?;
+            }
         }
         Ok(history)
+    }
+
+    /// Adds rows of the reads above, each to its place by its `kind`.
+    fn absorb(&mut self, rows: &[PgRow]) -> Result<(), sqlx::Error> {
+        for row in rows {
+            match row.try_get::<&str, _>("kind")? {
+                "applied" => self.applied.push(Applied {
+                    version: row.try_get("version")?,
+                    description: row.try_get("description")?,
+                    installed_on: micros_to_time(row.try_get("installed_on_us")?)?,
+                    success: row.try_get("success")?,
+                    checksum: row.try_get("checksum")?,
+                    execution_time: row.try_get("execution_time")?,
+                }),
+                "progress" => self.progress.push(Progress::from_row(row)?),
+                _ => {
+                    self.normalized
+                        .insert(row.try_get("version")?, row.try_get("normalized_checksum")?);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The recorded rows by version.
