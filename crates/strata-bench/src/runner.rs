@@ -37,6 +37,16 @@ fn plaintext(url: &str) -> String {
     }
 }
 
+/// Waits for the server to write out what earlier workloads left dirty (the imports leave
+/// gigabytes), so that no checkpoint lands in the middle of these short runs.
+async fn settle(server: &str) -> anyhow::Result<()> {
+    use sqlx::Connection as _;
+    let mut admin = sqlx::PgConnection::connect(server).await?;
+    sqlx::raw_sql("checkpoint").execute(&mut admin).await?;
+    admin.close().await?;
+    Ok(())
+}
+
 /// Runs `program args`, failing on a non-zero exit.
 fn exec(program: &Path, args: &[&str]) -> anyhow::Result<()> {
     let status = Command::new(program)
@@ -70,11 +80,12 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     };
     let dir = write_migrations()?;
     let source = dir.to_string_lossy().into_owned();
-    let times = if plan.quick { 3 } else { 10 };
+    let times = if plan.quick { 4 } else { 20 };
     let (mut apply_s, mut apply_p) = (Sample::default(), Sample::default());
     let (mut noop_s, mut noop_p) = (Sample::default(), Sample::default());
     let (mut status_s, mut status_p) = (Sample::default(), Sample::default());
-    for _ in 0..plan.rounds.min(3) {
+    settle(server).await?;
+    for round in 0..plan.rounds.min(3) {
         let ours_url = plaintext(&fresh_database(server, "strata_bench_runner_a", false).await?);
         let theirs_url = plaintext(&fresh_database(server, "strata_bench_runner_b", false).await?);
         let ours_args = |command: &'static str| {
@@ -83,13 +94,33 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
         let sqlx_args = |command: &'static str| {
             ["migrate", command, "--source", source.as_str(), "--database-url", theirs_url.as_str()]
         };
-        apply_s.absorb(repeat(1, 1.0, |_| async { exec(&ours, &ours_args("up")) }).await?);
-        apply_p.absorb(repeat(1, 1.0, |_| async { exec(&sqlx, &sqlx_args("run")) }).await?);
-        for _ in 0..times {
-            noop_s.absorb(repeat(1, 1.0, |_| async { exec(&ours, &ours_args("up")) }).await?);
-            noop_p.absorb(repeat(1, 1.0, |_| async { exec(&sqlx, &sqlx_args("run")) }).await?);
-            status_s.absorb(repeat(1, 1.0, |_| async { exec(&ours, &ours_args("status")) }).await?);
-            status_p.absorb(repeat(1, 1.0, |_| async { exec(&sqlx, &sqlx_args("info")) }).await?);
+        // Who goes first alternates, so a server still busy from earlier workloads (a
+        // checkpoint, autovacuum) slows both alike.
+        let ours_first = |i: usize| i % 2 == 0;
+        let (up, run) = (ours_args("up"), sqlx_args("run"));
+        let mut apply: [(&mut Sample, &Path, &[&str]); 2] =
+            [(&mut apply_s, &ours, &up), (&mut apply_p, &sqlx, &run)];
+        if !ours_first(round) {
+            apply.swap(0, 1);
+        }
+        for (sample, program, args) in apply {
+            sample.absorb(repeat(1, 1.0, |_| async { exec(program, args) }).await?);
+        }
+        let (status, info) = (ours_args("status"), sqlx_args("info"));
+        for i in 0..times {
+            let mut pairs: [(&mut Sample, &Path, &[&str]); 4] = [
+                (&mut noop_s, &ours, &up),
+                (&mut noop_p, &sqlx, &run),
+                (&mut status_s, &ours, &status),
+                (&mut status_p, &sqlx, &info),
+            ];
+            if !ours_first(i) {
+                pairs.swap(0, 1);
+                pairs.swap(2, 3);
+            }
+            for (sample, program, args) in pairs {
+                sample.absorb(repeat(1, 1.0, |_| async { exec(program, args) }).await?);
+            }
         }
     }
     let note =
