@@ -96,7 +96,7 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
         };
         // Who goes first alternates, so a server still busy from earlier workloads (a
         // checkpoint, autovacuum) slows both alike.
-        let ours_first = |i: usize| i % 2 == 0;
+        let ours_first = |i: usize| i.is_multiple_of(2);
         let (up, run) = (ours_args("up"), sqlx_args("run"));
         let mut apply: [(&mut Sample, &Path, &[&str]); 2] =
             [(&mut apply_s, &ours, &up), (&mut apply_p, &sqlx, &run)];

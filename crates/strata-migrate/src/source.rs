@@ -38,8 +38,14 @@ fn read_dir_blocking(dir: &Path) -> Result<Vec<Migration>, String> {
     let dir = dir
         .canonicalize()
         .map_err(|e| format!("error canonicalizing path {}: {e}", dir.display()))?;
+    // The entry's type comes with the directory listing: no `stat` per file, except for
+    // symbolic links, which are followed as sqlx follows them.
     let entries = std::fs::read_dir(&dir)
-        .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect::<Result<Vec<_>, _>>())
+        .and_then(|entries| {
+            entries
+                .map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?))))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .map_err(|e| format!("error reading migration directory {}: {e}", dir.display()))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
     let share = entries.len().div_ceil(threads).max(1);
@@ -48,7 +54,10 @@ fn read_dir_blocking(dir: &Path) -> Result<Vec<Migration>, String> {
             .chunks(share)
             .map(|part| {
                 scope.spawn(move || {
-                    part.iter().filter_map(|path| read_file(path).transpose()).collect()
+                    let mut buffer = Vec::new();
+                    part.iter()
+                        .filter_map(|(path, kind)| read_file(path, *kind, &mut buffer).transpose())
+                        .collect()
                 })
             })
             .collect();
@@ -81,10 +90,20 @@ fn read_dir_blocking(dir: &Path) -> Result<Vec<Migration>, String> {
 }
 
 /// One directory entry, by sqlx's rules: `None` for what sqlx skips.
-fn read_file(path: &PathBuf) -> Result<Option<(Migration, PathBuf)>, String> {
-    let metadata = std::fs::metadata(path)
-        .map_err(|e| format!("error getting metadata of migration path {}: {e}", path.display()))?;
-    if !metadata.is_file() {
+fn read_file(
+    path: &Path,
+    kind: std::fs::FileType,
+    buffer: &mut Vec<u8>,
+) -> Result<Option<(Migration, PathBuf)>, String> {
+    let is_file = if kind.is_symlink() {
+        let metadata = std::fs::metadata(path).map_err(|e| {
+            format!("error getting metadata of migration path {}: {e}", path.display())
+        })?;
+        metadata.is_file()
+    } else {
+        kind.is_file()
+    };
+    if !is_file {
         return Ok(None);
     }
     let Some(file_name) = path.file_name().map(|n| n.to_string_lossy()) else {
@@ -102,8 +121,9 @@ fn read_file(path: &PathBuf) -> Result<Option<(Migration, PathBuf)>, String> {
     })?;
     let migration_type = MigrationType::from_filename(rest);
     let description = rest.trim_end_matches(migration_type.suffix()).replace('_', " ");
-    let sql = std::fs::read_to_string(path)
-        .map_err(|e| format!("error reading contents of migration {}: {e}", path.display()))?;
+    let reading =
+        |e: std::io::Error| format!("error reading contents of migration {}: {e}", path.display());
+    let sql = read_text(path, buffer).map_err(reading)?;
     let no_tx = sql.starts_with("-- no-transaction");
     let migration = Migration::new(
         version,
@@ -112,7 +132,27 @@ fn read_file(path: &PathBuf) -> Result<Option<(Migration, PathBuf)>, String> {
         AssertSqlSafe(sql).into_sql_str(),
         no_tx,
     );
-    Ok(Some((migration, path.clone())))
+    Ok(Some((migration, path.to_path_buf())))
+}
+
+/// The file as UTF-8 text, read through a reused buffer: `read_to_string` and `read_to_end`
+/// on a `File` ask for its size first (a `statx` per file, which shows with hundreds of files).
+fn read_text(path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<String> {
+    use std::io::Read as _;
+    buffer.clear();
+    let mut file = std::fs::File::open(path)?;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(buffer.clone()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")
+    })
 }
 
 #[cfg(test)]
