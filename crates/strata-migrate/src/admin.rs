@@ -53,7 +53,7 @@ impl Session {
             });
         }
         self.locked(settings.lock_wait, async |session, waited| {
-            prepare(&mut session.conn).await?;
+            events::create_tables(&mut session.conn).await?;
             let history = History::read(&mut session.conn).await?;
             let mut tx = session.conn.begin().await.map_err(MigrateError::db("beginning"))?;
             let mut report = BaselineReport::default();
@@ -102,7 +102,7 @@ impl Session {
         settings: &Settings,
     ) -> Result<RepairReport, MigrateError> {
         self.locked(settings.lock_wait, async |session, _| {
-            prepare(&mut session.conn).await?;
+            events::create_tables(&mut session.conn).await?;
             let history = History::read(&mut session.conn).await?;
             let mut tx = session.conn.begin().await.map_err(MigrateError::db("beginning"))?;
             let mut report = RepairReport::default();
@@ -145,10 +145,6 @@ impl Session {
         })
         .await
     }
-}
-
-async fn prepare(conn: &mut PgConnection) -> Result<(), MigrateError> {
-    events::create_tables(conn).await
 }
 
 async fn settle_failed(

@@ -3,12 +3,14 @@
 //! and `_strata_migration_progress` (how far a partial no-transaction migration got).
 //! Created by the runner under its lock, never by `migrations/`.
 
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::PgConnection;
 
 use crate::{MigrateError, history};
 
-/// Creates both side tables if they do not exist yet.
-pub(crate) const CREATE_TABLES: &str = "
+/// Creates sqlx's tracking table and both side tables if they do not exist yet.
+pub(crate) const CREATE_TABLES: &str = concat!(
+    history::create_sqlx_migrations!(),
+    ";
 create table if not exists _strata_migration_events (
     id bigint generated always as identity
         constraint _strata_migration_events_pkey primary key,
@@ -39,7 +41,8 @@ create table if not exists _strata_migration_progress (
     statements_done integer not null,
     statements_total integer not null,
     updated_at timestamptz not null default now()
-);";
+);"
+);
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +102,7 @@ impl<'a> Event<'a> {
 /// Creates sqlx's tracking table and the side tables (under the migration lock), in one
 /// round trip (a simple-protocol batch).
 pub(crate) async fn create_tables(conn: &mut PgConnection) -> Result<(), MigrateError> {
-    sqlx::raw_sql(AssertSqlSafe(format!("{};\n{CREATE_TABLES}", history::CREATE_TABLE)))
+    sqlx::raw_sql(CREATE_TABLES)
         .execute(conn)
         .await
         .map_err(MigrateError::db("creating _sqlx_migrations and the side tables"))?;

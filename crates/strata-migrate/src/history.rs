@@ -10,8 +10,11 @@ use time::OffsetDateTime;
 
 use crate::MigrateError;
 
-/// sqlx's tracking table, created exactly as sqlx creates it.
-pub(crate) const CREATE_TABLE: &str = "
+/// sqlx's tracking table, created exactly as sqlx creates it; a macro, so that `concat!` can
+/// put it in the runner's one creation batch (`events::CREATE_TABLES`).
+macro_rules! create_sqlx_migrations {
+    () => {
+        "
 create table if not exists _sqlx_migrations (
     version bigint primary key,
     description text not null,
@@ -19,7 +22,10 @@ create table if not exists _sqlx_migrations (
     success boolean not null,
     checksum bytea not null,
     execution_time bigint not null
-)";
+)"
+    };
+}
+pub(crate) use create_sqlx_migrations;
 
 /// A row of `_sqlx_migrations`.
 #[derive(Debug, Clone)]

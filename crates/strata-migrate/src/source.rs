@@ -54,9 +54,8 @@ fn read_dir_blocking(dir: &Path) -> Result<Vec<Migration>, String> {
             .chunks(share)
             .map(|part| {
                 scope.spawn(move || {
-                    let mut buffer = Vec::new();
                     part.iter()
-                        .filter_map(|(path, kind)| read_file(path, *kind, &mut buffer).transpose())
+                        .filter_map(|(path, kind)| read_file(path, *kind).transpose())
                         .collect()
                 })
             })
@@ -90,11 +89,7 @@ fn read_dir_blocking(dir: &Path) -> Result<Vec<Migration>, String> {
 }
 
 /// One directory entry, by sqlx's rules: `None` for what sqlx skips.
-fn read_file(
-    path: &Path,
-    kind: std::fs::FileType,
-    buffer: &mut Vec<u8>,
-) -> Result<Option<(Migration, PathBuf)>, String> {
+fn read_file(path: &Path, kind: std::fs::FileType) -> Result<Option<(Migration, PathBuf)>, String> {
     let is_file = if kind.is_symlink() {
         let metadata = std::fs::metadata(path).map_err(|e| {
             format!("error getting metadata of migration path {}: {e}", path.display())
@@ -123,7 +118,7 @@ fn read_file(
     let description = rest.trim_end_matches(migration_type.suffix()).replace('_', " ");
     let reading =
         |e: std::io::Error| format!("error reading contents of migration {}: {e}", path.display());
-    let sql = read_text(path, buffer).map_err(reading)?;
+    let sql = read_text(path).map_err(reading)?;
     let no_tx = sql.starts_with("-- no-transaction");
     let migration = Migration::new(
         version,
@@ -135,11 +130,11 @@ fn read_file(
     Ok(Some((migration, path.to_path_buf())))
 }
 
-/// The file as UTF-8 text, read through a reused buffer: `read_to_string` and `read_to_end`
-/// on a `File` ask for its size first (a `statx` per file, which shows with hundreds of files).
-fn read_text(path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<String> {
+/// The file as UTF-8 text. Not `read_to_string`: it and `read_to_end` on a `File` ask for the
+/// file's size first (a `statx` per file, which shows with hundreds of files).
+fn read_text(path: &Path) -> std::io::Result<String> {
     use std::io::Read as _;
-    buffer.clear();
+    let mut buffer = Vec::new();
     let mut file = std::fs::File::open(path)?;
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -150,7 +145,7 @@ fn read_text(path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<String> {
             Err(e) => return Err(e),
         }
     }
-    String::from_utf8(buffer.clone()).map_err(|_| {
+    String::from_utf8(buffer).map_err(|_| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")
     })
 }
