@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use strata_migrate::exit;
 use support::{spawn_migrate, text, url_of, write_migrations};
 
@@ -20,6 +20,15 @@ fn alter_busy() -> std::path::PathBuf {
     write_migrations(&[("1_note.up.sql", "alter table busy add column note text;\n")])
 }
 
+/// Creates table `busy` and holds an ACCESS EXCLUSIVE lock on it until the returned
+/// transaction ends.
+async fn hold_busy(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    sqlx::raw_sql("create table busy (id int)").execute(pool).await?;
+    let mut holder = pool.begin().await?;
+    sqlx::raw_sql("lock table busy in access exclusive mode").execute(&mut *holder).await?;
+    Ok(holder)
+}
+
 async fn has_note(pool: &PgPool) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "select exists (select 1 from information_schema.columns where table_name = 'busy' and column_name = 'note')",
@@ -30,11 +39,9 @@ async fn has_note(pool: &PgPool) -> Result<bool, sqlx::Error> {
 
 #[sqlx::test(migrations = false)]
 async fn retries_until_the_lock_is_freed(pool: PgPool) -> TestResult {
-    sqlx::raw_sql("create table busy (id int)").execute(&pool).await?;
+    let holder = hold_busy(&pool).await?;
     let dir = alter_busy();
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
-    let mut holder = pool.begin().await?;
-    sqlx::raw_sql("lock table busy in access exclusive mode").execute(&mut *holder).await?;
 
     let start = Instant::now();
     let child = spawn_migrate(
@@ -66,11 +73,9 @@ async fn retries_until_the_lock_is_freed(pool: PgPool) -> TestResult {
 
 #[sqlx::test(migrations = false)]
 async fn fails_cleanly_after_the_last_try(pool: PgPool) -> TestResult {
-    sqlx::raw_sql("create table busy (id int)").execute(&pool).await?;
+    let holder = hold_busy(&pool).await?;
     let dir = alter_busy();
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
-    let mut holder = pool.begin().await?;
-    sqlx::raw_sql("lock table busy in access exclusive mode").execute(&mut *holder).await?;
 
     let start = Instant::now();
     let child = spawn_migrate(
@@ -103,14 +108,12 @@ async fn fails_cleanly_after_the_last_try(pool: PgPool) -> TestResult {
 
 #[sqlx::test(migrations = false)]
 async fn a_no_transaction_statement_retries_too(pool: PgPool) -> TestResult {
-    sqlx::raw_sql("create table busy (id int)").execute(&pool).await?;
+    let holder = hold_busy(&pool).await?;
     let dir = write_migrations(&[(
         "1_note.up.sql",
         "-- no-transaction\ncreate table side (id int);\nalter table busy add column note text;\n",
     )]);
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
-    let mut holder = pool.begin().await?;
-    sqlx::raw_sql("lock table busy in access exclusive mode").execute(&mut *holder).await?;
     let child = spawn_migrate(
         &["--database-url", &url, "--source", &source, "up", "--lock-retries", "5"],
         ENV,
