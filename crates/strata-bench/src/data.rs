@@ -82,7 +82,10 @@ fn strata_pool(url: &str, size: u32) -> anyhow::Result<Pool> {
 /// sqlx's stock pool with strata-config's settings, to show what the own pool saves.
 async fn stock_pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
     let config = database_config(url, size);
-    Ok(config.pool_options().connect_with(config.connect_options()?).await?)
+    let options = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout);
+    Ok(options.connect_with(config.connect_options()?).await?)
 }
 
 async fn peer_client(url: &str) -> anyhow::Result<Client> {
@@ -113,7 +116,7 @@ async fn fixture(server: &str) -> anyhow::Result<Fixture> {
     .await?;
     let mut tx = scope.begin(&mut conn).await?;
     let project =
-        projects::create(&mut tx, &scope, &NewProject { key: "OPS", name: "Ops", description: "" })
+        projects::create(&mut tx, &NewProject { key: "OPS", name: "Ops", description: "" })
             .await?;
     let rows = (0..10_000).map(|i| ImportTask {
         title: format!("Task number {i} with a realistic title"),
@@ -122,7 +125,7 @@ async fn fixture(server: &str) -> anyhow::Result<Fixture> {
         labels: vec!["bench".to_owned(), format!("l{}", i % 7)],
         ..ImportTask::default()
     });
-    tasks::import(&mut tx, &scope, project.id, rows).await?;
+    tasks::import(&mut tx, project.id, rows).await?;
     tx.commit().await?;
     let ids: Vec<Uuid> =
         sqlx::query_scalar("select id from tasks order by random()").fetch_all(&mut *conn).await?;
@@ -160,7 +163,7 @@ impl Worker for StrataGet {
     async fn call(&mut self, i: u64) -> anyhow::Result<()> {
         let id = TaskId::from_uuid(self.ids[i as usize % self.ids.len()]);
         let mut conn = self.pool.acquire().await?;
-        tasks::get(&mut conn, &self.scope, id).await?;
+        tasks::get(&mut self.scope.on(&mut *conn), id).await?;
         Ok(())
     }
 }
@@ -211,7 +214,7 @@ impl Worker for StockGet {
     async fn call(&mut self, i: u64) -> anyhow::Result<()> {
         let id = TaskId::from_uuid(self.ids[i as usize % self.ids.len()]);
         let mut conn = self.pool.acquire().await?;
-        tasks::get(&mut conn, &self.scope, id).await?;
+        tasks::get(&mut self.scope.on(&mut *conn), id).await?;
         Ok(())
     }
 }
@@ -422,7 +425,6 @@ async fn strata_listing(pool: &Pool, f: &Fixture, page: u32) -> anyhow::Result<(
     loop {
         let got = tasks::list(
             &mut tx,
-            &f.scope,
             f.project,
             &TaskFilter::default(),
             TaskOrder::Number,
@@ -532,7 +534,7 @@ impl Worker for StrataCreate {
         };
         let mut conn = self.pool.acquire().await?;
         let mut tx = self.scope.begin(&mut conn).await?;
-        tasks::create(&mut tx, &self.scope, &new).await?;
+        tasks::create(&mut tx, &new).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -627,7 +629,6 @@ async fn imports(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
             let mut tx = f.scope.begin(&mut conn).await?;
             let project = projects::create(
                 &mut tx,
-                &f.scope,
                 &NewProject { key: &key, name: "Import", description: "" },
             )
             .await?;
@@ -640,7 +641,7 @@ async fn imports(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
                 priority: (i % 5) as i16,
                 ..ImportTask::default()
             });
-            let report = tasks::import(&mut tx, &f.scope, project.id, input).await?;
+            let report = tasks::import(&mut tx, project.id, input).await?;
             tx.commit().await?;
             let took = started.elapsed();
             anyhow::ensure!(report.count == n as u64, "imported {}", report.count);

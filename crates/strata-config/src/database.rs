@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::{ConfigError, duration};
 
@@ -241,27 +241,6 @@ impl DatabaseConfig {
         }
         self.url = Some(url);
         Ok(())
-    }
-
-    /// Pool options from the sizes and timeouts of this section.
-    pub fn pool_options(&self) -> PgPoolOptions {
-        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
-        PgPoolOptions::new()
-            .max_connections(self.max_connections)
-            .min_connections(self.min_connections)
-            .acquire_timeout(self.acquire_timeout)
-            .idle_timeout(nonzero(self.idle_timeout))
-            .max_lifetime(nonzero(self.max_lifetime))
-    }
-
-    /// A pool that connects on first use, built from [`Self::pool_options`] and
-    /// [`Self::connect_options`].
-    ///
-    /// # Errors
-    ///
-    /// As [`DatabaseConfig::connect_options`].
-    pub fn pool(&self) -> Result<PgPool, ConfigError> {
-        Ok(self.pool_options().connect_lazy_with(self.connect_options()?))
     }
 }
 

@@ -11,7 +11,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = strata_config::Config::load()?;
-//! let pool = config.database.pool()?; // connects on first use
+//! let options = config.database.connect_options()?; // never log these: they hold the password
 //! strata_config::init_tracing(&config.log)?; // in binaries only
 //! # Ok(()) }
 //! ```

@@ -1,6 +1,11 @@
 //! A short service flow on strata-db: migrate, create an organization with its owner, a
 //! project and tasks, page through them, move one, and relay the outbox.
 //!
+//! The flow runs on one pool and one URL for brevity. A service connects as a login role
+//! without superuser or `BYPASSRLS` (a member of `strata_app`, as `just up` prints), and the
+//! relay as a member of `strata_relay`: row-level security lets only the relay read the outbox
+//! (a superuser URL, as here in development, bypasses it).
+//!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/strata cargo run -p strata-db --example service_flow
 //! ```
@@ -18,17 +23,13 @@ use strata_db::users::{self, NewUser};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = strata_config::Config::load()?;
     strata_config::init_tracing(&config.log)?;
-    let mut session = strata_migrate::Session::from_config(&config).await?;
-    session
-        .up(&strata_migrate::MIGRATOR, &strata_migrate::UpOptions::from_config(&config.migrations))
-        .await?;
-    session.close().await;
+    strata_migrate::run(&config, &strata_migrate::MIGRATOR).await?;
 
-    let pool = config.database.pool()?;
+    let pool = strata_db::Pool::from_config(&config.database)?;
     let mut conn = pool.acquire().await?;
     let run = uuid::Uuid::now_v7().simple().to_string();
     let email = format!("ada-{}@example.com", &run[20..]);
-    let ada = users::create(&mut *conn, &NewUser { email: &email, display_name: "Ada" }).await?;
+    let ada = users::create(&mut conn, &NewUser { email: &email, display_name: "Ada" }).await?;
     let slug = format!("demo-{}", &run[20..]);
     let (org, scope) = organizations::create_with_owner(
         &mut conn,
@@ -41,13 +42,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tx = scope.begin(&mut conn).await?;
     let ops = projects::create(
         &mut tx,
-        &scope,
         &NewProject { key: "OPS", name: "Operations", description: "" },
     )
     .await?;
     let imported = tasks::import(
         &mut tx,
-        &scope,
         ops.id,
         (1..=12).map(|i| ImportTask {
             title: format!("Runbook step {i}"),
@@ -57,9 +56,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     println!("imported {} tasks into OPS", imported.count);
-    let first = tasks::get_by_key(&mut tx, &scope, "OPS-1").await?;
+    let first = tasks::get_by_key(&mut tx, "OPS-1").await?;
     let moved =
-        tasks::transition(&mut tx, &scope, first.id, first.version, TaskStatus::InProgress).await?;
+        tasks::transition(&mut tx, first.id, first.version, TaskStatus::InProgress).await?;
     println!("OPS-{} is now {:?} (version {})", moved.number, moved.status, moved.version);
     tx.commit().await?;
 
@@ -69,7 +68,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut tx = scope.begin(&mut conn).await?;
         let page = tasks::list(
             &mut tx,
-            &scope,
             ops.id,
             &TaskFilter::default(),
             TaskOrder::Priority,
@@ -89,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     loop {
-        let batch = outbox::claim(&pool, 50, Duration::from_secs(30)).await?;
+        let batch = outbox::claim(&mut conn, 50, Duration::from_secs(30)).await?;
         if batch.is_empty() {
             break;
         }
@@ -97,7 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("relay {} {} {}", event.topic, event.aggregate_id, event.payload);
         }
         let ids: Vec<_> = batch.iter().map(|e| e.id).collect();
-        outbox::mark_delivered(&pool, &ids).await?;
+        outbox::mark_delivered(&mut conn, &ids).await?;
     }
     Ok(())
 }

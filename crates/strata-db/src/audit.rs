@@ -1,11 +1,12 @@
 //! Reading the audit log. Writing happens in the statement of each change; the database
 //! refuses UPDATE, DELETE and TRUNCATE on it.
 
+use crate::TenantTx;
+use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use crate::{AuditEventId, Error, OrganizationId, Scope, UserId};
+use crate::{AuditEventId, Error, OrganizationId, UserId};
 
 /// One recorded change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,13 +36,14 @@ pub struct AuditEvent {
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn history(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     entity: &str,
     entity_id: uuid::Uuid,
 ) -> Result<Vec<AuditEvent>, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     let events = sqlx::query_as!(
         AuditEvent,
         r#"select id as "id: AuditEventId", organization_id as "organization_id: OrganizationId",

@@ -1,7 +1,8 @@
 //! Comments on tasks, by members.
 
+use crate::TenantTx;
+use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::{AuditEventId, CommentId, Error, OrganizationId, Scope, TaskId, UserId};
@@ -31,13 +32,10 @@ pub struct Comment {
 ///
 /// [`Error::Forbidden`] for viewers, [`Error::NotFound`] when the task is not in this
 /// organization, [`Error::Invalid`] for a blank body.
-#[tracing::instrument(skip(conn, scope, body), fields(organization.id = %scope.organization_id()), err)]
-pub async fn create(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    task: TaskId,
-    body: &str,
-) -> Result<Comment, Error> {
+#[tracing::instrument(skip(tx, body), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn create(tx: &mut TenantTx<'_>, task: TaskId, body: &str) -> Result<Comment, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
     sqlx::query_as!(
         Comment,
@@ -72,13 +70,10 @@ pub async fn create(
 /// # Errors
 ///
 /// [`Error::Forbidden`] for anyone but the author, [`Error::NotFound`], [`Error::Invalid`].
-#[tracing::instrument(skip(conn, scope, body), fields(organization.id = %scope.organization_id()), err)]
-pub async fn edit(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    id: CommentId,
-    body: &str,
-) -> Result<Comment, Error> {
+#[tracing::instrument(skip(tx, body), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn edit(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<Comment, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
     let edited = sqlx::query_as!(
         Comment,
@@ -117,12 +112,10 @@ pub async fn edit(
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn list(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    task: TaskId,
-) -> Result<Vec<Comment>, Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn list(tx: &mut TenantTx<'_>, task: TaskId) -> Result<Vec<Comment>, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     let comments = sqlx::query_as!(
         Comment,
         r#"select id as "id: CommentId", organization_id as "organization_id: OrganizationId",
@@ -142,8 +135,10 @@ pub async fn list(
 /// # Errors
 ///
 /// [`Error::Forbidden`] for anyone else, [`Error::NotFound`] when there is no such comment.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn delete(conn: &mut PgConnection, scope: &Scope, id: CommentId) -> Result<(), Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn delete(tx: &mut TenantTx<'_>, id: CommentId) -> Result<(), Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
     let moderator = scope.require_admin().is_ok();
     let deleted = sqlx::query_scalar!(
@@ -173,7 +168,7 @@ pub async fn delete(conn: &mut PgConnection, scope: &Scope, id: CommentId) -> Re
 /// Why a write by the acting member touched no comment: it exists but is not theirs to
 /// change (`forbidden`), or there is no such comment in the organization.
 async fn refusal(
-    conn: &mut PgConnection,
+    conn: &mut TenantExec<'_>,
     scope: &Scope,
     id: CommentId,
     forbidden: &'static str,

@@ -20,6 +20,9 @@ pub mod constraints {
     pub const MEMBERSHIPS_PKEY: &str = "memberships_pkey";
     /// A membership names an existing user.
     pub const MEMBERSHIPS_USER_ID_FKEY: &str = "memberships_user_id_fkey";
+    /// An organization keeps at least one owner (raised by a trigger, which also serializes
+    /// concurrent demotions and removals of owners).
+    pub const MEMBERSHIPS_OWNER_REQUIRED: &str = "memberships_owner_required";
     /// A project key is unique in its organization.
     pub const PROJECTS_KEY_KEY: &str = "projects_key_key";
     /// A project key is 2-10 uppercase letters and digits.
@@ -36,6 +39,8 @@ pub mod constraints {
     pub const TASKS_STATUS_TRANSITION: &str = "tasks_status_transition";
     /// A task number is unique in its project.
     pub const TASKS_NUMBER_KEY: &str = "tasks_number_key";
+    /// A comment's author is a member of the comment's organization.
+    pub const COMMENTS_AUTHOR_FKEY: &str = "comments_author_fkey";
     /// `comments.body` is not blank.
     pub const COMMENTS_BODY_NOT_BLANK: &str = "comments_body_not_blank";
     /// `audit_events` refuses UPDATE, DELETE and TRUNCATE (raised by a trigger).
@@ -91,6 +96,9 @@ pub enum Error {
         /// Why, for a human.
         reason: &'static str,
     },
+    /// The configuration cannot make a pool (no URL, or an unusable one).
+    #[error(transparent)]
+    Config(#[from] strata_config::ConfigError),
     /// Any other database error, with its source.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -107,6 +115,19 @@ impl Error {
                 .is_some_and(|code| code == "40001" || code == "40P01"),
             _ => false,
         }
+    }
+}
+
+/// Whether `error` leaves its connection unusable: an I/O, TLS or protocol failure, or a
+/// `FATAL`/`PANIC` from the server (a shutdown or restart sends 57P01 before closing).
+pub(crate) fn breaks_connection(error: &sqlx::Error) -> bool {
+    use sqlx::postgres::{PgDatabaseError, PgSeverity};
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
+        _ => false,
     }
 }
 
@@ -131,6 +152,7 @@ const KNOWN: &[(&str, Kind, &str)] = &[
     (USERS_DISPLAY_NAME_NOT_BLANK, Kind::Invalid, "a display name must not be blank"),
     (MEMBERSHIPS_PKEY, Kind::Conflict, "the user is already a member of the organization"),
     (MEMBERSHIPS_USER_ID_FKEY, Kind::Invalid, "no such user"),
+    (MEMBERSHIPS_OWNER_REQUIRED, Kind::Invalid, "an organization keeps at least one owner"),
     (
         PROJECTS_KEY_KEY,
         Kind::Conflict,
@@ -147,6 +169,11 @@ const KNOWN: &[(&str, Kind, &str)] = &[
     (TASKS_PRIORITY_RANGE, Kind::Invalid, "priority is 0 (highest) to 4 (lowest)"),
     (TASKS_NUMBER_KEY, Kind::Conflict, "a task with this number already exists in the project"),
     (COMMENTS_BODY_NOT_BLANK, Kind::Invalid, "a comment must not be blank"),
+    (
+        COMMENTS_AUTHOR_FKEY,
+        Kind::Invalid,
+        "a member who has written comments in the organization stays a member",
+    ),
     (AUDIT_EVENTS_APPEND_ONLY, Kind::Forbidden, "the audit log is append-only"),
 ];
 

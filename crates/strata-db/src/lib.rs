@@ -1,19 +1,23 @@
 //! strata-db: the typed, compile-time checked data layer of a multi-tenant work tracker.
 //!
 //! Every statement is written in SQL and checked against the real schema by sqlx's macros
-//! (recorded in `.sqlx/` for offline builds). Every function takes the connection first, so
-//! the caller owns the transaction; tenant-owned operations also take a [`Scope`], and run
-//! inside `scope.begin(conn)` so row-level security sees the same tenant as the `WHERE`.
+//! (recorded in `.sqlx/` for offline builds). Connections come from [`Pool`]; functions take
+//! the connection first, so the caller owns the transaction. Tenant-owned operations take a
+//! [`TenantTx`]: a transaction that [`TenantTx::begin`] opens only after checking the caller's
+//! membership, with the organization set for row-level security. Forgetting it does not
+//! compile (see [`tenant`]).
 //!
 //! ```no_run
-//! # async fn demo(pool: sqlx::PgPool) -> Result<(), strata_db::Error> {
-//! use strata_db::{organizations, projects, users};
+//! # async fn demo(config: strata_config::Config) -> Result<(), strata_db::Error> {
+//! use strata_db::{organizations, projects, users, Pool, TenantTx};
+//! let pool = Pool::from_config(&config.database)?;
 //! let mut conn = pool.acquire().await?;
-//! let ada = users::create(&mut *conn, &users::NewUser { email: "ada@example.com", display_name: "Ada" }).await?;
+//! let ada = users::create(&mut conn, &users::NewUser { email: "ada@example.com", display_name: "Ada" }).await?;
 //! let new = organizations::NewOrganization { slug: "acme", name: "Acme" };
-//! let (_org, scope) = organizations::create_with_owner(&mut conn, &new, ada.id).await?;
-//! let mut tx = scope.begin(&mut conn).await?;
-//! let ops = projects::create(&mut tx, &scope, &projects::NewProject { key: "OPS", name: "Operations", description: "" }).await?;
+//! let (acme, _) = organizations::create_with_owner(&mut conn, &new, ada.id).await?;
+//! // A request: membership check and tenant in one transaction, then the work, then commit.
+//! let mut tx = TenantTx::begin(&mut conn, acme.id, ada.id).await?;
+//! let ops = projects::create(&mut tx, &projects::NewProject { key: "OPS", name: "Operations", description: "" }).await?;
 //! tx.commit().await?;
 //! # Ok(()) }
 //! ```
@@ -30,9 +34,11 @@ pub mod projects;
 pub mod retry;
 mod scope;
 pub mod tasks;
+pub mod tenant;
 pub mod users;
 
 pub use error::{Error, constraints};
 pub use ids::{AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId, TaskId, UserId};
-pub use pool::{Pool, PoolSettings, PooledConnection};
+pub use pool::{Pool, PoolMetrics, PoolSettings, PooledConnection};
 pub use scope::{Role, Scope};
+pub use tenant::{AsConnection, Tenant, TenantConn, TenantTx};

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+
+use crate::TenantTx;
+use crate::tenant::TenantExec;
 use time::OffsetDateTime;
 
 use crate::{Error, OrganizationId, Role, Scope, UserId};
@@ -28,13 +31,10 @@ pub struct Membership {
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::Conflict`] when already a member,
 /// [`Error::Invalid`] when there is no such user.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn add(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    user: UserId,
-    role: Role,
-) -> Result<Membership, Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn add(tx: &mut TenantTx<'_>, user: UserId, role: Role) -> Result<Membership, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
     if role == Role::Owner {
         scope.require_owner()?;
@@ -69,13 +69,14 @@ pub async fn add(
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when not a member,
 /// [`Error::Invalid`] when it would leave the organization without an owner.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn change_role(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     user: UserId,
     role: Role,
 ) -> Result<Membership, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
     let current = sqlx::query!(
         r#"select role as "role: Role",
@@ -92,10 +93,7 @@ pub async fn change_role(
         scope.require_owner()?;
     }
     if current.role == Role::Owner && role != Role::Owner && current.owners <= 1 {
-        return Err(Error::Invalid {
-            constraint: "input",
-            message: "an organization keeps at least one owner",
-        });
+        return Err(owner_required());
     }
     sqlx::query_as!(
         Membership,
@@ -129,8 +127,10 @@ pub async fn change_role(
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn list(conn: &mut PgConnection, scope: &Scope) -> Result<Vec<Membership>, Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn list(tx: &mut TenantTx<'_>) -> Result<Vec<Membership>, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     let members = sqlx::query_as!(
         Membership,
         r#"select organization_id as "organization_id: OrganizationId", user_id as "user_id: UserId",
@@ -175,8 +175,10 @@ pub(crate) async fn add_owner(
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when not a member,
 /// [`Error::Invalid`] for the last owner or a member with assigned tasks.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn remove(conn: &mut PgConnection, scope: &Scope, user: UserId) -> Result<(), Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn remove(tx: &mut TenantTx<'_>, user: UserId) -> Result<(), Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
     let current = sqlx::query!(
         r#"select m.role as "role: Role",
@@ -194,19 +196,13 @@ pub async fn remove(conn: &mut PgConnection, scope: &Scope, user: UserId) -> Res
     if current.role == Role::Owner {
         scope.require_owner()?;
         if current.owners <= 1 {
-            return Err(Error::Invalid {
-                constraint: "input",
-                message: "an organization keeps at least one owner",
-            });
+            return Err(owner_required());
         }
     }
     if current.assigned > 0 {
-        return Err(Error::Invalid {
-            constraint: "input",
-            message: "reassign the member's tasks first",
-        });
+        return Err(reassign_first());
     }
-    sqlx::query!(
+    let removed = sqlx::query!(
         r#"with m as (
                delete from memberships where organization_id = $1 and user_id = $2 returning *
            )
@@ -218,6 +214,28 @@ pub async fn remove(conn: &mut PgConnection, scope: &Scope, user: UserId) -> Res
         scope.actor().into_uuid(),
     )
     .execute(conn)
-    .await?;
-    Ok(())
+    .await;
+    match removed.map_err(Error::from) {
+        // A task assigned to the member after the check above: the foreign key refuses.
+        Err(Error::Invalid { constraint: crate::constraints::TASKS_ASSIGNEE_FKEY, .. }) => {
+            Err(reassign_first())
+        }
+        other => other.map(drop),
+    }
+}
+
+fn reassign_first() -> Error {
+    Error::Invalid {
+        constraint: crate::constraints::TASKS_ASSIGNEE_FKEY,
+        message: "reassign the member's tasks first",
+    }
+}
+
+/// The error of the last owner's demotion or removal, as the database's trigger reports it
+/// when two calls race past the check above.
+fn owner_required() -> Error {
+    Error::Invalid {
+        constraint: crate::constraints::MEMBERSHIPS_OWNER_REQUIRED,
+        message: "an organization keeps at least one owner",
+    }
 }

@@ -1,10 +1,10 @@
 //! Organizations: the tenants.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Acquire, PgConnection, PgExecutor};
+use sqlx::{Connection, PgExecutor};
 use time::OffsetDateTime;
 
-use crate::{Error, OrganizationId, Scope, UserId};
+use crate::{AsConnection, Error, OrganizationId, Scope, UserId};
 
 /// An organization as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,11 +127,11 @@ pub async fn list(
 /// As [`create`], and [`Error::Invalid`] when there is no such user.
 #[tracing::instrument(skip_all, fields(organization.slug = new.slug, user.id = %owner), err)]
 pub async fn create_with_owner(
-    conn: &mut PgConnection,
+    conn: &mut (impl AsConnection + ?Sized),
     new: &NewOrganization<'_>,
     owner: UserId,
 ) -> Result<(Organization, Scope), Error> {
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.split_connection().0.begin().await?;
     // A caller's transaction may be scoped to another organization: put its setting back.
     let previous = sqlx::query_scalar!(
         r#"select coalesce(current_setting('strata.organization_id', true), '') as "previous!""#

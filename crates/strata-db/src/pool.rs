@@ -1,34 +1,50 @@
-//! The data layer's own connection pool: sqlx connections, without the stock `PgPool`'s
-//! per-use round trips.
+//! The data layer's connection pool: [bb8] over sqlx connections, with a check-out rule that
+//! costs no round trip for a connection in steady use and never hands out one known to be
+//! broken.
 //!
-//! sqlx 0.9's `PgPool` pings a connection when it is handed out (`test_before_acquire`, on by
-//! default) and pings it again, from a spawned task, every time it is given back (always; see
-//! `return_to_pool` in sqlx-core's `pool/connection.rs`). On a point lookup that is three round
-//! trips instead of one, which is most of why the stock pool reached 0.3–0.55× of
-//! deadpool-postgres in our measurements. This pool hands out idle connections with no round
-//! trip: a connection idle for less than [`PoolSettings::check_after`] is trusted (a broken one
-//! fails its next statement, as it would after a ping), one idle for longer is pinged first, and
-//! one older than [`PoolSettings::max_lifetime`] is replaced. Work a caller left unfinished (a
-//! transaction dropped without commit, a cancelled query) is settled by sqlx itself before the
-//! connection's next statement.
+//! sqlx 0.9's `PgPool` pings a connection when it is handed out and again, from a spawned task,
+//! every time it is given back (`return_to_pool` in sqlx-core's `pool/connection.rs`): three
+//! round trips for a point lookup, 0.38–0.42× of deadpool-postgres in `just bench`. bb8 gives
+//! the sizes, the reaper (`idle_timeout`, `max_lifetime`), `min_idle` and the statistics; this
+//! module adds only what decides whether a connection may be handed out:
+//!
+//! - A connection whose statement failed with an I/O, protocol or TLS error, or with a `FATAL`
+//!   server error (a restart sends 57P01), is marked broken when the failure passes through a
+//!   [`PooledConnection`] or a [`crate::TenantTx`] used as an executor, and bb8 closes it when it
+//!   comes back instead of handing it out again.
+//! - A connection given back in the middle of something (a transaction dropped without commit
+//!   leaves its `ROLLBACK` queued, or a stream dropped half-read) is pinged before its next use;
+//!   the ping sends the queued `ROLLBACK` with it, so the check costs no extra round trip.
+//! - A connection idle for longer than [`PoolSettings::check_after`] is pinged before use, which
+//!   also bounds how long a failure that bypassed both (statements run on `&mut *conn`, which
+//!   the pool cannot see) can keep a dead connection in circulation.
 
+use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Error;
+use crate::error::breaks_connection;
 
 /// Sizes and timings of a [`Pool`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
     /// Most connections open at once.
     pub max_connections: u32,
-    /// How long [`Pool::acquire`] waits for a free connection.
+    /// Connections kept open even when idle (bb8's `min_idle`).
+    pub min_connections: u32,
+    /// How long [`Pool::acquire`] waits for a connection, opening one included.
     pub acquire_timeout: Duration,
+    /// Idle connections above `min_connections` close after this; `None` keeps them.
+    pub idle_timeout: Option<Duration>,
     /// A connection is replaced after this age; `None` keeps it.
     pub max_lifetime: Option<Duration>,
     /// A connection idle for longer than this is pinged before it is handed out.
@@ -39,7 +55,9 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_connections: 10,
+            min_connections: 0,
             acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
             check_after: Duration::from_secs(1),
         }
@@ -47,145 +65,296 @@ impl Default for PoolSettings {
 }
 
 impl PoolSettings {
-    /// The sizes and timings of `[database]` in strata-config.
+    /// The sizes and timings of `[database]` in strata-config; `0s` means "never" for
+    /// `idle_timeout` and `max_lifetime`.
     pub fn from_config(config: &strata_config::DatabaseConfig) -> Self {
+        let never_if_zero = |d: Duration| (!d.is_zero()).then_some(d);
         Self {
             max_connections: config.max_connections,
+            min_connections: config.min_connections,
             acquire_timeout: config.acquire_timeout,
-            max_lifetime: (!config.max_lifetime.is_zero()).then_some(config.max_lifetime),
+            idle_timeout: never_if_zero(config.idle_timeout),
+            max_lifetime: never_if_zero(config.max_lifetime),
             ..Self::default()
         }
     }
+
+    /// How often bb8's reaper looks for idle and old connections: often enough that neither
+    /// timeout is overshot by more than half of itself, at most every 30 s (bb8's default).
+    fn reaper_rate(&self) -> Duration {
+        [self.idle_timeout, self.max_lifetime]
+            .into_iter()
+            .flatten()
+            .map(|d| d / 2)
+            .fold(Duration::from_secs(30), Duration::min)
+            .max(Duration::from_millis(50))
+    }
 }
 
-struct Idle {
-    conn: PgConnection,
-    created: Instant,
-    since: Instant,
+/// A pooled connection as bb8 keeps it.
+#[derive(Debug)]
+pub struct Conn {
+    raw: PgConnection,
+    /// A statement on it failed in a way that leaves it unusable.
+    broken: bool,
+    /// Given back with work unfinished (a queued `ROLLBACK`, an unread result).
+    unsettled: bool,
+    /// When it was last given back (or opened).
+    returned: Instant,
 }
 
-struct Inner {
+impl Conn {
+    /// The connection, and the flag that a failure on it sets, borrowed apart.
+    pub(crate) fn split(&mut self) -> (&mut PgConnection, &mut bool) {
+        (&mut self.raw, &mut self.broken)
+    }
+}
+
+/// Opens connections for bb8 and decides which may be handed out.
+struct Manager {
     options: PgConnectOptions,
-    settings: PoolSettings,
-    idle: Mutex<Vec<Idle>>,
-    permits: Arc<Semaphore>,
+    check_after: Duration,
+    /// Set by [`Pool::close`]: nothing is opened or handed out any more.
+    closed: Arc<AtomicBool>,
+}
+
+impl bb8::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = sqlx::Error;
+
+    async fn connect(&self) -> Result<Conn, sqlx::Error> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        let raw = self.options.connect().await?;
+        Ok(Conn { raw, broken: false, unsettled: false, returned: Instant::now() })
+    }
+
+    async fn is_valid(&self, conn: &mut Conn) -> Result<(), sqlx::Error> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        if conn.unsettled || conn.returned.elapsed() > self.check_after {
+            conn.raw.ping().await?;
+            conn.unsettled = false;
+        }
+        Ok(())
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        // Bytes waiting to be sent are a queued ROLLBACK or the rest of a cancelled statement.
+        conn.unsettled = conn.raw.should_flush();
+        conn.returned = Instant::now();
+        conn.broken || self.closed.load(Ordering::Relaxed)
+    }
+}
+
+/// Logs the connection errors that bb8 retries in the background; the caller that waited
+/// sees `PoolTimedOut` once the acquire timeout passes.
+#[derive(Debug, Clone, Copy)]
+struct LogErrors;
+
+impl bb8::ErrorSink<sqlx::Error> for LogErrors {
+    fn sink(&self, error: sqlx::Error) {
+        if matches!(error, sqlx::Error::PoolClosed) {
+            return;
+        }
+        tracing::warn!(%error, "could not open a database connection; retrying");
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<sqlx::Error>> {
+        Box::new(*self)
+    }
 }
 
 /// A pool of PostgreSQL connections; cheap to clone (all clones share the connections).
 #[derive(Clone)]
 pub struct Pool {
-    inner: Arc<Inner>,
+    inner: bb8::Pool<Manager>,
+    settings: PoolSettings,
+    closed: Arc<AtomicBool>,
 }
 
-impl std::fmt::Debug for Pool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the connect options: their Debug shows the password.
-        f.debug_struct("Pool").field("settings", &self.inner.settings).finish_non_exhaustive()
+        f.debug_struct("Pool").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
 impl Pool {
-    /// A pool that opens connections on demand.
-    pub fn new(options: PgConnectOptions, settings: PoolSettings) -> Self {
-        let permits = Arc::new(Semaphore::new(settings.max_connections.max(1) as usize));
-        Self { inner: Arc::new(Inner { options, settings, idle: Mutex::new(Vec::new()), permits }) }
+    /// A pool that opens connections on demand, and keeps `min_connections` open from the
+    /// start (opened in the background).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] with a configuration error when called outside a Tokio runtime
+    /// (the pool's reaper runs as a task).
+    pub fn new(options: PgConnectOptions, settings: PoolSettings) -> Result<Self, Error> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Database(sqlx::Error::Configuration(
+                "strata_db::Pool must be created inside a Tokio runtime".into(),
+            )));
+        }
+        let max = settings.max_connections.max(1);
+        let closed = Arc::new(AtomicBool::new(false));
+        let inner = bb8::Pool::builder()
+            .max_size(max)
+            .min_idle((settings.min_connections > 0).then_some(settings.min_connections.min(max)))
+            .connection_timeout(settings.acquire_timeout)
+            .idle_timeout(settings.idle_timeout)
+            .max_lifetime(settings.max_lifetime)
+            .reaper_rate(settings.reaper_rate())
+            .test_on_check_out(true)
+            // The most recently used connection first: it is warm, and the others stay idle
+            // long enough for `idle_timeout` to close them when load drops.
+            .queue_strategy(bb8::QueueStrategy::Lifo)
+            .error_sink(Box::new(LogErrors))
+            .build_unchecked(Manager {
+                options,
+                check_after: settings.check_after,
+                closed: closed.clone(),
+            });
+        Ok(Self { inner, settings, closed })
     }
 
     /// A pool from strata-config's `[database]` section (URL, TLS, statement timeout, sizes).
     ///
     /// # Errors
     ///
-    /// The configuration's error when the URL is missing or unusable.
-    pub fn from_config(
-        config: &strata_config::DatabaseConfig,
-    ) -> Result<Self, strata_config::ConfigError> {
-        Ok(Self::new(config.connect_options()?, PoolSettings::from_config(config)))
+    /// [`Error::Config`] when the URL is missing or unusable; as [`Pool::new`] otherwise.
+    pub fn from_config(config: &strata_config::DatabaseConfig) -> Result<Self, Error> {
+        Self::new(config.connect_options()?, PoolSettings::from_config(config))
+    }
+
+    /// The sizes and timings the pool was built with.
+    pub fn settings(&self) -> &PoolSettings {
+        &self.settings
     }
 
     /// A connection, idle or new; it goes back to the pool when dropped.
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] with `PoolTimedOut` when none frees up within the acquire timeout,
-    /// or the connection error when a new one cannot be opened.
+    /// [`Error::Database`] with `PoolTimedOut` when none is ready within the acquire timeout
+    /// (all in use, or the server not answering: the connection errors are logged).
     pub async fn acquire(&self) -> Result<PooledConnection, Error> {
-        let inner = &self.inner;
-        let permit = tokio::time::timeout(
-            inner.settings.acquire_timeout,
-            inner.permits.clone().acquire_owned(),
-        )
-        .await
-        .map_err(|_| Error::Database(sqlx::Error::PoolTimedOut))?
-        .map_err(|_| Error::Database(sqlx::Error::PoolClosed))?;
-        loop {
-            let idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let Some(mut idle) = idle else { break };
-            if inner.settings.max_lifetime.is_some_and(|max| idle.created.elapsed() > max) {
-                drop(idle.conn.close().await);
-                continue;
-            }
-            if idle.since.elapsed() > inner.settings.check_after && idle.conn.ping().await.is_err()
-            {
-                drop(idle.conn.close_hard().await);
-                continue;
-            }
-            return Ok(PooledConnection {
-                conn: Some(idle.conn),
-                created: idle.created,
-                pool: inner.clone(),
-                _permit: permit,
-            });
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Error::Database(sqlx::Error::PoolClosed));
         }
-        let conn = inner.options.connect().await?;
-        Ok(PooledConnection {
-            conn: Some(conn),
-            created: Instant::now(),
-            pool: inner.clone(),
-            _permit: permit,
-        })
+        match self.inner.get_owned().await {
+            Ok(inner) => Ok(PooledConnection { inner }),
+            Err(bb8::RunError::User(error)) => Err(Error::Database(error)),
+            Err(bb8::RunError::TimedOut) => Err(Error::Database(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     /// Connections open now (idle ones plus those handed out).
-    pub fn size(&self) -> usize {
-        let idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).len();
-        let in_use = self.inner.settings.max_connections.max(1) as usize
-            - self.inner.permits.available_permits();
-        idle + in_use
+    pub fn size(&self) -> u32 {
+        self.inner.state().connections
     }
 
-    /// Closes the idle connections and refuses new acquisitions; connections in use close
-    /// when they are dropped.
-    pub async fn close(&self) {
-        self.inner.permits.close();
-        let idle: Vec<Idle> =
-            std::mem::take(&mut *self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner));
-        for idle in idle {
-            drop(idle.conn.close().await);
+    /// Figures a service can export: what is open, idle, in use and waiting now, and counters
+    /// since the pool was built.
+    pub fn metrics(&self) -> PoolMetrics {
+        let state = self.inner.state();
+        let stats = &state.statistics;
+        PoolMetrics {
+            open: state.connections,
+            idle: state.idle_connections,
+            in_use: state.connections.saturating_sub(state.idle_connections),
+            waiting: stats.pending_gets(),
+            acquisitions: stats.get_direct + stats.get_waited,
+            timeouts: stats.get_timed_out,
+            opened: stats.connections_created,
+            replaced: stats.connections_closed_broken + stats.connections_closed_invalid,
+            closed_idle: stats.connections_closed_idle_timeout,
+            closed_lifetime: stats.connections_closed_max_lifetime,
         }
     }
+
+    /// Whether the pool can reach the database now: one connection, checked with a round trip
+    /// (for a readiness probe).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::acquire`], or the ping's error.
+    pub async fn ping(&self) -> Result<(), Error> {
+        let mut conn = self.acquire().await?;
+        let (raw, broken) = conn.inner.split();
+        let result = raw.ping().await;
+        if let Err(error) = &result {
+            *broken |= breaks_connection(error);
+        }
+        Ok(result?)
+    }
+
+    /// Closes the pool: later acquisitions fail with `PoolClosed`, idle connections close now,
+    /// and connections in use close when they are given back (drain in-flight work first).
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        // bb8 has no close: one check-out with the flag set makes it drop every idle
+        // connection (each fails its check), then finds nothing to open and gives up.
+        drop(tokio::time::timeout(Duration::from_millis(20), self.inner.get()).await);
+    }
+
+    /// Whether [`Pool::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
 }
 
-/// A connection checked out of a [`Pool`]; dereferences to [`PgConnection`], so it goes
-/// wherever the data layer takes `&mut PgConnection` (`&mut conn`).
+/// A snapshot of a [`Pool`]'s state and counters, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PoolMetrics {
+    /// Connections open now.
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// Of those, handed out.
+    pub in_use: u32,
+    /// Callers waiting for a connection now.
+    pub waiting: u64,
+    /// Connections handed out since the pool was built.
+    pub acquisitions: u64,
+    /// Callers that gave up after the acquire timeout.
+    pub timeouts: u64,
+    /// Connections opened.
+    pub opened: u64,
+    /// Connections closed because they broke or failed their check, and replaced.
+    pub replaced: u64,
+    /// Connections closed by `idle_timeout`.
+    pub closed_idle: u64,
+    /// Connections closed by `max_lifetime`.
+    pub closed_lifetime: u64,
+}
+
+/// A connection checked out of a [`Pool`]; it goes back when dropped.
+///
+/// Use `&mut conn` as an executor (`query.fetch_one(&mut conn)`) and pass it to the data layer
+/// (`TenantTx::begin(&mut conn, …)`, `users::create(&mut conn, …)`): failures then reach the
+/// pool, which never hands out a broken connection again. It also dereferences to
+/// [`PgConnection`] for sqlx's own transactions (`conn.begin()`).
 pub struct PooledConnection {
-    conn: Option<PgConnection>,
-    created: Instant,
-    pool: Arc<Inner>,
-    _permit: OwnedSemaphorePermit,
+    inner: bb8::PooledConnection<'static, Manager>,
 }
 
-impl std::fmt::Debug for PooledConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for PooledConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledConnection").finish_non_exhaustive()
     }
 }
 
 impl PooledConnection {
     /// Closes the connection instead of returning it, for a caller that saw it fail.
-    pub async fn discard(mut self) {
-        if let Some(conn) = self.conn.take() {
-            drop(conn.close_hard().await);
-        }
+    pub fn discard(mut self) {
+        self.inner.broken = true;
+    }
+
+    /// The connection and its broken flag, borrowed apart (for [`crate::TenantTx`]).
+    pub(crate) fn split(&mut self) -> (&mut PgConnection, &mut bool) {
+        self.inner.split()
     }
 }
 
@@ -193,23 +362,145 @@ impl Deref for PooledConnection {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        self.conn.as_ref().unwrap_or_else(|| unreachable!("the connection is only taken on drop"))
+        &self.inner.raw
     }
 }
 
 impl DerefMut for PooledConnection {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        self.conn.as_mut().unwrap_or_else(|| unreachable!("the connection is only taken on drop"))
+        &mut self.inner.raw
     }
 }
 
-impl Drop for PooledConnection {
-    fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        if self.pool.permits.is_closed() {
-            return; // dropping the connection closes its socket
+/// Runs `future`, and marks the connection broken when it fails in a way that leaves the
+/// connection unusable.
+pub(crate) fn observed<'e, T: Send + 'e>(
+    broken: Option<&'e mut bool>,
+    future: BoxFuture<'e, Result<T, sqlx::Error>>,
+) -> BoxFuture<'e, Result<T, sqlx::Error>> {
+    async move {
+        let result = future.await;
+        if let (Err(error), Some(broken)) = (&result, broken) {
+            *broken |= breaks_connection(error);
         }
-        let idle = Idle { conn, created: self.created, since: Instant::now() };
-        self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(idle);
+        result
+    }
+    .boxed()
+}
+
+/// [`observed`] for a stream of results.
+pub(crate) fn observed_stream<'e, T: Send + 'e>(
+    broken: Option<&'e mut bool>,
+    stream: BoxStream<'e, Result<T, sqlx::Error>>,
+) -> BoxStream<'e, Result<T, sqlx::Error>> {
+    let mut broken = broken;
+    stream
+        .inspect_err(move |error| {
+            if let Some(broken) = broken.as_deref_mut() {
+                *broken |= breaks_connection(error);
+            }
+        })
+        .boxed()
+}
+
+/// Implements sqlx's `Executor` for a handle by delegating to the `PgConnection` that
+/// `$split` borrows from it, through [`observed`]. Written once for the pooled connection
+/// and the tenant handles.
+macro_rules! observed_executor {
+    ($ty:ty, |$this:ident| $split:expr) => {
+        impl<'c> ::sqlx::Executor<'c> for &'c mut $ty {
+            type Database = ::sqlx::Postgres;
+
+            fn fetch_many<'e, 'q, E>(
+                self,
+                query: E,
+            ) -> ::futures_util::stream::BoxStream<
+                'e,
+                Result<
+                    ::sqlx::Either<::sqlx::postgres::PgQueryResult, ::sqlx::postgres::PgRow>,
+                    ::sqlx::Error,
+                >,
+            >
+            where
+                'c: 'e,
+                E: ::sqlx::Execute<'q, Self::Database>,
+                'q: 'e,
+                E: 'q,
+            {
+                let $this = self;
+                let (conn, broken) = $split;
+                $crate::pool::observed_stream(broken, conn.fetch_many(query))
+            }
+
+            fn fetch_optional<'e, 'q, E>(
+                self,
+                query: E,
+            ) -> ::futures_util::future::BoxFuture<
+                'e,
+                Result<Option<::sqlx::postgres::PgRow>, ::sqlx::Error>,
+            >
+            where
+                'c: 'e,
+                E: ::sqlx::Execute<'q, Self::Database>,
+                'q: 'e,
+                E: 'q,
+            {
+                let $this = self;
+                let (conn, broken) = $split;
+                $crate::pool::observed(broken, conn.fetch_optional(query))
+            }
+
+            fn prepare_with<'e>(
+                self,
+                sql: ::sqlx::SqlStr,
+                parameters: &'e [::sqlx::postgres::PgTypeInfo],
+            ) -> ::futures_util::future::BoxFuture<
+                'e,
+                Result<::sqlx::postgres::PgStatement, ::sqlx::Error>,
+            >
+            where
+                'c: 'e,
+            {
+                let $this = self;
+                let (conn, broken) = $split;
+                $crate::pool::observed(broken, conn.prepare_with(sql, parameters))
+            }
+
+            fn describe<'e>(
+                self,
+                sql: ::sqlx::SqlStr,
+            ) -> ::futures_util::future::BoxFuture<
+                'e,
+                Result<::sqlx::Describe<Self::Database>, ::sqlx::Error>,
+            >
+            where
+                'c: 'e,
+            {
+                let $this = self;
+                let (conn, broken) = $split;
+                $crate::pool::observed(broken, conn.describe(sql))
+            }
+        }
+    };
+}
+pub(crate) use observed_executor;
+
+observed_executor!(PooledConnection, |this| {
+    let (conn, broken) = this.split();
+    (conn, Some(broken))
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaper_runs_at_half_the_shortest_timeout_within_bounds() {
+        let mut s = PoolSettings { idle_timeout: None, max_lifetime: None, ..Default::default() };
+        assert_eq!(s.reaper_rate(), Duration::from_secs(30));
+        s.idle_timeout = Some(Duration::from_secs(2));
+        assert_eq!(s.reaper_rate(), Duration::from_secs(1));
+        s.max_lifetime = Some(Duration::from_millis(20));
+        assert_eq!(s.reaper_rate(), Duration::from_millis(50));
     }
 }

@@ -1,10 +1,11 @@
 //! Projects: per organization, with a short key (`OPS`) that prefixes task keys.
 
+use crate::TenantTx;
+use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use crate::{AuditEventId, Error, OrganizationId, ProjectId, Scope};
+use crate::{AuditEventId, Error, OrganizationId, ProjectId};
 
 /// A project as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,12 +45,10 @@ pub struct NewProject<'a> {
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::Conflict`] when the key is taken,
 /// [`Error::Invalid`] for a malformed key or blank name.
-#[tracing::instrument(skip_all, fields(organization.id = %scope.organization_id(), project.key = new.key), err)]
-pub async fn create(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    new: &NewProject<'_>,
-) -> Result<Project, Error> {
+#[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.key = new.key), err)]
+pub async fn create(tx: &mut TenantTx<'_>, new: &NewProject<'_>) -> Result<Project, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
     let project = sqlx::query_as!(
         Project,
@@ -83,8 +82,10 @@ pub async fn create(
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none in this organization.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn get(conn: &mut PgConnection, scope: &Scope, id: ProjectId) -> Result<Project, Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn get(tx: &mut TenantTx<'_>, id: ProjectId) -> Result<Project, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     sqlx::query_as!(
         Project,
         r#"select id as "id: ProjectId", organization_id as "organization_id: OrganizationId",
@@ -103,12 +104,10 @@ pub async fn get(conn: &mut PgConnection, scope: &Scope, id: ProjectId) -> Resul
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none in this organization.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn get_by_key(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    key: &str,
-) -> Result<Project, Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Project, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     sqlx::query_as!(
         Project,
         r#"select id as "id: ProjectId", organization_id as "organization_id: OrganizationId",
@@ -127,12 +126,10 @@ pub async fn get_by_key(
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn list(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    include_archived: bool,
-) -> Result<Vec<Project>, Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn list(tx: &mut TenantTx<'_>, include_archived: bool) -> Result<Vec<Project>, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     let projects = sqlx::query_as!(
         Project,
         r#"select id as "id: ProjectId", organization_id as "organization_id: OrganizationId",
@@ -152,13 +149,14 @@ pub async fn list(
 /// # Errors
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when there is no such project.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn set_archived(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     id: ProjectId,
     archived: bool,
 ) -> Result<Project, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
     sqlx::query_as!(
         Project,
@@ -212,11 +210,10 @@ pub struct ProjectSummary {
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn summaries(
-    conn: &mut PgConnection,
-    scope: &Scope,
-) -> Result<Vec<ProjectSummary>, Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn summaries(tx: &mut TenantTx<'_>) -> Result<Vec<ProjectSummary>, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     let summaries = sqlx::query_as!(
         ProjectSummary,
         r#"select p.id as "id!: ProjectId", p.key as "key!", p.name as "name!",
@@ -242,14 +239,15 @@ pub async fn summaries(
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`], [`Error::Invalid`] for a blank
 /// name.
-#[tracing::instrument(skip(conn, scope, name, description), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx, name, description), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn update(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     id: ProjectId,
     name: Option<&str>,
     description: Option<&str>,
 ) -> Result<Project, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
     sqlx::query_as!(
         Project,

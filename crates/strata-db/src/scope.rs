@@ -1,9 +1,9 @@
 //! The tenant scope: proof that the caller acts in one organization as one of its members.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Acquire, PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 
-use crate::{Error, OrganizationId, UserId};
+use crate::{AsConnection, Error, OrganizationId, TenantConn, TenantTx, UserId};
 
 /// A member's role, the PostgreSQL enum `membership_role`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
@@ -20,13 +20,16 @@ pub enum Role {
     Viewer,
 }
 
-/// The organization a caller acts in, and as whom. Obtain it once with [`Scope::resolve`]
-/// (which checks the membership), then pass it to every tenant-owned operation.
+/// The organization a caller acts in, and as whom, as checked against its membership.
+///
+/// A scope cannot be made without that check. It opens the tenant handles that every
+/// tenant-owned operation takes: [`Scope::begin`] (a [`TenantTx`]) for everything, and
+/// [`Scope::on`] (a [`TenantConn`]) for the one-statement reads that confine themselves. For
+/// one request, [`TenantTx::begin`] checks the membership and opens the transaction at once.
 ///
 /// Isolation is enforced twice: every query filters on [`Scope::organization_id`], and
-/// row-level security keeps each transaction to the organization that [`Scope::begin`] sets
-/// transaction-locally. Run tenant operations inside `scope.begin(conn)`: outside it, a
-/// connection without `BYPASSRLS` sees no tenant rows at all (it fails closed).
+/// row-level security keeps each transaction to the organization the tenant handle sets
+/// transaction-locally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
     organization_id: OrganizationId,
@@ -35,42 +38,39 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Checks that `user` is a member of `organization` and returns the scope.
+    /// Checks that `user` is a member of `organization` and returns the scope, for a caller
+    /// that keeps it across transactions (a worker; a request should use [`TenantTx::begin`]).
+    /// One round trip, no transaction.
     ///
     /// # Errors
     ///
     /// [`Error::Forbidden`] when the user is not a member.
     #[tracing::instrument(skip(conn), err)]
     pub async fn resolve(
-        conn: &mut PgConnection,
+        conn: &mut (impl AsConnection + ?Sized),
         organization_id: OrganizationId,
         user: UserId,
     ) -> Result<Self, Error> {
-        let mut tx = set_organization(conn, organization_id).await?;
-        let role = sqlx::query_scalar!(
-            r#"select role as "role: Role" from memberships
-                where organization_id = $1 and user_id = $2"#,
-            organization_id.into_uuid(),
-            user.into_uuid(),
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let role = role.ok_or(Error::Forbidden { reason: "not a member of the organization" })?;
-        Ok(Self { organization_id, actor: user, role })
+        crate::tenant::resolve(conn, organization_id, user).await
     }
 
-    /// Begins a transaction (a savepoint when `conn` is in one already) with the scope's
-    /// organization set transaction-locally for row-level security. Commit it to keep the work.
+    /// Begins a tenant transaction for this scope, checking the membership again (the role
+    /// may have changed since the scope was resolved): as [`TenantTx::begin`].
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] when the connection fails.
+    /// As [`TenantTx::begin`].
     pub async fn begin<'c>(
         &self,
-        conn: &'c mut PgConnection,
-    ) -> Result<Transaction<'c, Postgres>, Error> {
-        set_organization(conn, self.organization_id).await
+        conn: &'c mut (impl AsConnection + ?Sized),
+    ) -> Result<TenantTx<'c>, Error> {
+        TenantTx::begin(conn, self.organization_id, self.actor).await
+    }
+
+    /// The scope on a connection outside any transaction, for [`crate::tasks::get`] and the
+    /// other reads that take any [`crate::Tenant`]; no round trip.
+    pub fn on<'c>(&self, conn: &'c mut (impl AsConnection + ?Sized)) -> TenantConn<'c> {
+        TenantConn::new(conn, *self)
     }
 
     /// The organization.
@@ -90,7 +90,12 @@ impl Scope {
 
     /// A scope for a caller that has just created the organization and is its owner.
     pub(crate) fn owner_of(organization_id: OrganizationId, actor: UserId) -> Self {
-        Self { organization_id, actor, role: Role::Owner }
+        Self::new(organization_id, actor, Role::Owner)
+    }
+
+    /// A scope whose membership the caller has just read.
+    pub(crate) fn new(organization_id: OrganizationId, actor: UserId, role: Role) -> Self {
+        Self { organization_id, actor, role }
     }
 
     /// Refuses viewers: members and above may write tasks and comments.
@@ -116,15 +121,6 @@ impl Scope {
             _ => Err(Error::Forbidden { reason: "only owners and admins can do this" }),
         }
     }
-}
-
-async fn set_organization(
-    conn: &mut PgConnection,
-    organization_id: OrganizationId,
-) -> Result<Transaction<'_, Postgres>, Error> {
-    let mut tx = conn.begin().await?;
-    set_local(&mut tx, organization_id).await?;
-    Ok(tx)
 }
 
 /// Sets the organization for row-level security until the end of the current transaction.

@@ -8,6 +8,8 @@ use time::Date;
 use uuid::Uuid;
 
 use super::TaskMetadata;
+use crate::TenantTx;
+use crate::tenant::TenantExec;
 use crate::{AuditEventId, Error, OutboxEventId, ProjectId, Scope, TaskId, UserId};
 
 /// Rows sent per statement: large enough to amortise the round trip, small enough that
@@ -62,15 +64,16 @@ pub struct ImportReport {
 ///
 /// As [`super::create`]; a bad row fails the import with the constraint it broke, and
 /// nothing of the import remains.
-#[tracing::instrument(skip_all, fields(organization.id = %scope.organization_id(), project.id = %project), err)]
+#[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.id = %project), err)]
 pub async fn import(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     project: ProjectId,
     tasks: impl IntoIterator<Item = ImportTask>,
 ) -> Result<ImportReport, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.raw().begin().await?;
     let next = sqlx::query_scalar!(
         "select next_task_number from projects
           where organization_id = $1 and id = $2 and not archived
@@ -81,7 +84,7 @@ pub async fn import(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(next) = next else {
-        return Err(super::write::project_refusal(&mut tx, scope, project).await?);
+        return Err(super::write::project_refusal(&mut *tx, scope, project).await?);
     };
     let mut report = ImportReport { count: 0, first_number: None, last_number: None };
     // Two buffers: the next chunk is read from `tasks` while the server inserts this one.

@@ -1,22 +1,26 @@
 //! Reading tasks: by ID, by key, and listed with filters in keyset pages.
 
-use sqlx::PgConnection;
+use crate::tenant::TenantExec;
+use crate::{Tenant, TenantTx};
 use sqlx::types::Json;
 use time::Date;
 
 use super::cursor::{Cursor, Position};
 use super::{Task, TaskMetadata, TaskStatus};
-use crate::{Error, OrganizationId, ProjectId, Scope, TaskId, UserId};
+use crate::{Error, OrganizationId, ProjectId, TaskId, UserId};
 
-/// Reads a task (not soft-deleted) of the scope's organization, in one round trip: it needs
-/// no `scope.begin` (the function `strata_task_by_id` sets the tenant for its own statement,
-/// under row-level security, and restores the previous setting).
+/// Reads a task (not soft-deleted) of the scope's organization, in one round trip. It takes
+/// any [`Tenant`]: a [`TenantTx`], or `scope.on(conn)` outside a transaction (the function
+/// `strata_task_by_id` sets the tenant for its own statement, under row-level security, and
+/// restores the previous setting).
 ///
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none in this organization.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn get(conn: &mut PgConnection, scope: &Scope, id: TaskId) -> Result<Task, Error> {
+#[tracing::instrument(skip(tenant), fields(organization.id = %tenant.scope().organization_id()), err)]
+pub async fn get(tenant: &mut (impl Tenant + ?Sized), id: TaskId) -> Result<Task, Error> {
+    let (mut exec, scope) = TenantExec::of(tenant);
+    let (conn, scope) = (&mut exec, &scope);
     sqlx::query_as!(
         Task,
         r#"select id as "id!: TaskId", organization_id as "organization_id!: OrganizationId",
@@ -39,8 +43,10 @@ pub async fn get(conn: &mut PgConnection, scope: &Scope, id: TaskId) -> Result<T
 /// # Errors
 ///
 /// [`Error::Invalid`] for a malformed key, [`Error::NotFound`] when there is no such task.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
-pub async fn get_by_key(conn: &mut PgConnection, scope: &Scope, key: &str) -> Result<Task, Error> {
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Task, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     let (project_key, number) = key
         .rsplit_once('-')
         .and_then(|(p, n)| Some((p, n.parse::<i32>().ok()?)))
@@ -109,16 +115,17 @@ pub struct Page<T> {
 /// # Errors
 ///
 /// [`Error::Invalid`] for a malformed cursor or one from the other sort order.
-#[tracing::instrument(skip(conn, scope, filter), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx, filter), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn list(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     project: ProjectId,
     filter: &TaskFilter<'_>,
     order: TaskOrder,
     after: Option<&Cursor>,
     limit: u32,
 ) -> Result<Page<Task>, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     let statuses: Option<Vec<String>> = (!filter.statuses.is_empty())
         .then(|| filter.statuses.iter().map(|s| s.as_str().to_owned()).collect());
     if limit == 0 {

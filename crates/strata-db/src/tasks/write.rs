@@ -1,7 +1,8 @@
 //! Changing tasks. Each change is one statement that writes the task, its audit event and
 //! (for what other services care about) its outbox event: one round trip, atomic.
 
-use sqlx::PgConnection;
+use crate::TenantTx;
+use crate::tenant::TenantExec;
 use sqlx::types::Json;
 use time::Date;
 
@@ -15,12 +16,10 @@ use crate::{AuditEventId, Error, OrganizationId, OutboxEventId, ProjectId, Scope
 ///
 /// [`Error::Forbidden`] for viewers, [`Error::NotFound`] when the project is not in this
 /// organization, [`Error::Invalid`] when it is archived or the input is malformed.
-#[tracing::instrument(skip_all, fields(organization.id = %scope.organization_id(), project.id = %new.project_id), err)]
-pub async fn create(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    new: &NewTask<'_>,
-) -> Result<Task, Error> {
+#[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.id = %new.project_id), err)]
+pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
     let task = sqlx::query_as!(
         Task,
@@ -74,7 +73,7 @@ pub async fn create(
 
 /// Why a project takes no task: absent from this organization, or archived.
 pub(super) async fn project_refusal(
-    conn: &mut PgConnection,
+    conn: impl sqlx::PgExecutor<'_>,
     scope: &Scope,
     project: ProjectId,
 ) -> Result<Error, Error> {
@@ -115,14 +114,15 @@ pub struct TaskPatch {
 ///
 /// [`Error::Stale`] when the task changed since it was read (nothing is written),
 /// [`Error::NotFound`], [`Error::Forbidden`] for viewers, [`Error::Invalid`] for bad values.
-#[tracing::instrument(skip(conn, scope, patch), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx, patch), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn update(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     id: TaskId,
     expected_version: i32,
     patch: &TaskPatch,
 ) -> Result<Task, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
     let task = sqlx::query_as!(
         Task,
@@ -184,14 +184,15 @@ enum Change {
 ///
 /// [`Error::InvalidTransition`] when the move is not allowed, [`Error::Stale`],
 /// [`Error::NotFound`], [`Error::Forbidden`] for viewers.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn transition(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     id: TaskId,
     expected_version: i32,
     to: TaskStatus,
 ) -> Result<Task, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     change(conn, scope, id, expected_version, Change::Status(to)).await
 }
 
@@ -202,14 +203,15 @@ pub async fn transition(
 ///
 /// [`Error::Invalid`] when the assignee is not a member, [`Error::Stale`],
 /// [`Error::NotFound`], [`Error::Forbidden`] for viewers.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn assign(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     id: TaskId,
     expected_version: i32,
     assignee: Option<UserId>,
 ) -> Result<Task, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     change(conn, scope, id, expected_version, Change::Assignee(assignee)).await
 }
 
@@ -219,13 +221,14 @@ pub async fn assign(
 /// # Errors
 ///
 /// [`Error::Stale`], [`Error::NotFound`], [`Error::Forbidden`] for viewers.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn delete(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     id: TaskId,
     expected_version: i32,
 ) -> Result<Task, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     change(conn, scope, id, expected_version, Change::Deleted(true)).await
 }
 
@@ -235,18 +238,19 @@ pub async fn delete(
 ///
 /// [`Error::Stale`], [`Error::NotFound`] when there is no deleted task with this ID,
 /// [`Error::Forbidden`] for viewers.
-#[tracing::instrument(skip(conn, scope), fields(organization.id = %scope.organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
 pub async fn restore(
-    conn: &mut PgConnection,
-    scope: &Scope,
+    tx: &mut TenantTx<'_>,
     id: TaskId,
     expected_version: i32,
 ) -> Result<Task, Error> {
+    let (mut exec, scope) = TenantExec::of(tx);
+    let (conn, scope) = (&mut exec, &scope);
     change(conn, scope, id, expected_version, Change::Deleted(false)).await
 }
 
 async fn change(
-    conn: &mut PgConnection,
+    conn: &mut TenantExec<'_>,
     scope: &Scope,
     id: TaskId,
     expected_version: i32,
@@ -320,7 +324,7 @@ async fn change(
 
 /// The task, or why the write touched nothing: not found, or stale (with the stored version).
 async fn found_or_why(
-    conn: &mut PgConnection,
+    conn: &mut TenantExec<'_>,
     scope: &Scope,
     id: TaskId,
     expected: i32,

@@ -1,0 +1,264 @@
+//! Tenant handles: the only way into tenant-owned operations.
+//!
+//! Every function that reads or writes an organization's rows takes a [`TenantTx`] (a
+//! transaction with the organization set for row-level security, made only by checking the
+//! caller's membership), or, for the few single-statement reads that set the tenant themselves,
+//! any [`Tenant`]. Calling one with a bare connection does not compile:
+//!
+//! ```compile_fail
+//! # async fn handler(conn: &mut sqlx::PgConnection, id: strata_db::ProjectId) {
+//! // A connection is not a tenant transaction: this does not compile.
+//! let project = strata_db::projects::get(conn, id).await;
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # async fn handler(conn: &mut sqlx::PgConnection, scope: strata_db::Scope, id: strata_db::ProjectId) {
+//! // Nor does a scope with a connection outside its transaction.
+//! let project = strata_db::projects::get(&mut scope.on(conn), id).await;
+//! # }
+//! ```
+//!
+//! The same calls with the handle a scope makes:
+//!
+//! ```no_run
+//! # async fn handler(conn: &mut sqlx::PgConnection, scope: strata_db::Scope,
+//! #                  project: strata_db::ProjectId, task: strata_db::TaskId) -> Result<(), strata_db::Error> {
+//! let mut tx = scope.begin(conn).await?;
+//! let project = strata_db::projects::get(&mut tx, project).await?;
+//! tx.commit().await?;
+//! // One-statement reads that confine themselves also take a scope on a bare connection.
+//! let task = strata_db::tasks::get(&mut scope.on(conn), task).await?;
+//! # Ok(()) }
+//! ```
+
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
+
+use crate::pool::observed_executor;
+use crate::{Error, OrganizationId, PooledConnection, Role, Scope, UserId};
+
+/// What a tenant handle can be made on: a [`PooledConnection`] (whose failures its pool then
+/// sees), a bare `PgConnection`, or a sqlx `Transaction` (the tenant transaction becomes a
+/// savepoint in it).
+pub trait AsConnection: Send {
+    /// The connection, and the pool's flag that marks it broken when there is one.
+    #[doc(hidden)]
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>);
+}
+
+impl AsConnection for PgConnection {
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+        (self, None)
+    }
+}
+
+impl AsConnection for PooledConnection {
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+        let (conn, broken) = self.split();
+        (conn, Some(broken))
+    }
+}
+
+impl AsConnection for Transaction<'_, Postgres> {
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+        (&mut **self, None)
+    }
+}
+
+/// A handle on one organization's data, as one member: a [`TenantTx`] or a [`TenantConn`].
+/// Functions that take any `Tenant` run a single statement that sets the organization itself.
+pub trait Tenant: Send {
+    /// The organization and member this handle acts for.
+    fn scope(&self) -> &Scope;
+
+    /// The connection and the pool's broken flag, for the data layer's own statements.
+    #[doc(hidden)]
+    fn parts(&mut self) -> (&mut PgConnection, Option<&mut bool>, &Scope);
+}
+
+/// A transaction scoped to one organization as one member: row-level security sees the
+/// organization, and the member's role is the one read when the transaction began.
+///
+/// Made by [`TenantTx::begin`] or [`Scope::begin`]; commit it to keep the work (dropping it
+/// rolls back). Use `&mut tx` as an executor for statements of your own in the same
+/// transaction.
+pub struct TenantTx<'c> {
+    tx: Transaction<'c, Postgres>,
+    broken: Option<&'c mut bool>,
+    scope: Scope,
+}
+
+impl std::fmt::Debug for TenantTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantTx").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl<'c> TenantTx<'c> {
+    /// Begins a transaction (a savepoint inside a sqlx `Transaction`), checks that `user` is a
+    /// member of `organization` and sets the organization for row-level security: two round
+    /// trips (`BEGIN`, then one statement for both).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] when the user is not a member (the transaction is rolled back), or
+    /// when the connection's transaction is already scoped to another organization.
+    #[tracing::instrument(skip(conn), err)]
+    pub async fn begin(
+        conn: &'c mut (impl AsConnection + ?Sized),
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Self, Error> {
+        let (conn, mut broken) = conn.split_connection();
+        let tx = observe(&mut broken, conn.begin().await)?;
+        let mut handle = Self {
+            tx,
+            broken,
+            scope: Scope::owner_of(organization, user),
+        };
+        let role = sqlx::query_scalar!(
+            r#"select strata_enter_organization($1, $2) as "role: Role""#,
+            organization.into_uuid(),
+            user.into_uuid(),
+        )
+        .fetch_one(&mut handle)
+        .await?;
+        let role = role.ok_or(Error::Forbidden { reason: "not a member of the organization" })?;
+        handle.scope = Scope::new(organization, user, role);
+        Ok(handle)
+    }
+
+    /// Commits the transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when the commit fails (nothing is kept).
+    pub async fn commit(self) -> Result<(), Error> {
+        let Self { tx, mut broken, .. } = self;
+        observe(&mut broken, tx.commit().await)
+    }
+
+    /// Rolls the transaction back (dropping it does the same on the connection's next use).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when the connection fails.
+    pub async fn rollback(self) -> Result<(), Error> {
+        let Self { tx, mut broken, .. } = self;
+        observe(&mut broken, tx.rollback().await)
+    }
+
+    /// The organization and member this transaction acts for.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn split(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+        (&mut *self.tx, self.broken.as_deref_mut())
+    }
+}
+
+/// Marks the connection broken when `result` failed in a way that leaves it unusable.
+fn observe<T>(broken: &mut Option<&mut bool>, result: Result<T, sqlx::Error>) -> Result<T, Error> {
+    if let (Err(error), Some(broken)) = (&result, broken) {
+        **broken |= crate::error::breaks_connection(error);
+    }
+    Ok(result?)
+}
+
+impl Tenant for TenantTx<'_> {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn parts(&mut self) -> (&mut PgConnection, Option<&mut bool>, &Scope) {
+        (&mut *self.tx, self.broken.as_deref_mut(), &self.scope)
+    }
+}
+
+observed_executor!(TenantTx<'_>, |this| this.split());
+
+/// A scope on a connection outside any transaction, for the single-statement reads that set
+/// the organization themselves ([`crate::tasks::get`]): one round trip, no `BEGIN`.
+///
+/// Made by [`Scope::on`]. Anything else needs a [`TenantTx`].
+pub struct TenantConn<'c> {
+    conn: &'c mut PgConnection,
+    broken: Option<&'c mut bool>,
+    scope: Scope,
+}
+
+impl std::fmt::Debug for TenantConn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantConn").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl<'c> TenantConn<'c> {
+    pub(crate) fn new(conn: &'c mut (impl AsConnection + ?Sized), scope: Scope) -> Self {
+        let (conn, broken) = conn.split_connection();
+        Self { conn, broken, scope }
+    }
+}
+
+impl Tenant for TenantConn<'_> {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn parts(&mut self) -> (&mut PgConnection, Option<&mut bool>, &Scope) {
+        (&mut *self.conn, self.broken.as_deref_mut(), &self.scope)
+    }
+}
+
+/// Runs a statement on a tenant's connection: the data layer's executor for [`Tenant`]
+/// handles, which tells the pool about a connection that broke.
+pub(crate) struct TenantExec<'t> {
+    conn: &'t mut PgConnection,
+    broken: Option<&'t mut bool>,
+}
+
+impl std::fmt::Debug for TenantExec<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantExec").finish_non_exhaustive()
+    }
+}
+
+impl<'t> TenantExec<'t> {
+    /// The executor of `tenant`, and its scope.
+    pub(crate) fn of(tenant: &'t mut (impl Tenant + ?Sized)) -> (Self, Scope) {
+        let (conn, broken, scope) = tenant.parts();
+        let scope = *scope;
+        (Self { conn, broken }, scope)
+    }
+
+    /// The connection itself, for a savepoint (failures inside it are not observed; the pool
+    /// pings a connection given back with a rollback pending).
+    pub(crate) fn raw(&mut self) -> &mut PgConnection {
+        self.conn
+    }
+}
+
+observed_executor!(TenantExec<'_>, |this| (&mut *this.conn, this.broken.as_deref_mut()));
+
+/// Resolves membership without a transaction; see [`Scope::resolve`].
+pub(crate) async fn resolve(
+    conn: &mut (impl AsConnection + ?Sized),
+    organization: OrganizationId,
+    user: UserId,
+) -> Result<Scope, Error> {
+    let (conn, mut broken) = conn.split_connection();
+    // Outside a transaction the setting lasts for this one statement.
+    let role = observe(
+        &mut broken,
+        sqlx::query_scalar!(
+            r#"select strata_enter_organization($1, $2) as "role: Role""#,
+            organization.into_uuid(),
+            user.into_uuid(),
+        )
+        .fetch_one(conn)
+        .await,
+    )?;
+    let role = role.ok_or(Error::Forbidden { reason: "not a member of the organization" })?;
+    Ok(Scope::new(organization, user, role))
+}
