@@ -12,9 +12,9 @@ secret_sentinel := "strata-test-secret-pw"
 default:
     @just --list --unsorted
 
-# The main job: bring up a database, apply the migrations, show their status.
+# The main job: bring up a database, apply the migrations, show their status, and print the URL services use (a login role without superuser or BYPASSRLS).
 [group('main')]
-up: db-up migrate status
+up: db-up migrate status service-url
 
 # Everything CI checks: the static checks, .sqlx/ against a fresh database, every test.
 [group('main')]
@@ -41,6 +41,11 @@ check:
 [group('database')]
 db-up:
     @scripts/db.sh up | sed -E 's#(://[^:/@]*):.*@#\1:***@#' 
+
+# Create or update the service's login role (member of strata_app, no superuser, no BYPASSRLS) and print its URL; the full URL is in target/strata-service.env.
+[group('database')]
+service-url:
+    @scripts/db.sh service
 
 # Stop the project-local cluster that db-up started; never touches another server.
 [group('database')]

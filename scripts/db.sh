@@ -9,6 +9,10 @@
 #                           the installed PostgreSQL binaries (as the postgres user when root).
 #                        --local skips 1 and 2.
 #   db.sh fresh NAME     (re)create database NAME, empty, on the server `up` finds; print its URL.
+#   db.sh service        after the migrations: create or update the login role strata_service
+#                        (a member of strata_app; neither superuser nor BYPASSRLS) with a
+#                        generated password kept in target/strata-service.env, and print its
+#                        URL with the password hidden. This is the URL services use.
 #   db.sh down           stop the project-local cluster, and nothing else.
 set -euo pipefail
 
@@ -184,6 +188,44 @@ fresh() {
     echo "$base/$name$query"
 }
 
+service() {
+    local url rest password env_file="$root/target/strata-service.env"
+    url="$(up)"
+    [ -n "$psql_bin" ] || die "psql is needed to create the service role: install postgresql-client (Debian/Ubuntu)"
+    mkdir -p "$root/target"
+    if [ -s "$env_file" ]; then
+        password="$(sed -nE 's#^STRATA_SERVICE_PASSWORD=(.*)$#\1#p' "$env_file")"
+    fi
+    if [ -z "${password:-}" ]; then
+        # base64url: no quote, no URL-reserved character, so it is safe in SQL and in a URL.
+        password="$(head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    fi
+    # The password goes in on stdin, never on a command line.
+    pg "$url" -v ON_ERROR_STOP=1 -q >/dev/null <<SQL
+do \$\$
+begin
+    if not exists (select from pg_roles where rolname = 'strata_app') then
+        raise exception 'role strata_app is missing: apply the migrations first (just migrate)';
+    end if;
+    if not exists (select from pg_roles where rolname = 'strata_service') then
+        create role strata_service login;
+    end if;
+end
+\$\$;
+alter role strata_service with login nosuperuser nobypassrls nocreatedb nocreaterole password '$password';
+grant strata_app to strata_service;
+SQL
+    rest="${url#*://}"
+    rest="${rest##*@}"
+    (
+        umask 077
+        printf 'STRATA_SERVICE_PASSWORD=%s\nDATABASE_URL=postgres://strata_service:%s@%s\n' \
+            "$password" "$password" "$rest" >"$env_file"
+    )
+    say "service role strata_service (no superuser, no BYPASSRLS, member of strata_app); its URL is in $env_file"
+    echo "postgres://strata_service:***@$rest"
+}
+
 down() {
     local pg_ctl
     if [ ! -f "$pg_dir/$marker" ] || [ ! -f "$pg_dir/data/postmaster.pid" ]; then
@@ -198,6 +240,7 @@ down() {
 case "${1:-}" in
     up) shift; up "$@" ;;
     fresh) shift; fresh "$@" ;;
+    service) service ;;
     down) down ;;
-    *) die "usage: db.sh up [--local] | db.sh fresh NAME | db.sh down" ;;
+    *) die "usage: db.sh up [--local] | db.sh fresh NAME | db.sh service | db.sh down" ;;
 esac

@@ -38,8 +38,8 @@ use crate::pool::observed_executor;
 use crate::{Error, OrganizationId, PooledConnection, Role, Scope, UserId};
 
 /// What a tenant handle can be made on: a [`PooledConnection`] (whose failures its pool then
-/// sees), a bare `PgConnection`, or a sqlx `Transaction` (the tenant transaction becomes a
-/// savepoint in it).
+/// sees), a bare `PgConnection`, a connection of sqlx's own pool (as `#[sqlx::test]` hands
+/// out), or a sqlx `Transaction` (the tenant transaction becomes a savepoint in it).
 pub trait AsConnection: Send {
     /// The connection, and the pool's flag that marks it broken when there is one.
     #[doc(hidden)]
@@ -56,6 +56,12 @@ impl AsConnection for PooledConnection {
     fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
         let (conn, broken) = self.split();
         (conn, Some(broken))
+    }
+}
+
+impl AsConnection for sqlx::pool::PoolConnection<Postgres> {
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+        (&mut **self, None)
     }
 }
 

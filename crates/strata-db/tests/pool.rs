@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use strata_db::{Error, Pool, PoolSettings};
-use strata_test_support::PrivateCluster;
+use strata_test_support::{APP_ROLE, PrivateCluster, login_role_options};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -149,7 +149,9 @@ async fn a_tenant_transaction_on_a_killed_connection_reports_it_to_the_pool(
     admin: PgPool,
 ) -> TestResult {
     let settings = PoolSettings { max_connections: 1, ..Default::default() };
-    let pool = Pool::new(tagged(&admin, "pool-tenant-killed"), settings)?;
+    // As the application's role: tenant data is never touched as a superuser.
+    let options = login_role_options(&admin, APP_ROLE).await?.application_name("pool-tenant-killed");
+    let pool = Pool::new(options, settings)?;
     let mut conn = pool.acquire().await?;
     let ada = strata_db::users::create(
         &mut conn,
