@@ -6,6 +6,9 @@ mod support;
 use sqlx::PgPool;
 use sqlx::migrate::Migrate;
 use strata_db::organizations::{self, NewOrganization};
+use strata_db::projects::{self, NewProject};
+use strata_db::users::{self, NewUser};
+use strata_db::{Pool, PoolSettings, TenantTx};
 use strata_migrate::{MIGRATOR, exit};
 use support::{command, migrate, spawn_migrate, temp_dir, text, url_for, url_of, write_migrations};
 
@@ -49,8 +52,25 @@ async fn up_then_status_then_the_data_layer_works(pool: PgPool) -> TestResult {
     let out = migrate(&["up"], &[("DATABASE_URL", &url)]);
     assert!(text(&out).contains("nothing to apply"), "{}", text(&out));
 
-    let org = organizations::create(&pool, &NewOrganization { slug: "acme", name: "Acme" }).await?;
-    assert_eq!(organizations::get(&pool, org.id).await?.slug, "acme");
+    // The data layer on the migrated database, through its pool, as the application's role.
+    let db = Pool::new(pool.connect_options().as_ref().clone(), PoolSettings::default())?;
+    let mut conn = db.acquire().await?;
+    sqlx::query("set role strata_app").execute(&mut conn).await?;
+    let ada = users::create(&mut conn, &NewUser { email: "ada@example.com", display_name: "Ada" })
+        .await?;
+    let new = NewOrganization { slug: "acme", name: "Acme" };
+    let (org, _) = organizations::create_with_owner(&mut conn, &new, ada.id).await?;
+    assert_eq!(organizations::get(&mut conn, org.id).await?.slug, "acme");
+    let mut tx = TenantTx::begin(&mut conn, org.id, ada.id).await?;
+    let ops = NewProject { key: "OPS", name: "Operations", description: "" };
+    let project = projects::create(&mut tx, &ops).await?;
+    tx.commit().await?;
+    let mut tx = TenantTx::begin(&mut conn, org.id, ada.id).await?;
+    assert_eq!(projects::get(&mut tx, project.id).await?.key, "OPS");
+    tx.commit().await?;
+    let outside: i64 =
+        sqlx::query_scalar("select count(*) from projects").fetch_one(&mut conn).await?;
+    assert_eq!(outside, 0, "row-level security applies outside a tenant transaction");
     Ok(())
 }
 

@@ -5,14 +5,14 @@
 //! caller's membership), or, for the few single-statement reads that set the tenant themselves,
 //! any [`Tenant`]. Calling one with a bare connection does not compile:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! # async fn handler(conn: &mut sqlx::PgConnection, id: strata_db::ProjectId) {
 //! // A connection is not a tenant transaction: this does not compile.
 //! let project = strata_db::projects::get(conn, id).await;
 //! # }
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! # async fn handler(conn: &mut sqlx::PgConnection, scope: strata_db::Scope, id: strata_db::ProjectId) {
 //! // Nor does a scope with a connection outside its transaction.
 //! let project = strata_db::projects::get(&mut scope.on(conn), id).await;

@@ -9,19 +9,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::{Connection, PgPool};
 use strata_db::projects::{self, NewProject};
 use strata_db::retry::with_retries;
-use strata_db::{Error, Role, UserId, comments, constraints, memberships, tasks};
-use support::{count, new_task, tenant, user};
+use strata_db::{Error, Pool, Role, UserId, comments, constraints, memberships, tasks};
+use support::{app_pool, count, new_task, tenant, user};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn membership_conflicts_and_unknown_users(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn membership_conflicts_and_unknown_users(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let bob = user(&mut conn, "bob@example.com").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    memberships::add(&mut tx, &t.scope, bob.id, Role::Member).await?;
-    let err = memberships::add(&mut tx, &t.scope, bob.id, Role::Admin).await.expect_err("twice");
+    memberships::add(&mut tx, bob.id, Role::Member).await?;
+    let err = memberships::add(&mut tx, bob.id, Role::Admin).await.expect_err("twice");
     assert!(
         matches!(err, Error::Conflict { constraint: constraints::MEMBERSHIPS_PKEY, .. }),
         "{err:?}"
@@ -29,8 +30,7 @@ async fn membership_conflicts_and_unknown_users(pool: PgPool) -> TestResult {
     tx.rollback().await?;
 
     let mut tx = t.scope.begin(&mut conn).await?;
-    let err =
-        memberships::add(&mut tx, &t.scope, UserId::new(), Role::Member).await.expect_err("ghost");
+    let err = memberships::add(&mut tx, UserId::new(), Role::Member).await.expect_err("ghost");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::MEMBERSHIPS_USER_ID_FKEY, .. }),
         "{err:?}"
@@ -38,30 +38,34 @@ async fn membership_conflicts_and_unknown_users(pool: PgPool) -> TestResult {
     tx.rollback().await?;
 
     let mut tx = t.scope.begin(&mut conn).await?;
-    memberships::add(&mut tx, &t.scope, bob.id, Role::Member).await?;
-    let changed = memberships::change_role(&mut tx, &t.scope, bob.id, Role::Admin).await?;
+    memberships::add(&mut tx, bob.id, Role::Member).await?;
+    let changed = memberships::change_role(&mut tx, bob.id, Role::Admin).await?;
     assert_eq!(changed.role, Role::Admin);
-    let err = memberships::change_role(&mut tx, &t.scope, UserId::new(), Role::Admin)
-        .await
-        .expect_err("absent");
+    let err =
+        memberships::change_role(&mut tx, UserId::new(), Role::Admin).await.expect_err("absent");
     assert!(matches!(err, Error::NotFound { entity: "membership" }), "{err:?}");
-    let members = memberships::list(&mut tx, &t.scope).await?;
+    let members = memberships::list(&mut tx).await?;
     assert_eq!(members.iter().map(|m| m.role).collect::<Vec<_>>(), [Role::Owner, Role::Admin]);
-    let err = memberships::change_role(&mut tx, &t.scope, t.owner.id, Role::Admin)
-        .await
-        .expect_err("last owner");
+    let err =
+        memberships::change_role(&mut tx, t.owner.id, Role::Admin).await.expect_err("last owner");
     assert!(
-        matches!(err, Error::Invalid { message: "an organization keeps at least one owner", .. }),
+        matches!(
+            err,
+            Error::Invalid {
+                constraint: constraints::MEMBERSHIPS_OWNER_REQUIRED,
+                message: "an organization keeps at least one owner"
+            }
+        ),
         "{err:?}"
     );
     tx.commit().await?;
-    let admin = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await?;
-    let mut tx = admin.begin(&mut conn).await?;
-    let err = memberships::change_role(&mut tx, &admin, bob.id, Role::Owner)
-        .await
-        .expect_err("self-promotion");
+    let bob_admin = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await?;
+    assert_eq!(bob_admin.role(), Role::Admin);
+    let mut tx = bob_admin.begin(&mut conn).await?;
+    let err =
+        memberships::change_role(&mut tx, bob.id, Role::Owner).await.expect_err("self-promotion");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
-    let err = memberships::change_role(&mut tx, &admin, t.owner.id, Role::Viewer)
+    let err = memberships::change_role(&mut tx, t.owner.id, Role::Viewer)
         .await
         .expect_err("demote owner");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
@@ -70,8 +74,9 @@ async fn membership_conflicts_and_unknown_users(pool: PgPool) -> TestResult {
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn project_conflicts_and_malformed_projects(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn project_conflicts_and_malformed_projects(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let cases: [(NewProject<'_>, &str); 3] = [
         (NewProject { key: "OPS", name: "Again", description: "" }, constraints::PROJECTS_KEY_KEY),
@@ -86,7 +91,7 @@ async fn project_conflicts_and_malformed_projects(pool: PgPool) -> TestResult {
     ];
     for (new, expected) in cases {
         let mut tx = t.scope.begin(&mut conn).await?;
-        let err = projects::create(&mut tx, &t.scope, &new).await.expect_err(expected);
+        let err = projects::create(&mut tx, &new).await.expect_err(expected);
         let constraint = match err {
             Error::Conflict { constraint, .. } | Error::Invalid { constraint, .. } => constraint,
             other => panic!("{expected}: {other:?}"),
@@ -94,25 +99,25 @@ async fn project_conflicts_and_malformed_projects(pool: PgPool) -> TestResult {
         assert_eq!(constraint, expected);
         tx.rollback().await?;
     }
-    assert_eq!(count(&mut conn, "projects").await, 1, "only OPS");
+    assert_eq!(count(&admin, "projects").await, 1, "only OPS");
     let mut tx = t.scope.begin(&mut conn).await?;
-    assert_eq!(projects::get_by_key(&mut tx, &t.scope, "OPS").await?.id, t.project.id);
-    assert_eq!(projects::list(&mut tx, &t.scope, false).await?.len(), 1);
+    assert_eq!(projects::get_by_key(&mut tx, "OPS").await?.id, t.project.id);
+    assert_eq!(projects::list(&mut tx, false).await?.len(), 1);
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn a_duplicate_task_number_is_a_conflict(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn a_duplicate_task_number_is_a_conflict(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "one")).await?;
+    tasks::create(&mut tx, &new_task(t.project.id, "one")).await?;
     tx.commit().await?;
     // The counter makes this impossible through the API; a hand-made row shows the mapping.
-    sqlx::query("update projects set next_task_number = 1").execute(&pool).await?;
+    sqlx::query("update projects set next_task_number = 1").execute(&admin).await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    let err =
-        tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "dup")).await.expect_err("dup");
+    let err = tasks::create(&mut tx, &new_task(t.project.id, "dup")).await.expect_err("dup");
     assert!(
         matches!(err, Error::Conflict { constraint: constraints::TASKS_NUMBER_KEY, .. }),
         "{err:?}"
@@ -121,16 +126,17 @@ async fn a_duplicate_task_number_is_a_conflict(pool: PgPool) -> TestResult {
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn comments_by_members_edited_by_their_author(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn comments_by_members_edited_by_their_author(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let bob = user(&mut conn, "bob@example.com").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    memberships::add(&mut tx, &t.scope, bob.id, Role::Member).await?;
-    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "Discuss")).await?;
-    let comment = comments::create(&mut tx, &t.scope, task.id, "First!").await?;
+    memberships::add(&mut tx, bob.id, Role::Member).await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "Discuss")).await?;
+    let comment = comments::create(&mut tx, task.id, "First!").await?;
     assert_eq!((comment.author_id, comment.edited_at), (t.owner.id, None));
-    let err = comments::create(&mut tx, &t.scope, task.id, "   ").await.expect_err("blank");
+    let err = comments::create(&mut tx, task.id, "   ").await.expect_err("blank");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::COMMENTS_BODY_NOT_BLANK, .. }),
         "{err:?}"
@@ -138,30 +144,31 @@ async fn comments_by_members_edited_by_their_author(pool: PgPool) -> TestResult 
     tx.rollback().await?;
 
     let mut tx = t.scope.begin(&mut conn).await?;
-    memberships::add(&mut tx, &t.scope, bob.id, Role::Member).await?;
-    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "Discuss")).await?;
-    let comment = comments::create(&mut tx, &t.scope, task.id, "First!").await?;
-    let edited = comments::edit(&mut tx, &t.scope, comment.id, "First, edited").await?;
+    memberships::add(&mut tx, bob.id, Role::Member).await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "Discuss")).await?;
+    let comment = comments::create(&mut tx, task.id, "First!").await?;
+    let edited = comments::edit(&mut tx, comment.id, "First, edited").await?;
     assert!(edited.edited_at.is_some());
     tx.commit().await?;
     let bob_scope = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await?;
     let mut tx = bob_scope.begin(&mut conn).await?;
-    let err =
-        comments::edit(&mut tx, &bob_scope, comment.id, "hijack").await.expect_err("not author");
+    let err = comments::edit(&mut tx, comment.id, "hijack").await.expect_err("not author");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
-    let listed = comments::list(&mut tx, &bob_scope, task.id).await?;
+    let listed = comments::list(&mut tx, task.id).await?;
     assert_eq!(listed.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["First, edited"]);
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn serialization_failures_are_retried(pool: PgPool) -> TestResult {
-    sqlx::query("create table counter (n int not null)").execute(&pool).await?;
-    sqlx::query("insert into counter values (0)").execute(&pool).await?;
+async fn serialization_failures_are_retried(admin: PgPool) -> TestResult {
+    sqlx::query("create table counter (n int not null)").execute(&admin).await?;
+    sqlx::query("insert into counter values (0)").execute(&admin).await?;
+    sqlx::query("grant select, update on counter to strata_app").execute(&admin).await?;
+    let app = app_pool(&admin).await?;
     let tries = Arc::new(AtomicU32::new(0));
     // Two serializable transactions that read then write the same row: one must fail with
     // 40001 and be retried; both increments land.
-    let run = |pool: PgPool, tries: Arc<AtomicU32>| async move {
+    let run = |pool: Pool, tries: Arc<AtomicU32>| async move {
         with_retries(5, |_| {
             let pool = pool.clone();
             let tries = tries.clone();
@@ -182,30 +189,27 @@ async fn serialization_failures_are_retried(pool: PgPool) -> TestResult {
         })
         .await
     };
-    let (a, b) = tokio::join!(run(pool.clone(), tries.clone()), run(pool.clone(), tries.clone()));
+    let (a, b) = tokio::join!(run(app.clone(), tries.clone()), run(app.clone(), tries.clone()));
     a?;
     b?;
-    let n: i32 = sqlx::query_scalar("select n from counter").fetch_one(&pool).await?;
+    let n: i32 = sqlx::query_scalar("select n from counter").fetch_one(&admin).await?;
     assert_eq!(n, 2, "both increments applied");
     assert!(tries.load(Ordering::SeqCst) >= 3, "at least one retry happened");
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn summaries_cover_the_null_side_of_the_outer_join(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn summaries_cover_the_null_side_of_the_outer_join(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    projects::create(
-        &mut tx,
-        &t.scope,
-        &NewProject { key: "EMPTY", name: "No tasks", description: "" },
-    )
-    .await?;
-    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "open")).await?;
-    let done = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "closed")).await?;
-    tasks::transition(&mut tx, &t.scope, done.id, done.version, tasks::TaskStatus::Done).await?;
-    let summaries = projects::summaries(&mut tx, &t.scope).await?;
+    projects::create(&mut tx, &NewProject { key: "EMPTY", name: "No tasks", description: "" })
+        .await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "open")).await?;
+    let done = tasks::create(&mut tx, &new_task(t.project.id, "closed")).await?;
+    tasks::transition(&mut tx, done.id, done.version, tasks::TaskStatus::Done).await?;
+    let summaries = projects::summaries(&mut tx).await?;
     let shape: Vec<(&str, i64, bool)> = summaries
         .iter()
         .map(|s| (s.key.as_str(), s.open_tasks, s.last_activity.is_some()))
@@ -216,27 +220,36 @@ async fn summaries_cover_the_null_side_of_the_outer_join(pool: PgPool) -> TestRe
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn removing_members_keeps_an_owner_and_their_tasks_assigned(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn removing_members_keeps_an_owner_and_their_tasks_assigned(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let bob = user(&mut conn, "bob@example.com").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    memberships::add(&mut tx, &t.scope, bob.id, Role::Member).await?;
-    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "bob's")).await?;
-    let task = tasks::assign(&mut tx, &t.scope, task.id, task.version, Some(bob.id)).await?;
-    let err = memberships::remove(&mut tx, &t.scope, bob.id).await.expect_err("assigned");
+    memberships::add(&mut tx, bob.id, Role::Member).await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "bob's")).await?;
+    let task = tasks::assign(&mut tx, task.id, task.version, Some(bob.id)).await?;
+    let err = memberships::remove(&mut tx, bob.id).await.expect_err("assigned");
     assert!(
-        matches!(err, Error::Invalid { message: "reassign the member's tasks first", .. }),
+        matches!(
+            err,
+            Error::Invalid {
+                constraint: constraints::TASKS_ASSIGNEE_FKEY,
+                message: "reassign the member's tasks first"
+            }
+        ),
         "{err:?}"
     );
-    let err = memberships::remove(&mut tx, &t.scope, t.owner.id).await.expect_err("last owner");
-    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
-    tasks::assign(&mut tx, &t.scope, task.id, task.version, None).await?;
-    memberships::remove(&mut tx, &t.scope, bob.id).await?;
-    let err = memberships::remove(&mut tx, &t.scope, bob.id).await.expect_err("gone");
+    let err = memberships::remove(&mut tx, t.owner.id).await.expect_err("last owner");
+    assert!(
+        matches!(err, Error::Invalid { constraint: constraints::MEMBERSHIPS_OWNER_REQUIRED, .. }),
+        "{err:?}"
+    );
+    tasks::assign(&mut tx, task.id, task.version, None).await?;
+    memberships::remove(&mut tx, bob.id).await?;
+    let err = memberships::remove(&mut tx, bob.id).await.expect_err("gone");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    let history =
-        strata_db::audit::history(&mut tx, &t.scope, "membership", bob.id.into_uuid()).await?;
+    let history = strata_db::audit::history(&mut tx, "membership", bob.id.into_uuid()).await?;
     assert_eq!(history.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["add", "remove"]);
     tx.commit().await?;
     let err = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await.expect_err("removed");
@@ -245,13 +258,14 @@ async fn removing_members_keeps_an_owner_and_their_tasks_assigned(pool: PgPool) 
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn projects_users_and_comments_change_and_go(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn projects_users_and_comments_change_and_go(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
-    let renamed = strata_db::users::set_display_name(&mut *conn, t.owner.id, "Owner Two").await?;
+    let renamed = strata_db::users::set_display_name(&mut conn, t.owner.id, "Owner Two").await?;
     assert_eq!(renamed.display_name, "Owner Two");
     let err =
-        strata_db::users::set_display_name(&mut *conn, t.owner.id, " ").await.expect_err("blank");
+        strata_db::users::set_display_name(&mut conn, t.owner.id, " ").await.expect_err("blank");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::USERS_DISPLAY_NAME_NOT_BLANK, .. }),
         "{err:?}"
@@ -260,11 +274,9 @@ async fn projects_users_and_comments_change_and_go(pool: PgPool) -> TestResult {
     let bob = user(&mut conn, "bob@example.com").await?;
     let carol = user(&mut conn, "carol@example.com").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    let project =
-        projects::update(&mut tx, &t.scope, t.project.id, Some("Operations 2"), None).await?;
+    let project = projects::update(&mut tx, t.project.id, Some("Operations 2"), None).await?;
     assert_eq!((project.name.as_str(), project.description.as_str()), ("Operations 2", ""));
-    let err =
-        projects::update(&mut tx, &t.scope, t.project.id, Some(""), None).await.expect_err("blank");
+    let err = projects::update(&mut tx, t.project.id, Some(""), None).await.expect_err("blank");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::PROJECTS_NAME_NOT_BLANK, .. }),
         "{err:?}"
@@ -272,27 +284,84 @@ async fn projects_users_and_comments_change_and_go(pool: PgPool) -> TestResult {
     tx.rollback().await?;
 
     let mut tx = t.scope.begin(&mut conn).await?;
-    memberships::add(&mut tx, &t.scope, bob.id, Role::Member).await?;
-    memberships::add(&mut tx, &t.scope, carol.id, Role::Member).await?;
-    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "talk")).await?;
+    memberships::add(&mut tx, bob.id, Role::Member).await?;
+    memberships::add(&mut tx, carol.id, Role::Member).await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "talk")).await?;
     tx.commit().await?;
     let bob_scope = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await?;
     let carol_scope = strata_db::Scope::resolve(&mut conn, t.org.id, carol.id).await?;
     let mut tx = bob_scope.begin(&mut conn).await?;
-    let first = comments::create(&mut tx, &bob_scope, task.id, "one").await?;
-    let second = comments::create(&mut tx, &bob_scope, task.id, "two").await?;
+    let first = comments::create(&mut tx, task.id, "one").await?;
+    let second = comments::create(&mut tx, task.id, "two").await?;
     tx.commit().await?;
     let mut tx = carol_scope.begin(&mut conn).await?;
-    let err = comments::delete(&mut tx, &carol_scope, first.id).await.expect_err("not hers");
+    let err = comments::delete(&mut tx, first.id).await.expect_err("not hers");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     tx.rollback().await?;
     let mut tx = bob_scope.begin(&mut conn).await?;
-    comments::delete(&mut tx, &bob_scope, first.id).await?;
+    comments::delete(&mut tx, first.id).await?;
     tx.commit().await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    comments::delete(&mut tx, &t.scope, second.id).await?;
-    let err = comments::delete(&mut tx, &t.scope, second.id).await.expect_err("gone");
+    comments::delete(&mut tx, second.id).await?;
+    let err = comments::delete(&mut tx, second.id).await.expect_err("gone");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    assert!(comments::list(&mut tx, &t.scope, task.id).await?.is_empty());
+    assert!(comments::list(&mut tx, task.id).await?.is_empty());
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn the_database_keeps_an_owner_whoever_writes(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    // Statements of the caller's own, past the data layer's check: the trigger refuses.
+    for sql in [
+        "update memberships set role = 'admin' where organization_id = $1 and user_id = $2",
+        "delete from memberships where organization_id = $1 and user_id = $2",
+    ] {
+        let mut tx = t.scope.begin(&mut conn).await?;
+        let err: Error = sqlx::query(sql)
+            .bind(t.org.id)
+            .bind(t.owner.id)
+            .execute(&mut tx)
+            .await
+            .expect_err(sql)
+            .into();
+        assert!(
+            matches!(
+                err,
+                Error::Invalid { constraint: constraints::MEMBERSHIPS_OWNER_REQUIRED, .. }
+            ),
+            "{sql}: {err:?}"
+        );
+        tx.rollback().await?;
+    }
+    let owners = count(&admin, "memberships where role = 'owner'").await;
+    assert_eq!(owners, 1, "the owner is still there");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn a_member_who_has_written_comments_stays_a_member(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let bob = user(&mut conn, "bob@example.com").await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    memberships::add(&mut tx, bob.id, Role::Member).await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "Discuss")).await?;
+    tx.commit().await?;
+    let mut tx = strata_db::TenantTx::begin(&mut conn, t.org.id, bob.id).await?;
+    comments::create(&mut tx, task.id, "bob was here").await?;
+    tx.commit().await?;
+
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let err = memberships::remove(&mut tx, bob.id).await.expect_err("bob has comments");
+    assert!(
+        matches!(err, Error::Invalid { constraint: constraints::COMMENTS_AUTHOR_FKEY, .. }),
+        "{err:?}"
+    );
+    tx.rollback().await?;
+    assert_eq!(count(&admin, "memberships").await, 2, "bob is still a member");
     Ok(())
 }

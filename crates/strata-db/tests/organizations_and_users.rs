@@ -1,5 +1,7 @@
 //! Organizations and users against a freshly migrated database per test.
 
+mod support;
+
 use sqlx::PgPool;
 use strata_db::organizations::{self, NewOrganization};
 use strata_db::users::{self, NewUser};
@@ -150,7 +152,7 @@ async fn pid(conn: &mut sqlx::PgConnection) -> Result<i32, sqlx::Error> {
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn the_pool_reuses_connections_and_bounds_them(pool: PgPool) -> TestResult {
+async fn the_pool_reuses_connections_and_bounds_them(admin: PgPool) -> TestResult {
     use std::time::Duration;
     use strata_db::{Pool, PoolSettings};
     let settings = PoolSettings {
@@ -158,7 +160,8 @@ async fn the_pool_reuses_connections_and_bounds_them(pool: PgPool) -> TestResult
         acquire_timeout: Duration::from_millis(200),
         ..PoolSettings::default()
     };
-    let ours = Pool::new(pool.connect_options().as_ref().clone(), settings);
+    // As the application's role, as a service connects.
+    let ours = Pool::new(support::app_options(&admin).await?, settings)?;
     let first = {
         let mut conn = ours.acquire().await?;
         pid(&mut conn).await?
@@ -174,7 +177,7 @@ async fn the_pool_reuses_connections_and_bounds_them(pool: PgPool) -> TestResult
     assert!(matches!(err, Error::Database(sqlx::Error::PoolTimedOut)), "{err:?}");
     drop(one);
     let mut three = ours.acquire().await?;
-    organizations::create(&mut *three, &ACME).await?;
+    organizations::create(&mut three, &ACME).await?;
     drop((two, three));
 
     // A transaction dropped without commit is rolled back before the next user's statement.
@@ -184,7 +187,7 @@ async fn the_pool_reuses_connections_and_bounds_them(pool: PgPool) -> TestResult
         organizations::create(&mut *tx, &NewOrganization { slug: "dropped", name: "x" }).await?;
     }
     let mut conn = ours.acquire().await?;
-    let err = organizations::get_by_slug(&mut *conn, "dropped").await.expect_err("rolled back");
+    let err = organizations::get_by_slug(&mut conn, "dropped").await.expect_err("rolled back");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     drop(conn);
     ours.close().await;

@@ -150,7 +150,8 @@ async fn a_tenant_transaction_on_a_killed_connection_reports_it_to_the_pool(
 ) -> TestResult {
     let settings = PoolSettings { max_connections: 1, ..Default::default() };
     // As the application's role: tenant data is never touched as a superuser.
-    let options = login_role_options(&admin, APP_ROLE).await?.application_name("pool-tenant-killed");
+    let options =
+        login_role_options(&admin, APP_ROLE).await?.application_name("pool-tenant-killed");
     let pool = Pool::new(options, settings)?;
     let mut conn = pool.acquire().await?;
     let ada = strata_db::users::create(
@@ -185,8 +186,10 @@ async fn a_closed_pool_refuses_and_closes_its_connections(admin: PgPool) -> Test
     let refused = pool.acquire().await;
     assert!(matches!(refused, Err(Error::Database(sqlx::Error::PoolClosed))), "{refused:?}");
     assert!(
-        eventually(|| async { server_side_connections(&admin, "pool-close").await.ok() == Some(0) })
-            .await,
+        eventually(|| async {
+            server_side_connections(&admin, "pool-close").await.ok() == Some(0)
+        })
+        .await,
         "connections still open after close"
     );
     Ok(())
@@ -235,7 +238,8 @@ async fn the_pool_recovers_from_a_server_restart_under_load() -> TestResult {
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let restart_at = start.elapsed();
-    let cluster = tokio::task::spawn_blocking(move || cluster.restart().map(|()| cluster)).await??;
+    let cluster =
+        tokio::task::spawn_blocking(move || cluster.restart().map(|()| cluster)).await??;
     let back_at = start.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);

@@ -45,7 +45,6 @@ async fn every_tenant_owned_table_has_forced_row_level_security(pool: PgPool) ->
            from pg_class c
            join pg_attribute a on a.attrelid = c.oid and a.attname = 'organization_id' and not a.attisdropped
           where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'
-            and c.relname <> 'outbox_events'
             and not (c.relrowsecurity and c.relforcerowsecurity
                      and exists (select 1 from pg_policy p where p.polrelid = c.oid))
           order by 1",
@@ -58,16 +57,60 @@ async fn every_tenant_owned_table_has_forced_row_level_security(pool: PgPool) ->
     )
     .fetch_one(&pool)
     .await?;
-    assert_eq!(protected, 5, "memberships, projects, tasks, comments, audit_events");
+    assert_eq!(protected, 6, "memberships, projects, tasks, comments, audit_events, outbox_events");
     let loose: Vec<String> = sqlx::query_scalar(
         "select polname::text from pg_policy
-          where pg_get_expr(polqual, polrelid) <> '(organization_id = strata_current_organization())'
-             or polwithcheck is not null
+          where polrelid <> 'outbox_events'::regclass
+            and (pg_get_expr(polqual, polrelid) <> '(organization_id = strata_current_organization())'
+                 or polwithcheck is not null)
           order by 1",
     )
     .fetch_all(&pool)
     .await?;
     assert!(loose.is_empty(), "policies not keyed on the transaction's tenant: {loose:?}");
+    // The outbox: every role inserts only into its tenant; only the relay reads and settles,
+    // across tenants (name, command, roles, USING, WITH CHECK).
+    let outbox: Vec<String> = sqlx::query_scalar(
+        "select format('%s %s %s %s %s', polname, polcmd,
+                       (select string_agg(case when r = 0 then 'public' else r::regrole::text end, ',')
+                          from unnest(polroles) r),
+                       coalesce(pg_get_expr(polqual, polrelid), '-'),
+                       coalesce(pg_get_expr(polwithcheck, polrelid), '-'))
+           from pg_policy where polrelid = 'outbox_events'::regclass
+          order by 1",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(
+        outbox,
+        [
+            "outbox_events_relay_select r strata_relay true -",
+            "outbox_events_relay_update w strata_relay true true",
+            "outbox_events_tenant_insert a public - (organization_id = strata_current_organization())",
+        ]
+    );
+    let privileges: Vec<String> = sqlx::query_scalar(
+        "select format('%s %s %s', r, p, has_table_privilege(r, 'outbox_events', p)::text)
+           from unnest(array['strata_app', 'strata_relay']) r,
+                unnest(array['select', 'insert', 'update', 'delete']) p
+          order by 1",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(
+        privileges,
+        [
+            "strata_app delete false",
+            "strata_app insert true",
+            "strata_app select false",
+            "strata_app update false",
+            "strata_relay delete false",
+            "strata_relay insert false",
+            "strata_relay select true",
+            "strata_relay update true",
+        ],
+        "the application writes events and reads none; the relay reads and settles them"
+    );
     Ok(())
 }
 

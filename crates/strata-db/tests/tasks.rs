@@ -11,27 +11,28 @@ use strata_db::tasks::{
     self, ImportTask, TaskFilter, TaskMetadata, TaskOrder, TaskPatch, TaskStatus,
 };
 use strata_db::{Error, Role, Scope, TaskId, audit, constraints, memberships};
-use support::{count, new_task, tenant, user};
+use support::{app_pool, count, new_task, tenant, user};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn create_numbers_tasks_and_records_audit_and_outbox(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn create_numbers_tasks_and_records_audit_and_outbox(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let labels = vec!["infra".to_owned()];
     let metadata = TaskMetadata { estimate: Some(3), ..TaskMetadata::default() };
     let mut tx = t.scope.begin(&mut conn).await?;
-    let first = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "First")).await?;
+    let first = tasks::create(&mut tx, &new_task(t.project.id, "First")).await?;
     let mut second = new_task(t.project.id, "Second");
     second.labels = &labels;
     second.metadata = &metadata;
-    let second = tasks::create(&mut tx, &t.scope, &second).await?;
+    let second = tasks::create(&mut tx, &second).await?;
     assert_eq!((first.number, second.number), (1, 2));
     assert_eq!(second.metadata, Json(metadata));
-    assert_eq!(tasks::get(&mut tx, &t.scope, second.id).await?, second);
-    assert_eq!(tasks::get_by_key(&mut tx, &t.scope, "OPS-2").await?, second);
-    let history = audit::history(&mut tx, &t.scope, "task", first.id.into_uuid()).await?;
+    assert_eq!(tasks::get(&mut tx, second.id).await?, second);
+    assert_eq!(tasks::get_by_key(&mut tx, "OPS-2").await?, second);
+    let history = audit::history(&mut tx, "task", first.id.into_uuid()).await?;
     assert_eq!(history.len(), 1);
     assert_eq!((history[0].action.as_str(), history[0].actor_id), ("create", t.owner.id));
     assert!(history[0].before.is_none() && history[0].after.is_some());
@@ -39,20 +40,20 @@ async fn create_numbers_tasks_and_records_audit_and_outbox(pool: PgPool) -> Test
     let topics: Vec<String> =
         sqlx::query_scalar("select topic from outbox_events where aggregate_id = $1")
             .bind(first.id)
-            .fetch_all(&pool)
+            .fetch_all(&admin)
             .await?;
     assert_eq!(topics, ["task.created"]);
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn bad_input_is_refused_and_nothing_is_written(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn bad_input_is_refused_and_nothing_is_written(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let stranger = user(&mut conn, "stranger@example.com").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    let err =
-        tasks::create(&mut tx, &t.scope, &new_task(t.project.id, " ")).await.expect_err("blank");
+    let err = tasks::create(&mut tx, &new_task(t.project.id, " ")).await.expect_err("blank");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::TASKS_TITLE_NOT_BLANK, .. }),
         "{err:?}"
@@ -62,7 +63,7 @@ async fn bad_input_is_refused_and_nothing_is_written(pool: PgPool) -> TestResult
     let mut tx = t.scope.begin(&mut conn).await?;
     let mut task = new_task(t.project.id, "x");
     task.priority = 9;
-    let err = tasks::create(&mut tx, &t.scope, &task).await.expect_err("priority");
+    let err = tasks::create(&mut tx, &task).await.expect_err("priority");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::TASKS_PRIORITY_RANGE, .. }),
         "{err:?}"
@@ -72,7 +73,7 @@ async fn bad_input_is_refused_and_nothing_is_written(pool: PgPool) -> TestResult
     let mut tx = t.scope.begin(&mut conn).await?;
     let mut task = new_task(t.project.id, "x");
     task.assignee_id = Some(stranger.id);
-    let err = tasks::create(&mut tx, &t.scope, &task).await.expect_err("non-member");
+    let err = tasks::create(&mut tx, &task).await.expect_err("non-member");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::TASKS_ASSIGNEE_FKEY, .. }),
         "{err:?}"
@@ -80,69 +81,71 @@ async fn bad_input_is_refused_and_nothing_is_written(pool: PgPool) -> TestResult
     tx.rollback().await?;
 
     let mut tx = t.scope.begin(&mut conn).await?;
-    let err = tasks::create(&mut tx, &t.scope, &new_task(strata_db::ProjectId::new(), "x"))
+    let err = tasks::create(&mut tx, &new_task(strata_db::ProjectId::new(), "x"))
         .await
         .expect_err("no project");
     assert!(matches!(err, Error::NotFound { entity: "project" }), "{err:?}");
-    let err = tasks::get_by_key(&mut tx, &t.scope, "OPS").await.expect_err("bad key");
+    let err = tasks::get_by_key(&mut tx, "OPS").await.expect_err("bad key");
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     tx.commit().await?;
 
-    assert_eq!(count(&mut conn, "tasks").await, 0);
-    assert_eq!(count(&mut conn, "outbox_events").await, 0);
+    assert_eq!(count(&admin, "tasks").await, 0);
+    assert_eq!(count(&admin, "outbox_events").await, 0);
     let next: i32 =
-        sqlx::query_scalar("select next_task_number from projects").fetch_one(&pool).await?;
+        sqlx::query_scalar("select next_task_number from projects").fetch_one(&admin).await?;
     assert_eq!(next, 1, "refused creations used no number");
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn archived_projects_take_no_tasks(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn archived_projects_take_no_tasks(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    strata_db::projects::set_archived(&mut tx, &t.scope, t.project.id, true).await?;
-    let err =
-        tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "x")).await.expect_err("archived");
+    strata_db::projects::set_archived(&mut tx, t.project.id, true).await?;
+    let err = tasks::create(&mut tx, &new_task(t.project.id, "x")).await.expect_err("archived");
     assert!(matches!(err, Error::Invalid { message: "the project is archived", .. }), "{err:?}");
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn archived_projects_take_no_imports(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn archived_projects_take_no_imports(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    strata_db::projects::set_archived(&mut tx, &t.scope, t.project.id, true).await?;
+    strata_db::projects::set_archived(&mut tx, t.project.id, true).await?;
     let rows = [ImportTask { title: "x".to_owned(), ..ImportTask::default() }];
-    let err = tasks::import(&mut tx, &t.scope, t.project.id, rows).await.expect_err("archived");
+    let err = tasks::import(&mut tx, t.project.id, rows).await.expect_err("archived");
     assert!(matches!(err, Error::Invalid { message: "the project is archived", .. }), "{err:?}");
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn a_failed_import_leaves_nothing_and_the_callers_transaction_usable(
-    pool: PgPool,
+    admin: PgPool,
 ) -> TestResult {
-    let mut conn = pool.acquire().await?;
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    let first = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "before")).await?;
+    let first = tasks::create(&mut tx, &new_task(t.project.id, "before")).await?;
     // The blank title is in the third chunk: two chunks were inserted before it failed.
     let rows = (0..5_000).map(|i| ImportTask {
         title: if i == 4_500 { " ".to_owned() } else { format!("imported {i}") },
         ..ImportTask::default()
     });
-    let err = tasks::import(&mut tx, &t.scope, t.project.id, rows).await.expect_err("blank title");
+    let err = tasks::import(&mut tx, t.project.id, rows).await.expect_err("blank title");
     assert!(matches!(err, Error::Invalid { constraint: "tasks_title_not_blank", .. }), "{err:?}");
-    let after = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "after")).await?;
+    let after = tasks::create(&mut tx, &new_task(t.project.id, "after")).await?;
     tx.commit().await?;
     assert_eq!((first.number, after.number), (1, 2), "the import used no numbers");
     let (count, audits): (i64, i64) = sqlx::query_as(
         "select (select count(*) from tasks),
                 (select count(*) from audit_events where action = 'import')",
     )
-    .fetch_one(&pool)
+    .fetch_one(&admin)
     .await?;
     assert_eq!((count, audits), (2, 0), "no row of the import remains");
     Ok(())
@@ -150,56 +153,63 @@ async fn a_failed_import_leaves_nothing_and_the_callers_transaction_usable(
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn an_import_past_the_largest_task_number_is_refused_before_it_writes(
-    pool: PgPool,
+    admin: PgPool,
 ) -> TestResult {
-    let mut conn = pool.acquire().await?;
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
-    sqlx::query("update projects set next_task_number = 2147483646").execute(&mut *conn).await?;
+    sqlx::query("update projects set next_task_number = 2147483646").execute(&admin).await?;
     let rows =
         (0..2).map(|i| ImportTask { title: format!("imported {i}"), ..ImportTask::default() });
     let mut tx = t.scope.begin(&mut conn).await?;
-    let err = tasks::import(&mut tx, &t.scope, t.project.id, rows).await.expect_err("overflow");
+    let err = tasks::import(&mut tx, t.project.id, rows).await.expect_err("overflow");
     assert!(
         matches!(err, Error::Invalid { message: "the project's task numbers would overflow", .. }),
         "{err:?}"
     );
     tx.commit().await?;
-    let count: i64 = sqlx::query_scalar("select count(*) from tasks").fetch_one(&pool).await?;
+    let count: i64 = sqlx::query_scalar("select count(*) from tasks").fetch_one(&admin).await?;
     assert_eq!(count, 0);
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn an_import_outside_a_transaction_is_atomic_and_advances_the_counter(
-    pool: PgPool,
+async fn an_import_in_its_own_transaction_is_atomic_and_advances_the_counter(
+    admin: PgPool,
 ) -> TestResult {
-    let mut conn = pool.acquire().await?;
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
-    // As a superuser, without `scope.begin`: the import opens its own transaction.
+    // Each import alone in its tenant transaction, committed after it.
     let rows =
         (0..3).map(|i| ImportTask { title: format!("imported {i}"), ..ImportTask::default() });
-    let report = tasks::import(&mut conn, &t.scope, t.project.id, rows).await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let report = tasks::import(&mut tx, t.project.id, rows).await?;
+    tx.commit().await?;
     assert_eq!((report.first_number, report.last_number), (Some(1), Some(3)));
     let bad =
         [ImportTask { title: "fine".to_owned(), ..ImportTask::default() }, ImportTask::default()];
-    tasks::import(&mut conn, &t.scope, t.project.id, bad).await.expect_err("blank title");
     let mut tx = t.scope.begin(&mut conn).await?;
-    let next = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "next")).await?;
+    tasks::import(&mut tx, t.project.id, bad).await.expect_err("blank title");
+    tx.commit().await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let next = tasks::create(&mut tx, &new_task(t.project.id, "next")).await?;
     tx.commit().await?;
     assert_eq!(next.number, 4, "the counter moved past the import, and not past the failed one");
-    let count: i64 = sqlx::query_scalar("select count(*) from tasks").fetch_one(&pool).await?;
+    let count: i64 = sqlx::query_scalar("select count(*) from tasks").fetch_one(&admin).await?;
     assert_eq!(count, 4);
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn concurrent_creators_get_contiguous_numbers(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn concurrent_creators_get_contiguous_numbers(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     drop(conn);
     let mut workers = Vec::new();
     for worker in 0..8 {
-        let pool = pool.clone();
+        let pool = app.clone();
         let (scope, project) = (t.scope, t.project.id);
         workers.push(tokio::spawn(async move {
             let mut numbers = Vec::new();
@@ -207,8 +217,7 @@ async fn concurrent_creators_get_contiguous_numbers(pool: PgPool) -> TestResult 
             for i in 0..100 {
                 let title = format!("worker {worker} task {i}");
                 let mut tx = scope.begin(&mut conn).await?;
-                numbers
-                    .push(tasks::create(&mut tx, &scope, &new_task(project, &title)).await?.number);
+                numbers.push(tasks::create(&mut tx, &new_task(project, &title)).await?.number);
                 tx.commit().await?;
             }
             Ok::<_, Error>(numbers)
@@ -224,21 +233,22 @@ async fn concurrent_creators_get_contiguous_numbers(pool: PgPool) -> TestResult 
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn concurrent_updates_of_one_version_let_exactly_one_win(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn concurrent_updates_of_one_version_let_exactly_one_win(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "Contested")).await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "Contested")).await?;
     tx.commit().await?;
     let mut writers = Vec::new();
     for writer in 0..8 {
-        let (pool, scope, id, version) = (pool.clone(), t.scope, task.id, task.version);
+        let (pool, scope, id, version) = (app.clone(), t.scope, task.id, task.version);
         writers.push(tokio::spawn(async move {
             let mut conn = pool.acquire().await?;
             let mut tx = scope.begin(&mut conn).await?;
             let patch =
                 TaskPatch { title: Some(format!("by writer {writer}")), ..TaskPatch::default() };
-            let result = tasks::update(&mut tx, &scope, id, version, &patch).await;
+            let result = tasks::update(&mut tx, id, version, &patch).await;
             tx.commit().await?;
             Ok::<_, Error>(result)
         }));
@@ -259,19 +269,20 @@ async fn concurrent_updates_of_one_version_let_exactly_one_win(pool: PgPool) -> 
     }
     assert_eq!((wins, stale), (1, 7));
     let mut tx = t.scope.begin(&mut conn).await?;
-    let history = audit::history(&mut tx, &t.scope, "task", task.id.into_uuid()).await?;
+    let history = audit::history(&mut tx, "task", task.id.into_uuid()).await?;
     let updates = history.iter().filter(|e| e.action == "update").count();
     assert_eq!(updates, 1, "the audit log shows exactly one change");
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn status_follows_the_transition_table(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn status_follows_the_transition_table(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let allowed: BTreeSet<(String, String)> =
         sqlx::query_as("select from_status::text, to_status::text from task_status_transitions")
-            .fetch_all(&pool)
+            .fetch_all(&admin)
             .await?
             .into_iter()
             .collect();
@@ -282,13 +293,11 @@ async fn status_follows_the_transition_table(pool: PgPool) -> TestResult {
         }
     }
     let mut tx = t.scope.begin(&mut conn).await?;
-    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "Flow")).await?;
-    let task =
-        tasks::transition(&mut tx, &t.scope, task.id, task.version, TaskStatus::InProgress).await?;
-    let task =
-        tasks::transition(&mut tx, &t.scope, task.id, task.version, TaskStatus::Done).await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "Flow")).await?;
+    let task = tasks::transition(&mut tx, task.id, task.version, TaskStatus::InProgress).await?;
+    let task = tasks::transition(&mut tx, task.id, task.version, TaskStatus::Done).await?;
     assert_eq!((task.status, task.version), (TaskStatus::Done, 3));
-    let err = tasks::transition(&mut tx, &t.scope, task.id, task.version, TaskStatus::Blocked)
+    let err = tasks::transition(&mut tx, task.id, task.version, TaskStatus::Blocked)
         .await
         .expect_err("done -> blocked");
     assert!(
@@ -300,117 +309,110 @@ async fn status_follows_the_transition_table(pool: PgPool) -> TestResult {
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn assign_delete_restore_and_stale_versions(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn assign_delete_restore_and_stale_versions(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let bob = user(&mut conn, "bob@example.com").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    memberships::add(&mut tx, &t.scope, bob.id, Role::Member).await?;
-    let task = tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "Work")).await?;
-    let task = tasks::assign(&mut tx, &t.scope, task.id, task.version, Some(bob.id)).await?;
+    memberships::add(&mut tx, bob.id, Role::Member).await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "Work")).await?;
+    let task = tasks::assign(&mut tx, task.id, task.version, Some(bob.id)).await?;
     assert_eq!(task.assignee_id, Some(bob.id));
-    let err = tasks::assign(&mut tx, &t.scope, task.id, 1, None).await.expect_err("stale");
+    let err = tasks::assign(&mut tx, task.id, 1, None).await.expect_err("stale");
     assert!(matches!(err, Error::Stale { expected: 1, actual: 2 }), "{err:?}");
 
-    let deleted = tasks::delete(&mut tx, &t.scope, task.id, task.version).await?;
+    let deleted = tasks::delete(&mut tx, task.id, task.version).await?;
     assert!(deleted.deleted_at.is_some());
-    let err = tasks::get(&mut tx, &t.scope, task.id).await.expect_err("deleted");
+    let err = tasks::get(&mut tx, task.id).await.expect_err("deleted");
     assert!(matches!(err, Error::NotFound { entity: "task" }), "{err:?}");
-    let err = tasks::delete(&mut tx, &t.scope, task.id, deleted.version).await.expect_err("twice");
+    let err = tasks::delete(&mut tx, task.id, deleted.version).await.expect_err("twice");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    let restored = tasks::restore(&mut tx, &t.scope, task.id, deleted.version).await?;
+    let restored = tasks::restore(&mut tx, task.id, deleted.version).await?;
     assert!(restored.deleted_at.is_none());
-    assert_eq!(
-        tasks::get(&mut tx, &t.scope, task.id).await?.version,
-        4,
-        "create, assign, delete, restore"
-    );
-    let err = tasks::update(&mut tx, &t.scope, TaskId::new(), 1, &TaskPatch::default())
-        .await
-        .expect_err("absent");
+    assert_eq!(tasks::get(&mut tx, task.id).await?.version, 4, "create, assign, delete, restore");
+    let err =
+        tasks::update(&mut tx, TaskId::new(), 1, &TaskPatch::default()).await.expect_err("absent");
     assert!(matches!(err, Error::NotFound { entity: "task" }), "{err:?}");
     tx.commit().await?;
     let topics: Vec<String> =
         sqlx::query_scalar("select topic from outbox_events where aggregate_id = $1 order by id")
             .bind(task.id)
-            .fetch_all(&pool)
+            .fetch_all(&admin)
             .await?;
     assert_eq!(topics, ["task.created", "task.assigned", "task.deleted", "task.restored"]);
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn patch_changes_only_what_it_names(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn patch_changes_only_what_it_names(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
     let mut new = new_task(t.project.id, "Old title");
     let due = time::macros::date!(2030 - 01 - 01);
     new.due_on = Some(due);
-    let task = tasks::create(&mut tx, &t.scope, &new).await?;
+    let task = tasks::create(&mut tx, &new).await?;
     let patch = TaskPatch { title: Some("New title".into()), ..TaskPatch::default() };
-    let patched = tasks::update(&mut tx, &t.scope, task.id, task.version, &patch).await?;
+    let patched = tasks::update(&mut tx, task.id, task.version, &patch).await?;
     assert_eq!(
         (patched.title.as_str(), patched.due_on, patched.priority),
         ("New title", Some(due), 2)
     );
     let patch = TaskPatch { due_on: Some(None), ..TaskPatch::default() };
-    let cleared = tasks::update(&mut tx, &t.scope, task.id, patched.version, &patch).await?;
+    let cleared = tasks::update(&mut tx, task.id, patched.version, &patch).await?;
     assert_eq!((cleared.title.as_str(), cleared.due_on), ("New title", None));
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn viewers_and_strangers_are_forbidden(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn viewers_and_strangers_are_forbidden(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let viewer = user(&mut conn, "viewer@example.com").await?;
     let stranger = user(&mut conn, "stranger@example.com").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    memberships::add(&mut tx, &t.scope, viewer.id, Role::Viewer).await?;
+    memberships::add(&mut tx, viewer.id, Role::Viewer).await?;
     tx.commit().await?;
     let err = Scope::resolve(&mut conn, t.org.id, stranger.id).await.expect_err("stranger");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     let viewer_scope = Scope::resolve(&mut conn, t.org.id, viewer.id).await?;
     assert_eq!(viewer_scope.role(), Role::Viewer);
     let mut tx = viewer_scope.begin(&mut conn).await?;
-    let err = tasks::create(&mut tx, &viewer_scope, &new_task(t.project.id, "x"))
-        .await
-        .expect_err("viewer");
+    let err = tasks::create(&mut tx, &new_task(t.project.id, "x")).await.expect_err("viewer");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
-    let err = memberships::add(&mut tx, &viewer_scope, stranger.id, Role::Owner)
-        .await
-        .expect_err("viewer");
+    let err = memberships::add(&mut tx, stranger.id, Role::Owner).await.expect_err("viewer");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     tx.commit().await?;
-    assert_eq!(count(&mut conn, "tasks").await, 0);
+    assert_eq!(count(&admin, "tasks").await, 0);
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn another_tenants_task_is_not_found(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn another_tenants_task_is_not_found(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let a = tenant(&mut conn, "alpha").await?;
     let b = tenant(&mut conn, "beta").await?;
     let mut tx = a.scope.begin(&mut conn).await?;
-    let task = tasks::create(&mut tx, &a.scope, &new_task(a.project.id, "Alpha's")).await?;
+    let task = tasks::create(&mut tx, &new_task(a.project.id, "Alpha's")).await?;
     tx.commit().await?;
     let mut tx = b.scope.begin(&mut conn).await?;
-    let err = tasks::get(&mut tx, &b.scope, task.id).await.expect_err("other tenant");
+    let err = tasks::get(&mut tx, task.id).await.expect_err("other tenant");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    let err =
-        tasks::update(&mut tx, &b.scope, task.id, 1, &TaskPatch::default()).await.expect_err("x");
+    let err = tasks::update(&mut tx, task.id, 1, &TaskPatch::default()).await.expect_err("x");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    let err = tasks::create(&mut tx, &b.scope, &new_task(a.project.id, "into alpha"))
-        .await
-        .expect_err("x");
+    let err = tasks::create(&mut tx, &new_task(a.project.id, "into alpha")).await.expect_err("x");
     assert!(matches!(err, Error::NotFound { entity: "project" }), "{err:?}");
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn list_filters_and_pages_in_both_orders(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn list_filters_and_pages_in_both_orders(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
     let bug = vec!["bug".to_owned()];
@@ -422,10 +424,9 @@ async fn list_filters_and_pages_in_both_orders(pool: PgPool) -> TestResult {
             new.labels = &bug;
         }
         new.due_on = Some(time::macros::date!(2030 - 01 - 01) + time::Duration::days(i.into()));
-        let task = tasks::create(&mut tx, &t.scope, &new).await?;
+        let task = tasks::create(&mut tx, &new).await?;
         if i % 4 == 0 {
-            tasks::transition(&mut tx, &t.scope, task.id, task.version, TaskStatus::InProgress)
-                .await?;
+            tasks::transition(&mut tx, task.id, task.version, TaskStatus::InProgress).await?;
         }
     }
     for order in [TaskOrder::Number, TaskOrder::Priority] {
@@ -434,7 +435,6 @@ async fn list_filters_and_pages_in_both_orders(pool: PgPool) -> TestResult {
         loop {
             let page = tasks::list(
                 &mut tx,
-                &t.scope,
                 t.project.id,
                 &TaskFilter::default(),
                 order,
@@ -458,35 +458,24 @@ async fn list_filters_and_pages_in_both_orders(pool: PgPool) -> TestResult {
     }
     let filter =
         TaskFilter { label: Some("bug"), title_search: Some("outage"), ..TaskFilter::default() };
-    let page =
-        tasks::list(&mut tx, &t.scope, t.project.id, &filter, TaskOrder::Number, None, 100).await?;
+    let page = tasks::list(&mut tx, t.project.id, &filter, TaskOrder::Number, None, 100).await?;
     let numbers: Vec<i32> = page.items.iter().map(|t| t.number).collect();
     assert_eq!(numbers, [6, 12, 18, 24, 30]);
     let filter = TaskFilter { statuses: &[TaskStatus::InProgress], ..TaskFilter::default() };
-    let page =
-        tasks::list(&mut tx, &t.scope, t.project.id, &filter, TaskOrder::Number, None, 100).await?;
+    let page = tasks::list(&mut tx, t.project.id, &filter, TaskOrder::Number, None, 100).await?;
     assert_eq!(page.items.iter().map(|t| t.number).collect::<Vec<_>>(), [4, 8, 12, 16, 20, 24, 28]);
     let filter = TaskFilter {
         due_before: Some(time::macros::date!(2030 - 01 - 04)),
         ..TaskFilter::default()
     };
-    let page =
-        tasks::list(&mut tx, &t.scope, t.project.id, &filter, TaskOrder::Number, None, 100).await?;
+    let page = tasks::list(&mut tx, t.project.id, &filter, TaskOrder::Number, None, 100).await?;
     assert_eq!(page.items.iter().map(|t| t.number).collect::<Vec<_>>(), [1, 2]);
 
-    let first = tasks::list(
-        &mut tx,
-        &t.scope,
-        t.project.id,
-        &TaskFilter::default(),
-        TaskOrder::Number,
-        None,
-        5,
-    )
-    .await?;
+    let first =
+        tasks::list(&mut tx, t.project.id, &TaskFilter::default(), TaskOrder::Number, None, 5)
+            .await?;
     let err = tasks::list(
         &mut tx,
-        &t.scope,
         t.project.id,
         &TaskFilter::default(),
         TaskOrder::Priority,
@@ -498,13 +487,11 @@ async fn list_filters_and_pages_in_both_orders(pool: PgPool) -> TestResult {
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     let other = strata_db::projects::create(
         &mut tx,
-        &t.scope,
         &strata_db::projects::NewProject { key: "WEB", name: "Web", description: "" },
     )
     .await?;
     let err = tasks::list(
         &mut tx,
-        &t.scope,
         other.id,
         &TaskFilter::default(),
         TaskOrder::Number,
@@ -517,41 +504,34 @@ async fn list_filters_and_pages_in_both_orders(pool: PgPool) -> TestResult {
         matches!(err, Error::Invalid { message: "the page cursor belongs to another project", .. }),
         "{err:?}"
     );
-    let err = tasks::list(
-        &mut tx,
-        &t.scope,
-        t.project.id,
-        &TaskFilter::default(),
-        TaskOrder::Number,
-        None,
-        0,
-    )
-    .await
-    .expect_err("empty page");
+    let err =
+        tasks::list(&mut tx, t.project.id, &TaskFilter::default(), TaskOrder::Number, None, 0)
+            .await
+            .expect_err("empty page");
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn keyset_pages_see_every_row_once_under_concurrent_inserts(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn keyset_pages_see_every_row_once_under_concurrent_inserts(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
     tasks::import(
         &mut tx,
-        &t.scope,
         t.project.id,
         (0..500).map(|i| ImportTask { title: format!("t{i}"), ..ImportTask::default() }),
     )
     .await?;
     tx.commit().await?;
-    let (pool2, scope, project) = (pool.clone(), t.scope, t.project.id);
+    let (pool2, scope, project) = (app.clone(), t.scope, t.project.id);
     let inserter = tokio::spawn(async move {
         let mut conn = pool2.acquire().await?;
         for i in 0..200 {
             let title = format!("late {i}");
             let mut tx = scope.begin(&mut conn).await?;
-            tasks::create(&mut tx, &scope, &new_task(project, &title)).await?;
+            tasks::create(&mut tx, &new_task(project, &title)).await?;
             tx.commit().await?;
         }
         Ok::<_, Error>(())
@@ -562,7 +542,6 @@ async fn keyset_pages_see_every_row_once_under_concurrent_inserts(pool: PgPool) 
         let mut tx = t.scope.begin(&mut conn).await?;
         let page = tasks::list(
             &mut tx,
-            &t.scope,
             t.project.id,
             &TaskFilter::default(),
             TaskOrder::Number,
@@ -587,9 +566,10 @@ async fn keyset_pages_see_every_row_once_under_concurrent_inserts(pool: PgPool) 
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn imported_rows_keep_their_fields_with_and_without_labels_and_metadata(
-    pool: PgPool,
+    admin: PgPool,
 ) -> TestResult {
-    let mut conn = pool.acquire().await?;
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let metadata = TaskMetadata {
         source: Some("jira".to_owned()),
@@ -610,10 +590,10 @@ async fn imported_rows_keep_their_fields_with_and_without_labels_and_metadata(
         ImportTask { title: "bare".to_owned(), ..ImportTask::default() },
     ];
     let mut tx = t.scope.begin(&mut conn).await?;
-    tasks::import(&mut tx, &t.scope, t.project.id, rows).await?;
+    tasks::import(&mut tx, t.project.id, rows).await?;
     let key = |n| format!("{}-{n}", t.project.key);
-    let full = tasks::get_by_key(&mut tx, &t.scope, &key(1)).await?;
-    let bare = tasks::get_by_key(&mut tx, &t.scope, &key(2)).await?;
+    let full = tasks::get_by_key(&mut tx, &key(1)).await?;
+    let bare = tasks::get_by_key(&mut tx, &key(2)).await?;
     tx.commit().await?;
     assert_eq!(
         (full.title.as_str(), full.description.as_str(), full.priority, full.assignee_id),
@@ -624,25 +604,26 @@ async fn imported_rows_keep_their_fields_with_and_without_labels_and_metadata(
     assert!(bare.labels.is_empty() && bare.due_on.is_none() && bare.assignee_id.is_none());
     assert_eq!(bare.metadata, Json(TaskMetadata::default()));
     let stored: String = sqlx::query_scalar("select metadata::text from tasks where number = 2")
-        .fetch_one(&pool)
+        .fetch_one(&admin)
         .await?;
     assert_eq!(stored, "{}", "empty metadata is stored as an empty object, not NULL");
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
-async fn bulk_import_of_100k_tasks(pool: PgPool) -> TestResult {
-    let mut conn = pool.acquire().await?;
+async fn bulk_import_of_100k_tasks(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    tasks::create(&mut tx, &t.scope, &new_task(t.project.id, "before the import")).await?;
+    tasks::create(&mut tx, &new_task(t.project.id, "before the import")).await?;
     let rows = (0..100_000).map(|i| ImportTask {
         title: format!("imported {i}"),
         priority: (i % 5) as i16,
         labels: vec!["import".to_owned()],
         ..ImportTask::default()
     });
-    let report = tasks::import(&mut tx, &t.scope, t.project.id, rows).await?;
+    let report = tasks::import(&mut tx, t.project.id, rows).await?;
     tx.commit().await?;
     assert_eq!(
         (report.count, report.first_number, report.last_number),
@@ -650,26 +631,26 @@ async fn bulk_import_of_100k_tasks(pool: PgPool) -> TestResult {
     );
     let (n, min, max): (i64, i32, i32) =
         sqlx::query_as("select count(*), min(number), max(number) from tasks")
-            .fetch_one(&pool)
+            .fetch_one(&admin)
             .await?;
     assert_eq!((n, min, max), (100_001, 1, 100_001), "contiguous");
     let title: String = sqlx::query_scalar("select title from tasks where number = 100001")
-        .fetch_one(&pool)
+        .fetch_one(&admin)
         .await?;
     assert_eq!(title, "imported 99999", "numbers follow input order");
     let imports: i64 =
         sqlx::query_scalar("select count(*) from audit_events where action = 'import'")
-            .fetch_one(&pool)
+            .fetch_one(&admin)
             .await?;
     let total: i64 = sqlx::query_scalar(
         "select sum((after->>'count')::bigint)::bigint from audit_events where action = 'import'",
     )
-    .fetch_one(&pool)
+    .fetch_one(&admin)
     .await?;
     assert_eq!((imports, total), (50, 100_000), "one audit event per chunk of 2,000");
     let events: i64 =
         sqlx::query_scalar("select count(*) from outbox_events where topic = 'tasks.imported'")
-            .fetch_one(&pool)
+            .fetch_one(&admin)
             .await?;
     assert_eq!(events, 50);
     Ok(())

@@ -1,13 +1,36 @@
-//! Seed data shared by the data-layer tests.
+//! Seed data and connections shared by the data-layer tests.
+//!
+//! `#[sqlx::test]` hands each test a superuser pool on its own database. A superuser bypasses
+//! row-level security, so it is for setup and for raw checks only ([`count`]); tenant data is
+//! read and written through a [`strata_db::Pool`] of a least-privilege login role
+//! ([`app_pool`], [`relay_pool`]), as a service would.
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
-use sqlx::PgConnection;
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
 use strata_db::organizations::{self, NewOrganization, Organization};
 use strata_db::projects::{self, NewProject, Project};
 use strata_db::tasks::{NewTask, TaskMetadata};
 use strata_db::users::{self, NewUser, User};
-use strata_db::{Error, ProjectId, Scope};
+use strata_db::{Error, Pool, PoolSettings, PooledConnection, ProjectId, Scope, TenantTx};
+use strata_test_support::{APP_ROLE, RELAY_ROLE, login_role_options};
+
+/// Connect options for the test's database as the application's role (`strata_app`: no
+/// superuser, no `BYPASSRLS`).
+pub async fn app_options(admin: &PgPool) -> Result<PgConnectOptions, Error> {
+    Ok(login_role_options(admin, APP_ROLE).await?)
+}
+
+/// A pool of the test's database as the application's role, with default settings.
+pub async fn app_pool(admin: &PgPool) -> Result<Pool, Error> {
+    Pool::new(app_options(admin).await?, PoolSettings::default())
+}
+
+/// A pool of the test's database as the outbox relay's role (`strata_relay`).
+pub async fn relay_pool(admin: &PgPool) -> Result<Pool, Error> {
+    Pool::new(login_role_options(admin, RELAY_ROLE).await?, PoolSettings::default())
+}
 
 /// An organization with its owner and one project `OPS`.
 pub struct Tenant {
@@ -18,26 +41,23 @@ pub struct Tenant {
 }
 
 /// Creates user `<slug>-owner@example.com`, organization `slug` owned by them, and project OPS.
-pub async fn tenant(conn: &mut PgConnection, slug: &str) -> Result<Tenant, Error> {
+pub async fn tenant(conn: &mut PooledConnection, slug: &str) -> Result<Tenant, Error> {
     let email = format!("{slug}-owner@example.com");
     let owner =
         users::create(&mut *conn, &NewUser { email: &email, display_name: "Owner" }).await?;
     let (org, scope) =
         organizations::create_with_owner(conn, &NewOrganization { slug, name: "Tenant" }, owner.id)
             .await?;
-    let mut tx = scope.begin(conn).await?;
-    let project = projects::create(
-        &mut tx,
-        &scope,
-        &NewProject { key: "OPS", name: "Operations", description: "" },
-    )
-    .await?;
+    let mut tx = TenantTx::begin(conn, org.id, owner.id).await?;
+    let project =
+        projects::create(&mut tx, &NewProject { key: "OPS", name: "Operations", description: "" })
+            .await?;
     tx.commit().await?;
     Ok(Tenant { org, owner, scope, project })
 }
 
 /// A user who is not yet a member of anything.
-pub async fn user(conn: &mut PgConnection, email: &str) -> Result<User, Error> {
+pub async fn user(conn: &mut PooledConnection, email: &str) -> Result<User, Error> {
     users::create(conn, &NewUser { email, display_name: "Someone" }).await
 }
 
@@ -58,8 +78,9 @@ pub fn new_task(project: ProjectId, title: &str) -> NewTask<'_> {
     }
 }
 
-/// How many rows `table` holds, read as the superuser (no RLS).
-pub async fn count(conn: &mut PgConnection, sql_table: &str) -> i64 {
+/// How many rows `sql_table` holds, read through the superuser pool (no RLS); -1 when the
+/// query fails.
+pub async fn count(admin: &PgPool, sql_table: &str) -> i64 {
     let sql = format!("select count(*) from {sql_table}");
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(conn).await.unwrap_or(-1)
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(admin).await.unwrap_or(-1)
 }
