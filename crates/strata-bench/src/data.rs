@@ -116,8 +116,7 @@ async fn fixture(server: &str) -> anyhow::Result<Fixture> {
     .await?;
     let mut tx = scope.begin(&mut conn).await?;
     let project =
-        projects::create(&mut tx, &NewProject { key: "OPS", name: "Ops", description: "" })
-            .await?;
+        projects::create(&mut tx, &NewProject { key: "OPS", name: "Ops", description: "" }).await?;
     let rows = (0..10_000).map(|i| ImportTask {
         title: format!("Task number {i} with a realistic title"),
         description: "Some description text that a task would carry around.".repeat(2),

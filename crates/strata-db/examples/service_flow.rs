@@ -40,11 +40,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("organization {} ({}) owned by {}", org.slug, org.id, ada.id);
 
     let mut tx = scope.begin(&mut conn).await?;
-    let ops = projects::create(
-        &mut tx,
-        &NewProject { key: "OPS", name: "Operations", description: "" },
-    )
-    .await?;
+    let ops =
+        projects::create(&mut tx, &NewProject { key: "OPS", name: "Operations", description: "" })
+            .await?;
     let imported = tasks::import(
         &mut tx,
         ops.id,
@@ -57,8 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     println!("imported {} tasks into OPS", imported.count);
     let first = tasks::get_by_key(&mut tx, "OPS-1").await?;
-    let moved =
-        tasks::transition(&mut tx, first.id, first.version, TaskStatus::InProgress).await?;
+    let moved = tasks::transition(&mut tx, first.id, first.version, TaskStatus::InProgress).await?;
     println!("OPS-{} is now {:?} (version {})", moved.number, moved.status, moved.version);
     tx.commit().await?;
 

@@ -117,11 +117,7 @@ impl<'c> TenantTx<'c> {
     ) -> Result<Self, Error> {
         let (conn, mut broken) = conn.split_connection();
         let tx = observe(&mut broken, conn.begin().await)?;
-        let mut handle = Self {
-            tx,
-            broken,
-            scope: Scope::owner_of(organization, user),
-        };
+        let mut handle = Self { tx, broken, scope: Scope::owner_of(organization, user) };
         let role = sqlx::query_scalar!(
             r#"select strata_enter_organization($1, $2) as "role: Role""#,
             organization.into_uuid(),
