@@ -605,7 +605,7 @@ async fn creates(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
             "tokio-postgres, 3 statements in a tx",
             &p,
             "≤ 1 round trip per statement",
-            "strata 4 round trips (BEGIN, set_config, 1 statement, COMMIT); peer 5".into(),
+            "strata 4 round trips (BEGIN, membership check and tenant in one, 1 statement, COMMIT); peer 5".into(),
         ));
     }
     Ok(rows)
