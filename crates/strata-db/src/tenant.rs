@@ -118,15 +118,7 @@ impl<'c> TenantTx<'c> {
         let (conn, mut broken) = conn.split_connection();
         let tx = observe(&mut broken, conn.begin().await)?;
         let mut handle = Self { tx, broken, scope: Scope::owner_of(organization, user) };
-        let role = sqlx::query_scalar!(
-            r#"select strata_enter_organization($1, $2) as "role: Role""#,
-            organization.into_uuid(),
-            user.into_uuid(),
-        )
-        .fetch_one(&mut handle)
-        .await?;
-        let role = role.ok_or(Error::Forbidden { reason: "not a member of the organization" })?;
-        handle.scope = Scope::new(organization, user, role);
+        handle.scope = enter(&mut handle, organization, user).await?;
         Ok(handle)
     }
 
@@ -249,18 +241,25 @@ pub(crate) async fn resolve(
     organization: OrganizationId,
     user: UserId,
 ) -> Result<Scope, Error> {
-    let (conn, mut broken) = conn.split_connection();
+    let (conn, broken) = conn.split_connection();
     // Outside a transaction the setting lasts for this one statement.
-    let role = observe(
-        &mut broken,
-        sqlx::query_scalar!(
-            r#"select strata_enter_organization($1, $2) as "role: Role""#,
-            organization.into_uuid(),
-            user.into_uuid(),
-        )
-        .fetch_one(conn)
-        .await,
-    )?;
+    enter(&mut TenantExec { conn, broken }, organization, user).await
+}
+
+/// Checks that `user` is a member of `organization`, sets the organization for the rest of
+/// the transaction, and returns the scope: the one statement behind every tenant handle.
+async fn enter(
+    conn: impl sqlx::PgExecutor<'_>,
+    organization: OrganizationId,
+    user: UserId,
+) -> Result<Scope, Error> {
+    let role = sqlx::query_scalar!(
+        r#"select strata_enter_organization($1, $2) as "role: Role""#,
+        organization.into_uuid(),
+        user.into_uuid(),
+    )
+    .fetch_one(conn)
+    .await?;
     let role = role.ok_or(Error::Forbidden { reason: "not a member of the organization" })?;
     Ok(Scope::new(organization, user, role))
 }
