@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::{MigrationStatus, State};
+use crate::status::{MigrationStatus, State};
 
 /// Something `check` can fail on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

@@ -153,7 +153,7 @@ pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
     strata_config::init_tracing(&config.log)?;
     let load = async {
         match &cli.source {
-            Some(dir) => crate::source::read_dir(dir).await.map(Some),
+            Some(dir) => crate::read_migrations(dir).await.map(Some),
             None => Ok(None),
         }
     };

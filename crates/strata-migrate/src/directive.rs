@@ -1,12 +1,13 @@
 //! Per-file directives in a migration's leading comment lines, next to sqlx's own
-//! `-- no-transaction`: `-- lock_timeout: 30s` overrides `migrations.lock_timeout` for that
-//! file (any `humantime` duration, e.g. `500ms`, `2m`).
+//! `-- no-transaction`: `-- lock_timeout: 30s` and `-- statement_timeout: 10m` override
+//! `migrations.lock_timeout` and the statement timeout for that file (any `humantime`
+//! duration, e.g. `500ms`, `2m`).
 
 use std::time::Duration;
 
 use sqlx::migrate::Migration;
 
-use crate::MigrateError;
+use crate::error::MigrateError;
 
 /// The `lock_timeout` a file asks for, if any.
 ///
@@ -14,6 +15,20 @@ use crate::MigrateError;
 ///
 /// [`MigrateError::Usage`] when the directive's value is not a duration.
 pub(crate) fn lock_timeout(migration: &Migration) -> Result<Option<Duration>, MigrateError> {
+    duration(migration, "lock_timeout")
+}
+
+/// The `statement_timeout` a file asks for, if any.
+///
+/// # Errors
+///
+/// [`MigrateError::Usage`] when the directive's value is not a duration.
+pub(crate) fn statement_timeout(migration: &Migration) -> Result<Option<Duration>, MigrateError> {
+    duration(migration, "statement_timeout")
+}
+
+/// The value of the `-- KEY: duration` directive, from the leading comment lines only.
+fn duration(migration: &Migration, key: &str) -> Result<Option<Duration>, MigrateError> {
     for line in migration.sql.as_str().lines().map(str::trim) {
         if line.is_empty() {
             continue;
@@ -21,13 +36,14 @@ pub(crate) fn lock_timeout(migration: &Migration) -> Result<Option<Duration>, Mi
         let Some(comment) = line.strip_prefix("--") else {
             break;
         };
-        let Some(value) = comment.trim().strip_prefix("lock_timeout:") else {
+        let Some(value) = comment.trim().strip_prefix(key).and_then(|rest| rest.strip_prefix(':'))
+        else {
             continue;
         };
         return humantime::parse_duration(value.trim()).map(Some).map_err(|e| {
             MigrateError::Usage {
                 message: format!(
-                    "migration {}: bad `-- lock_timeout:` directive {:?}: {e}",
+                    "migration {}: bad `-- {key}:` directive {:?}: {e}",
                     migration.version,
                     value.trim()
                 ),
@@ -35,14 +51,6 @@ pub(crate) fn lock_timeout(migration: &Migration) -> Result<Option<Duration>, Mi
         });
     }
     Ok(None)
-}
-
-/// The `lock_timeout` in force for `migration`: its directive, else `default`.
-pub(crate) fn effective_lock_timeout(
-    migration: &Migration,
-    default: Duration,
-) -> Result<Duration, MigrateError> {
-    Ok(lock_timeout(migration)?.unwrap_or(default))
 }
 
 #[cfg(test)]
@@ -70,6 +78,10 @@ mod tests {
         let late = file("alter table t add column x int;\n-- lock_timeout: 30s\n");
         assert_eq!(lock_timeout(&late).ok().flatten(), None);
         assert_eq!(lock_timeout(&file("select 1;")).ok().flatten(), None);
+        let both = file("-- lock_timeout: 1s\n-- statement_timeout: 10m\nselect 1;\n");
+        assert_eq!(lock_timeout(&both).ok().flatten(), Some(Duration::from_secs(1)));
+        assert_eq!(statement_timeout(&both).ok().flatten(), Some(Duration::from_secs(600)));
+        assert_eq!(statement_timeout(&with).ok().flatten(), None);
     }
 
     #[test]

@@ -1,48 +1,19 @@
-//! Our side tables, next to sqlx's `_sqlx_migrations`, for what sqlx's table cannot hold:
-//! `_strata_migration_events` (who ran what, from where, how long it waited, statements done)
-//! and `_strata_migration_progress` (how far a partial no-transaction migration got).
-//! Created by the runner under its lock, never by `migrations/`.
+//! `_strata_migration_events`: one row for everything the runner does to the history, built
+//! in one place ([`Event`]) and written together with the bookkeeping it belongs to, in one
+//! statement (a data-modifying `WITH`), so that an apply or a revert costs one round trip of
+//! bookkeeping and both commit or neither.
 
-use sqlx::PgConnection;
+use std::sync::LazyLock;
+use std::time::Duration;
 
-use crate::{MigrateError, history};
+use sqlx::migrate::Migration;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, PgConnection, Postgres};
 
-/// Creates sqlx's tracking table and both side tables if they do not exist yet.
-pub(crate) const CREATE_TABLES: &str = concat!(
-    history::create_sqlx_migrations!(),
-    ";
-create table if not exists _strata_migration_events (
-    id bigint generated always as identity
-        constraint _strata_migration_events_pkey primary key,
-    at timestamptz not null default now(),
-    kind text not null
-        constraint _strata_migration_events_kind_check
-        check (kind in ('apply', 'revert', 'baseline', 'repair', 'fail')),
-    version bigint not null,
-    description text not null,
-    -- sqlx's checksum of the file, and ours of its normalized text (LF, no trailing blanks).
-    checksum bytea,
-    normalized_checksum bytea,
-    db_user text not null default current_user,
-    os_user text,
-    host text,
-    app_version text not null,
-    lock_wait_ms double precision,
-    duration_ms double precision,
-    -- For no-transaction files: statements run so far, out of how many.
-    statements_done integer,
-    statements_total integer,
-    retries integer not null default 0,
-    detail text
-);
-create table if not exists _strata_migration_progress (
-    version bigint constraint _strata_migration_progress_pkey primary key,
-    checksum bytea not null,
-    statements_done integer not null,
-    statements_total integer not null,
-    updated_at timestamptz not null default now()
-);"
-);
+use crate::checksum;
+use crate::error::MigrateError;
+use crate::report::millis;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,24 +37,36 @@ impl Kind {
     }
 }
 
-/// One row of `_strata_migration_events`.
+/// One row of `_strata_migration_events`, built with the methods below.
 #[derive(Debug, Clone)]
+#[must_use]
 pub(crate) struct Event<'a> {
-    pub kind: Kind,
-    pub version: i64,
-    pub description: &'a str,
-    pub checksum: Option<&'a [u8]>,
-    pub normalized_checksum: Option<Vec<u8>>,
-    pub lock_wait_ms: Option<f64>,
-    pub duration_ms: Option<f64>,
-    pub statements: Option<(usize, usize)>,
-    pub retries: u32,
-    pub detail: Option<String>,
+    kind: Kind,
+    version: i64,
+    description: &'a str,
+    checksum: Option<&'a [u8]>,
+    normalized_checksum: Option<Vec<u8>>,
+    lock_wait_ms: Option<f64>,
+    duration_ms: Option<f64>,
+    statements: Option<(usize, usize)>,
+    retries: u32,
+    detail: Option<String>,
 }
 
 impl<'a> Event<'a> {
-    /// An event with only the required fields.
-    pub(crate) fn new(kind: Kind, version: i64, description: &'a str) -> Self {
+    /// An event about `migration`; one that records a file as applied (apply, baseline,
+    /// repair) carries the file's checksums.
+    pub(crate) fn of(kind: Kind, migration: &'a Migration) -> Self {
+        let mut event = Self::about(kind, migration.version, &migration.description);
+        if matches!(kind, Kind::Apply | Kind::Baseline | Kind::Repair) {
+            event.checksum = Some(&migration.checksum);
+            event.normalized_checksum = Some(checksum::normalized_checksum(migration.sql.as_str()));
+        }
+        event
+    }
+
+    /// An event about a version that may have no file.
+    pub(crate) fn about(kind: Kind, version: i64, description: &'a str) -> Self {
         Self {
             kind,
             version,
@@ -97,46 +80,176 @@ impl<'a> Event<'a> {
             detail: None,
         }
     }
+
+    /// How long the runner waited for the migration lock.
+    pub(crate) fn lock_wait_ms(mut self, ms: f64) -> Self {
+        self.lock_wait_ms = Some(ms);
+        self
+    }
+
+    /// How long the work took.
+    pub(crate) fn took(mut self, elapsed: Duration) -> Self {
+        self.duration_ms = Some(millis(elapsed));
+        self
+    }
+
+    /// Statements done, out of how many (no-transaction files).
+    pub(crate) fn statements(mut self, done: usize, total: usize) -> Self {
+        self.statements = Some((done, total));
+        self
+    }
+
+    /// Lock-timeout retries it needed.
+    pub(crate) fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// A sentence about it.
+    pub(crate) fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
 }
 
-/// Creates sqlx's tracking table and the side tables (under the migration lock), in one
-/// round trip (a simple-protocol batch).
-pub(crate) async fn create_tables(conn: &mut PgConnection) -> Result<(), MigrateError> {
-    sqlx::raw_sql(CREATE_TABLES)
+/// The bookkeeping an event is written with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Book {
+    /// The event alone.
+    Nothing,
+    /// sqlx's row for a migration applied in one transaction (same columns, checksum and
+    /// nanosecond `execution_time` as sqlx's `Migrator` writes).
+    Applied { elapsed: Duration },
+    /// A partial no-transaction migration finished: its row becomes `success = true` and
+    /// its progress goes.
+    Finished { elapsed: Duration },
+    /// A reverted migration's row goes, as sqlx's `undo` deletes it.
+    Reverted,
+    /// sqlx's row for a migration marked applied without running it, as sqlx's `skip` does.
+    Baseline,
+}
+
+/// The event's insert; parameters $1–$14, the bookkeeping's own from $15.
+const INSERT_EVENT: &str = "insert into _strata_migration_events
+        (kind, version, description, checksum, normalized_checksum, os_user, host,
+         app_version, lock_wait_ms, duration_ms, statements_done, statements_total,
+         retries, detail)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// The statement for each kind of bookkeeping, built once.
+static STATEMENTS: LazyLock<[String; 5]> = LazyLock::new(|| {
+    [
+        INSERT_EVENT.to_owned(),
+        format!(
+            "with row as (insert into _sqlx_migrations
+                              (version, description, success, checksum, execution_time)
+                          values ($2, $3, true, $4, $15))
+             {INSERT_EVENT}"
+        ),
+        format!(
+            "with row as (update _sqlx_migrations set success = true, execution_time = $15
+                           where version = $2),
+                  progress as (delete from _strata_migration_progress where version = $2)
+             {INSERT_EVENT}"
+        ),
+        format!("with row as (delete from _sqlx_migrations where version = $2) {INSERT_EVENT}"),
+        format!(
+            "with row as (insert into _sqlx_migrations
+                              (version, description, success, checksum, execution_time)
+                          values ($2, $3, true, $4, -1))
+             {INSERT_EVENT}"
+        ),
+    ]
+});
+
+/// Writes `event` together with its bookkeeping, in one statement; inside the migration's
+/// transaction when there is one, so that both commit together.
+pub(crate) async fn record(
+    conn: &mut PgConnection,
+    book: Book,
+    event: &Event<'_>,
+) -> Result<(), MigrateError> {
+    let (index, elapsed) = match book {
+        Book::Nothing => (0, None),
+        Book::Applied { elapsed } => (1, Some(elapsed)),
+        Book::Finished { elapsed } => (2, Some(elapsed)),
+        Book::Reverted => (3, None),
+        Book::Baseline => (4, None),
+    };
+    let query = bind_event(sqlx::query(AssertSqlSafe(STATEMENTS[index].as_str())), event);
+    let query = match elapsed {
+        Some(elapsed) => query.bind(i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)),
+        None => query,
+    };
+    query
         .execute(conn)
         .await
-        .map_err(MigrateError::db("creating _sqlx_migrations and the side tables"))?;
+        .map_err(MigrateError::db("recording the migration in the tracking tables"))?;
     Ok(())
 }
 
-/// Inserts one event; pass the migration's transaction so both commit together.
-pub(crate) async fn record(conn: &mut PgConnection, event: &Event<'_>) -> Result<(), MigrateError> {
-    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+/// Records a no-transaction migration as started: sqlx's row with `success = false` (sqlx's
+/// `Migrator` then refuses to run over it) and its progress at 0, in one statement.
+pub(crate) async fn started(
+    conn: &mut PgConnection,
+    migration: &Migration,
+    total: usize,
+) -> Result<(), MigrateError> {
     sqlx::query(
-        "insert into _strata_migration_events
-             (kind, version, description, checksum, normalized_checksum, os_user, host,
-              app_version, lock_wait_ms, duration_ms, statements_done, statements_total,
-              retries, detail)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "with row as (insert into _sqlx_migrations
+                          (version, description, success, checksum, execution_time)
+                      values ($1, $2, false, $3, -1))
+         insert into _strata_migration_progress (version, checksum, statements_done, statements_total)
+         values ($1, $3, 0, $4)
+         on conflict (version) do update set checksum = excluded.checksum,
+             statements_done = 0, statements_total = excluded.statements_total, updated_at = now()",
     )
-    .bind(event.kind.as_str())
-    .bind(event.version)
-    .bind(event.description)
-    .bind(event.checksum)
-    .bind(event.normalized_checksum.as_deref())
-    .bind(os_user())
-    .bind(host())
-    .bind(env!("CARGO_PKG_VERSION"))
-    .bind(event.lock_wait_ms)
-    .bind(event.duration_ms)
-    .bind(event.statements.map(|(done, _)| count(done)))
-    .bind(event.statements.map(|(_, total)| count(total)))
-    .bind(i32::try_from(event.retries).unwrap_or(i32::MAX))
-    .bind(event.detail.as_deref())
+    .bind(migration.version)
+    .bind(&*migration.description)
+    .bind(&*migration.checksum)
+    .bind(i32::try_from(total).unwrap_or(i32::MAX))
     .execute(conn)
     .await
-    .map_err(MigrateError::db("recording an event in _strata_migration_events"))?;
+    .map_err(MigrateError::db("recording the start of a migration"))?;
     Ok(())
+}
+
+/// The progress row's update after `done` statements, as SQL text (two integers), so that it
+/// goes in the same simple query as the statement it follows.
+pub(crate) fn progress_sql(version: i64, done: usize) -> String {
+    format!(
+        "update _strata_migration_progress set statements_done = {done}, updated_at = now() where version = {version}"
+    )
+}
+
+/// Writes a failure's event, on its own (the migration's transaction is rolled back); a
+/// failure to write it is logged, not raised over the migration's own error.
+pub(crate) async fn record_failure(conn: &mut PgConnection, event: &Event<'_>) {
+    if let Err(e) = record(conn, Book::Nothing, event).await {
+        tracing::warn!(error = %e, "could not record the failure in _strata_migration_events");
+    }
+}
+
+fn bind_event<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    event: &Event<'q>,
+) -> Query<'q, Postgres, PgArguments> {
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    query
+        .bind(event.kind.as_str())
+        .bind(event.version)
+        .bind(event.description)
+        .bind(event.checksum)
+        .bind(event.normalized_checksum.clone())
+        .bind(os_user())
+        .bind(host())
+        .bind(env!("CARGO_PKG_VERSION"))
+        .bind(event.lock_wait_ms)
+        .bind(event.duration_ms)
+        .bind(event.statements.map(|(done, _)| count(done)))
+        .bind(event.statements.map(|(_, total)| count(total)))
+        .bind(i32::try_from(event.retries).unwrap_or(i32::MAX))
+        .bind(event.detail.clone())
 }
 
 /// The machine's name: the kernel's, else `$HOSTNAME`.

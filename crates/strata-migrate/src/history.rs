@@ -1,20 +1,22 @@
-//! What the database records: sqlx's `_sqlx_migrations` rows and the progress of partial
-//! no-transaction migrations, read without a lock.
+//! What the database records: sqlx's `_sqlx_migrations` rows, the progress of partial
+//! no-transaction migrations and the normalized checksums of our events, read without a lock;
+//! and the tables themselves.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgConnection, Row};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, Row};
 use time::OffsetDateTime;
 
-use crate::MigrateError;
+use crate::error::MigrateError;
+use crate::sqlstate;
 
-/// sqlx's tracking table, created exactly as sqlx creates it; a macro, so that `concat!` can
-/// put it in the runner's one creation batch (`events::CREATE_TABLES`).
-macro_rules! create_sqlx_migrations {
-    () => {
-        "
+/// sqlx's tracking table, created exactly as sqlx creates it, and our side tables, for what
+/// sqlx's table cannot hold: `_strata_migration_events` (who ran what, from where, how long it
+/// waited, statements done) and `_strata_migration_progress` (how far a partial
+/// no-transaction migration got). Created by the runner under its lock, never by `migrations/`.
+const CREATE_TABLES: &str = "
 create table if not exists _sqlx_migrations (
     version bigint primary key,
     description text not null,
@@ -22,10 +24,48 @@ create table if not exists _sqlx_migrations (
     success boolean not null,
     checksum bytea not null,
     execution_time bigint not null
-)"
-    };
+);
+create table if not exists _strata_migration_events (
+    id bigint generated always as identity
+        constraint _strata_migration_events_pkey primary key,
+    at timestamptz not null default now(),
+    kind text not null
+        constraint _strata_migration_events_kind_check
+        check (kind in ('apply', 'revert', 'baseline', 'repair', 'fail')),
+    version bigint not null,
+    description text not null,
+    -- sqlx's checksum of the file, and ours of its normalized text (LF, no trailing blanks).
+    checksum bytea,
+    normalized_checksum bytea,
+    db_user text not null default current_user,
+    os_user text,
+    host text,
+    app_version text not null,
+    lock_wait_ms double precision,
+    duration_ms double precision,
+    -- For no-transaction files: statements run so far, out of how many.
+    statements_done integer,
+    statements_total integer,
+    retries integer not null default 0,
+    detail text
+);
+create table if not exists _strata_migration_progress (
+    version bigint constraint _strata_migration_progress_pkey primary key,
+    checksum bytea not null,
+    statements_done integer not null,
+    statements_total integer not null,
+    updated_at timestamptz not null default now()
+);";
+
+/// Creates sqlx's tracking table and the side tables if they do not exist yet (under the
+/// migration lock), in one round trip (a simple-protocol batch).
+pub(crate) async fn create_tables(conn: &mut PgConnection) -> Result<(), MigrateError> {
+    sqlx::raw_sql(CREATE_TABLES)
+        .execute(conn)
+        .await
+        .map_err(MigrateError::db("creating _sqlx_migrations and the side tables"))?;
+    Ok(())
 }
-pub(crate) use create_sqlx_migrations;
 
 /// A row of `_sqlx_migrations`.
 #[derive(Debug, Clone)]
@@ -38,68 +78,29 @@ pub(crate) struct Applied {
     pub execution_time: i64,
 }
 
-/// The migrations that move the schema forward (not the `.down.sql` halves).
-pub(crate) fn up_migrations(migrator: &Migrator) -> impl Iterator<Item = &Migration> {
-    migrator.iter().filter(|m| !m.migration_type.is_down_migration())
-}
+/// The three reads. Each row starts with a `kind` column, so the rows of a batch can be told
+/// apart. Reads come back as text (simple protocol): the time is read as microseconds since the
+/// epoch, so it decodes the same whatever the session's `TimeZone` or `DateStyle` (a
+/// migration may set either).
+const READS: [&str; 3] = [
+    "select 'applied' as kind, version, description,
+            (extract(epoch from installed_on) * 1000000)::bigint as installed_on_us, success,
+            checksum, execution_time
+       from _sqlx_migrations order by version",
+    "select 'progress' as kind, version, checksum, statements_done, statements_total
+       from _strata_migration_progress order by version",
+    "select distinct on (version) 'normalized' as kind, version, normalized_checksum
+       from _strata_migration_events
+      where normalized_checksum is not null and kind in ('apply', 'baseline', 'repair')
+      order by version, id desc",
+];
 
-/// The forward migrations by version, for lookups that would otherwise scan the files once
-/// per row (quadratic in the history's length).
-pub(crate) fn up_by_version(migrator: &Migrator) -> HashMap<i64, &Migration> {
-    let mut files = HashMap::new();
-    for m in up_migrations(migrator) {
-        files.entry(m.version).or_insert(m); // the first, as a scan would find it
-    }
-    files
-}
-
-// The three reads, as literals so that `concat!` can batch them. Each row starts with a
-// `kind` column, so the rows of a batch can be told apart. Reads come back as text (simple
-// protocol): the time is read as microseconds since the epoch, so it decodes the same whatever
-// the session's `TimeZone` or `DateStyle` (a migration may set either).
-macro_rules! select_applied {
-    () => {
-        "select 'applied' as kind, version, description,
-                (extract(epoch from installed_on) * 1000000)::bigint as installed_on_us, success,
-                checksum, execution_time
-           from _sqlx_migrations order by version"
-    };
-}
-macro_rules! select_progress {
-    () => {
-        "select 'progress' as kind, version, checksum, statements_done, statements_total
-           from _strata_migration_progress order by version"
-    };
-}
-macro_rules! select_normalized {
-    () => {
-        "select distinct on (version) 'normalized' as kind, version, normalized_checksum
-           from _strata_migration_events
-          where normalized_checksum is not null and kind in ('apply', 'baseline', 'repair')
-          order by version, id desc"
-    };
-}
+/// The three reads in one simple-protocol batch: one round trip.
+static READ_ALL: LazyLock<String> = LazyLock::new(|| READS.join(";\n"));
 
 fn micros_to_time(micros: i64) -> Result<OffsetDateTime, sqlx::Error> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
         .map_err(|e| sqlx::Error::Decode(Box::new(e)))
-}
-
-/// The `.down.sql` half of a reversible migration, if the files have one.
-pub(crate) fn down_migration(migrator: &Migrator, version: i64) -> Option<&Migration> {
-    migrator
-        .iter()
-        .find(|m| m.version == version && m.migration_type == MigrationType::ReversibleDown)
-}
-
-/// The file name the migration came from, as sqlx names them.
-pub(crate) fn file_name(m: &Migration) -> String {
-    let suffix = match m.migration_type {
-        MigrationType::Simple => ".sql",
-        MigrationType::ReversibleUp => ".up.sql",
-        MigrationType::ReversibleDown => ".down.sql",
-    };
-    format!("{}_{}{suffix}", m.version, m.description.replace(' ', "_"))
 }
 
 /// How far a partial no-transaction migration got (`_strata_migration_progress`).
@@ -127,12 +128,11 @@ impl History {
     /// one simple-protocol batch reads them all: one round trip. On a database where they are
     /// missing (SQLSTATE 42P01), it looks first and reads what is there.
     pub(crate) async fn read(conn: &mut PgConnection) -> Result<Self, MigrateError> {
-        const ALL: &str =
-            concat!(select_applied!(), ";\n", select_progress!(), ";\n", select_normalized!());
         let doing = "reading the migration history";
-        let rows = match sqlx::raw_sql(ALL).fetch_all(&mut *conn).await {
+        let rows = match sqlx::raw_sql(AssertSqlSafe(READ_ALL.as_str())).fetch_all(&mut *conn).await
+        {
             Ok(rows) => rows,
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+            Err(e) if sqlstate::is_undefined_table(&e) => {
                 return Self::read_what_exists(conn).await;
             }
             Err(e) => return Err(MigrateError::db(doing)(e)),
@@ -153,9 +153,8 @@ impl History {
         .await
         .and_then(|row| Ok([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?]))
         .map_err(MigrateError::db("looking for the tracking tables"))?;
-        let reads = [select_applied!(), select_progress!(), select_normalized!()];
         let mut history = Self::default();
-        for (exists, sql) in exists.into_iter().zip(reads) {
+        for (exists, sql) in exists.into_iter().zip(READS) {
             if exists {
                 let rows = sqlx::raw_sql(sql).fetch_all(&mut *conn).await;
                 let rows = rows.map_err(MigrateError::db(doing))?;

@@ -11,41 +11,45 @@
 //! println!("{} migration(s) applied", report.applied.len());
 //! # Ok(()) }
 //! ```
+//!
+//! Inside, every writing command goes the same way: [`Session`] takes the lock, the history
+//! is read (`history`), a plan is made (`plan`), and the executor runs it (`execute`), or
+//! `--dry-run` prints it (`render`). Retries (`retry`), events (`events`) and SQLSTATEs
+//! (`sqlstate`) each have one module.
 
 mod admin;
-mod apply;
 mod check;
 mod checksum;
 pub mod cli;
 mod cli_output;
 mod directive;
-mod down;
-mod dryrun;
 mod error;
 mod events;
+mod execute;
+mod files;
 mod history;
 pub mod lexer;
 mod lock;
 pub mod new;
-mod notx;
+mod options;
 mod plan;
+mod render;
+mod report;
+mod retry;
 mod session;
-pub mod source;
 mod sqlstate;
 mod status;
-mod up;
 
-pub use admin::{BaselineReport, RepairAction, RepairReport};
 pub use check::{CheckReport, Finding, Found, check};
-pub use down::{DownOptions, DownReport, Reverted};
 pub use error::{MigrateError, exit};
+pub use files::read_migrations;
 pub use lock::sqlx_lock_key;
-pub use plan::DownTarget;
-pub use session::{APPLICATION_NAME, Session};
+pub use options::{DownOptions, DownTarget, LOCK_RETRIES, RETRY_BASE, Settings, UpOptions};
+pub use report::{
+    AppliedNow, BaselineReport, DownReport, RepairAction, RepairReport, Reverted, UpReport,
+};
+pub use session::{APPLICATION_NAME, Session, run};
 pub use status::{MigrationStatus, State, status};
-pub use up::{AppliedNow, LOCK_RETRIES, RETRY_BASE, Settings, UpOptions, UpReport, run};
-
-pub(crate) use session::{hex, millis};
 
 /// The project's migrations (`migrations/` at the workspace root), embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use crate::MigrateError;
+use crate::error::MigrateError;
 
 /// sqlx's lock key for a database: `0x3d32ad9e * crc32(name)` (see `generate_lock_id` in
 /// sqlx-postgres' `migrate.rs`).
@@ -14,17 +14,9 @@ pub fn sqlx_lock_key(database_name: &str) -> i64 {
     0x3d32_ad9e * i64::from(crc32(database_name.as_bytes()))
 }
 
-/// CRC-32/ISO-HDLC (the zlib CRC), as the `crc` crate computes it for sqlx.
+/// CRC-32/ISO-HDLC (the zlib CRC), with the `crc` crate, as sqlx computes it.
 fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
-    }
-    !crc
+    crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(bytes)
 }
 
 /// Tries the lock with backoff until `wait` runs out, logging who holds it meanwhile.

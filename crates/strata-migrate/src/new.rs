@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::MigrateError;
+use crate::error::MigrateError;
 
 /// Creates `<version>_<name>.up.sql` and `.down.sql` in `dir` and returns their paths.
 /// The version is the UTC time (`YYYYMMDDhhmmss`), or one past the newest file's version if

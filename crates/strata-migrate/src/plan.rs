@@ -1,37 +1,295 @@
-//! Deciding what `up` and `down` will run, from the files and the recorded history, and
-//! refusing a history that does not match: a changed applied file, a missing file, a failed
-//! migration that cannot resume, a pending version older than the newest applied one.
+//! The plan of a command, computed once from the files, the recorded history and the settings:
+//! which migrations run, in which order, each in one transaction or statement by statement,
+//! with the `lock_timeout` and `statement_timeout` in force for each piece, and what the runner
+//! records. The executor ([`crate::execute`]) runs a plan; `--dry-run` ([`crate::render`])
+//! prints the same plan. Neither decides anything the plan does not say.
+//!
+//! Planning also refuses a history that does not match the files: a changed applied file, a
+//! missing file, a failed migration that cannot resume, a pending version older than the
+//! newest applied one.
+
+use std::time::Duration;
 
 use sqlx::migrate::{Migration, Migrator};
 
 use crate::checksum::{self, Match};
-use crate::history::{self, History};
-use crate::{MigrateError, hex};
+use crate::directive;
+use crate::error::MigrateError;
+use crate::files;
+use crate::history::History;
+use crate::lexer::{self, Statement};
+use crate::options::{DownOptions, DownTarget, Settings, UpOptions};
 
-/// One migration `up` will run.
+/// Whether a plan moves the schema forward or back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// `up`: apply files and record them.
+    Up,
+    /// `down`: run `.down.sql` files and delete their records.
+    Down,
+}
+
+/// The session settings a piece of SQL runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    /// `lock_timeout` (0: none).
+    pub lock: Duration,
+    /// `statement_timeout`; `None` leaves the server's.
+    pub statement: Option<Duration>,
+}
+
+/// A command's plan.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan<'m> {
+    pub direction: Direction,
+    pub steps: Vec<Step<'m>>,
+    /// Cosmetic checksum differences of applied files, to be reported.
+    pub warnings: Vec<String>,
+    /// The settings it was planned with (the lock wait and the retries).
+    pub settings: Settings,
+}
+
+/// One file the plan runs: an up file, or a `.down.sql`.
 #[derive(Debug, Clone)]
 pub(crate) struct Step<'m> {
     pub migration: &'m Migration,
-    /// For a partial no-transaction migration (recorded with `success = false`): the number
-    /// of statements already done, possibly 0.
-    pub resume: Option<usize>,
+    pub how: How<'m>,
 }
 
-/// What `up` will do.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct UpPlan<'m> {
-    pub steps: Vec<Step<'m>>,
-    /// Cosmetic checksum differences, to be reported.
-    pub warnings: Vec<String>,
+/// How a step runs.
+#[derive(Debug, Clone)]
+pub(crate) enum How<'m> {
+    /// The whole file in one transaction, `SET LOCAL` timeouts first, the bookkeeping and the
+    /// event last; rolled back and retried whole when its `lock_timeout` expires.
+    Transaction {
+        timeouts: Timeouts,
+        /// `BEGIN` and the `SET LOCAL` of the timeouts, sent as one batch.
+        begin: String,
+    },
+    /// A `-- no-transaction` file, statement by statement.
+    Statements(Statements<'m>),
 }
 
-/// Which applied migrations `down` reverts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DownTarget {
-    /// Every applied version above this one.
-    To(i64),
-    /// The newest N applied versions.
-    Steps(usize),
+/// The statements of a no-transaction file.
+#[derive(Debug, Clone)]
+pub(crate) struct Statements<'m> {
+    /// Every statement of the file, in order.
+    pub all: Vec<Planned<'m>>,
+    /// How many are already done: a partial run resumes after them (`None`: a fresh start,
+    /// which records the file as started, `success = false`, for `up`).
+    pub resume_at: Option<usize>,
+    /// What sets the session's timeouts back to the server's after this file's statements:
+    /// on the last no-transaction file of the plan only (a transactional step sets its own
+    /// with `SET LOCAL`, so the session's may stay as they are until the end).
+    pub reset_after: Option<String>,
+}
+
+/// One statement of a no-transaction file.
+#[derive(Debug, Clone)]
+pub(crate) struct Planned<'m> {
+    pub statement: Statement<'m>,
+    /// Its timeouts: the file's, except that `CONCURRENTLY` gets no `lock_timeout` unless the
+    /// file sets one. A concurrent build waits for every older transaction (without blocking
+    /// traffic: its SHARE UPDATE EXCLUSIVE lock does not conflict with reads and writes);
+    /// cancelled by `lock_timeout` while it waits, it would leave an INVALID index behind.
+    pub timeouts: Timeouts,
+    /// What sets the session's timeouts before it, when they differ from what the statement
+    /// before it in this plan ran under (`SET lock_timeout …`, as one batch).
+    pub set: Option<String>,
+    /// Whether it runs on its own: `CONCURRENTLY` cannot run in a transaction block, so it
+    /// is not tried in one, and its progress is recorded right after it. Any other statement
+    /// runs in one implicit transaction with its progress row (exactly once, even if the
+    /// runner dies), and is run on its own only if the server refuses that (SQLSTATE 25001 or
+    /// 2D000: `VACUUM`, a procedure that commits).
+    pub alone: bool,
+}
+
+impl<'m> Plan<'m> {
+    /// The plan of `up`.
+    pub(crate) fn up(
+        migrator: &'m Migrator,
+        history: &History,
+        options: &UpOptions,
+    ) -> Result<Self, MigrateError> {
+        if let Some(target) = options.target
+            && !files::up_migrations(migrator).any(|m| m.version == target)
+            && !history.applied.iter().any(|a| a.version == target)
+        {
+            return Err(MigrateError::Usage {
+                message: format!("--to {target}: there is no migration with that version"),
+            });
+        }
+        let mut chosen = Vec::new();
+        for row in history.applied.iter().filter(|a| !a.success) {
+            chosen.push(resume_point(migrator, history, row.version)?);
+        }
+        let warnings = check_applied(migrator, history, options.ignore_missing)?;
+        let newest = history.newest();
+        let applied = history.applied_by_version();
+        let mut out_of_order = Vec::new();
+        for migration in files::up_migrations(migrator) {
+            let recorded = applied.contains_key(&migration.version);
+            if recorded || options.target.is_some_and(|t| migration.version > t) {
+                continue;
+            }
+            if newest.is_some_and(|n| migration.version < n) {
+                out_of_order.push(migration.version);
+            }
+            chosen.push((migration, None));
+        }
+        if let Some(newest) = newest
+            && !out_of_order.is_empty()
+            && !options.allow_out_of_order
+        {
+            return Err(MigrateError::OutOfOrder { versions: out_of_order, newest });
+        }
+        chosen.sort_by_key(|(m, _)| m.version);
+        Self::of(Direction::Up, chosen, warnings, &options.settings)
+    }
+
+    /// The plan of `down`: the applied migrations it reverts, newest first, each with its
+    /// `.down.sql`.
+    pub(crate) fn down(
+        migrator: &'m Migrator,
+        history: &History,
+        options: &DownOptions,
+    ) -> Result<Self, MigrateError> {
+        if let Some(row) = history.applied.iter().find(|a| !a.success) {
+            return Err(MigrateError::Dirty {
+                version: row.version,
+                why: "finish it with `up` or settle it with `repair` before reverting".to_owned(),
+            });
+        }
+        let warnings = check_applied(migrator, history, true)?;
+        let mut applied: Vec<i64> = history.applied.iter().map(|a| a.version).collect();
+        applied.sort_unstable_by(|a, b| b.cmp(a));
+        let chosen: Vec<i64> = match options.target {
+            DownTarget::To(to) => {
+                if to != 0 && !applied.contains(&to) {
+                    return Err(MigrateError::Usage {
+                        message: format!(
+                            "down --to {to}: that version is not applied (use 0 to revert everything)"
+                        ),
+                    });
+                }
+                applied.into_iter().filter(|&v| v > to).collect()
+            }
+            DownTarget::Steps(n) => applied.into_iter().take(n).collect(),
+        };
+        let mut downs = Vec::new();
+        let mut missing = Vec::new();
+        for version in chosen {
+            match files::down_migration(migrator, version) {
+                Some(down) => downs.push((down, None)),
+                None => missing.push(version),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(MigrateError::NoDownFile { versions: missing });
+        }
+        Self::of(Direction::Down, downs, warnings, &options.settings)
+    }
+
+    /// The steps of the chosen files, with their statements and timeouts worked out.
+    fn of(
+        direction: Direction,
+        chosen: Vec<(&'m Migration, Option<usize>)>,
+        warnings: Vec<String>,
+        settings: &Settings,
+    ) -> Result<Self, MigrateError> {
+        let mut steps = Vec::with_capacity(chosen.len());
+        // What the session's own settings are when the next no-transaction statement runs:
+        // `None` until the plan first sets them (a transaction's `SET LOCAL` ends with it).
+        let mut session: Option<Timeouts> = None;
+        let mut statement_timeout_set = false;
+        for (migration, resume_at) in chosen {
+            let file = Timeouts {
+                lock: directive::lock_timeout(migration)?.unwrap_or(settings.lock_timeout),
+                statement: directive::statement_timeout(migration)?.or(settings.statement_timeout),
+            };
+            let how = if migration.no_tx {
+                let explicit_lock = directive::lock_timeout(migration)?.is_some();
+                let statements = lexer::split(migration.sql.as_str())
+                    .map_err(|source| MigrateError::Lex { version: migration.version, source })?;
+                let all = statements
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, statement)| {
+                        let concurrently = statement.concurrently;
+                        let timeouts = Timeouts {
+                            lock: if concurrently && !explicit_lock {
+                                Duration::ZERO
+                            } else {
+                                file.lock
+                            },
+                            ..file
+                        };
+                        let mut set = None;
+                        if index >= resume_at.unwrap_or(0) {
+                            set = set_session(session, timeouts);
+                            statement_timeout_set |= timeouts.statement.is_some();
+                            session = Some(timeouts);
+                        }
+                        Planned { statement, timeouts, set, alone: concurrently }
+                    })
+                    .collect();
+                How::Statements(Statements { all, resume_at, reset_after: None })
+            } else {
+                How::Transaction { timeouts: file, begin: begin(file) }
+            };
+            steps.push(Step { migration, how });
+        }
+        if session.is_some()
+            && let Some(How::Statements(last)) =
+                steps.iter_mut().rev().map(|s| &mut s.how).find(|h| matches!(h, How::Statements(_)))
+        {
+            last.reset_after = Some(if statement_timeout_set {
+                "RESET lock_timeout; RESET statement_timeout".to_owned()
+            } else {
+                "RESET lock_timeout".to_owned()
+            });
+        }
+        Ok(Self { direction, steps, warnings, settings: settings.clone() })
+    }
+
+    /// The versions of its steps, in order.
+    pub(crate) fn versions(&self) -> Vec<i64> {
+        self.steps.iter().map(|s| s.migration.version).collect()
+    }
+}
+
+/// `BEGIN` and the `SET LOCAL` of a transaction's timeouts.
+fn begin(timeouts: Timeouts) -> String {
+    let mut sql = format!("BEGIN; SET LOCAL lock_timeout = '{}ms'", timeouts.lock.as_millis());
+    if let Some(statement) = timeouts.statement {
+        sql.push_str(&format!("; SET LOCAL statement_timeout = '{}ms'", statement.as_millis()));
+    }
+    sql
+}
+
+/// What changes the session's timeouts from `before` (`None`: not set by this plan yet) to
+/// `after`, if anything; a `statement_timeout` of `None` is the server's own.
+fn set_session(before: Option<Timeouts>, after: Timeouts) -> Option<String> {
+    let mut parts = Vec::new();
+    if before.map(|b| b.lock) != Some(after.lock) {
+        parts.push(format!("SET lock_timeout = '{}ms'", after.lock.as_millis()));
+    }
+    let statement_before = before.and_then(|b| b.statement);
+    match after.statement {
+        Some(d) if statement_before != Some(d) => {
+            parts.push(format!("SET statement_timeout = '{}ms'", d.as_millis()));
+        }
+        None if statement_before.is_some() => parts.push("RESET statement_timeout".to_owned()),
+        _ => {}
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+impl Statements<'_> {
+    /// The statements that run: those after the ones already done.
+    pub(crate) fn to_run(&self) -> impl Iterator<Item = (usize, &Planned<'_>)> {
+        self.all.iter().enumerate().skip(self.resume_at.unwrap_or(0))
+    }
 }
 
 /// Checks every applied row against its file; returns the cosmetic differences as warnings.
@@ -42,7 +300,7 @@ pub(crate) fn check_applied(
 ) -> Result<Vec<String>, MigrateError> {
     let mut missing = Vec::new();
     let mut warnings = Vec::new();
-    let files = history::up_by_version(migrator);
+    let files = files::up_by_version(migrator);
     for row in history.applied.iter().filter(|a| a.success) {
         let Some(&file) = files.get(&row.version) else {
             missing.push(row.version);
@@ -63,8 +321,8 @@ pub(crate) fn check_applied(
                 return Err(MigrateError::ChecksumChanged {
                     version: row.version,
                     description: row.description.clone(),
-                    applied: hex(&row.checksum),
-                    file: hex(&file.checksum),
+                    applied: hex::encode(&row.checksum),
+                    file: hex::encode(&*file.checksum),
                 });
             }
         }
@@ -75,59 +333,15 @@ pub(crate) fn check_applied(
     Ok(warnings)
 }
 
-/// The migrations `up` applies, in order, up to `target` if given.
-pub(crate) fn plan_up<'m>(
-    migrator: &'m Migrator,
-    history: &History,
-    target: Option<i64>,
-    ignore_missing: bool,
-    allow_out_of_order: bool,
-) -> Result<UpPlan<'m>, MigrateError> {
-    if let Some(target) = target
-        && !history::up_migrations(migrator).any(|m| m.version == target)
-        && !history.applied.iter().any(|a| a.version == target)
-    {
-        return Err(MigrateError::Usage {
-            message: format!("--to {target}: there is no migration with that version"),
-        });
-    }
-    let mut steps = Vec::new();
-    for row in history.applied.iter().filter(|a| !a.success) {
-        steps.push(resume_step(migrator, history, row.version)?);
-    }
-    let warnings = check_applied(migrator, history, ignore_missing)?;
-    let newest = history.newest();
-    let applied = history.applied_by_version();
-    let mut out_of_order = Vec::new();
-    for migration in history::up_migrations(migrator) {
-        let recorded = applied.contains_key(&migration.version);
-        if recorded || target.is_some_and(|t| migration.version > t) {
-            continue;
-        }
-        if newest.is_some_and(|n| migration.version < n) {
-            out_of_order.push(migration.version);
-        }
-        steps.push(Step { migration, resume: None });
-    }
-    if let Some(newest) = newest
-        && !out_of_order.is_empty()
-        && !allow_out_of_order
-    {
-        return Err(MigrateError::OutOfOrder { versions: out_of_order, newest });
-    }
-    steps.sort_by_key(|s| s.migration.version);
-    Ok(UpPlan { steps, warnings })
-}
-
 /// A failed (partial) migration can resume only when it is a no-transaction file, unchanged
-/// since it started, with recorded progress.
-fn resume_step<'m>(
+/// since it started, with recorded progress; returns it with the statements already done.
+fn resume_point<'m>(
     migrator: &'m Migrator,
     history: &History,
     version: i64,
-) -> Result<Step<'m>, MigrateError> {
+) -> Result<(&'m Migration, Option<usize>), MigrateError> {
     let dirty = |why: &str| MigrateError::Dirty { version, why: why.to_owned() };
-    let file = history::up_migrations(migrator)
+    let file = files::up_migrations(migrator)
         .find(|m| m.version == version)
         .ok_or_else(|| dirty("its file is gone"))?;
     let progress =
@@ -138,48 +352,5 @@ fn resume_step<'m>(
     if *progress.checksum != *file.checksum {
         return Err(dirty("its file changed since it started"));
     }
-    let resume_at = usize::try_from(progress.statements_done).unwrap_or(0);
-    Ok(Step { migration: file, resume: Some(resume_at) })
-}
-
-/// The applied migrations `down` reverts, newest first, each with its `.down.sql`.
-pub(crate) fn plan_down<'m>(
-    migrator: &'m Migrator,
-    history: &History,
-    target: DownTarget,
-) -> Result<(Vec<&'m Migration>, Vec<String>), MigrateError> {
-    if let Some(row) = history.applied.iter().find(|a| !a.success) {
-        return Err(MigrateError::Dirty {
-            version: row.version,
-            why: "finish it with `up` or settle it with `repair` before reverting".to_owned(),
-        });
-    }
-    let warnings = check_applied(migrator, history, true)?;
-    let mut applied: Vec<i64> = history.applied.iter().map(|a| a.version).collect();
-    applied.sort_unstable_by(|a, b| b.cmp(a));
-    let chosen: Vec<i64> = match target {
-        DownTarget::To(to) => {
-            if to != 0 && !applied.contains(&to) {
-                return Err(MigrateError::Usage {
-                    message: format!(
-                        "down --to {to}: that version is not applied (use 0 to revert everything)"
-                    ),
-                });
-            }
-            applied.into_iter().filter(|&v| v > to).collect()
-        }
-        DownTarget::Steps(n) => applied.into_iter().take(n).collect(),
-    };
-    let mut downs = Vec::new();
-    let mut missing = Vec::new();
-    for version in chosen {
-        match history::down_migration(migrator, version) {
-            Some(down) => downs.push(down),
-            None => missing.push(version),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(MigrateError::NoDownFile { versions: missing });
-    }
-    Ok((downs, warnings))
+    Ok((file, Some(usize::try_from(progress.statements_done).unwrap_or(0))))
 }

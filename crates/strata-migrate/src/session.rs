@@ -1,12 +1,24 @@
-//! The runner's dedicated session: connecting, refusing a standby, and the lock around
-//! every command that writes.
+//! The runner's dedicated session, and the commands run on it. Each command that writes takes
+//! the lock, creates the tracking tables if missing, reads the history under the lock, plans,
+//! and runs the plan; with `--dry-run` it reads, plans and prints the plan instead.
 
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgConnection, Row};
 use strata_config::{Config, DatabaseConfig};
 
-use crate::{MigrateError, lock};
+use crate::admin;
+use crate::error::MigrateError;
+use crate::execute;
+use crate::history::{self, History};
+use crate::lock;
+use crate::options::{DownOptions, Settings, UpOptions};
+use crate::plan::Plan;
+use crate::render;
+use crate::report::{
+    AppliedNow, BaselineReport, DownReport, RepairReport, Reverted, UpReport, millis,
+};
 
 /// The `application_name` of the runner's session, visible in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "strata-migrate";
@@ -14,7 +26,7 @@ pub const APPLICATION_NAME: &str = "strata-migrate";
 /// A dedicated session to one database (never a pooled connection), closed on every path:
 /// dropping it closes the socket, which also releases the advisory lock.
 pub struct Session {
-    pub(crate) conn: PgConnection,
+    conn: PgConnection,
     lock_key: i64,
 }
 
@@ -81,20 +93,172 @@ impl Session {
         let _ = self.conn.close().await;
     }
 
-    /// Runs `work` while holding the migration lock (taken by polling until `lock_wait`), and
-    /// releases it on every path; `work` gets the session and how long the lock took.
-    pub(crate) async fn locked<T>(
+    /// Applies every pending migration in version order (up to `options.target`), each in
+    /// its own transaction with its tracking row, under the migration lock; a no-transaction
+    /// file statement by statement with recorded progress.
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::LockTimeout`] when another runner keeps the lock, the history errors of
+    /// [`MigrateError`] when the files and the database disagree, and
+    /// [`MigrateError::Migration`] when a migration fails (those before it stay applied).
+    pub async fn up(
+        &mut self,
+        migrator: &Migrator,
+        options: &UpOptions,
+    ) -> Result<UpReport, MigrateError> {
+        if options.dry_run {
+            let (planned, dry_run_sql, warnings) =
+                self.dry_run(|history| Plan::up(migrator, history, options)).await?;
+            return Ok(UpReport { planned, dry_run_sql, warnings, ..UpReport::default() });
+        }
+        let (warnings, outcomes, waited) = self
+            .locked(options.settings.lock_wait, async |conn, waited| {
+                let plan = Plan::up(migrator, &History::read(conn).await?, options)?;
+                let outcomes = execute::run(conn, &plan, waited).await?;
+                Ok((plan.warnings, outcomes, waited))
+            })
+            .await?;
+        tracing::info!(applied = outcomes.len(), "database is up to date");
+        Ok(UpReport {
+            applied: outcomes
+                .iter()
+                .map(|o| AppliedNow {
+                    version: o.migration.version,
+                    description: o.migration.description.to_string(),
+                    duration_ms: millis(o.elapsed),
+                    retries: o.retries,
+                    statements: o.statements,
+                })
+                .collect(),
+            warnings,
+            lock_wait_ms: millis(waited),
+            ..UpReport::default()
+        })
+    }
+
+    /// Reverts applied migrations, newest first, each with its `.down.sql` in a transaction
+    /// that also deletes its tracking row. Refuses before changing anything when one of them
+    /// has no `.down.sql`.
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::NoDownFile`], [`MigrateError::LockTimeout`], the history errors, and
+    /// [`MigrateError::Migration`] when a down file fails (those before it stay reverted).
+    pub async fn down(
+        &mut self,
+        migrator: &Migrator,
+        options: &DownOptions,
+    ) -> Result<DownReport, MigrateError> {
+        if options.dry_run {
+            let (planned, dry_run_sql, warnings) =
+                self.dry_run(|history| Plan::down(migrator, history, options)).await?;
+            return Ok(DownReport { planned, dry_run_sql, warnings, ..DownReport::default() });
+        }
+        self.locked(options.settings.lock_wait, async |conn, waited| {
+            let plan = Plan::down(migrator, &History::read(conn).await?, options)?;
+            let outcomes = execute::run(conn, &plan, waited).await?;
+            Ok(DownReport {
+                reverted: outcomes
+                    .iter()
+                    .map(|o| Reverted {
+                        version: o.migration.version,
+                        description: o.migration.description.to_string(),
+                        duration_ms: millis(o.elapsed),
+                    })
+                    .collect(),
+                warnings: plan.warnings,
+                lock_wait_ms: millis(waited),
+                ..DownReport::default()
+            })
+        })
+        .await
+    }
+
+    /// Marks every migration up to `target` applied without running it (for a database
+    /// created before the runner), as sqlx's `skip` does: `success = true`, the file's
+    /// checksum, `execution_time = -1`; one `baseline` event each.
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::Usage`] when `target` is not a migration's version,
+    /// [`MigrateError::LockTimeout`], [`MigrateError::Database`].
+    pub async fn baseline(
+        &mut self,
+        migrator: &Migrator,
+        target: i64,
+        settings: &Settings,
+    ) -> Result<BaselineReport, MigrateError> {
+        admin::check_baseline_target(migrator, target)?;
+        self.locked(settings.lock_wait, async |conn, waited| {
+            let history = History::read(conn).await?;
+            admin::baseline(conn, migrator, &history, target, waited).await
+        })
+        .await
+    }
+
+    /// Accepts the current checksum of every edited applied migration, and settles every
+    /// failed (partial) one: with `mark_applied` it is recorded as applied (you finished it
+    /// by hand); otherwise its record is removed so the next `up` runs it from the start
+    /// (you undid its partial changes). Each change is one `repair` event.
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::LockTimeout`], [`MigrateError::Database`].
+    pub async fn repair(
+        &mut self,
+        migrator: &Migrator,
+        mark_applied: bool,
+        settings: &Settings,
+    ) -> Result<RepairReport, MigrateError> {
+        self.locked(settings.lock_wait, async |conn, _| {
+            let history = History::read(conn).await?;
+            admin::repair(conn, migrator, &history, mark_applied).await
+        })
+        .await
+    }
+
+    /// Reads the history without a lock, plans, and renders the plan: the versions it would
+    /// run, its script, and the warnings.
+    async fn dry_run<'m>(
+        &mut self,
+        plan: impl FnOnce(&History) -> Result<Plan<'m>, MigrateError>,
+    ) -> Result<(Vec<i64>, Option<String>, Vec<String>), MigrateError> {
+        let plan = plan(&History::read(&mut self.conn).await?)?;
+        Ok((plan.versions(), Some(render::script(&plan, self.lock_key)), plan.warnings))
+    }
+
+    /// Runs `work` while holding the migration lock (taken by polling until `lock_wait`), on a
+    /// database whose tracking tables exist, and releases the lock on every path; `work` gets
+    /// the connection and how long the lock took.
+    async fn locked<T>(
         &mut self,
         lock_wait: Duration,
-        work: impl AsyncFnOnce(&mut Self, Duration) -> Result<T, MigrateError>,
+        work: impl AsyncFnOnce(&mut PgConnection, Duration) -> Result<T, MigrateError>,
     ) -> Result<T, MigrateError> {
         let waited = lock::acquire(&mut self.conn, self.lock_key, lock_wait).await?;
-        let result = work(self, waited).await;
+        let result = match history::create_tables(&mut self.conn).await {
+            Ok(()) => work(&mut self.conn, waited).await,
+            Err(e) => Err(e),
+        };
         let released = lock::release(&mut self.conn, self.lock_key).await;
         let value = result?;
         released?;
         Ok(value)
     }
+}
+
+/// Connects with `config`, applies every pending migration of `migrator`, and closes the
+/// session: what a service calls at start-up.
+///
+/// # Errors
+///
+/// As [`Session::from_config`] and [`Session::up`].
+pub async fn run(config: &Config, migrator: &Migrator) -> Result<UpReport, MigrateError> {
+    let mut session = Session::from_config(config).await?;
+    let result = session.up(migrator, &UpOptions::from_config(&config.migrations)).await;
+    session.close().await;
+    result
 }
 
 /// One sentence for a failed connection, from the driver's error (which holds no password).
@@ -105,12 +269,4 @@ fn connect_reason(error: &sqlx::Error) -> String {
         sqlx::Error::Tls(tls) => format!("TLS failed: {tls}"),
         other => other.to_string(),
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }

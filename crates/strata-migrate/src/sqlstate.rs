@@ -5,6 +5,8 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// `active_sql_transaction`: the statement cannot run inside a transaction block
 /// (`CREATE INDEX CONCURRENTLY`, `VACUUM` …), raised before it does anything.
 const ACTIVE_SQL_TRANSACTION: &str = "25001";
+/// `undefined_table`: a relation the statement names does not exist.
+const UNDEFINED_TABLE: &str = "42P01";
 /// `invalid_transaction_termination`: a procedure tried to commit inside our transaction.
 const INVALID_TRANSACTION_TERMINATION: &str = "2D000";
 
@@ -26,4 +28,9 @@ pub(crate) fn cannot_run_in_transaction(error: &sqlx::Error) -> bool {
 /// transactions itself. Either way the server refused before changing anything.
 pub(crate) fn needs_no_transaction(error: &sqlx::Error) -> bool {
     code(error).is_some_and(|c| c == ACTIVE_SQL_TRANSACTION || c == INVALID_TRANSACTION_TERMINATION)
+}
+
+/// A table the statement names does not exist (the tracking tables, on a new database).
+pub(crate) fn is_undefined_table(error: &sqlx::Error) -> bool {
+    code(error).is_some_and(|c| c == UNDEFINED_TABLE)
 }

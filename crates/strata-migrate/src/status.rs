@@ -6,8 +6,11 @@ use sqlx::migrate::Migrator;
 use time::OffsetDateTime;
 
 use crate::checksum::{self, Match};
-use crate::history::{self, Applied, History};
-use crate::{MigrateError, hex, lock, millis};
+use crate::error::MigrateError;
+use crate::files;
+use crate::history::{Applied, History};
+use crate::lock;
+use crate::report::millis;
 
 /// The state of one migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,7 +82,7 @@ pub async fn status(
     };
     let applied = history.applied_by_version();
     let newest = history.newest();
-    let mut lines: Vec<MigrationStatus> = history::up_migrations(migrator)
+    let mut lines: Vec<MigrationStatus> = files::up_migrations(migrator)
         .map(|file| {
             let row = applied.get(&file.version).copied();
             let mut note = None;
@@ -118,7 +121,7 @@ pub async fn status(
             line
         })
         .collect();
-    let files = history::up_by_version(migrator);
+    let files = files::up_by_version(migrator);
     for row in &history.applied {
         if !files.contains_key(&row.version) {
             lines.push(line(row.version, row.description.clone(), State::FileMissing, Some(row)));
@@ -137,7 +140,9 @@ fn line(version: i64, description: String, state: State, row: Option<&Applied>) 
         duration_ms: row
             .filter(|r| r.execution_time >= 0)
             .map(|r| millis(std::time::Duration::from_nanos(r.execution_time.unsigned_abs()))),
-        applied_checksum: row.filter(|_| state == State::ChecksumChanged).map(|r| hex(&r.checksum)),
+        applied_checksum: row
+            .filter(|_| state == State::ChecksumChanged)
+            .map(|r| hex::encode(&r.checksum)),
         out_of_order: false,
         note: None,
     }

@@ -1,0 +1,98 @@
+//! What the writing commands may do: the settings of `[migrations]`, and each command's options.
+
+use std::time::Duration;
+
+use strata_config::MigrationsConfig;
+
+/// How many times a transaction whose `lock_timeout` expired is retried.
+pub const LOCK_RETRIES: u32 = 4;
+/// The first wait before such a retry; it doubles with each retry (plus jitter).
+pub const RETRY_BASE: Duration = Duration::from_millis(500);
+
+/// The settings every writing command runs with.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// How long to wait for another runner's lock.
+    pub lock_wait: Duration,
+    /// `lock_timeout` inside each migration's transaction (and for each statement of a
+    /// no-transaction file); a file's `-- lock_timeout:` directive overrides it.
+    pub lock_timeout: Duration,
+    /// `statement_timeout` for the migrations' SQL; `None` leaves the server's. A file's
+    /// `-- statement_timeout:` directive overrides it.
+    pub statement_timeout: Option<Duration>,
+    /// Retries of a transaction whose `lock_timeout` expired.
+    pub lock_retries: u32,
+    /// The first backoff before such a retry.
+    pub retry_base: Duration,
+}
+
+impl Settings {
+    /// The settings of `[migrations]`, with the default retries.
+    pub fn from_config(config: &MigrationsConfig) -> Self {
+        Self {
+            lock_wait: config.lock_wait,
+            lock_timeout: config.lock_timeout,
+            statement_timeout: None,
+            lock_retries: LOCK_RETRIES,
+            retry_base: RETRY_BASE,
+        }
+    }
+}
+
+/// What `up` is allowed to do.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct UpOptions {
+    /// Lock, lock timeout and retries.
+    pub settings: Settings,
+    /// Apply only up to (and including) this version.
+    pub target: Option<i64>,
+    /// Print the plan's SQL instead of running it; takes no lock.
+    pub dry_run: bool,
+    /// Run even though the database has applied versions with no file.
+    pub ignore_missing: bool,
+    /// Apply pending versions older than the newest applied one.
+    pub allow_out_of_order: bool,
+}
+
+impl UpOptions {
+    /// The options of `[migrations]`: everything pending, for real.
+    pub fn from_config(config: &MigrationsConfig) -> Self {
+        Self {
+            settings: Settings::from_config(config),
+            target: None,
+            dry_run: false,
+            ignore_missing: false,
+            allow_out_of_order: false,
+        }
+    }
+}
+
+/// Which applied migrations `down` reverts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownTarget {
+    /// Every applied version above this one.
+    To(i64),
+    /// The newest N applied versions.
+    Steps(usize),
+}
+
+/// What `down` is allowed to do.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DownOptions {
+    /// Lock, lock timeout and retries.
+    pub settings: Settings,
+    /// Which migrations to revert.
+    pub target: DownTarget,
+    /// Print the plan's SQL instead of running it; takes no lock.
+    pub dry_run: bool,
+}
+
+impl DownOptions {
+    /// Options to revert down to `target`.
+    pub fn new(settings: Settings, target: DownTarget) -> Self {
+        Self { settings, target, dry_run: false }
+    }
+}
