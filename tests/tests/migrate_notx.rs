@@ -216,3 +216,85 @@ async fn a_failure_in_the_first_statement_resumes_there(pool: PgPool) -> TestRes
     assert_eq!(detail.as_deref(), Some("resumed at statement 1"));
     Ok(())
 }
+
+/// The steps a run went through, from its log: `(version, None)` for a migration, then
+/// `(version, Some((statement, line)))` for each statement of a no-transaction file.
+fn steps_run(log: &str) -> Vec<(i64, Option<(usize, usize)>)> {
+    let field = |line: &str, key: &str| -> Option<String> {
+        let at = line.find(&format!(" {key}="))? + key.len() + 2;
+        Some(line[at..].split_whitespace().next()?.to_owned())
+    };
+    let mut steps = Vec::new();
+    for line in log.lines() {
+        let version = field(line, "migration.version").and_then(|v| v.parse().ok());
+        if line.contains("applying migration") {
+            steps.extend(version.map(|v| (v, None)));
+        } else if line.contains("running statement") {
+            let statement = field(line, "statement")
+                .and_then(|s| s.split('/').next().and_then(|n| n.parse().ok()));
+            let at = field(line, "line").and_then(|l| l.parse().ok());
+            if let (Some(v), Some(s), Some(l)) = (version, statement, at) {
+                steps.push((v, Some((s, l))));
+            }
+        }
+    }
+    steps
+}
+
+/// The steps a dry run printed, in the same form.
+fn steps_printed(script: &str) -> Vec<(i64, Option<(usize, usize)>)> {
+    let mut steps = Vec::new();
+    let mut version = 0;
+    for line in script.lines() {
+        if let Some(rest) = line.strip_prefix("-- [") {
+            let file = rest.split("] ").nth(1).unwrap_or_default();
+            version = file.split('_').next().and_then(|v| v.parse().ok()).unwrap_or(-1);
+            steps.push((version, None));
+        } else if let Some(rest) = line.strip_prefix("-- statement ") {
+            let statement = rest.split('/').next().and_then(|n| n.parse().ok());
+            let at = rest
+                .split("(line ")
+                .nth(1)
+                .and_then(|l| l.split(')').next())
+                .and_then(|l| l.parse().ok());
+            if let (Some(s), Some(l)) = (statement, at) {
+                steps.push((version, Some((s, l))));
+            }
+        }
+    }
+    steps
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_run_goes_through_the_steps_its_dry_run_printed(pool: PgPool) -> TestResult {
+    sqlx::raw_sql("create table flag (id int)").execute(&pool).await?;
+    let dir = write_migrations(&[
+        TABLE,
+        (
+            "2_indexes.up.sql",
+            "-- no-transaction\ncreate index concurrently items_a on items (a);\nalter table items add column c int;\ncreate table gate as select 1 / (select count(*) from flag)::int as x;\ncreate index concurrently items_b on items (b);\n",
+        ),
+        ("3_more.up.sql", "create table more (id int);\n"),
+    ]);
+    let url = url_of(&pool).await;
+    let env = [("STRATA_LOG__FILTER", "strata_migrate=info")];
+    // Once from the start (it fails at statement 3), then resuming there.
+    for expected_code in [exit::MIGRATION, exit::OK] {
+        let printed = migrate_src(&url, &dir, &["up", "--dry-run"], &env);
+        assert_eq!(printed.status.code(), Some(0), "{}", text(&printed));
+        let ran = migrate_src(&url, &dir, &["up"], &env);
+        assert_eq!(ran.status.code(), Some(i32::from(expected_code)), "{}", text(&ran));
+        let printed = steps_printed(&String::from_utf8_lossy(&printed.stdout));
+        let ran = steps_run(&String::from_utf8_lossy(&ran.stderr));
+        assert!(printed.len() >= 3, "{printed:?}");
+        if expected_code == exit::OK {
+            assert_eq!(ran, printed, "the run went through the printed steps");
+        } else {
+            // It stops at the statement that fails: what ran is the start of the plan.
+            assert_eq!(ran[..], printed[..ran.len()], "{ran:?} is not a start of {printed:?}");
+            assert_eq!(ran.last(), Some(&(2, Some((3, 4)))), "{ran:?}");
+            sqlx::raw_sql("insert into flag values (1)").execute(&pool).await?;
+        }
+    }
+    Ok(())
+}

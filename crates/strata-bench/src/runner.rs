@@ -1,4 +1,6 @@
-//! Workload 5: the migration runner against sqlx-cli on the same 500 files.
+//! Workload 5: the migration runner against sqlx-cli on the same files: 500 small
+//! transactional ones, and a history shaped like a real one (tables holding rows, and one
+//! no-transaction file per `CREATE INDEX CONCURRENTLY`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,6 +22,44 @@ fn write_migrations() -> anyhow::Result<PathBuf> {
                 "create table bench_{i} (id bigint primary key, note text not null default '');\n"
             ),
         )?;
+    }
+    Ok(dir)
+}
+
+/// Tables of the realistic history, and how many of them get a concurrent index build.
+const TABLES: usize = 91;
+const INDEXED: usize = 76;
+/// Rows in each of its tables.
+const ROWS: usize = 5_000;
+
+/// A history of `TABLES + INDEXED` files (167): each table created and filled in one
+/// transactional file, and, for most of them, the next file builds an index concurrently.
+fn write_realistic() -> anyhow::Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/migrations-167");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut version = 0;
+    for i in 1..=TABLES {
+        version += 1;
+        std::fs::write(
+            dir.join(format!("{version}_table_{i}.sql")),
+            format!(
+                "create table hist_{i} (id bigint primary key, owner bigint not null, note text not null);
+                 insert into hist_{i} select g, g % 97, md5(g::text) from generate_series(1, {ROWS}) g;
+"
+            ),
+        )?;
+        if i <= INDEXED {
+            version += 1;
+            std::fs::write(
+                dir.join(format!("{version}_index_{i}.sql")),
+                format!(
+                    "-- no-transaction
+create index concurrently if not exists hist_{i}_owner_idx on hist_{i} (owner);
+"
+                ),
+            )?;
+        }
     }
     Ok(dir)
 }
@@ -80,6 +120,8 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     };
     let dir = write_migrations()?;
     let source = dir.to_string_lossy().into_owned();
+    let realistic = write_realistic()?.to_string_lossy().into_owned();
+    let (mut history_s, mut history_p) = (Sample::default(), Sample::default());
     let times = if plan.quick { 4 } else { 20 };
     let (mut apply_s, mut apply_p) = (Sample::default(), Sample::default());
     let (mut noop_s, mut noop_p) = (Sample::default(), Sample::default());
@@ -105,6 +147,29 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
         }
         for (sample, program, args) in apply {
             sample.absorb(repeat(1, 1.0, |_| async { exec(program, args) }).await?);
+        }
+        for pair in 0..if plan.quick { 2 } else { 4 } {
+            let ours_url =
+                plaintext(&fresh_database(server, "strata_bench_history_a", false).await?);
+            let theirs_url =
+                plaintext(&fresh_database(server, "strata_bench_history_b", false).await?);
+            let up = ["--database-url", ours_url.as_str(), "--source", realistic.as_str(), "up"];
+            let run = [
+                "migrate",
+                "run",
+                "--source",
+                realistic.as_str(),
+                "--database-url",
+                theirs_url.as_str(),
+            ];
+            let mut apply: [(&mut Sample, &Path, &[&str]); 2] =
+                [(&mut history_s, &ours, &up), (&mut history_p, &sqlx, &run)];
+            if !ours_first(round + pair) {
+                apply.swap(0, 1);
+            }
+            for (sample, program, args) in apply {
+                sample.absorb(repeat(1, 1.0, |_| async { exec(program, args) }).await?);
+            }
         }
         let (status, info) = (ours_args("status"), sqlx_args("info"));
         for i in 0..times {
@@ -132,6 +197,17 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
             &apply_s,
             "sqlx migrate run",
             &apply_p,
+            "≥ 1.0×",
+            note.clone(),
+        ),
+        Row::new(
+            &format!(
+                "5. apply a {}-file history ({INDEXED} of them CONCURRENTLY index builds, {ROWS} rows a table) to an empty database",
+                TABLES + INDEXED
+            ),
+            &history_s,
+            "sqlx migrate run",
+            &history_p,
             "≥ 1.0×",
             note.clone(),
         ),

@@ -23,7 +23,7 @@ where
         match attempt(tries).await {
             Err(e) if e.is_retryable() && tries < max_attempts => {
                 let base = 10u64 << tries.min(8);
-                let jitter = (uuid::Uuid::now_v7().as_u128() as u64) % base;
+                let jitter = rand::random_range(0..base);
                 tracing::warn!(attempt = tries, error = %e, "retrying transaction");
                 tokio::time::sleep(Duration::from_millis(base + jitter)).await;
             }

@@ -44,11 +44,13 @@ pub use check::{CheckReport, Finding, Found, check};
 pub use error::{MigrateError, exit};
 pub use files::read_migrations;
 pub use lock::sqlx_lock_key;
-pub use options::{DownOptions, DownTarget, LOCK_RETRIES, RETRY_BASE, Settings, UpOptions};
+pub use options::{
+    APPLICATION_NAME, DownOptions, DownTarget, LOCK_RETRIES, RETRY_BASE, Settings, UpOptions,
+};
 pub use report::{
     AppliedNow, BaselineReport, DownReport, RepairAction, RepairReport, Reverted, UpReport,
 };
-pub use session::{APPLICATION_NAME, Session, run};
+pub use session::{Session, run};
 pub use status::{MigrationStatus, State, status};
 
 /// The project's migrations (`migrations/` at the workspace root), embedded at build time.

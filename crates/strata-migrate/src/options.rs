@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use strata_config::MigrationsConfig;
 
+/// The `application_name` of the runner's session, visible in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "strata-migrate";
+
 /// How many times a transaction whose `lock_timeout` expired is retried.
 pub const LOCK_RETRIES: u32 = 4;
 /// The first wait before such a retry; it doubles with each retry (plus jitter).

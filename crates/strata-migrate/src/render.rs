@@ -4,8 +4,8 @@
 //! bookkeeping binds values only known when it runs, they show as `<…>`.
 
 use crate::files;
+use crate::options::APPLICATION_NAME;
 use crate::plan::{Direction, How, Plan, Statements};
-use crate::session::APPLICATION_NAME;
 
 /// The script of `plan`.
 pub(crate) fn script(plan: &Plan<'_>, lock_key: i64) -> String {

@@ -13,15 +13,12 @@ use crate::error::MigrateError;
 use crate::execute;
 use crate::history::{self, History};
 use crate::lock;
-use crate::options::{DownOptions, Settings, UpOptions};
+use crate::options::{APPLICATION_NAME, DownOptions, Settings, UpOptions};
 use crate::plan::Plan;
 use crate::render;
 use crate::report::{
     AppliedNow, BaselineReport, DownReport, RepairReport, Reverted, UpReport, millis,
 };
-
-/// The `application_name` of the runner's session, visible in `pg_stat_activity`.
-pub const APPLICATION_NAME: &str = "strata-migrate";
 
 /// A dedicated session to one database (never a pooled connection), closed on every path:
 /// dropping it closes the socket, which also releases the advisory lock.
