@@ -24,6 +24,7 @@ mod cluster;
 mod error;
 mod location;
 mod roles;
+pub mod runner;
 mod toolchain;
 
 #[cfg(test)]

@@ -1,14 +1,10 @@
-//! The migrator binary and the data layer together, against a real PostgreSQL: each test
-//! gets an empty database of its own from `#[sqlx::test(migrations = false)]`.
+//! The migrator binary against a real PostgreSQL: each test gets an empty database of its own
+//! from `#[sqlx::test(migrations = false)]`.
 
 mod support;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrate;
-use strata_db::organizations::{self, NewOrganization};
-use strata_db::projects::{self, NewProject};
-use strata_db::users::{self, NewUser};
-use strata_db::{Pool, PoolSettings, TenantTx};
 use strata_migrate::{MIGRATOR, exit};
 use support::{command, migrate, spawn_migrate, temp_dir, text, url_for, url_of, write_migrations};
 
@@ -24,54 +20,6 @@ async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
 
 fn embedded_versions() -> Vec<i64> {
     MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).map(|m| m.version).collect()
-}
-
-#[sqlx::test(migrations = false)]
-async fn up_then_status_then_the_data_layer_works(pool: PgPool) -> TestResult {
-    let url = url_of(&pool).await;
-    let out = migrate(&["--database-url", &url, "up"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains("applied 20261126000001 organizations and users"),
-        "{}",
-        text(&out)
-    );
-    assert_eq!(applied_versions(&pool).await?, embedded_versions());
-
-    let out = migrate(&["status", "--format", "json"], &[("DATABASE_URL", &url)]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let lines: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let lines = lines.as_array().ok_or("status --format json is an array")?;
-    assert_eq!(lines.len(), embedded_versions().len());
-    for (line, version) in lines.iter().zip(embedded_versions()) {
-        assert_eq!(line["version"], version);
-        assert_eq!(line["state"], "applied");
-        assert!(line["applied_at"].is_string());
-    }
-
-    let out = migrate(&["up"], &[("DATABASE_URL", &url)]);
-    assert!(text(&out).contains("nothing to apply"), "{}", text(&out));
-
-    // The data layer on the migrated database, through its pool, as the application's role.
-    let db = Pool::new(pool.connect_options().as_ref().clone(), PoolSettings::default())?;
-    let mut conn = db.acquire().await?;
-    sqlx::query("set role strata_app").execute(&mut conn).await?;
-    let ada = users::create(&mut conn, &NewUser { email: "ada@example.com", display_name: "Ada" })
-        .await?;
-    let new = NewOrganization { slug: "acme", name: "Acme" };
-    let (org, _) = organizations::create_with_owner(&mut conn, &new, ada.id).await?;
-    assert_eq!(organizations::get(&mut conn, org.id).await?.slug, "acme");
-    let mut tx = TenantTx::begin(&mut conn, org.id, ada.id).await?;
-    let ops = NewProject { key: "OPS", name: "Operations", description: "" };
-    let project = projects::create(&mut tx, &ops).await?;
-    tx.commit().await?;
-    let mut tx = TenantTx::begin(&mut conn, org.id, ada.id).await?;
-    assert_eq!(projects::get(&mut tx, project.id).await?.key, "OPS");
-    tx.commit().await?;
-    let outside: i64 =
-        sqlx::query_scalar("select count(*) from projects").fetch_one(&mut conn).await?;
-    assert_eq!(outside, 0, "row-level security applies outside a tenant transaction");
-    Ok(())
 }
 
 #[sqlx::test(migrations = false)]

@@ -1,0 +1,39 @@
+//! The runner's binary for these tests, on top of the shared helpers of strata-test-support.
+
+#![allow(dead_code, unused_imports, reason = "each test file uses its own part of the helpers")]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+pub use strata_test_support::runner::{
+    schema_dump, server_url, temp_dir, text, url_for, url_of, write_migrations,
+};
+
+/// The `strata-migrate` command, set up as [`migrate`] runs it, for callers that need their
+/// own standard streams.
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    strata_test_support::runner::command(env!("CARGO_BIN_EXE_strata-migrate"), args, env)
+}
+
+/// Runs `strata-migrate` with `args` and extra environment, in an empty working directory
+/// and with no inherited configuration.
+pub fn migrate(args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(args, env).output().expect("run strata-migrate")
+}
+
+/// `strata-migrate --database-url URL --source DIR ARGS...` with extra environment.
+pub fn migrate_src(url: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let source = dir.to_string_lossy().into_owned();
+    let mut all = vec!["--database-url", url, "--source", &source];
+    all.extend_from_slice(args);
+    migrate(&all, env)
+}
+
+/// Starts `strata-migrate` in the background with captured output (see [`migrate`]).
+pub fn spawn_migrate(args: &[&str], env: &[(&str, &str)]) -> Child {
+    command(args, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start strata-migrate")
+}

@@ -1,0 +1,120 @@
+//! Helpers for the tests that run the migration runner against the shared test server: URLs
+//! of per-test databases, migration directories, the runner's process, a schema dump.
+//! Panics are the point here: a helper that cannot do its work fails the test that called it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::PgPool;
+
+/// The server every test uses, from `DATABASE_URL` (as `#[sqlx::test]` does).
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must name a PostgreSQL server: run the tests with `just test`")
+}
+
+/// The URL of database `name` on the test server, with `password` if given (the user stays,
+/// `postgres` when the server's URL names none).
+pub fn url_for(name: &str, password: Option<&str>) -> String {
+    let mut url = url::Url::parse(&server_url()).expect("DATABASE_URL is a URL");
+    url.set_path(name);
+    if let Some(password) = password {
+        if url.username().is_empty() {
+            url.set_username("postgres").expect("a URL with a host takes a user");
+        }
+        url.set_password(Some(password)).expect("a URL with a host takes a password");
+    }
+    url.to_string()
+}
+
+/// The URL of the database behind `pool`.
+pub async fn url_of(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("current_database()");
+    url_for(&name, None)
+}
+
+/// An empty directory of its own.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "strata-runner-test-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A directory holding migration files `(name, sql)`.
+pub fn write_migrations(files: &[(&str, &str)]) -> PathBuf {
+    let dir = temp_dir("source");
+    for (name, sql) in files {
+        std::fs::write(dir.join(name), sql).expect("write migration");
+    }
+    dir
+}
+
+/// A catalog dump of the user schema (tables, columns, indexes, constraints), one line per
+/// object, sorted: equal dumps mean equal schemas. Our bookkeeping tables are left out.
+pub async fn schema_dump(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "select line from (
+           select format('column %s.%s %s %s null=%s default=%s', table_name, ordinal_position,
+                         column_name, data_type, is_nullable, column_default) as line
+             from information_schema.columns
+            where table_schema = 'public' and table_name not like '\\_%'
+           union all
+           select format('index %s valid=%s', pg_get_indexdef(i.indexrelid), i.indisvalid)
+             from pg_index i join pg_class c on c.oid = i.indrelid
+            where c.relnamespace = 'public'::regnamespace and c.relname not like '\\_%'
+           union all
+           select format('constraint %s on %s: %s', conname, conrelid::regclass, pg_get_constraintdef(oid))
+             from pg_constraint
+            where connamespace = 'public'::regnamespace and conrelid::regclass::text not like '\\_%'
+           union all
+           select format('sequence %s', c.relname)
+             from pg_class c
+            where c.relnamespace = 'public'::regnamespace and c.relkind = 'S'
+              and c.relname not like '\\_%'
+           union all
+           select format('function %s', p.oid::regprocedure)
+             from pg_proc p where p.pronamespace = 'public'::regnamespace
+           union all
+           select format('type %s', t.typname)
+             from pg_type t
+            where t.typnamespace = 'public'::regnamespace and t.typtype in ('e', 'd', 'c')
+              and not exists (select 1 from pg_class c where c.reltype = t.oid)
+         ) dump order by line",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("catalog dump")
+}
+
+/// The runner's binary `bin` (its tests pass `env!("CARGO_BIN_EXE_…")`) with `args` and extra
+/// environment, in an empty working directory and with no inherited configuration.
+pub fn command(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(bin);
+    command.args(args).current_dir(temp_dir("cwd")).env_remove("RUST_LOG");
+    for (key, _) in std::env::vars() {
+        if key == "DATABASE_URL" || key.starts_with("STRATA_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    command
+}
+
+/// Standard output and error of a run, as one text.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
