@@ -40,7 +40,7 @@ check:
 # Make a database available and print its URL, password hidden (DATABASE_URL, else 127.0.0.1:5432, else a local cluster).
 [group('database')]
 db-up:
-    @scripts/db.sh up | sed -E 's#(://[^:/@]*):.*@#\1:***@#' 
+    @scripts/db.sh up-redacted
 
 # Create or update the service's login role (member of strata_app, no superuser, no BYPASSRLS) and print its URL; the full URL is in target/strata-service.env.
 [group('database')]
@@ -59,6 +59,11 @@ migrate *ARGS:
     set -euo pipefail
     url="$(scripts/db.sh up)"
     DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- up {{ ARGS }}
+
+# Print the runner's effective settings (strata.toml, STRATA_* variables, DATABASE_URL), passwords hidden.
+[group('database')]
+config *ARGS:
+    cargo run --quiet --locked -p strata-migrate -- config {{ ARGS }}
 
 # Show the state of every migration in the database of db-up.
 [group('database')]

@@ -8,6 +8,7 @@
 #                        3. else a project-local cluster under target/postgres, started with
 #                           the installed PostgreSQL binaries (as the postgres user when root).
 #                        --local skips 1 and 2.
+#   db.sh up-redacted    the same, with the URL's password hidden, for people to read.
 #   db.sh fresh NAME     (re)create database NAME, empty, on the server `up` finds; print its URL.
 #   db.sh service        after the migrations: create or update the login role strata_service
 #                        (a member of strata_app; neither superuser nor BYPASSRLS) with a
@@ -88,12 +89,17 @@ ensure_db() {
     fi
 }
 
-# database.url from strata.toml (or $STRATA_CONFIG), when written on one line.
+# database.url as strata-config resolves it (strata.toml or $STRATA_CONFIG, STRATA_DATABASE__URL,
+# DATABASE_URL), asked of the runner itself, so that this script and the binaries never
+# disagree; nothing when none of them is there (no build needed then).
 config_url() {
-    local file="${STRATA_CONFIG:-$root/strata.toml}"
-    [ -f "$file" ] || return 0
-    awk '/^[[:space:]]*\[/{s=$0; gsub(/[][[:space:]]/,"",s); next}
-         s=="database" && $1=="url" {sub(/^[^=]*=[[:space:]]*"/,""); sub(/".*$/,""); print; exit}' "$file"
+    if [ -z "${DATABASE_URL:-}${STRATA_DATABASE__URL:-}" ] && [ ! -f "${STRATA_CONFIG:-$root/strata.toml}" ]; then
+        return 0
+    fi
+    if [ ! -x "$root/target/debug/strata-migrate" ]; then
+        say "reading the configuration with strata-migrate config (building it first)"
+    fi
+    (cd "$root" && SQLX_OFFLINE=true cargo run --quiet --locked -p strata-migrate -- config --get database.url)
 }
 
 # Runs a server program as the postgres user when we are root (the server refuses root).
@@ -157,7 +163,8 @@ start_local() {
 up() {
     local local_only="${1:-}"
     if [ "$local_only" != --local ]; then
-        local configured="${DATABASE_URL:-${STRATA_DATABASE__URL:-$(config_url)}}"
+        local configured
+        configured="$(config_url)"
         if [ -n "$configured" ]; then
             if answers "$configured"; then
                 echo "$configured"
@@ -239,8 +246,9 @@ down() {
 
 case "${1:-}" in
     up) shift; up "$@" ;;
+    up-redacted) shift; redact "$(up "$@")" ;;
     fresh) shift; fresh "$@" ;;
     service) service ;;
     down) down ;;
-    *) die "usage: db.sh up [--local] | db.sh fresh NAME | db.sh service | db.sh down" ;;
+    *) die "usage: db.sh up [--local] | db.sh up-redacted | db.sh fresh NAME | db.sh service | db.sh down" ;;
 esac

@@ -36,11 +36,13 @@ const LIST_SQL: &str =
 
 /// The URL of database `name` on the server of `server`.
 pub fn url_with_db(server: &str, name: &str) -> String {
-    let (base, query) = server.split_once('?').map_or((server, ""), |(b, q)| (b, q));
-    let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", base));
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
-    format!("{scheme}://{authority}/{name}{query}")
+    match url::Url::parse(server) {
+        Ok(mut url) => {
+            url.set_path(name);
+            url.to_string()
+        }
+        Err(_) => server.to_owned(),
+    }
 }
 
 /// Drops and recreates database `name`, migrated; returns its URL.

@@ -44,9 +44,8 @@ fn write_realistic() -> anyhow::Result<PathBuf> {
         std::fs::write(
             dir.join(format!("{version}_table_{i}.sql")),
             format!(
-                "create table hist_{i} (id bigint primary key, owner bigint not null, note text not null);
-                 insert into hist_{i} select g, g % 97, md5(g::text) from generate_series(1, {ROWS}) g;
-"
+                "create table hist_{i} (id bigint primary key, owner bigint not null, note text not null);\n\
+                 insert into hist_{i} select g, g % 97, md5(g::text) from generate_series(1, {ROWS}) g;\n"
             ),
         )?;
         if i <= INDEXED {
@@ -54,9 +53,8 @@ fn write_realistic() -> anyhow::Result<PathBuf> {
             std::fs::write(
                 dir.join(format!("{version}_index_{i}.sql")),
                 format!(
-                    "-- no-transaction
-create index concurrently if not exists hist_{i}_owner_idx on hist_{i} (owner);
-"
+                    "-- no-transaction\n\
+                     create index concurrently if not exists hist_{i}_owner_idx on hist_{i} (owner);\n"
                 ),
             )?;
         }
@@ -68,13 +66,11 @@ create index concurrently if not exists hist_{i}_owner_idx on hist_{i} (owner);
 /// the TLS handshake, which on sqlx 0.9 stalls about 90 ms on Nagle's algorithm (it never
 /// sets `TCP_NODELAY`), whichever tool connects.
 fn plaintext(url: &str) -> String {
-    if url.contains("sslmode=") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&sslmode=disable")
-    } else {
-        format!("{url}?sslmode=disable")
+    let Ok(mut parsed) = url::Url::parse(url) else { return url.to_owned() };
+    if !parsed.query_pairs().any(|(key, _)| key == "sslmode") {
+        parsed.query_pairs_mut().append_pair("sslmode", "disable");
     }
+    parsed.to_string()
 }
 
 /// Waits for the server to write out what earlier workloads left dirty (the imports leave

@@ -100,6 +100,20 @@ pub enum SslMode {
     VerifyFull,
 }
 
+impl SslMode {
+    /// The name as written in the configuration (`verify-full` …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Allow => "allow",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+}
+
 impl From<SslMode> for PgSslMode {
     fn from(mode: SslMode) -> Self {
         match mode {

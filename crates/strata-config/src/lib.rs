@@ -56,6 +56,31 @@ impl Config {
     pub fn load() -> Result<Self, ConfigError> {
         Loader::from_process().load()
     }
+
+    /// Every setting as `(key, value)`, in the keys of `strata.toml` (`None`: not set), with
+    /// secrets hidden: the URL's password shows as `***`, and `database.password` as `***`
+    /// when it is set. For showing the effective configuration (`strata-migrate config`).
+    pub fn settings(&self) -> Vec<(&'static str, Option<String>)> {
+        let d = &self.database;
+        let duration = |value: Duration| Some(humantime::format_duration(value).to_string());
+        vec![
+            ("database.url", d.url.as_ref().map(DatabaseUrl::redacted)),
+            ("database.password", d.password.as_ref().map(|_| "***".to_owned())),
+            ("database.max_connections", Some(d.max_connections.to_string())),
+            ("database.min_connections", Some(d.min_connections.to_string())),
+            ("database.acquire_timeout", duration(d.acquire_timeout)),
+            ("database.idle_timeout", duration(d.idle_timeout)),
+            ("database.max_lifetime", duration(d.max_lifetime)),
+            ("database.statement_timeout", duration(d.statement_timeout)),
+            ("database.application_name", Some(d.application_name.clone())),
+            ("database.ssl_mode", d.ssl_mode.map(|m| m.as_str().to_owned())),
+            ("database.ssl_root_cert", d.ssl_root_cert.as_ref().map(|p| p.display().to_string())),
+            ("migrations.lock_timeout", duration(self.migrations.lock_timeout)),
+            ("migrations.lock_wait", duration(self.migrations.lock_wait)),
+            ("log.format", Some(self.log.format.as_str().to_owned())),
+            ("log.filter", Some(self.log.filter.clone())),
+        ]
+    }
 }
 
 /// Settings of the migration runner (`[migrations]`).

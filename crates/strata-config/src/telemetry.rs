@@ -18,6 +18,16 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// The name as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
 /// `[log]`: how binaries log.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

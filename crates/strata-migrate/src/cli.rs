@@ -96,6 +96,15 @@ enum Command {
         #[arg(long)]
         mark_applied: bool,
     },
+    /// Print the effective settings (defaults, strata.toml or $STRATA_CONFIG, STRATA_* variables,
+    /// DATABASE_URL, --database-url), passwords hidden; connects to nothing.
+    Config {
+        /// Print only this setting's value (e.g. database.url), for scripts. The URL is printed
+        /// whole, password included, because a script needs it to connect: send it to a
+        /// program, not to a log. An unset setting prints nothing.
+        #[arg(long, value_name = "KEY")]
+        get: Option<String>,
+    },
     /// Create a timestamped reversible pair `<version>_<NAME>.up.sql` / `.down.sql`.
     New {
         /// Lowercase letters, digits and _ (e.g. add_tasks_due_date).
@@ -149,6 +158,10 @@ pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
     if let Some(url) = cli.database_url {
         let origin = Origin::Flag { flag: "--database-url".to_owned() };
         config.database.override_url(DatabaseUrl::new(url), origin)?;
+    }
+    if let Command::Config { get } = &cli.command {
+        crate::cli_output::config(&config, get.as_deref(), cli.format == Format::Json)?;
+        return Ok(exit::OK);
     }
     strata_config::init_tracing(&config.log)?;
     let load = async {
@@ -220,7 +233,7 @@ async fn command(
             let report = session.repair(migrator, mark_applied, &settings).await?;
             crate::cli_output::repair(&report, json)?;
         }
-        Command::New { .. } => {}
+        Command::New { .. } | Command::Config { .. } => {}
     }
     Ok(exit::OK)
 }

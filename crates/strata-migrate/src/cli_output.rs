@@ -190,3 +190,38 @@ fn emit(text: &str) -> Result<(), MigrateError> {
         _ => Ok(()),
     }
 }
+
+/// `config`: every setting, or one value with `--get`.
+pub(crate) fn config(
+    config: &strata_config::Config,
+    get: Option<&str>,
+    json: bool,
+) -> Result<(), MigrateError> {
+    let settings = config.settings();
+    if let Some(key) = get {
+        if !settings.iter().any(|(k, _)| *k == key) {
+            let keys: Vec<&str> = settings.iter().map(|(k, _)| *k).collect();
+            return Err(MigrateError::Usage {
+                message: format!(
+                    "config --get {key}: no such setting; the settings are {}",
+                    keys.join(", ")
+                ),
+            });
+        }
+        let value = match key {
+            "database.url" => config.database.url.as_ref().map(|u| u.expose().to_owned()),
+            _ => settings.into_iter().find(|(k, _)| *k == key).and_then(|(_, v)| v),
+        };
+        return emit(&value.map(|v| format!("{v}\n")).unwrap_or_default());
+    }
+    if json {
+        let object: serde_json::Map<String, serde_json::Value> =
+            settings.into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+        return print_json(&object);
+    }
+    let mut out = String::new();
+    for (key, value) in settings {
+        outln!(out, "{key} = {}", value.as_deref().unwrap_or("(not set)"));
+    }
+    emit(&out)
+}

@@ -285,3 +285,36 @@ async fn a_concurrent_build_in_a_transactional_file_gets_a_hint(pool: PgPool) ->
     assert_eq!(t, None, "rolled back whole");
     Ok(())
 }
+
+#[test]
+fn config_prints_the_effective_settings_with_the_password_hidden() -> TestResult {
+    let url = format!("postgres://app:{SENTINEL}@db.example:5432/strata");
+    let env = [("DATABASE_URL", url.as_str()), ("STRATA_MIGRATIONS__LOCK_TIMEOUT", "2s")];
+    let out = migrate(&["config"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = text(&out);
+    assert!(!shown.contains(SENTINEL), "the password is shown");
+    assert!(shown.contains("database.url = postgres://app:***@db.example:5432/strata"), "{shown}");
+    assert!(shown.contains("migrations.lock_timeout = 2s"), "{shown}");
+    assert!(shown.contains("database.password = (not set)"), "{shown}");
+
+    let out = migrate(&["--format", "json", "config"], &env);
+    let settings: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(settings["migrations.lock_wait"], "1m");
+    assert_eq!(settings["database.ssl_mode"], serde_json::Value::Null);
+
+    // A script asks for the URL itself, and gets it whole (here with another password).
+    let plain = "postgres://app:visible@db.example:5432/strata";
+    let out = migrate(&["config", "--get", "database.url"], &[("DATABASE_URL", plain)]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{plain}\n"));
+    let out = migrate(&["config", "--get", "database.url"], &[]);
+    assert_eq!((out.status.code(), out.stdout.len()), (Some(0), 0), "unset: nothing printed");
+
+    let out = migrate(&["config", "--get", "database.nope"], &[]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::USAGE)), "{}", text(&out));
+    assert!(text(&out).contains("database.max_connections"), "{}", text(&out));
+    let out = migrate(&["config"], &[("STRATA_MIGRATIONS__LOCK_TIMEOUT", "soon")]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::CONNECT)), "{}", text(&out));
+    assert!(text(&out).contains("migrations.lock_timeout"), "{}", text(&out));
+    Ok(())
+}
