@@ -73,6 +73,17 @@ status *ARGS:
     url="$(scripts/db.sh up)"
     DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- status {{ ARGS }}
 
+# Serve the work tracker's HTTP API (crates/tracker-service) on 127.0.0.1:8080 (TRACKER_LISTEN) against the database of `just up`: migrations as its owner, requests as the service role.
+[group('main')]
+serve:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    owner="$(scripts/db.sh up)"
+    DATABASE_URL="$owner" cargo run --quiet --locked -p strata-migrate -- up >&2
+    scripts/db.sh service >/dev/null
+    DATABASE_URL="$(sed -n 's/^DATABASE_URL=//p' target/strata-service.env)" \
+        STRATA_MIGRATIONS__URL="$owner" cargo run --quiet --locked -p tracker-service
+
 # Run the data layer's example service flow against the database of db-up.
 [group('database')]
 demo:

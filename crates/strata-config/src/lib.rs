@@ -75,6 +75,7 @@ impl Config {
             ("database.application_name", Some(d.application_name.clone())),
             ("database.ssl_mode", d.ssl_mode.map(|m| m.as_str().to_owned())),
             ("database.ssl_root_cert", d.ssl_root_cert.as_ref().map(|p| p.display().to_string())),
+            ("migrations.url", self.migrations.url.as_ref().map(DatabaseUrl::redacted)),
             ("migrations.lock_timeout", duration(self.migrations.lock_timeout)),
             ("migrations.lock_wait", duration(self.migrations.lock_wait)),
             ("log.format", Some(self.log.format.as_str().to_owned())),
@@ -88,6 +89,10 @@ impl Config {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MigrationsConfig {
+    /// The URL the migration runner connects with, when it is not `database.url`: a role that
+    /// owns the schema while services connect as one that only uses it, or the server itself
+    /// while services go through a pooler. Its password is hidden like `database.url`'s.
+    pub url: Option<DatabaseUrl>,
     /// `lock_timeout` set for each migration's transaction: how long one DDL statement may wait
     /// for a table lock held by live traffic before it gives up (and the runner retries).
     #[serde(deserialize_with = "duration::deserialize")]
@@ -99,6 +104,6 @@ pub struct MigrationsConfig {
 
 impl Default for MigrationsConfig {
     fn default() -> Self {
-        Self { lock_timeout: Duration::from_secs(5), lock_wait: Duration::from_secs(60) }
+        Self { url: None, lock_timeout: Duration::from_secs(5), lock_wait: Duration::from_secs(60) }
     }
 }

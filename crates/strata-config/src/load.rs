@@ -21,7 +21,7 @@ const DATABASE_URL_VAR: &str = "DATABASE_URL";
 /// The file read from the working directory when `STRATA_CONFIG` is not set.
 const DEFAULT_FILE: &str = "strata.toml";
 /// Keys whose values are never shown in a message.
-const SECRET_KEYS: [&str; 2] = ["database.url", "database.password"];
+const SECRET_KEYS: [&str; 3] = ["database.url", "database.password", "migrations.url"];
 
 /// Loads a [`Config`] from a given environment and directory; [`Config::load`] uses the
 /// process's. Tests use [`Loader::new`] to load without touching the process environment.
@@ -142,6 +142,9 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
         && !cert.is_file()
     {
         report("database.ssl_root_cert", format!("{} is not a file", cert.display()));
+    }
+    if let Some(message) = config.migrations.url.as_ref().and_then(check_url) {
+        report("migrations.url", message);
     }
     if config.migrations.lock_wait.is_zero() {
         report("migrations.lock_wait", "must be more than 0s".to_owned());

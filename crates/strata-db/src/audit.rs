@@ -28,6 +28,7 @@ pub struct AuditEvent {
     /// The row after.
     pub after: Option<serde_json::Value>,
     /// When.
+    #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
 }
 

@@ -21,8 +21,10 @@ pub struct Comment {
     /// The text.
     pub body: String,
     /// When the author last edited it.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub edited_at: Option<OffsetDateTime>,
     /// When it was written.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

@@ -116,6 +116,27 @@ impl Error {
             _ => false,
         }
     }
+
+    /// Whether the database cannot be reached or cannot serve now, or the pool had no
+    /// connection to give in time: nothing was done, and the same call may succeed later (an
+    /// HTTP service answers 503 with `Retry-After`). Covers the pool's timeout and closing,
+    /// I/O, TLS and protocol failures, and the server shutting down, starting or out of
+    /// connections (SQLSTATE 57P01-57P03, 53300).
+    pub fn is_unavailable(&self) -> bool {
+        let Self::Database(e) = self else { return false };
+        matches!(
+            e,
+            sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed
+        ) || e
+            .as_database_error()
+            .and_then(|db| db.code())
+            .is_some_and(|code| code.starts_with("57P") || code == "53300")
+    }
 }
 
 /// Whether `error` leaves its connection unusable: an I/O, TLS or protocol failure, or a
@@ -201,5 +222,21 @@ impl From<sqlx::Error> for Error {
             return Self::Forbidden { reason: "the row is outside the caller's organization" };
         }
         Self::Database(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_means_the_database_or_the_pool_could_not_serve() {
+        let io = || sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        for error in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed, io()] {
+            assert!(Error::Database(error).is_unavailable());
+        }
+        assert!(!Error::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!Error::NotFound { entity: "task" }.is_unavailable());
+        assert!(!Error::Stale { expected: 1, actual: 2 }.is_unavailable());
     }
 }

@@ -19,8 +19,10 @@ pub struct Membership {
     /// What the member may do.
     pub role: Role,
     /// When the user joined.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When the role last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 

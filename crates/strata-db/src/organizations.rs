@@ -16,8 +16,10 @@ pub struct Organization {
     /// Display name.
     pub name: String,
     /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it was last changed (kept by the database).
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 

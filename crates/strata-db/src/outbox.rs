@@ -28,6 +28,7 @@ pub struct OutboxEvent {
     /// Claims so far, this one included.
     pub attempts: i32,
     /// When it was written.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

@@ -23,8 +23,10 @@ pub struct Project {
     /// Archived projects take no new tasks.
     pub archived: bool,
     /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -199,6 +201,7 @@ pub struct ProjectSummary {
     /// Tasks not done, cancelled or deleted.
     pub open_tasks: i64,
     /// When one of its tasks last changed; none for a project without tasks.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub last_activity: Option<OffsetDateTime>,
 }
 

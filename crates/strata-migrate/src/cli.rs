@@ -158,6 +158,8 @@ pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
     if let Some(url) = cli.database_url {
         let origin = Origin::Flag { flag: "--database-url".to_owned() };
         config.database.override_url(DatabaseUrl::new(url), origin)?;
+        // The flag names the database to work on: it wins over `migrations.url` too.
+        config.migrations.url = None;
     }
     if let Command::Config { get } = &cli.command {
         crate::cli_output::config(&config, get.as_deref(), cli.format == Format::Json)?;

@@ -66,13 +66,24 @@ impl Session {
         Ok(Self { conn, lock_key: lock::sqlx_lock_key(&database) })
     }
 
-    /// Connects with the database section of a loaded configuration.
+    /// Connects with a loaded configuration: `migrations.url` when it is set (a role that
+    /// owns the schema, or the server behind a pooler), else `database.url`; the other
+    /// connection settings of `[database]` either way.
     ///
     /// # Errors
     ///
     /// As [`Session::connect`].
     pub async fn from_config(config: &Config) -> Result<Self, MigrateError> {
-        Self::connect(&config.database).await
+        match &config.migrations.url {
+            Some(url) => {
+                let mut database = config.database.clone();
+                database.url = Some(url.clone());
+                // `database.password` belongs to the service's role, not to this URL's.
+                database.password = None;
+                Self::connect(&database).await
+            }
+            None => Self::connect(&config.database).await,
+        }
     }
 
     /// The advisory lock key this session uses (sqlx's, for this database).

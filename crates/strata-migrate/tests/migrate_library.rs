@@ -72,3 +72,21 @@ async fn a_session_asks_the_server_to_check_for_a_vanished_client(pool: PgPool) 
     session.close().await;
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn migrations_url_wins_over_database_url(pool: PgPool) -> TestResult {
+    // The service's URL leads nowhere; the runner's own one is the test database.
+    let vars = [
+        ("DATABASE_URL", "postgres://service:service-pw@127.0.0.1:9/nowhere".to_owned()),
+        ("STRATA_MIGRATIONS__URL", url_of(&pool).await),
+        ("STRATA_DATABASE__PASSWORD", "service-pw".to_owned()),
+    ];
+    let config = Loader::new(std::env::temp_dir(), vars).load()?;
+    let report = strata_migrate::run(&config, &MIGRATOR).await?;
+    assert!(!report.applied.is_empty());
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await?;
+    let applied: i64 =
+        sqlx::query_scalar("select count(*) from _sqlx_migrations").fetch_one(&pool).await?;
+    assert_eq!(applied, i64::try_from(report.applied.len())?, "applied in {database}");
+    Ok(())
+}

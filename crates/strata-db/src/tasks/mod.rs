@@ -151,10 +151,13 @@ pub struct Task {
     /// Optimistic concurrency version: pass it back to change the task.
     pub version: i32,
     /// When it was soft-deleted, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub deleted_at: Option<OffsetDateTime>,
     /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 

@@ -1,0 +1,528 @@
+//! The service over real HTTP: bound to 127.0.0.1:0, called with hyper's client, on a real
+//! PostgreSQL (a database of its own per test), connected as the application's login role
+//! (neither superuser nor BYPASSRLS); the superuser only migrates and makes the role.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use strata_db::{Pool, PoolSettings};
+use strata_test_support::runner::url_of;
+use strata_test_support::{APP_ROLE, PrivateCluster, login_role_options};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracker_service::App;
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// One answer.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+    json: Value,
+}
+
+impl Reply {
+    fn id(&self) -> String {
+        self.json["id"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// A running service and a client for it.
+struct Service {
+    base: String,
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Service {
+    async fn start(pool: Pool) -> Result<Self, std::io::Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let served = tokio::spawn(tracker_service::serve(listener, App::with_pool(pool), shutdown));
+        let http = HyperClient::builder(TokioExecutor::new()).build_http();
+        Ok(Self { base, http, stop: Some(stop), served: Some(served) })
+    }
+
+    /// Sends a request as `caller` (if any), with `If-Match: "<version>"` (if any).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        caller: Option<&str>,
+        if_match: Option<i64>,
+        body: Option<Value>,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+        let mut request = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        if let Some(caller) = caller {
+            request = request.header("x-user-id", caller);
+        }
+        if let Some(version) = if_match {
+            request = request.header(header::IF_MATCH, format!("\"{version}\""));
+        }
+        let body = match body {
+            Some(value) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Full::new(Bytes::from(value.to_string()))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let response = self.http.request(request.body(body)?).await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Reply { status, headers, text, json })
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        caller: &str,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+        self.call(Method::GET, path, Some(caller), None, None).await
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        caller: &str,
+        body: Value,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+        self.call(Method::POST, path, Some(caller), None, Some(body)).await
+    }
+
+    /// Asks for a graceful stop and waits for the server to end.
+    async fn shut_down(&mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.served.take() {
+            Some(served) => served.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Migrates the test's database (`url`, the superuser's, as a deploy does) with strata-migrate
+/// and returns the service's pool on it, as the application's login role.
+async fn service_pool(
+    admin: &PgPool,
+    url: &str,
+    settings: PoolSettings,
+) -> Result<Pool, Box<dyn std::error::Error + Send + Sync>> {
+    let config =
+        strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", url)]).load()?;
+    strata_migrate::run(&config, &strata_migrate::MIGRATOR).await?;
+    let options: PgConnectOptions = login_role_options(admin, APP_ROLE).await?;
+    Ok(Pool::new(options, settings)?)
+}
+
+/// A user, an organization it owns, a project and a task: their ids.
+struct World {
+    owner: String,
+    org: String,
+    project: String,
+    task: String,
+}
+
+async fn world(
+    service: &Service,
+    slug: &str,
+) -> Result<World, Box<dyn std::error::Error + Send + Sync>> {
+    let user = service
+        .call(
+            Method::POST,
+            "/users",
+            None,
+            None,
+            Some(json!({ "email": format!("owner@{slug}.example"), "display_name": "Owner" })),
+        )
+        .await?;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.text);
+    let owner = user.id();
+    let org =
+        service.post("/organizations", &owner, json!({ "slug": slug, "name": "Org" })).await?;
+    assert_eq!(org.status, StatusCode::CREATED, "{}", org.text);
+    let org = org.id();
+    let project = service
+        .post(
+            &format!("/organizations/{org}/projects"),
+            &owner,
+            json!({ "key": "OPS", "name": "Operations" }),
+        )
+        .await?;
+    assert_eq!(project.status, StatusCode::CREATED, "{}", project.text);
+    let project = project.id();
+    let task = service
+        .post(
+            &format!("/organizations/{org}/projects/{project}/tasks"),
+            &owner,
+            json!({ "title": format!("the {slug} secret plan") }),
+        )
+        .await?;
+    assert_eq!(task.status, StatusCode::CREATED, "{}", task.text);
+    assert_eq!(task.headers[header::ETAG], "\"1\"");
+    Ok(World { owner, org, project, task: task.id() })
+}
+
+/// A problem body: the content type, the status inside, and no trace of SQL.
+fn assert_problem(reply: &Reply, status: StatusCode) {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/problem+json", "{}", reply.text);
+    assert_eq!(reply.json["status"], status.as_u16(), "{}", reply.text);
+    let lower = reply.text.to_lowercase();
+    for leak in ["select ", "insert ", "sqlstate", "constraint ", "postgres://"] {
+        assert!(!lower.contains(leak), "{leak:?} in {}", reply.text);
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn every_error_has_its_status_and_a_problem_body(admin: PgPool) -> TestResult {
+    let service =
+        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
+            .await?;
+    let w = world(&service, "acme").await?;
+    let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
+
+    let ok = service.get(&task, &w.owner).await?;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(ok.json["title"], "the acme secret plan");
+    let created = ok.json["created_at"].as_str().unwrap_or_default();
+    assert!(
+        time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)
+            .is_ok(),
+        "{}",
+        ok.text
+    );
+    assert!(ok.headers.contains_key("x-request-id"));
+
+    let missing = format!("/organizations/{}/tasks/{}", w.org, uuid::Uuid::now_v7());
+    assert_problem(&service.get(&missing, &w.owner).await?, StatusCode::NOT_FOUND);
+
+    let stranger = service
+        .call(
+            Method::POST,
+            "/users",
+            None,
+            None,
+            Some(json!({ "email": "eve@example.com", "display_name": "Eve" })),
+        )
+        .await?
+        .id();
+    assert_problem(&service.get(&task, &stranger).await?, StatusCode::FORBIDDEN);
+    assert_problem(
+        &service.call(Method::GET, &task, None, None, None).await?,
+        StatusCode::UNAUTHORIZED,
+    );
+
+    let projects = format!("/organizations/{}/projects", w.org);
+    let again = service.post(&projects, &w.owner, json!({ "key": "OPS", "name": "Again" })).await?;
+    assert_problem(&again, StatusCode::CONFLICT);
+    assert!(again.text.contains("already exists"), "{}", again.text);
+
+    let patch = |version| {
+        service.call(Method::PATCH, &task, Some(&w.owner), version, Some(json!({ "priority": 1 })))
+    };
+    assert_problem(&patch(None).await?, StatusCode::PRECONDITION_REQUIRED);
+    assert_problem(&patch(Some(7)).await?, StatusCode::PRECONDITION_FAILED);
+    let patched = patch(Some(1)).await?;
+    assert_eq!((patched.status, patched.json["priority"].as_i64()), (StatusCode::OK, Some(1)));
+    assert_eq!(patched.headers[header::ETAG], "\"2\"");
+
+    let blank = service
+        .call(Method::PATCH, &task, Some(&w.owner), Some(2), Some(json!({ "title": "  " })))
+        .await?;
+    assert_problem(&blank, StatusCode::UNPROCESSABLE_ENTITY);
+    let transition = format!("{task}/transition");
+    let to = |status: &str, version| {
+        service.call(
+            Method::POST,
+            &transition,
+            Some(&w.owner),
+            Some(version),
+            Some(json!({ "status": status })),
+        )
+    };
+    assert_eq!(to("done", 2).await?.status, StatusCode::OK);
+    let invalid = to("in_progress", 3).await?;
+    assert_problem(&invalid, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(invalid.json["type"].as_str().unwrap_or_default().ends_with("invalid-transition"));
+    let wrong_shape = service
+        .call(
+            Method::POST,
+            &transition,
+            Some(&w.owner),
+            Some(3),
+            Some(json!({ "status": "someday" })),
+        )
+        .await?;
+    assert_problem(&wrong_shape, StatusCode::UNPROCESSABLE_ENTITY);
+    let malformed = service.call(Method::POST, &projects, Some(&w.owner), None, None).await?;
+    assert_problem(&malformed, StatusCode::BAD_REQUEST);
+    let bad_id = service.get(&format!("/organizations/{}/tasks/7", w.org), &w.owner).await?;
+    assert_problem(&bad_id, StatusCode::BAD_REQUEST);
+
+    // Delete and restore, each with the version.
+    let deleted = service.call(Method::DELETE, &task, Some(&w.owner), Some(3), None).await?;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    assert_problem(&service.get(&task, &w.owner).await?, StatusCode::NOT_FOUND);
+    let restored = service
+        .call(Method::POST, &format!("{task}/restore"), Some(&w.owner), Some(4), None)
+        .await?;
+    assert_eq!(restored.status, StatusCode::OK, "{}", restored.text);
+    assert_eq!(service.get(&task, &w.owner).await?.status, StatusCode::OK);
+
+    // Members, assignment and comments.
+    let members = format!("/organizations/{}/members", w.org);
+    let added =
+        service.post(&members, &w.owner, json!({ "user_id": stranger, "role": "member" })).await?;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let assigned = service
+        .call(
+            Method::POST,
+            &format!("{task}/assign"),
+            Some(&w.owner),
+            Some(5),
+            Some(json!({ "assignee_id": stranger })),
+        )
+        .await?;
+    assert_eq!(
+        (assigned.status, assigned.json["assignee_id"].as_str()),
+        (StatusCode::OK, Some(stranger.as_str()))
+    );
+    let comment =
+        service.post(&format!("{task}/comments"), &stranger, json!({ "body": "on it" })).await?;
+    assert_eq!(comment.status, StatusCode::CREATED, "{}", comment.text);
+    let listed = service.get(&format!("{task}/comments"), &w.owner).await?;
+    assert_eq!(listed.json.as_array().map(Vec::len), Some(1), "{}", listed.text);
+    let viewer = service
+        .call(
+            Method::PATCH,
+            &format!("{members}/{stranger}"),
+            Some(&w.owner),
+            None,
+            Some(json!({ "role": "viewer" })),
+        )
+        .await?;
+    assert_eq!(viewer.status, StatusCode::OK, "{}", viewer.text);
+    let refused =
+        service.post(&format!("{task}/comments"), &stranger, json!({ "body": "again" })).await?;
+    assert_problem(&refused, StatusCode::FORBIDDEN);
+    assert_eq!(service.get("/healthz", &w.owner).await?.status, StatusCode::OK);
+    assert_eq!(service.get("/readyz", &w.owner).await?.status, StatusCode::OK);
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn two_updates_of_one_version_at_once_one_wins_one_is_stale(admin: PgPool) -> TestResult {
+    let service =
+        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
+            .await?;
+    let w = world(&service, "race").await?;
+    let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
+    for round in 0..10_i64 {
+        let version = round + 1;
+        let update = |title: String| {
+            service.call(
+                Method::PATCH,
+                &task,
+                Some(&w.owner),
+                Some(version),
+                Some(json!({ "title": title })),
+            )
+        };
+        let (a, b) = tokio::join!(update(format!("a{round}")), update(format!("b{round}")));
+        let mut statuses = [a?.status, b?.status];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::PRECONDITION_FAILED], "round {round}");
+    }
+    let last = service.get(&task, &w.owner).await?;
+    assert_eq!(last.headers[header::ETAG], "\"11\"", "ten updates won, ten lost");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn paging_through_a_thousand_tasks_sees_each_once_in_order(admin: PgPool) -> TestResult {
+    let settings = PoolSettings { max_connections: 8, ..PoolSettings::default() };
+    let service =
+        Service::start(service_pool(&admin, &url_of(&admin).await, settings).await?).await?;
+    let w = world(&service, "pages").await?;
+    let tasks = format!("/organizations/{}/projects/{}/tasks", w.org, w.project);
+    for batch in 0..(999 / 9) {
+        let creates = (0..9)
+            .map(|i| service.post(&tasks, &w.owner, json!({ "title": format!("t{batch}-{i}") })));
+        for reply in futures_util::future::join_all(creates).await {
+            assert_eq!(reply?.status, StatusCode::CREATED);
+        }
+    }
+    let mut numbers = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let query = match &after {
+            Some(cursor) => format!("{tasks}?limit=64&after={cursor}"),
+            None => format!("{tasks}?limit=64"),
+        };
+        let page = service.get(&query, &w.owner).await?;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        pages += 1;
+        numbers.extend(
+            page.json["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["number"].as_i64()),
+        );
+        match page.json["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(numbers, (1..=1000).collect::<Vec<i64>>(), "every task once, in number order");
+    assert_eq!(pages, 16, "1000 tasks at 64 a page");
+    let bad = service.get(&format!("{tasks}?after=nonsense"), &w.owner).await?;
+    assert_problem(&bad, StatusCode::BAD_REQUEST);
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn another_tenants_task_is_not_found_and_never_shown(admin: PgPool) -> TestResult {
+    let service =
+        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
+            .await?;
+    let acme = world(&service, "acme").await?;
+    let globex = world(&service, "globex").await?;
+    // Globex's owner asks, in Globex, for Acme's task: row-level security hides it.
+    let path = format!("/organizations/{}/tasks/{}", globex.org, acme.task);
+    let reply = service.get(&path, &globex.owner).await?;
+    assert_problem(&reply, StatusCode::NOT_FOUND);
+    assert!(!reply.text.contains("acme"), "{}", reply.text);
+    // In Acme, where Globex's owner is no member: refused before anything is read.
+    let path = format!("/organizations/{}/tasks/{}", acme.org, acme.task);
+    let reply = service.get(&path, &globex.owner).await?;
+    assert_problem(&reply, StatusCode::FORBIDDEN);
+    assert!(!reply.text.contains("secret plan"), "{}", reply.text);
+    let listed = service
+        .get(
+            &format!("/organizations/{}/projects/{}/tasks", globex.org, acme.project),
+            &globex.owner,
+        )
+        .await?;
+    assert_eq!(listed.json["items"], json!([]), "{}", listed.text);
+    Ok(())
+}
+
+#[tokio::test]
+async fn readiness_fails_while_the_database_is_stopped_and_recovers() -> TestResult {
+    let cluster = PrivateCluster::start()?;
+    let url = cluster.url("postgres");
+    let admin = PgPool::connect(&url).await?;
+    let settings =
+        PoolSettings { acquire_timeout: Duration::from_secs(1), ..PoolSettings::default() };
+    let mut service = Service::start(service_pool(&admin, &url, settings).await?).await?;
+    admin.close().await;
+    assert_eq!(service.get("/readyz", "-").await?.status, StatusCode::OK);
+
+    cluster.stop()?;
+    let down = service.get("/readyz", "-").await?;
+    assert_problem(&down, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(down.headers[header::RETRY_AFTER], "1");
+    assert_eq!(service.get("/healthz", "-").await?.status, StatusCode::OK, "the process is fine");
+    let users = service
+        .call(
+            Method::POST,
+            "/users",
+            None,
+            None,
+            Some(json!({ "email": "a@b.example", "display_name": "A" })),
+        )
+        .await?;
+    assert_problem(&users, StatusCode::SERVICE_UNAVAILABLE);
+
+    cluster.start_again()?;
+    let back = Instant::now();
+    loop {
+        let ready = service.get("/readyz", "-").await?;
+        if ready.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "not ready 10 s after the restart: {}",
+            ready.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.shut_down().await?;
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_graceful_shutdown_lets_the_request_in_flight_finish(admin: PgPool) -> TestResult {
+    let mut service =
+        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
+            .await?;
+    let w = world(&service, "drain").await?;
+    let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
+    // Hold the task's row so that an update waits in the database.
+    let mut blocker = admin.begin().await?;
+    sqlx::query("select 1 from tasks where id = $1::uuid for update")
+        .bind(&w.task)
+        .execute(&mut *blocker)
+        .await?;
+    let in_flight = {
+        let (http, url, owner) =
+            (service.http.clone(), format!("{}{task}", service.base), w.owner.clone());
+        tokio::spawn(async move {
+            let request = Request::builder()
+                .method(Method::PATCH)
+                .uri(url)
+                .header("x-user-id", owner)
+                .header(header::IF_MATCH, "\"1\"")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(json!({ "title": "finished" }).to_string())))?;
+            let response = http.request(request).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(response.status())
+        })
+    };
+    // Wait until the update is waiting on the lock, then ask the server to stop.
+    let waiting = Instant::now();
+    while sqlx::query_scalar::<_, i64>("select count(*) from pg_locks where not granted")
+        .fetch_one(&admin)
+        .await?
+        == 0
+    {
+        assert!(waiting.elapsed() < Duration::from_secs(10), "the update never waited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stop = service.stop.take().ok_or("stopped twice")?;
+    let _ = stop.send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = tokio::net::TcpStream::connect(service.base.trim_start_matches("http://")).await;
+    assert!(refused.is_err(), "the listener still accepts after the shutdown began");
+    blocker.rollback().await?;
+    assert_eq!(in_flight.await??, StatusCode::OK, "the request in flight completed");
+    service.shut_down().await?;
+    let title: String = sqlx::query_scalar("select title from tasks where id = $1::uuid")
+        .bind(&w.task)
+        .fetch_one(&admin)
+        .await?;
+    assert_eq!(title, "finished");
+    Ok(())
+}
