@@ -18,8 +18,8 @@ pub(crate) fn check_baseline_target(migrator: &Migrator, target: i64) -> Result<
     if files::up_migrations(migrator).any(|m| m.version == target) {
         return Ok(());
     }
-    Err(MigrateError::Usage {
-        message: format!("baseline --to {target}: there is no migration with that version"),
+    Err(MigrateError::Invalid {
+        message: format!("there is no migration with that version ({target})"),
     })
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::status::{MigrationStatus, State};
 
 /// Something `check` can fail on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Finding {
     /// A migration is not applied yet.
@@ -25,6 +25,17 @@ impl Finding {
     pub const ALL: [Self; 5] =
         [Self::Pending, Self::Changed, Self::Missing, Self::Failed, Self::OutOfOrder];
 
+    /// Its name: `pending`, `changed`, `missing`, `failed`, `out-of-order`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Changed => "changed",
+            Self::Missing => "missing",
+            Self::Failed => "failed",
+            Self::OutOfOrder => "out-of-order",
+        }
+    }
+
     fn of(line: &MigrationStatus) -> Option<Self> {
         match line.state {
             State::Pending if line.out_of_order => Some(Self::OutOfOrder),
@@ -34,6 +45,24 @@ impl Finding {
             State::Failed => Some(Self::Failed),
             State::Applied => None,
         }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Finding {
+    type Err = String;
+
+    /// A name of [`Finding::as_str`].
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|f| f.as_str()).collect();
+            format!("{name:?} is not one of {}", names.join(", "))
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::MigrateError;
 ///
 /// # Errors
 ///
-/// [`MigrateError::Usage`] when the directive's value is not a duration.
+/// [`MigrateError::Directive`] when the directive's value is not a duration.
 pub(crate) fn lock_timeout(migration: &Migration) -> Result<Option<Duration>, MigrateError> {
     duration(migration, "lock_timeout")
 }
@@ -22,7 +22,7 @@ pub(crate) fn lock_timeout(migration: &Migration) -> Result<Option<Duration>, Mi
 ///
 /// # Errors
 ///
-/// [`MigrateError::Usage`] when the directive's value is not a duration.
+/// [`MigrateError::Directive`] when the directive's value is not a duration.
 pub(crate) fn statement_timeout(migration: &Migration) -> Result<Option<Duration>, MigrateError> {
     duration(migration, "statement_timeout")
 }
@@ -41,12 +41,9 @@ fn duration(migration: &Migration, key: &str) -> Result<Option<Duration>, Migrat
             continue;
         };
         return humantime::parse_duration(value.trim()).map(Some).map_err(|e| {
-            MigrateError::Usage {
-                message: format!(
-                    "migration {}: bad `-- {key}:` directive {:?}: {e}",
-                    migration.version,
-                    value.trim()
-                ),
+            MigrateError::Directive {
+                version: migration.version,
+                message: format!("bad `-- {key}:` directive {:?}: {e}", value.trim()),
             }
         });
     }

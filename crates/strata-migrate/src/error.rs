@@ -19,16 +19,6 @@ pub enum MigrateError {
         /// What went wrong.
         message: String,
     },
-    /// The command's output could not be written (a full disk, say); a reader that stopped
-    /// early (`| head`) is not an error.
-    #[error("could not write the output: {0}")]
-    Output(#[source] std::io::Error),
-    /// `new` could not make the files.
-    #[error("{message}")]
-    NewFile {
-        /// What went wrong.
-        message: String,
-    },
     /// The server could not be reached or refused the connection.
     #[error("could not connect to {target}: {reason}")]
     Connect {
@@ -75,7 +65,7 @@ pub enum MigrateError {
     },
     /// The database records migrations for which there is no file.
     #[error(
-        "the database has applied migrations with no file here: {versions:?}; run a build that has them, or pass --ignore-missing"
+        "the database has applied migrations with no file here: {versions:?}; run a build that has them, or ignore them (UpOptions::ignore_missing)"
     )]
     Missing {
         /// The versions.
@@ -94,7 +84,7 @@ pub enum MigrateError {
     },
     /// Pending versions are older than the newest applied one.
     #[error(
-        "pending migration(s) {versions:?} are older than the newest applied version {newest}: they were probably merged late; check they do not depend on newer ones, then pass --allow-out-of-order"
+        "pending migration(s) {versions:?} are older than the newest applied version {newest}: they were probably merged late; check they do not depend on newer ones, then allow them (UpOptions::allow_out_of_order)"
     )]
     OutOfOrder {
         /// The pending versions below `newest`.
@@ -128,10 +118,19 @@ pub enum MigrateError {
         /// The commands that fix it, one per index.
         fixes: Vec<String>,
     },
-    /// A command-line value that does not fit the migrations (e.g. an unknown version).
+    /// A request that does not fit the migrations: a target version that does not exist or
+    /// is not applied.
     #[error("{message}")]
-    Usage {
-        /// What is wrong and what to do.
+    Invalid {
+        /// What is wrong.
+        message: String,
+    },
+    /// A migration's directive (`-- lock_timeout: …`) has a value that is not a duration.
+    #[error("migration {version}: {message}")]
+    Directive {
+        /// The migration's version.
+        version: i64,
+        /// What is wrong.
         message: String,
     },
     /// A migration's SQL failed; nothing of it remains when it ran in a transaction.
@@ -158,14 +157,16 @@ pub enum MigrateError {
     },
 }
 
-/// Process exit codes, documented in `--help` and the README.
+/// The exit codes of the `strata-migrate` command, documented in its `--help` and the README;
+/// [`MigrateError::exit_code`] gives each error's.
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
     /// A migration failed, the recorded history does not match the files, or the output could
     /// not be written.
     pub const MIGRATION: u8 = 1;
-    /// Bad command-line usage (clap's own code).
+    /// Bad command-line usage (clap's own code), or a request that does not fit the
+    /// migrations ([`MigrateError::Invalid`]).
     pub const USAGE: u8 = 2;
     /// The configuration is invalid, or the database could not be reached.
     pub const CONNECT: u8 = 3;
@@ -176,12 +177,12 @@ pub mod exit {
 }
 
 impl MigrateError {
-    /// The process exit code for this error.
+    /// The exit code the command line ends with for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) | Self::Connect { .. } | Self::ReadOnly { .. } => exit::CONNECT,
             Self::LockTimeout { .. } => exit::LOCK,
-            Self::Usage { .. } => exit::USAGE,
+            Self::Invalid { .. } => exit::USAGE,
             _ => exit::MIGRATION,
         }
     }

@@ -12,6 +12,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The library is what a service or another tool calls: [`run`] at start-up, [`Session`]'s
+//! commands, [`status`] and [`check`], their options and reports, and [`MigrateError`]. The
+//! `strata-migrate` binary (the default `cli` feature, which alone brings clap) adds parsing,
+//! output and flag hints; a service depends on this crate with `default-features = false`.
+//!
 //! Inside, every writing command goes the same way: [`Session`] takes the lock, the history
 //! is read (`history`), a plan is made (`plan`), and the executor runs it (`execute`), or
 //! `--dry-run` prints it (`render`). Retries (`retry`), events (`events`) and SQLSTATEs
@@ -20,17 +25,14 @@
 mod admin;
 mod check;
 mod checksum;
-pub mod cli;
-mod cli_output;
 mod directive;
 mod error;
 mod events;
 mod execute;
 mod files;
 mod history;
-pub mod lexer;
+mod lexer;
 mod lock;
-pub mod new;
 mod options;
 mod plan;
 mod render;
@@ -43,10 +45,8 @@ mod status;
 pub use check::{CheckReport, Finding, Found, check};
 pub use error::{MigrateError, exit};
 pub use files::read_migrations;
-pub use lock::sqlx_lock_key;
-pub use options::{
-    APPLICATION_NAME, DownOptions, DownTarget, LOCK_RETRIES, RETRY_BASE, Settings, UpOptions,
-};
+pub use lexer::LexError;
+pub use options::{APPLICATION_NAME, DownOptions, DownTarget, Settings, UpOptions};
 pub use report::{
     AppliedNow, BaselineReport, DownReport, RepairAction, RepairReport, Reverted, UpReport,
 };

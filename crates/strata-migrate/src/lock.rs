@@ -10,7 +10,7 @@ use crate::error::MigrateError;
 
 /// sqlx's lock key for a database: `0x3d32ad9e * crc32(name)` (see `generate_lock_id` in
 /// sqlx-postgres' `migrate.rs`).
-pub fn sqlx_lock_key(database_name: &str) -> i64 {
+pub(crate) fn sqlx_lock_key(database_name: &str) -> i64 {
     0x3d32_ad9e * i64::from(crc32(database_name.as_bytes()))
 }
 

@@ -8,9 +8,9 @@ use strata_config::MigrationsConfig;
 pub const APPLICATION_NAME: &str = "strata-migrate";
 
 /// How many times a transaction whose `lock_timeout` expired is retried.
-pub const LOCK_RETRIES: u32 = 4;
+pub(crate) const LOCK_RETRIES: u32 = 4;
 /// The first wait before such a retry; it doubles with each retry (plus jitter).
-pub const RETRY_BASE: Duration = Duration::from_millis(500);
+pub(crate) const RETRY_BASE: Duration = Duration::from_millis(500);
 
 /// The settings every writing command runs with.
 #[derive(Debug, Clone)]
@@ -62,8 +62,13 @@ pub struct UpOptions {
 impl UpOptions {
     /// The options of `[migrations]`: everything pending, for real.
     pub fn from_config(config: &MigrationsConfig) -> Self {
+        Self::new(Settings::from_config(config))
+    }
+
+    /// Everything pending, for real, with `settings`.
+    pub fn new(settings: Settings) -> Self {
         Self {
-            settings: Settings::from_config(config),
+            settings,
             target: None,
             dry_run: false,
             ignore_missing: false,

@@ -115,8 +115,8 @@ impl<'m> Plan<'m> {
             && !files::up_migrations(migrator).any(|m| m.version == target)
             && !history.applied.iter().any(|a| a.version == target)
         {
-            return Err(MigrateError::Usage {
-                message: format!("--to {target}: there is no migration with that version"),
+            return Err(MigrateError::Invalid {
+                message: format!("there is no migration with that version ({target})"),
             });
         }
         let mut chosen = Vec::new();
@@ -166,9 +166,9 @@ impl<'m> Plan<'m> {
         let chosen: Vec<i64> = match options.target {
             DownTarget::To(to) => {
                 if to != 0 && !applied.contains(&to) {
-                    return Err(MigrateError::Usage {
+                    return Err(MigrateError::Invalid {
                         message: format!(
-                            "down --to {to}: that version is not applied (use 0 to revert everything)"
+                            "that version is not applied ({to}); the target 0 reverts everything"
                         ),
                     });
                 }

@@ -189,7 +189,7 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`MigrateError::Usage`] when `target` is not a migration's version,
+    /// [`MigrateError::Invalid`] when `target` is not a migration's version,
     /// [`MigrateError::LockTimeout`], [`MigrateError::Database`].
     pub async fn baseline(
         &mut self,

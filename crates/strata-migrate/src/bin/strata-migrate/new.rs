@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::error::MigrateError;
+use crate::CliError;
 
 /// Creates `<version>_<name>.up.sql` and `.down.sql` in `dir` and returns their paths.
 /// The version is the UTC time (`YYYYMMDDhhmmss`), or one past the newest file's version if
@@ -13,10 +13,10 @@ use crate::error::MigrateError;
 ///
 /// # Errors
 ///
-/// [`MigrateError::NewFile`] when the name would make a bad file name or the files cannot be
+/// [`CliError::NewFile`] when the name would make a bad file name or the files cannot be
 /// written.
-pub fn create(dir: &Path, name: &str, no_transaction: bool) -> Result<[PathBuf; 2], MigrateError> {
-    let bad = |message: String| MigrateError::NewFile { message };
+pub fn create(dir: &Path, name: &str, no_transaction: bool) -> Result<[PathBuf; 2], CliError> {
+    let bad = CliError::NewFile;
     let valid = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -81,10 +81,9 @@ mod tests {
     }
 
     #[test]
-    fn creates_a_pair_that_sorts_after_existing_files() -> Result<(), MigrateError> {
+    fn creates_a_pair_that_sorts_after_existing_files() -> Result<(), CliError> {
         let dir = temp_dir("pair");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| MigrateError::NewFile { message: e.to_string() })?;
+        std::fs::create_dir_all(&dir).map_err(|e| CliError::NewFile(e.to_string()))?;
         std::fs::write(dir.join("99990101000000_future.up.sql"), "").ok();
         let [up, down] = create(&dir, "add_things", true)?;
         assert!(up.ends_with("99990101000001_add_things.up.sql"), "{}", up.display());

@@ -5,10 +5,11 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::{
-    BaselineReport, CheckReport, DownReport, MigrateError, MigrationStatus, RepairReport, State,
-    UpReport,
+use strata_migrate::{
+    BaselineReport, CheckReport, DownReport, MigrationStatus, RepairReport, State, UpReport,
 };
+
+use crate::CliError;
 
 /// Appends a line to a `String` (writing to a `String` cannot fail).
 macro_rules! outln {
@@ -17,7 +18,7 @@ macro_rules! outln {
     }};
 }
 
-pub(crate) fn up(report: &UpReport, json: bool) -> Result<(), MigrateError> {
+pub(crate) fn up(report: &UpReport, json: bool) -> Result<(), CliError> {
     if json {
         return print_json(report);
     }
@@ -53,7 +54,7 @@ pub(crate) fn up(report: &UpReport, json: bool) -> Result<(), MigrateError> {
     emit(&out)
 }
 
-pub(crate) fn down(report: &DownReport, json: bool) -> Result<(), MigrateError> {
+pub(crate) fn down(report: &DownReport, json: bool) -> Result<(), CliError> {
     if json {
         return print_json(report);
     }
@@ -69,7 +70,7 @@ pub(crate) fn down(report: &DownReport, json: bool) -> Result<(), MigrateError> 
     emit(&out)
 }
 
-pub(crate) fn status(lines: &[MigrationStatus], json: bool) -> Result<(), MigrateError> {
+pub(crate) fn status(lines: &[MigrationStatus], json: bool) -> Result<(), CliError> {
     if json {
         return print_json(&lines);
     }
@@ -115,7 +116,7 @@ pub(crate) fn status(lines: &[MigrationStatus], json: bool) -> Result<(), Migrat
     emit(&out)
 }
 
-pub(crate) fn check(report: &CheckReport, json: bool) -> Result<(), MigrateError> {
+pub(crate) fn check(report: &CheckReport, json: bool) -> Result<(), CliError> {
     if json {
         return print_json(report);
     }
@@ -134,7 +135,7 @@ pub(crate) fn check(report: &CheckReport, json: bool) -> Result<(), MigrateError
     emit(&out)
 }
 
-pub(crate) fn baseline(report: &BaselineReport, json: bool) -> Result<(), MigrateError> {
+pub(crate) fn baseline(report: &BaselineReport, json: bool) -> Result<(), CliError> {
     if json {
         return print_json(report);
     }
@@ -146,7 +147,7 @@ pub(crate) fn baseline(report: &BaselineReport, json: bool) -> Result<(), Migrat
     emit(&out)
 }
 
-pub(crate) fn repair(report: &RepairReport, json: bool) -> Result<(), MigrateError> {
+pub(crate) fn repair(report: &RepairReport, json: bool) -> Result<(), CliError> {
     if json {
         return print_json(report);
     }
@@ -158,7 +159,7 @@ pub(crate) fn repair(report: &RepairReport, json: bool) -> Result<(), MigrateErr
     emit(&out)
 }
 
-pub(crate) fn created(paths: &[std::path::PathBuf], json: bool) -> Result<(), MigrateError> {
+pub(crate) fn created(paths: &[std::path::PathBuf], json: bool) -> Result<(), CliError> {
     if json {
         return print_json(&paths);
     }
@@ -175,18 +176,18 @@ fn warnings(warnings: &[String]) {
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), MigrateError> {
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
-        .map_err(|e| MigrateError::Output(std::io::Error::other(e)))?;
+        .map_err(|e| CliError::Output(std::io::Error::other(e)))?;
     emit(&(text + "\n"))
 }
 
 /// Writes `text` to standard output in one go. A closed pipe (the reader stopped early) is not
 /// an error; any other failure is, so a truncated `> file` never looks like success.
-fn emit(text: &str) -> Result<(), MigrateError> {
+fn emit(text: &str) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(MigrateError::Output(e)),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
         _ => Ok(()),
     }
 }
@@ -196,17 +197,15 @@ pub(crate) fn config(
     config: &strata_config::Config,
     get: Option<&str>,
     json: bool,
-) -> Result<(), MigrateError> {
+) -> Result<(), CliError> {
     let settings = config.settings();
     if let Some(key) = get {
         if !settings.iter().any(|(k, _)| *k == key) {
             let keys: Vec<&str> = settings.iter().map(|(k, _)| *k).collect();
-            return Err(MigrateError::Usage {
-                message: format!(
-                    "config --get {key}: no such setting; the settings are {}",
-                    keys.join(", ")
-                ),
-            });
+            return Err(CliError::Usage(format!(
+                "config --get {key}: no such setting; the settings are {}",
+                keys.join(", ")
+            )));
         }
         let value = match key {
             "database.url" => config.database.url.as_ref().map(|u| u.expose().to_owned()),

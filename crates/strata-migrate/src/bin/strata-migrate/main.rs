@@ -1,4 +1,8 @@
-//! The `strata-migrate` command line.
+//! `strata-migrate`: the command line over the library's public API. Parsing, output, exit
+//! codes and flag hints live here; the library knows nothing of them.
+
+mod new;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +11,7 @@ use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use sqlx::migrate::Migrator;
 use strata_config::{Config, DatabaseUrl, Origin};
 
-use crate::{
+use strata_migrate::{
     DownOptions, DownTarget, Finding, MIGRATOR, MigrateError, Session, Settings, UpOptions, exit,
 };
 
@@ -27,7 +31,7 @@ Exit codes:
 /// DATABASE_URL; see the strata-config README.
 #[derive(Parser)]
 #[command(name = "strata-migrate", version, after_help = EXIT_CODES)]
-pub struct Cli {
+struct Cli {
     /// Database URL; overrides DATABASE_URL and the config file.
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
@@ -58,8 +62,8 @@ enum Command {
         #[arg(long)]
         ignore_missing: bool,
         /// Retries of a migration whose lock_timeout expired (exponential backoff, jitter).
-        #[arg(long, value_name = "N", default_value_t = crate::LOCK_RETRIES)]
-        lock_retries: u32,
+        #[arg(long, value_name = "N")]
+        lock_retries: Option<u32>,
     },
     /// Revert applied migrations with their .down.sql files, newest first.
     #[command(group(ArgGroup::new("target").required(true).args(["to", "steps"])))]
@@ -79,7 +83,7 @@ enum Command {
     /// Exit 5 when the migrations are not as they should be (for CI and deploy gates).
     Check {
         /// What to fail on (comma-separated); default: all.
-        #[arg(long, value_enum, value_delimiter = ',', default_values_t = Finding::ALL)]
+        #[arg(long, value_delimiter = ',', default_values_t = Finding::ALL)]
         fail_on: Vec<Finding>,
     },
     /// Mark every migration up to VERSION applied without running it; recorded.
@@ -125,7 +129,7 @@ enum Format {
 }
 
 /// Parses the arguments, runs the command, and returns its exit code.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -134,41 +138,38 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::MIGRATION);
         }
     };
+    let context = Context::of(&cli.command);
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.explain(&context));
             ExitCode::from(e.exit_code())
         }
     }
 }
 
 /// Runs a parsed command line; returns the exit code of a command that completed.
-///
-/// # Errors
-///
-/// Any [`MigrateError`]; its [`MigrateError::exit_code`] is the process's.
-pub async fn run(cli: Cli) -> Result<u8, MigrateError> {
+async fn run(cli: Cli) -> Result<u8, CliError> {
     if let Command::New { name, no_transaction, dir } = &cli.command {
-        let paths = crate::new::create(dir, name, *no_transaction)?;
-        crate::cli_output::created(&paths, cli.format == Format::Json)?;
+        let paths = new::create(dir, name, *no_transaction)?;
+        output::created(&paths, cli.format == Format::Json)?;
         return Ok(exit::OK);
     }
-    let mut config = Config::load()?;
+    let mut config = Config::load().map_err(MigrateError::from)?;
     if let Some(url) = cli.database_url {
         let origin = Origin::Flag { flag: "--database-url".to_owned() };
-        config.database.override_url(DatabaseUrl::new(url), origin)?;
+        config.database.override_url(DatabaseUrl::new(url), origin).map_err(MigrateError::from)?;
         // The flag names the database to work on: it wins over `migrations.url` too.
         config.migrations.url = None;
     }
     if let Command::Config { get } = &cli.command {
-        crate::cli_output::config(&config, get.as_deref(), cli.format == Format::Json)?;
+        output::config(&config, get.as_deref(), cli.format == Format::Json)?;
         return Ok(exit::OK);
     }
-    strata_config::init_tracing(&config.log)?;
+    strata_config::init_tracing(&config.log).map_err(MigrateError::from)?;
     let load = async {
         match &cli.source {
-            Some(dir) => crate::read_migrations(dir).await.map(Some),
+            Some(dir) => strata_migrate::read_migrations(dir).await.map(Some),
             None => Ok(None),
         }
     };
@@ -190,52 +191,118 @@ async fn command(
     command: Command,
     mut settings: Settings,
     format: Format,
-) -> Result<u8, MigrateError> {
+) -> Result<u8, CliError> {
     let json = format == Format::Json;
     match command {
         Command::Up { to, dry_run, allow_out_of_order, ignore_missing, lock_retries } => {
-            settings.lock_retries = lock_retries;
-            let options =
-                UpOptions { settings, target: to, dry_run, ignore_missing, allow_out_of_order };
+            settings.lock_retries = lock_retries.unwrap_or(settings.lock_retries);
+            let mut options = UpOptions::new(settings);
+            options.target = to;
+            options.dry_run = dry_run;
+            options.ignore_missing = ignore_missing;
+            options.allow_out_of_order = allow_out_of_order;
             let report = session.up(migrator, &options).await?;
-            crate::cli_output::up(&report, json)?;
+            output::up(&report, json)?;
         }
         Command::Down { to, steps, dry_run } => {
             let target = match (to, steps) {
                 (Some(to), _) => DownTarget::To(to),
                 (None, Some(steps)) => DownTarget::Steps(steps),
                 (None, None) => {
-                    return Err(MigrateError::Usage {
-                        message: "down needs --to VERSION or --steps N".to_owned(),
-                    });
+                    return Err(CliError::Usage("down needs --to VERSION or --steps N".to_owned()));
                 }
             };
             let mut options = DownOptions::new(settings, target);
             options.dry_run = dry_run;
             let report = session.down(migrator, &options).await?;
-            crate::cli_output::down(&report, json)?;
+            output::down(&report, json)?;
         }
         Command::Status => {
-            let lines = crate::status(session.connection(), migrator).await?;
-            crate::cli_output::status(&lines, json)?;
+            let lines = strata_migrate::status(session.connection(), migrator).await?;
+            output::status(&lines, json)?;
         }
         Command::Check { fail_on } => {
-            let lines = crate::status(session.connection(), migrator).await?;
-            let report = crate::check(&lines, &fail_on);
-            crate::cli_output::check(&report, json)?;
+            let lines = strata_migrate::status(session.connection(), migrator).await?;
+            let report = strata_migrate::check(&lines, &fail_on);
+            output::check(&report, json)?;
             if report.failed {
                 return Ok(exit::CHECK);
             }
         }
         Command::Baseline { to } => {
             let report = session.baseline(migrator, to, &settings).await?;
-            crate::cli_output::baseline(&report, json)?;
+            output::baseline(&report, json)?;
         }
         Command::Repair { mark_applied } => {
             let report = session.repair(migrator, mark_applied, &settings).await?;
-            crate::cli_output::repair(&report, json)?;
+            output::repair(&report, json)?;
         }
         Command::New { .. } | Command::Config { .. } => {}
     }
     Ok(exit::OK)
+}
+
+/// What stops a command: the library's error, or the command line's own.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// The library's.
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    /// The output could not be written (a full disk, say); a reader that stopped early
+    /// (`| head`) is not an error.
+    #[error("could not write the output: {0}")]
+    Output(std::io::Error),
+    /// `new` could not make the files.
+    #[error("{0}")]
+    NewFile(String),
+    /// A value that does not fit (an unknown setting, a missing target).
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// What the failing command was asked, for the hints.
+#[derive(Default)]
+struct Context {
+    /// `up --to N`, `down --to N`, `baseline --to N`: the flag as given.
+    target: Option<String>,
+}
+
+impl Context {
+    fn of(command: &Command) -> Self {
+        let target = match command {
+            Command::Up { to: Some(to), .. } => Some(format!("up --to {to}")),
+            Command::Down { to: Some(to), .. } => Some(format!("down --to {to}")),
+            Command::Baseline { to } => Some(format!("baseline --to {to}")),
+            _ => None,
+        };
+        Self { target }
+    }
+}
+
+impl CliError {
+    /// The process exit code.
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Migrate(MigrateError::Invalid { .. }) | Self::Usage(_) => exit::USAGE,
+            Self::Migrate(e) => e.exit_code(),
+            Self::Output(_) | Self::NewFile(_) => exit::MIGRATION,
+        }
+    }
+
+    /// The message, with the flag that changes the outcome where there is one.
+    fn explain(&self, context: &Context) -> String {
+        match self {
+            Self::Migrate(MigrateError::Invalid { message }) => match &context.target {
+                Some(target) => format!("{target}: {message}"),
+                None => message.clone(),
+            },
+            Self::Migrate(e @ MigrateError::Missing { .. }) => {
+                format!("{e}; to go on without them, pass --ignore-missing")
+            }
+            Self::Migrate(e @ MigrateError::OutOfOrder { .. }) => {
+                format!("{e}; to apply them now, pass --allow-out-of-order")
+            }
+            other => other.to_string(),
+        }
+    }
 }
