@@ -77,7 +77,7 @@ fn database_config(url: &str, max: u32) -> DatabaseConfig {
 }
 
 /// The data layer's own pool, as a service builds it from strata-config.
-fn strata_pool(url: &str, size: u32) -> anyhow::Result<Pool> {
+pub(crate) fn strata_pool(url: &str, size: u32) -> anyhow::Result<Pool> {
     Ok(Pool::from_config(&database_config(url, size))?)
 }
 
@@ -96,11 +96,12 @@ async fn peer_client(url: &str) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-struct Fixture {
-    url: String,
-    scope: Scope,
-    project: ProjectId,
-    ids: Arc<Vec<Uuid>>,
+/// The bench database: a project of 10,000 tasks in one organization.
+pub(crate) struct Fixture {
+    pub(crate) url: String,
+    pub(crate) scope: Scope,
+    pub(crate) project: ProjectId,
+    pub(crate) ids: Arc<Vec<Uuid>>,
 }
 
 async fn fixture(server: &str) -> anyhow::Result<Fixture> {
@@ -135,7 +136,7 @@ async fn fixture(server: &str) -> anyhow::Result<Fixture> {
     Ok(Fixture { url, scope, project: project.id, ids: Arc::new(ids) })
 }
 
-/// Runs workloads 1–4.
+/// Runs workloads 1–4 and 6.
 pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let f = fixture(server).await?;
     let mut rows = Vec::new();
@@ -150,6 +151,9 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     }
     if plan.runs(3) {
         rows.extend(imports(&f, plan).await?);
+    }
+    if plan.runs(6) {
+        rows.extend(crate::http::gets(&f, plan).await?);
     }
     Ok(rows)
 }

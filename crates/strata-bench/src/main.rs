@@ -8,6 +8,7 @@
 //! `just bench` builds it in release mode and runs it.
 
 mod data;
+mod http;
 mod runner;
 mod stats;
 
@@ -25,7 +26,7 @@ pub struct Plan {
     pub rounds: usize,
     /// Length of one timed round.
     pub round: Duration,
-    /// Workloads to run (1–5); all when empty.
+    /// Workloads to run (1–6); all when empty.
     pub only: &'static [u8],
 }
 
