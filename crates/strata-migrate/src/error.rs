@@ -166,7 +166,7 @@ pub mod exit {
     /// not be written.
     pub const MIGRATION: u8 = 1;
     /// Bad command-line usage (clap's own code), or a request that does not fit the
-    /// migrations ([`MigrateError::Invalid`]).
+    /// migrations ([`crate::MigrateError::Invalid`]).
     pub const USAGE: u8 = 2;
     /// The configuration is invalid, or the database could not be reached.
     pub const CONNECT: u8 = 3;
