@@ -127,6 +127,34 @@ impl From<SslMode> for PgSslMode {
     }
 }
 
+/// What sits between the service and PostgreSQL (`database.pooler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooler {
+    /// Nothing: `database.url` is the server.
+    #[default]
+    None,
+    /// PgBouncer (or another pooler) in session mode: one server connection per client
+    /// connection, so everything works as on the server.
+    Session,
+    /// PgBouncer in transaction mode: a client connection gets a server connection for one
+    /// transaction only. strata-db then names no prepared statement and runs every statement
+    /// inside a transaction; start-up parameters (`database.statement_timeout`) cannot pass;
+    /// the migration runner needs `migrations.url` (its advisory lock needs a session).
+    Transaction,
+}
+
+impl Pooler {
+    /// The name as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Session => "session",
+            Self::Transaction => "transaction",
+        }
+    }
+}
+
 /// `[database]`: where PostgreSQL is and how to pool connections to it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -158,6 +186,8 @@ pub struct DatabaseConfig {
     pub ssl_mode: Option<SslMode>,
     /// A CA certificate (PEM) for `verify-ca` and `verify-full`.
     pub ssl_root_cert: Option<PathBuf>,
+    /// What sits between the service and the server ([`Pooler`]).
+    pub pooler: Pooler,
 }
 
 impl Default for DatabaseConfig {
@@ -174,6 +204,7 @@ impl Default for DatabaseConfig {
             application_name: "strata".to_owned(),
             ssl_mode: None,
             ssl_root_cert: None,
+            pooler: Pooler::None,
         }
     }
 }
@@ -191,6 +222,11 @@ impl DatabaseConfig {
     /// URL does not parse.
     pub fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
         let mut options = self.base_connect_options()?;
+        if self.pooler == Pooler::Transaction {
+            // Named statements outlive a transaction, and another client's would collide
+            // with them on the server connection they share.
+            options = options.statement_cache_capacity(0);
+        }
         if !self.statement_timeout.is_zero() {
             let millis = self.statement_timeout.as_millis().to_string();
             options = options.options([("statement_timeout", millis)]);

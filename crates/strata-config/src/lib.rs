@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use database::{DatabaseConfig, DatabaseUrl, SslMode};
+pub use database::{DatabaseConfig, DatabaseUrl, Pooler, SslMode};
 pub use error::{ConfigError, Origin, Problem};
 pub use load::Loader;
 pub use telemetry::{LogConfig, LogFormat, init_tracing};
@@ -75,6 +75,7 @@ impl Config {
             ("database.application_name", Some(d.application_name.clone())),
             ("database.ssl_mode", d.ssl_mode.map(|m| m.as_str().to_owned())),
             ("database.ssl_root_cert", d.ssl_root_cert.as_ref().map(|p| p.display().to_string())),
+            ("database.pooler", Some(d.pooler.as_str().to_owned())),
             ("migrations.url", self.migrations.url.as_ref().map(DatabaseUrl::redacted)),
             ("migrations.lock_timeout", duration(self.migrations.lock_timeout)),
             ("migrations.lock_wait", duration(self.migrations.lock_wait)),

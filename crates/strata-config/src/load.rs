@@ -143,6 +143,15 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
     {
         report("database.ssl_root_cert", format!("{} is not a file", cert.display()));
     }
+    if db.pooler == crate::Pooler::Transaction && !db.statement_timeout.is_zero() {
+        report(
+            "database.statement_timeout",
+            "cannot be sent through a transaction-mode pooler (database.pooler = \"transaction\"): \
+             set it to \"0s\" and give the role its timeout on the server \
+             (ALTER ROLE … SET statement_timeout = '30s')"
+                .to_owned(),
+        );
+    }
     if let Some(message) = config.migrations.url.as_ref().and_then(check_url) {
         report("migrations.url", message);
     }

@@ -226,3 +226,24 @@ fn a_malformed_url_never_shows_its_password() {
     let loader = Loader::new(dir_with(None), [("STRATA_DATABASE__PASSWORD", SECRET)]);
     assert!(!format!("{loader:?}").contains(SECRET));
 }
+
+#[test]
+fn a_transaction_mode_pooler_refuses_a_start_up_statement_timeout() -> Result<(), ConfigError> {
+    let pooled = [("STRATA_DATABASE__POOLER", "transaction")];
+    let message = message_of(load(None, &pooled));
+    assert!(message.contains("database.statement_timeout"), "{message}");
+    assert!(message.contains("transaction-mode pooler"), "{message}");
+    let config = load(
+        Some("[database]\npooler = \"transaction\"\nstatement_timeout = \"0s\"\n"),
+        &[("STRATA_MIGRATIONS__URL", &format!("postgres://owner:{SECRET}@db/strata"))],
+    )?;
+    assert_eq!(config.database.pooler, strata_config::Pooler::Transaction);
+    let options = config.database.connect_options_without_timeout("t");
+    assert!(options.is_err(), "no database.url: the pooled URL is still required");
+    let shown = config.settings();
+    let url = shown.iter().find(|(k, _)| *k == "migrations.url").and_then(|(_, v)| v.clone());
+    assert_eq!(url.as_deref(), Some("postgres://owner:***@db/strata"));
+    let message = message_of(load(None, &[("STRATA_DATABASE__POOLER", "sometimes")]));
+    assert!(message.contains("database.pooler"), "{message}");
+    Ok(())
+}

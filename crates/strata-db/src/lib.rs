@@ -39,6 +39,8 @@ pub mod users;
 
 pub use error::{Error, constraints};
 pub use ids::{AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId, TaskId, UserId};
+#[doc(hidden)]
+pub use pool::Watch;
 pub use pool::{Pool, PoolMetrics, PoolSettings, PooledConnection};
 pub use scope::{Role, Scope};
 pub use tenant::{AsConnection, Tenant, TenantConn, TenantTx};

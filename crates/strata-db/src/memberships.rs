@@ -1,7 +1,6 @@
 //! Memberships: which users belong to which organization, with which role.
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 
 use crate::TenantTx;
 use crate::tenant::TenantExec;
@@ -156,7 +155,7 @@ pub async fn list(tx: &mut TenantTx<'_>) -> Result<Vec<Membership>, Error> {
 /// transaction, which must already have the organization set (see
 /// [`crate::organizations::create_with_owner`]).
 pub(crate) async fn add_owner(
-    conn: &mut PgConnection,
+    conn: impl sqlx::PgExecutor<'_>,
     organization_id: OrganizationId,
     owner: UserId,
 ) -> Result<Scope, Error> {

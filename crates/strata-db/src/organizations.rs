@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgExecutor};
 use time::OffsetDateTime;
 
+use crate::tenant::TenantExec;
 use crate::{AsConnection, Error, OrganizationId, Scope, UserId};
 
 /// An organization as stored.
@@ -133,19 +134,23 @@ pub async fn create_with_owner(
     new: &NewOrganization<'_>,
     owner: UserId,
 ) -> Result<(Organization, Scope), Error> {
-    let mut tx = conn.split_connection().0.begin().await?;
+    let (raw, mut watch) = conn.split_connection();
+    let mut tx = raw.begin().await?;
+    let mut exec = TenantExec::on(&mut tx, watch.as_deref_mut());
     // A caller's transaction may be scoped to another organization: put its setting back.
     let previous = sqlx::query_scalar!(
         r#"select coalesce(current_setting('strata.organization_id', true), '') as "previous!""#
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut exec)
     .await?;
-    let organization = create(&mut *tx, new).await?;
-    crate::scope::set_local(&mut tx, organization.id).await?;
-    let scope = crate::memberships::add_owner(&mut tx, organization.id, owner).await?;
+    let organization = create(&mut exec, new).await?;
+    crate::scope::set_local(&mut exec, organization.id).await?;
+    let scope = crate::memberships::add_owner(&mut exec, organization.id, owner).await?;
     sqlx::query_scalar!("select set_config('strata.organization_id', $1, true)", previous)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut exec)
         .await?;
-    tx.commit().await?;
+    let committed = tx.commit().await;
+    crate::pool::Watch::observe(watch, &committed);
+    committed?;
     Ok((organization, scope))
 }

@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt, TryStreamExt};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgQueryResult, PgRow, PgStatement};
+use sqlx::{ConnectOptions, Connection, Either, Execute, Executor, PgConnection, Postgres, SqlStr};
 
 use crate::Error;
 use crate::error::breaks_connection;
@@ -49,6 +50,10 @@ pub struct PoolSettings {
     pub max_lifetime: Option<Duration>,
     /// A connection idle for longer than this is pinged before it is handed out.
     pub check_after: Duration,
+    /// The connections go through a transaction-mode pooler (PgBouncer's `pool_mode =
+    /// transaction`): a statement is never a named prepared statement, and one run outside a
+    /// transaction runs inside one of its own ([`strata_config::Pooler::Transaction`]).
+    pub transaction_pooler: bool,
 }
 
 impl Default for PoolSettings {
@@ -60,6 +65,7 @@ impl Default for PoolSettings {
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
             check_after: Duration::from_secs(1),
+            transaction_pooler: false,
         }
     }
 }
@@ -75,6 +81,7 @@ impl PoolSettings {
             acquire_timeout: config.acquire_timeout,
             idle_timeout: never_if_zero(config.idle_timeout),
             max_lifetime: never_if_zero(config.max_lifetime),
+            transaction_pooler: config.pooler == strata_config::Pooler::Transaction,
             ..Self::default()
         }
     }
@@ -95,8 +102,8 @@ impl PoolSettings {
 #[derive(Debug)]
 pub struct Conn {
     raw: PgConnection,
-    /// A statement on it failed in a way that leaves it unusable.
-    broken: bool,
+    /// Whether it broke, and how statements are sent on it.
+    watch: Watch,
     /// Given back with work unfinished (a queued `ROLLBACK`, an unread result).
     unsettled: bool,
     /// When it was last given back (or opened).
@@ -105,8 +112,28 @@ pub struct Conn {
 
 impl Conn {
     /// The connection, and the flag that a failure on it sets, borrowed apart.
-    pub(crate) fn split(&mut self) -> (&mut PgConnection, &mut bool) {
-        (&mut self.raw, &mut self.broken)
+    pub(crate) fn split(&mut self) -> (&mut PgConnection, &mut Watch) {
+        (&mut self.raw, &mut self.watch)
+    }
+}
+
+/// What travels with a pooled connection into every handle made on it (an implementation
+/// detail of [`crate::AsConnection`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Watch {
+    /// A statement on it failed in a way that leaves it unusable.
+    pub(crate) broken: bool,
+    /// It goes through a transaction-mode pooler: see [`PoolSettings::transaction_pooler`].
+    pub(crate) unnamed: bool,
+}
+
+impl Watch {
+    /// Notes `result`'s failure when it leaves the connection unusable.
+    pub(crate) fn observe<T>(watch: Option<&mut Self>, result: &Result<T, sqlx::Error>) {
+        if let (Err(error), Some(watch)) = (result, watch) {
+            watch.broken |= breaks_connection(error);
+        }
     }
 }
 
@@ -116,6 +143,8 @@ struct Manager {
     check_after: Duration,
     /// Set by [`Pool::close`]: nothing is opened or handed out any more.
     closed: Arc<AtomicBool>,
+    /// [`PoolSettings::transaction_pooler`].
+    unnamed: bool,
 }
 
 impl bb8::ManageConnection for Manager {
@@ -126,8 +155,12 @@ impl bb8::ManageConnection for Manager {
         if self.closed.load(Ordering::Relaxed) {
             return Err(sqlx::Error::PoolClosed);
         }
-        let raw = self.options.connect().await?;
-        Ok(Conn { raw, broken: false, unsettled: false, returned: Instant::now() })
+        let mut raw = self.options.connect().await?;
+        if self.unnamed {
+            learn_types(&mut raw).await?;
+        }
+        let watch = Watch { broken: false, unnamed: self.unnamed };
+        Ok(Conn { raw, watch, unsettled: false, returned: Instant::now() })
     }
 
     async fn is_valid(&self, conn: &mut Conn) -> Result<(), sqlx::Error> {
@@ -145,8 +178,47 @@ impl bb8::ManageConnection for Manager {
         // Bytes waiting to be sent are a queued ROLLBACK or the rest of a cancelled statement.
         conn.unsettled = conn.raw.should_flush();
         conn.returned = Instant::now();
-        conn.broken || self.closed.load(Ordering::Relaxed)
+        // Through a transaction-mode pooler, a connection given back inside a transaction (its
+        // ROLLBACK still queued) holds one of the pooler's few server connections until it
+        // is used again: close it instead, and the pooler rolls back and frees the server.
+        conn.watch.broken
+            || (conn.watch.unnamed && conn.unsettled)
+            || self.closed.load(Ordering::Relaxed)
     }
+}
+
+/// Makes a new connection learn the schema's own types (enums, domains, ranges, and arrays of
+/// them) before it runs an unnamed statement.
+///
+/// sqlx 0.9 resolves a type it has not seen with a simple query (`resolve.rs`), between the
+/// `Parse` of a statement and its `Bind`; a simple query destroys the unnamed statement, so the
+/// `Bind` fails (SQLSTATE 26000, "unnamed prepared statement does not exist"). Measured through
+/// PgBouncer in transaction mode: the first statement returning an enum failed on every new
+/// connection (8 of 8 workers) until this ran. Here the types are learned once per
+/// connection, in a transaction that is rolled back, where that failure is expected.
+async fn learn_types(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    // Simple protocol: one message, whichever server connection the pooler picks.
+    let probe: Option<String> = sqlx::raw_sql(
+        "select 'select ' || string_agg(format('null::%s', format_type(t.oid, null)), ', ')
+           from pg_type t join pg_namespace n on n.oid = t.typnamespace
+          where n.nspname not in ('pg_catalog', 'information_schema')
+            and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
+            and (t.typtype in ('e', 'd', 'r', 'm')
+                 or exists (select from pg_type e
+                             where e.oid = t.typelem and e.typtype in ('e', 'd', 'r')))",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .and_then(|row| sqlx::Row::try_get(&row, 0))?;
+    if let Some(probe) = probe {
+        let mut tx = conn.begin().await?;
+        let _expected_to_fail = sqlx::query(sqlx::AssertSqlSafe(probe))
+            .persistent(false)
+            .fetch_optional(&mut *tx)
+            .await;
+        tx.rollback().await?;
+    }
+    Ok(())
 }
 
 /// Logs the connection errors that bb8 retries in the background; the caller that waited
@@ -214,6 +286,7 @@ impl Pool {
                 options,
                 check_after: settings.check_after,
                 closed: closed.clone(),
+                unnamed: settings.transaction_pooler,
             });
         Ok(Self { inner, settings, closed })
     }
@@ -281,11 +354,9 @@ impl Pool {
     /// As [`Pool::acquire`], or the ping's error.
     pub async fn ping(&self) -> Result<(), Error> {
         let mut conn = self.acquire().await?;
-        let (raw, broken) = conn.inner.split();
+        let (raw, watch) = conn.inner.split();
         let result = raw.ping().await;
-        if let Err(error) = &result {
-            *broken |= breaks_connection(error);
-        }
+        Watch::observe(Some(watch), &result);
         Ok(result?)
     }
 
@@ -349,11 +420,11 @@ impl fmt::Debug for PooledConnection {
 impl PooledConnection {
     /// Closes the connection instead of returning it, for a caller that saw it fail.
     pub fn discard(mut self) {
-        self.inner.broken = true;
+        self.inner.watch.broken = true;
     }
 
     /// The connection and its broken flag, borrowed apart (for [`crate::TenantTx`]).
-    pub(crate) fn split(&mut self) -> (&mut PgConnection, &mut bool) {
+    pub(crate) fn split(&mut self) -> (&mut PgConnection, &mut Watch) {
         self.inner.split()
     }
 }
@@ -375,14 +446,12 @@ impl DerefMut for PooledConnection {
 /// Runs `future`, and marks the connection broken when it fails in a way that leaves the
 /// connection unusable.
 pub(crate) fn observed<'e, T: Send + 'e>(
-    broken: Option<&'e mut bool>,
+    watch: Option<&'e mut Watch>,
     future: BoxFuture<'e, Result<T, sqlx::Error>>,
 ) -> BoxFuture<'e, Result<T, sqlx::Error>> {
     async move {
         let result = future.await;
-        if let (Err(error), Some(broken)) = (&result, broken) {
-            *broken |= breaks_connection(error);
-        }
+        Watch::observe(watch, &result);
         result
     }
     .boxed()
@@ -390,17 +459,95 @@ pub(crate) fn observed<'e, T: Send + 'e>(
 
 /// [`observed`] for a stream of results.
 pub(crate) fn observed_stream<'e, T: Send + 'e>(
-    broken: Option<&'e mut bool>,
+    watch: Option<&'e mut Watch>,
     stream: BoxStream<'e, Result<T, sqlx::Error>>,
 ) -> BoxStream<'e, Result<T, sqlx::Error>> {
-    let mut broken = broken;
+    let mut watch = watch;
     stream
         .inspect_err(move |error| {
-            if let Some(broken) = broken.as_deref_mut() {
-                *broken |= breaks_connection(error);
+            if let Some(watch) = watch.as_deref_mut() {
+                watch.broken |= breaks_connection(error);
             }
         })
         .boxed()
+}
+
+/// A query sent as an unnamed statement: `persistent` is false, so sqlx parses it into the
+/// unnamed statement instead of naming (and caching) one.
+struct Unnamed<E>(E);
+
+impl<'q, E: Execute<'q, Postgres>> Execute<'q, Postgres> for Unnamed<E> {
+    fn sql(self) -> SqlStr {
+        self.0.sql()
+    }
+
+    fn statement(&self) -> Option<&PgStatement> {
+        // A prepared statement object names a server-side statement: not through the pooler.
+        None
+    }
+
+    fn take_arguments(&mut self) -> Result<Option<PgArguments>, BoxDynError> {
+        self.0.take_arguments()
+    }
+
+    fn persistent(&self) -> bool {
+        false
+    }
+}
+
+/// The results of a query, for an executor over `conn`.
+///
+/// Through a transaction-mode pooler ([`Watch::unnamed`]) the statement is unnamed, and one
+/// sent outside a transaction runs inside one of its own (results buffered): sqlx sends
+/// `Parse`/`Describe`/`Sync` and then `Bind`/`Execute`/`Sync`, and a pooler in transaction
+/// mode may give the second half to another server connection, where the unnamed statement is
+/// another client's. Measured in `crates/strata-db/tests/pgbouncer.rs`: errors and wrong rows
+/// without it, none with it.
+pub(crate) fn fetch_many<'e, 'q: 'e, E>(
+    conn: &'e mut PgConnection,
+    watch: Option<&'e mut Watch>,
+    query: E,
+) -> BoxStream<'e, Result<Either<PgQueryResult, PgRow>, sqlx::Error>>
+where
+    E: Execute<'q, Postgres> + 'q,
+{
+    if !watch.as_ref().is_some_and(|w| w.unnamed) {
+        return observed_stream(watch, conn.fetch_many(query));
+    }
+    if conn.is_in_transaction() {
+        return observed_stream(watch, conn.fetch_many(Unnamed(query)));
+    }
+    let all = async move {
+        let mut tx = conn.begin().await?;
+        let items: Vec<_> = tx.fetch_many(Unnamed(query)).try_collect().await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(futures_util::stream::iter(items.into_iter().map(Ok)))
+    };
+    observed_stream(watch, futures_util::stream::once(all).try_flatten().boxed())
+}
+
+/// [`fetch_many`] for at most one row.
+pub(crate) fn fetch_optional<'e, 'q: 'e, E>(
+    conn: &'e mut PgConnection,
+    watch: Option<&'e mut Watch>,
+    query: E,
+) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
+where
+    E: Execute<'q, Postgres> + 'q,
+{
+    if !watch.as_ref().is_some_and(|w| w.unnamed) {
+        return observed(watch, conn.fetch_optional(query));
+    }
+    if conn.is_in_transaction() {
+        return observed(watch, conn.fetch_optional(Unnamed(query)));
+    }
+    let one = async move {
+        let mut tx = conn.begin().await?;
+        let row = tx.fetch_optional(Unnamed(query)).await?;
+        tx.commit().await?;
+        Ok(row)
+    };
+    observed(watch, one.boxed())
 }
 
 /// Implements sqlx's `Executor` for a handle by delegating to the `PgConnection` that
@@ -428,8 +575,8 @@ macro_rules! observed_executor {
                 E: 'q,
             {
                 let $this = self;
-                let (conn, broken) = $split;
-                $crate::pool::observed_stream(broken, conn.fetch_many(query))
+                let (conn, watch) = $split;
+                $crate::pool::fetch_many(conn, watch, query)
             }
 
             fn fetch_optional<'e, 'q, E>(
@@ -446,8 +593,8 @@ macro_rules! observed_executor {
                 E: 'q,
             {
                 let $this = self;
-                let (conn, broken) = $split;
-                $crate::pool::observed(broken, conn.fetch_optional(query))
+                let (conn, watch) = $split;
+                $crate::pool::fetch_optional(conn, watch, query)
             }
 
             fn prepare_with<'e>(
@@ -462,8 +609,8 @@ macro_rules! observed_executor {
                 'c: 'e,
             {
                 let $this = self;
-                let (conn, broken) = $split;
-                $crate::pool::observed(broken, conn.prepare_with(sql, parameters))
+                let (conn, watch) = $split;
+                $crate::pool::observed(watch, conn.prepare_with(sql, parameters))
             }
 
             fn describe<'e>(
@@ -477,8 +624,8 @@ macro_rules! observed_executor {
                 'c: 'e,
             {
                 let $this = self;
-                let (conn, broken) = $split;
-                $crate::pool::observed(broken, conn.describe(sql))
+                let (conn, watch) = $split;
+                $crate::pool::observed(watch, conn.describe(sql))
             }
         }
     };
@@ -486,8 +633,8 @@ macro_rules! observed_executor {
 pub(crate) use observed_executor;
 
 observed_executor!(PooledConnection, |this| {
-    let (conn, broken) = this.split();
-    (conn, Some(broken))
+    let (conn, watch) = this.split();
+    (conn, Some(watch))
 });
 
 #[cfg(test)]

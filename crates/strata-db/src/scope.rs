@@ -1,7 +1,6 @@
 //! The tenant scope: proof that the caller acts in one organization as one of its members.
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 
 use crate::{AsConnection, Error, OrganizationId, TenantConn, TenantTx, UserId};
 
@@ -125,7 +124,7 @@ impl Scope {
 
 /// Sets the organization for row-level security until the end of the current transaction.
 pub(crate) async fn set_local(
-    conn: &mut PgConnection,
+    conn: impl sqlx::PgExecutor<'_>,
     organization_id: OrganizationId,
 ) -> Result<(), Error> {
     sqlx::query_scalar!(

@@ -34,39 +34,39 @@
 
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
-use crate::pool::observed_executor;
+use crate::pool::{Watch, observed_executor};
 use crate::{Error, OrganizationId, PooledConnection, Role, Scope, UserId};
 
 /// What a tenant handle can be made on: a [`PooledConnection`] (whose failures its pool then
 /// sees), a bare `PgConnection`, a connection of sqlx's own pool (as `#[sqlx::test]` hands
 /// out), or a sqlx `Transaction` (the tenant transaction becomes a savepoint in it).
 pub trait AsConnection: Send {
-    /// The connection, and the pool's flag that marks it broken when there is one.
+    /// The connection, and the pool's watch on it when there is one.
     #[doc(hidden)]
-    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>);
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut Watch>);
 }
 
 impl AsConnection for PgConnection {
-    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut Watch>) {
         (self, None)
     }
 }
 
 impl AsConnection for PooledConnection {
-    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut Watch>) {
         let (conn, broken) = self.split();
         (conn, Some(broken))
     }
 }
 
 impl AsConnection for sqlx::pool::PoolConnection<Postgres> {
-    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut Watch>) {
         (&mut **self, None)
     }
 }
 
 impl AsConnection for Transaction<'_, Postgres> {
-    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+    fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut Watch>) {
         (&mut **self, None)
     }
 }
@@ -77,9 +77,9 @@ pub trait Tenant: Send {
     /// The organization and member this handle acts for.
     fn scope(&self) -> &Scope;
 
-    /// The connection and the pool's broken flag, for the data layer's own statements.
+    /// The connection and the pool's watch on it, for the data layer's own statements.
     #[doc(hidden)]
-    fn parts(&mut self) -> (&mut PgConnection, Option<&mut bool>, &Scope);
+    fn parts(&mut self) -> (&mut PgConnection, Option<&mut Watch>, &Scope);
 }
 
 /// A transaction scoped to one organization as one member: row-level security sees the
@@ -90,7 +90,7 @@ pub trait Tenant: Send {
 /// transaction.
 pub struct TenantTx<'c> {
     tx: Transaction<'c, Postgres>,
-    broken: Option<&'c mut bool>,
+    broken: Option<&'c mut Watch>,
     scope: Scope,
 }
 
@@ -147,16 +147,14 @@ impl<'c> TenantTx<'c> {
         &self.scope
     }
 
-    fn split(&mut self) -> (&mut PgConnection, Option<&mut bool>) {
+    fn split(&mut self) -> (&mut PgConnection, Option<&mut Watch>) {
         (&mut *self.tx, self.broken.as_deref_mut())
     }
 }
 
 /// Marks the connection broken when `result` failed in a way that leaves it unusable.
-fn observe<T>(broken: &mut Option<&mut bool>, result: Result<T, sqlx::Error>) -> Result<T, Error> {
-    if let (Err(error), Some(broken)) = (&result, broken) {
-        **broken |= crate::error::breaks_connection(error);
-    }
+fn observe<T>(broken: &mut Option<&mut Watch>, result: Result<T, sqlx::Error>) -> Result<T, Error> {
+    Watch::observe(broken.as_deref_mut(), &result);
     Ok(result?)
 }
 
@@ -165,7 +163,7 @@ impl Tenant for TenantTx<'_> {
         &self.scope
     }
 
-    fn parts(&mut self) -> (&mut PgConnection, Option<&mut bool>, &Scope) {
+    fn parts(&mut self) -> (&mut PgConnection, Option<&mut Watch>, &Scope) {
         (&mut *self.tx, self.broken.as_deref_mut(), &self.scope)
     }
 }
@@ -178,7 +176,7 @@ observed_executor!(TenantTx<'_>, |this| this.split());
 /// Made by [`Scope::on`]. Anything else needs a [`TenantTx`].
 pub struct TenantConn<'c> {
     conn: &'c mut PgConnection,
-    broken: Option<&'c mut bool>,
+    broken: Option<&'c mut Watch>,
     scope: Scope,
 }
 
@@ -200,7 +198,7 @@ impl Tenant for TenantConn<'_> {
         &self.scope
     }
 
-    fn parts(&mut self) -> (&mut PgConnection, Option<&mut bool>, &Scope) {
+    fn parts(&mut self) -> (&mut PgConnection, Option<&mut Watch>, &Scope) {
         (&mut *self.conn, self.broken.as_deref_mut(), &self.scope)
     }
 }
@@ -209,7 +207,7 @@ impl Tenant for TenantConn<'_> {
 /// handles, which tells the pool about a connection that broke.
 pub(crate) struct TenantExec<'t> {
     conn: &'t mut PgConnection,
-    broken: Option<&'t mut bool>,
+    broken: Option<&'t mut Watch>,
 }
 
 impl std::fmt::Debug for TenantExec<'_> {
@@ -226,10 +224,19 @@ impl<'t> TenantExec<'t> {
         (Self { conn, broken }, scope)
     }
 
-    /// The connection itself, for a savepoint (failures inside it are not observed; the pool
-    /// pings a connection given back with a rollback pending).
-    pub(crate) fn raw(&mut self) -> &mut PgConnection {
-        self.conn
+    /// An executor over `conn` (a transaction the data layer opened itself), watched as the
+    /// connection it came from.
+    pub(crate) fn on(conn: &'t mut PgConnection, watch: Option<&'t mut Watch>) -> Self {
+        Self { conn, broken: watch }
+    }
+
+    /// A savepoint in this handle's transaction, and the watch to make its executor with.
+    pub(crate) async fn savepoint(
+        &mut self,
+    ) -> Result<(Transaction<'_, Postgres>, Option<&mut Watch>), Error> {
+        let result = self.conn.begin().await;
+        Watch::observe(self.broken.as_deref_mut(), &result);
+        Ok((result?, self.broken.as_deref_mut()))
     }
 }
 

@@ -30,6 +30,11 @@ pub enum MigrateError {
         #[source]
         source: sqlx::Error,
     },
+    /// `database.url` goes through a transaction-mode pooler and no `migrations.url` is set.
+    #[error(
+        "database.pooler is \"transaction\": database.url goes through a transaction-mode pooler, where the runner's advisory lock (held by a session) would not hold; set migrations.url (STRATA_MIGRATIONS__URL) to the server's own URL"
+    )]
+    NeedsSession,
     /// The target is a read-only standby.
     #[error(
         "{target} is a read-only standby (pg_is_in_recovery() is true): run migrations against the primary"
@@ -180,7 +185,9 @@ impl MigrateError {
     /// The exit code the command line ends with for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) | Self::Connect { .. } | Self::ReadOnly { .. } => exit::CONNECT,
+            Self::Config(_) | Self::Connect { .. } | Self::ReadOnly { .. } | Self::NeedsSession => {
+                exit::CONNECT
+            }
             Self::LockTimeout { .. } => exit::LOCK,
             Self::Invalid { .. } => exit::USAGE,
             _ => exit::MIGRATION,

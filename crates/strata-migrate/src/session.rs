@@ -72,9 +72,13 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// As [`Session::connect`].
+    /// [`MigrateError::NeedsSession`] when `database.pooler` is `"transaction"` and there is no
+    /// `migrations.url`; otherwise as [`Session::connect`].
     pub async fn from_config(config: &Config) -> Result<Self, MigrateError> {
         match &config.migrations.url {
+            None if config.database.pooler == strata_config::Pooler::Transaction => {
+                Err(MigrateError::NeedsSession)
+            }
             Some(url) => {
                 let mut database = config.database.clone();
                 database.url = Some(url.clone());

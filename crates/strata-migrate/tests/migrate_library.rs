@@ -90,3 +90,19 @@ async fn migrations_url_wins_over_database_url(pool: PgPool) -> TestResult {
     assert_eq!(applied, i64::try_from(report.applied.len())?, "applied in {database}");
     Ok(())
 }
+
+#[test]
+fn behind_a_transaction_mode_pooler_the_runner_needs_its_own_url() -> TestResult {
+    let vars = [
+        ("DATABASE_URL", "postgres://app@127.0.0.1:6432/strata"),
+        ("STRATA_DATABASE__POOLER", "transaction"),
+        ("STRATA_DATABASE__STATEMENT_TIMEOUT", "0s"),
+    ];
+    let config = Loader::new(std::env::temp_dir(), vars).load()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let err = runtime.block_on(strata_migrate::run(&config, &MIGRATOR)).expect_err("refused");
+    assert!(matches!(err, MigrateError::NeedsSession), "{err}");
+    assert!(err.to_string().contains("set migrations.url"), "{err}");
+    assert_eq!(err.exit_code(), strata_migrate::exit::CONNECT);
+    Ok(())
+}

@@ -68,6 +68,24 @@ pub enum HarnessError {
         #[source]
         source: io::Error,
     },
+    /// PgBouncer is not installed.
+    #[error(
+        "pgbouncer is not installed (looked on PATH and in /usr/sbin): install it \
+         (Debian/Ubuntu: sudo apt-get install pgbouncer; .ci/run does when it runs as root)"
+    )]
+    PgBouncerNotInstalled,
+    /// PgBouncer started but does not accept connections.
+    #[error("pgbouncer on 127.0.0.1:{port} did not accept connections within {waited_secs} s{}", log_section(Some(.log.as_path()), .log_tail))]
+    PgBouncerNotAccepting {
+        /// Its port.
+        port: u16,
+        /// How long we waited, in seconds.
+        waited_secs: u64,
+        /// Its log.
+        log: PathBuf,
+        /// The last lines of that log.
+        log_tail: String,
+    },
     /// A program ran and failed.
     #[error("`{command}` failed ({status}){}{}", colon(.output), log_section(.log.as_deref(), .log_tail))]
     Command {

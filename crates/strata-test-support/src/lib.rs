@@ -23,6 +23,7 @@
 mod cluster;
 mod error;
 mod location;
+mod pgbouncer;
 mod roles;
 pub mod runner;
 mod toolchain;
@@ -32,4 +33,5 @@ mod tests;
 
 pub use cluster::PrivateCluster;
 pub use error::HarnessError;
+pub use pgbouncer::{PgBouncer, PoolMode};
 pub use roles::{APP_ROLE, RELAY_ROLE, login_role_options};

@@ -11,7 +11,7 @@ pub const RELAY_ROLE: &str = "strata_test_relay";
 
 /// The password of the test roles. It is the sentinel that `just test` looks for in the test
 /// output: a test that prints it fails the run, so this also tests that no secret leaks.
-const PASSWORD: &str = "strata-test-secret-pw";
+pub(crate) const PASSWORD: &str = "strata-test-secret-pw";
 
 /// Connect options for the same server and database as `admin` (a superuser pool on a migrated
 /// database), as `role` ([`APP_ROLE`] or [`RELAY_ROLE`]). Creates the login role when it is

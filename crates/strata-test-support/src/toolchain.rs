@@ -76,7 +76,8 @@ impl Toolchain {
         run(test).is_ok_and(|output| output.status.success())
     }
 
-    fn as_server_user(&self, program: impl AsRef<OsStr>) -> Command {
+    /// A command running `program` as the server's user (PgBouncer refuses root too).
+    pub(crate) fn as_server_user(&self, program: impl AsRef<OsStr>) -> Command {
         if self.server_user.is_some() {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(program).current_dir("/");

@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 use sqlx::types::Json;
-use sqlx::{Connection, PgConnection};
 use time::Date;
 use uuid::Uuid;
 
@@ -73,7 +72,8 @@ pub async fn import(
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
-    let mut tx = conn.raw().begin().await?;
+    let (mut tx, watch) = conn.savepoint().await?;
+    let mut exec = TenantExec::on(&mut tx, watch);
     let next = sqlx::query_scalar!(
         "select next_task_number from projects
           where organization_id = $1 and id = $2 and not archived
@@ -81,10 +81,10 @@ pub async fn import(
         scope.organization_id().into_uuid(),
         project.into_uuid(),
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut exec)
     .await?;
     let Some(next) = next else {
-        return Err(super::write::project_refusal(&mut *tx, scope, project).await?);
+        return Err(super::write::project_refusal(&mut exec, scope, project).await?);
     };
     let mut report = ImportReport { count: 0, first_number: None, last_number: None };
     // Two buffers: the next chunk is read from `tasks` while the server inserts this one.
@@ -92,7 +92,7 @@ pub async fn import(
     let (mut chunk, mut next_chunk) = (Columns::default(), Columns::default());
     chunk.fill(&mut tasks);
     while chunk.len() > 0 {
-        let insert = insert_chunk(&mut tx, scope, project, next, &chunk, &mut report);
+        let insert = insert_chunk(&mut exec, scope, project, next, &chunk, &mut report);
         let (inserted, ()) = tokio::join!(insert, async { next_chunk.fill(&mut tasks) });
         inserted?;
         std::mem::swap(&mut chunk, &mut next_chunk);
@@ -105,7 +105,7 @@ pub async fn import(
             project.into_uuid(),
             last + 1,
         )
-        .execute(&mut *tx)
+        .execute(&mut exec)
         .await?;
     }
     tx.commit().await?;
@@ -165,7 +165,7 @@ impl Columns {
 }
 
 async fn insert_chunk(
-    conn: &mut PgConnection,
+    conn: &mut TenantExec<'_>,
     scope: &Scope,
     project: ProjectId,
     next: i32,

@@ -159,8 +159,8 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     if let Some(url) = cli.database_url {
         let origin = Origin::Flag { flag: "--database-url".to_owned() };
         config.database.override_url(DatabaseUrl::new(url), origin).map_err(MigrateError::from)?;
-        // The flag names the database to work on: it wins over `migrations.url` too.
-        config.migrations.url = None;
+        // The flag names the database to work on, directly: it is the runner's URL too.
+        config.migrations.url = config.database.url.clone();
     }
     if let Command::Config { get } = &cli.command {
         output::config(&config, get.as_deref(), cli.format == Format::Json)?;

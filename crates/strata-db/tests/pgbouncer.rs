@@ -1,0 +1,225 @@
+//! Through PgBouncer (1.18, Debian's package) in transaction mode, in front of the test server:
+//! a PgBouncer of the test's own, with two server connections for eight clients, so clients
+//! share server connections as they do in production.
+//!
+//! First what goes wrong without care (sqlx's named, cached statements collide between clients
+//! on a shared server connection), then the data layer with `database.pooler = "transaction"`:
+//! eight workers running its real operations, with 0 errors and 0 wrong rows.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use strata_config::{DatabaseConfig, DatabaseUrl, Pooler};
+use strata_db::tasks::{self, TaskFilter, TaskOrder};
+use strata_db::users::{self, NewUser};
+use strata_db::{Pool, TenantTx, comments, organizations};
+use strata_test_support::{APP_ROLE, PgBouncer, PoolMode, login_role_options};
+use support::{new_task, tenant};
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Clients at once.
+const WORKERS: usize = 8;
+/// Operations each worker runs.
+const ROUNDS: usize = 40;
+
+/// PgBouncer in transaction mode in front of the test's server, with 2 server connections.
+fn bouncer(admin: &PgPool) -> Result<PgBouncer, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(PgBouncer::start(admin.connect_options().get_port(), PoolMode::Transaction, 2)?)
+}
+
+async fn database(admin: &PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select current_database()").fetch_one(admin).await
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn sqlx_statements_as_they_are_collide_through_transaction_mode(admin: PgPool) -> TestResult {
+    let bouncer = bouncer(&admin)?;
+    login_role_options(&admin, APP_ROLE).await?;
+    let url = bouncer.url(APP_ROLE, &database(&admin).await?);
+    let stock = PgPoolOptions::new().max_connections(WORKERS as u32).connect(&url).await?;
+    let (errors, wrong) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (stock, errors, wrong) = (stock.clone(), errors.clone(), wrong.clone());
+            tokio::spawn(async move {
+                for i in 0..ROUNDS {
+                    let n = i64::try_from(w * 1000 + i).unwrap_or_default();
+                    // Two statements, so that every client names `sqlx_s_1` and `sqlx_s_2`.
+                    let first = sqlx::query_scalar::<_, i64>("select $1::bigint + 0")
+                        .bind(n)
+                        .fetch_one(&stock)
+                        .await;
+                    let second = sqlx::query_scalar::<_, i64>("select $1::bigint * 1")
+                        .bind(n)
+                        .fetch_one(&stock)
+                        .await;
+                    for result in [first, second] {
+                        match result {
+                            Ok(got) if got == n => {}
+                            Ok(_) => {
+                                wrong.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(_) => {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await?;
+    }
+    let (errors, wrong) = (errors.load(Ordering::Relaxed), wrong.load(Ordering::Relaxed));
+    println!("stock sqlx through transaction mode: {errors} errors, {wrong} wrong rows");
+    assert!(errors + wrong > 0, "sqlx's named statements did not collide: the test shows nothing");
+
+    // Unnamed statements outside a transaction: `Parse` and `Bind` are two round trips, and
+    // the pooler gives them to whichever server connection is free, so a `Bind` meets another
+    // client's statement ("bind message supplies 1 parameters, but prepared statement \"\"
+    // requires 2"). With one statement text for all, the mix-up would go unseen.
+    let options = url.parse::<sqlx::postgres::PgConnectOptions>()?.statement_cache_capacity(0);
+    let unnamed =
+        PgPoolOptions::new().max_connections(WORKERS as u32).connect_with(options).await?;
+    let (errors, wrong) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (unnamed, errors, wrong) = (unnamed.clone(), errors.clone(), wrong.clone());
+            tokio::spawn(async move {
+                for i in 0..ROUNDS {
+                    let n = i64::try_from(w * 1000 + i).unwrap_or_default();
+                    // Half the workers send a statement of one parameter, half of two.
+                    let query = if w % 2 == 0 {
+                        sqlx::query_scalar::<_, i64>("select $1::bigint").bind(n)
+                    } else {
+                        sqlx::query_scalar::<_, i64>("select $1::bigint + $2::bigint")
+                            .bind(n)
+                            .bind(0_i64)
+                    };
+                    match query.persistent(false).fetch_one(&unnamed).await {
+                        Ok(got) if got == n => {}
+                        Ok(_) => {
+                            wrong.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await?;
+    }
+    let (errors, wrong) = (errors.load(Ordering::Relaxed), wrong.load(Ordering::Relaxed));
+    println!(
+        "unnamed statements outside a transaction: {errors} errors, {wrong} wrong rows of {}",
+        WORKERS * ROUNDS
+    );
+    assert!(errors + wrong > 0, "every Bind met its own Parse: the test shows nothing");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn the_data_layer_through_transaction_mode_has_no_errors_and_no_wrong_rows(
+    admin: PgPool,
+) -> TestResult {
+    let bouncer = bouncer(&admin)?;
+    login_role_options(&admin, APP_ROLE).await?;
+    let mut config = DatabaseConfig::default();
+    config.url = Some(DatabaseUrl::new(bouncer.url(APP_ROLE, &database(&admin).await?)));
+    config.pooler = Pooler::Transaction;
+    config.statement_timeout = Duration::ZERO;
+    config.max_connections = WORKERS as u32;
+    let pool = Pool::from_config(&config)?;
+    let (errors, wrong, ok) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let pool = pool.clone();
+            let (errors, wrong, ok) = (errors.clone(), wrong.clone(), ok.clone());
+            tokio::spawn(async move {
+                let count = |result: Result<bool, strata_db::Error>| match result {
+                    Ok(true) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(false) => {
+                        wrong.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => {
+                        eprintln!("worker {w}: {error}");
+                        {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        };
+                    }
+                };
+                let setup = async {
+                    let mut conn = pool.acquire().await?;
+                    tenant(&mut conn, &format!("w{w}")).await
+                };
+                let t = match setup.await {
+                    Ok(t) => t,
+                    Err(error) => return count(Err(error)),
+                };
+                for i in 0..ROUNDS {
+                    let title = format!("worker {w} task {i}");
+                    let round = async {
+                        let mut conn = pool.acquire().await?;
+                        // A write in a tenant transaction, then reads outside any transaction
+                        // (each runs in one of its own), then a list in a transaction.
+                        let mut tx = TenantTx::begin(&mut conn, t.org.id, t.owner.id).await?;
+                        let task = tasks::create(&mut tx, &new_task(t.project.id, &title)).await?;
+                        comments::create(&mut tx, task.id, &title).await?;
+                        tx.commit().await?;
+                        let read = tasks::get(&mut t.scope.on(&mut conn), task.id).await?;
+                        let org = organizations::get(&mut conn, t.org.id).await?;
+                        let email = format!("w{w}-{i}@example.com");
+                        let user =
+                            users::create(&mut conn, &NewUser { email: &email, display_name: "U" })
+                                .await?;
+                        let mut tx = TenantTx::begin(&mut conn, t.org.id, t.owner.id).await?;
+                        let page = tasks::list(
+                            &mut tx,
+                            t.project.id,
+                            &TaskFilter::default(),
+                            TaskOrder::Number,
+                            None,
+                            500,
+                        )
+                        .await?;
+                        let notes = comments::list(&mut tx, task.id).await?;
+                        tx.commit().await?;
+                        Ok::<_, strata_db::Error>(
+                            read.title == title
+                                && org.id == t.org.id
+                                && user.email == email
+                                && page.items.len() == i + 1
+                                && page.items.iter().all(|p| p.project_id == t.project.id)
+                                && notes.len() == 1
+                                && notes[0].body == title,
+                        )
+                    };
+                    count(round.await);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await?;
+    }
+    let (errors, wrong, ok) =
+        (errors.load(Ordering::Relaxed), wrong.load(Ordering::Relaxed), ok.load(Ordering::Relaxed));
+    println!("strata-db through transaction mode: {ok} rounds, {errors} errors, {wrong} wrong");
+    assert_eq!((errors, wrong), (0, 0));
+    assert_eq!(ok, (WORKERS * ROUNDS) as u64);
+    pool.close().await;
+    Ok(())
+}

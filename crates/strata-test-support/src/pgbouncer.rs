@@ -1,0 +1,157 @@
+//! A PgBouncer of the test's own, from the installed package, in front of a server the test
+//! names: its own port and directory, stopped and removed on drop.
+
+use std::fs;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::HarnessError;
+use crate::location::create_cluster_dir;
+use crate::roles::{APP_ROLE, PASSWORD, RELAY_ROLE};
+use crate::toolchain::{Toolchain, log_tail};
+
+/// How long to wait for PgBouncer to accept connections.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// PgBouncer's `pool_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    /// A server connection per client connection, for the client's whole session.
+    Session,
+    /// A server connection per transaction.
+    Transaction,
+}
+
+impl PoolMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Transaction => "transaction",
+        }
+    }
+}
+
+/// A running PgBouncer: listens on 127.0.0.1 only, trusts its clients, and logs in to the
+/// server as the client's user (with the test roles' password where the server asks for one).
+/// At most `pool_size` server connections per database and user: fewer than the clients, so
+/// that clients share server connections as they do in production.
+#[derive(Debug)]
+pub struct PgBouncer {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl PgBouncer {
+    /// Starts PgBouncer in `mode` in front of the server on 127.0.0.1:`upstream_port`, and
+    /// waits until it accepts connections.
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError::PgBouncerNotInstalled`] without the program; otherwise when no
+    /// directory or port can be had, or it does not start (the error quotes its log).
+    pub fn start(upstream_port: u16, mode: PoolMode, pool_size: u32) -> Result<Self, HarnessError> {
+        let program = find().ok_or(HarnessError::PgBouncerNotInstalled)?;
+        let tools = Toolchain::discover()?;
+        let dir = create_cluster_dir(&tools)?;
+        let port = free_port()?;
+        let users = dir.join("userlist.txt");
+        let log = dir.join("pgbouncer.log");
+        let ini = dir.join("pgbouncer.ini");
+        let write = |path: &Path, text: String| {
+            fs::write(path, text).map_err(|source| HarnessError::Io {
+                action: "write",
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        // The test roles' password is a constant of this crate; the superuser has none.
+        write(
+            &users,
+            format!(
+                "\"postgres\" \"\"\n\"{APP_ROLE}\" \"{PASSWORD}\"\n\"{RELAY_ROLE}\" \"{PASSWORD}\"\n"
+            ),
+        )?;
+        write(
+            &ini,
+            format!(
+                "[databases]\n\
+                 * = host=127.0.0.1 port={upstream_port}\n\
+                 [pgbouncer]\n\
+                 listen_addr = 127.0.0.1\n\
+                 listen_port = {port}\n\
+                 unix_socket_dir =\n\
+                 auth_type = trust\n\
+                 auth_file = {users}\n\
+                 pool_mode = {mode}\n\
+                 default_pool_size = {pool_size}\n\
+                 max_client_conn = 1000\n\
+                 ignore_startup_parameters = extra_float_digits\n\
+                 logfile = {log}\n",
+                users = users.display(),
+                mode = mode.as_str(),
+                log = log.display(),
+            ),
+        )?;
+        let mut command = tools.as_server_user(&program);
+        command.arg(&ini).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let child = command
+            .spawn()
+            .map_err(|source| HarnessError::Spawn { program: program.clone(), source })?;
+        let bouncer = Self { child, dir, port };
+        let start = Instant::now();
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            if start.elapsed() > ACCEPT_TIMEOUT {
+                return Err(HarnessError::PgBouncerNotAccepting {
+                    port,
+                    waited_secs: ACCEPT_TIMEOUT.as_secs(),
+                    log_tail: log_tail(&log),
+                    log,
+                });
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(bouncer)
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of `database` through it as `user` (no password: it trusts its clients).
+    pub fn url(&self, user: &str, database: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{database}?sslmode=disable", self.port)
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        // `runuser` passes the signal on to PgBouncer and waits for it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // As root, `runuser` may end before PgBouncer: stop it by its port's owner too.
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", &format!("{}", self.dir.join("pgbouncer.ini").display())])
+            .status();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `pgbouncer` on PATH, else the Debian package's.
+fn find() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|dir| dir.join("pgbouncer")).find(|p| p.is_file())
+    });
+    on_path.or_else(|| Some(PathBuf::from("/usr/sbin/pgbouncer")).filter(|p| p.is_file()))
+}
+
+fn free_port() -> Result<u16, HarnessError> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|socket| socket.local_addr())
+        .map(|address| address.port())
+        .map_err(HarnessError::FreePort)
+}
