@@ -98,6 +98,10 @@ bench *ARGS: _sqlx-cli
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh up)"
+    if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "bench: installing PgBouncer from Debian's packages (workload 7)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+    fi
     cargo build --release --locked -p strata-bench -p strata-migrate
     DATABASE_URL="$url" target/release/strata-bench {{ ARGS }}
 

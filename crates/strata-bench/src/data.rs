@@ -136,7 +136,7 @@ async fn fixture(server: &str) -> anyhow::Result<Fixture> {
     Ok(Fixture { url, scope, project: project.id, ids: Arc::new(ids) })
 }
 
-/// Runs workloads 1–4 and 6.
+/// Runs workloads 1–4, 6 and 7.
 pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let f = fixture(server).await?;
     let mut rows = Vec::new();
@@ -154,6 +154,9 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     }
     if plan.runs(6) {
         rows.extend(crate::http::gets(&f, plan).await?);
+    }
+    if plan.runs(7) {
+        rows.extend(crate::pooler::gets(&f, plan).await?);
     }
     Ok(rows)
 }

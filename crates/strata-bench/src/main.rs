@@ -9,6 +9,7 @@
 
 mod data;
 mod http;
+mod pooler;
 mod runner;
 mod stats;
 
@@ -26,7 +27,7 @@ pub struct Plan {
     pub rounds: usize,
     /// Length of one timed round.
     pub round: Duration,
-    /// Workloads to run (1–6); all when empty.
+    /// Workloads to run (1–7); all when empty.
     pub only: &'static [u8],
 }
 

@@ -41,6 +41,7 @@ mod retry;
 mod session;
 mod sqlstate;
 mod status;
+mod targets;
 
 pub use check::{CheckReport, Finding, Found, check};
 pub use error::{MigrateError, exit};
@@ -52,6 +53,7 @@ pub use report::{
 };
 pub use session::{Session, run};
 pub use status::{MigrationStatus, State, status};
+pub use targets::{Outcome, TargetReport, on_targets, parse_targets};
 
 /// The project's migrations (`migrations/` at the workspace root), embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

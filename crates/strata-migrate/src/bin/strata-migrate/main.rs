@@ -41,6 +41,16 @@ struct Cli {
     /// Output format of the commands that report.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Run `up`, `status` or `check` on every database of FILE (one URL per line; `#`
+    /// comments), each with its own session, lock and report.
+    #[arg(long, global = true, value_name = "FILE")]
+    targets: Option<PathBuf>,
+    /// With --targets: how many databases at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 4)]
+    parallel: usize,
+    /// With --targets: start no other database once one failed.
+    #[arg(long, global = true)]
+    fail_fast: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -156,7 +166,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         return Ok(exit::OK);
     }
     let mut config = Config::load().map_err(MigrateError::from)?;
-    if let Some(url) = cli.database_url {
+    if let Some(url) = cli.database_url.clone() {
         let origin = Origin::Flag { flag: "--database-url".to_owned() };
         config.database.override_url(DatabaseUrl::new(url), origin).map_err(MigrateError::from)?;
         // The flag names the database to work on, directly: it is the runner's URL too.
@@ -167,6 +177,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         return Ok(exit::OK);
     }
     strata_config::init_tracing(&config.log).map_err(MigrateError::from)?;
+    if let Some(file) = cli.targets.clone() {
+        return on_targets(cli, &config, &file).await;
+    }
     let load = async {
         match &cli.source {
             Some(dir) => strata_migrate::read_migrations(dir).await.map(Some),
@@ -183,6 +196,66 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     let result = command(&mut session, migrator, cli.command, settings, cli.format).await;
     session.close().await;
     result
+}
+
+/// `up`, `status` or `check` on every database of a targets file.
+async fn on_targets(cli: Cli, config: &Config, file: &std::path::Path) -> Result<u8, CliError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Usage(format!("--targets {}: {e}", file.display())))?;
+    let targets = strata_migrate::parse_targets(&text)?;
+    let source = match &cli.source {
+        Some(dir) => Some(strata_migrate::read_migrations(dir).await?),
+        None => None,
+    };
+    let migrator = source.as_ref().unwrap_or(&MIGRATOR);
+    let json = cli.format == Format::Json;
+    let (parallel, fail_fast) = (cli.parallel, cli.fail_fast);
+    let any_failed = |failed: bool| if failed { exit::MIGRATION } else { exit::OK };
+    match cli.command {
+        Command::Up { to, dry_run, allow_out_of_order, ignore_missing, lock_retries } => {
+            let mut settings = Settings::from_config(&config.migrations);
+            settings.lock_retries = lock_retries.unwrap_or(settings.lock_retries);
+            let mut options = UpOptions::new(settings);
+            options.target = to;
+            options.dry_run = dry_run;
+            options.ignore_missing = ignore_missing;
+            options.allow_out_of_order = allow_out_of_order;
+            let reports =
+                strata_migrate::on_targets(config, &targets, parallel, fail_fast, async |s| {
+                    s.up(migrator, &options).await
+                })
+                .await;
+            output::targets(&reports, json, output::up_summary)?;
+            Ok(any_failed(reports.iter().any(|r| r.failed())))
+        }
+        Command::Status => {
+            let reports =
+                strata_migrate::on_targets(config, &targets, parallel, fail_fast, async |s| {
+                    strata_migrate::status(s.connection(), migrator).await
+                })
+                .await;
+            output::targets(&reports, json, output::status_summary)?;
+            Ok(any_failed(reports.iter().any(|r| r.failed())))
+        }
+        Command::Check { fail_on } => {
+            let reports =
+                strata_migrate::on_targets(config, &targets, parallel, fail_fast, async |s| {
+                    let lines = strata_migrate::status(s.connection(), migrator).await?;
+                    Ok(strata_migrate::check(&lines, &fail_on))
+                })
+                .await;
+            output::targets(&reports, json, output::check_summary)?;
+            let found = reports.iter().any(
+                |r| matches!(&r.outcome, strata_migrate::Outcome::Done { report } if report.failed),
+            );
+            match (reports.iter().any(|r| r.failed()), found) {
+                (true, _) => Ok(exit::MIGRATION),
+                (false, true) => Ok(exit::CHECK),
+                (false, false) => Ok(exit::OK),
+            }
+        }
+        _ => Err(CliError::Usage("--targets works with up, status and check".to_owned())),
+    }
 }
 
 async fn command(

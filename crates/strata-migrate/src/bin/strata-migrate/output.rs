@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use strata_migrate::{
-    BaselineReport, CheckReport, DownReport, MigrationStatus, RepairReport, State, UpReport,
+    BaselineReport, CheckReport, DownReport, MigrationStatus, Outcome, RepairReport, State,
+    TargetReport, UpReport,
 };
 
 use crate::CliError;
@@ -223,4 +224,73 @@ pub(crate) fn config(
         outln!(out, "{key} = {}", value.as_deref().unwrap_or("(not set)"));
     }
     emit(&out)
+}
+
+/// One line per target (its URL, password hidden, and what happened), then a count; or the
+/// reports as a JSON array.
+pub(crate) fn targets<T: serde::Serialize>(
+    reports: &[TargetReport<T>],
+    json: bool,
+    summary: impl Fn(&T) -> String,
+) -> Result<(), CliError> {
+    if json {
+        return print_json(&reports);
+    }
+    let mut out = String::new();
+    let (mut done, mut failed, mut skipped) = (0, 0, 0);
+    for r in reports {
+        match &r.outcome {
+            Outcome::Done { report } => {
+                done += 1;
+                outln!(out, "{}: {}", r.target, summary(report));
+            }
+            Outcome::Failed { error, .. } => {
+                failed += 1;
+                outln!(out, "{}: FAILED: {error}", r.target);
+            }
+            Outcome::Skipped => {
+                skipped += 1;
+                outln!(out, "{}: skipped (an earlier target failed; --fail-fast)", r.target);
+            }
+        }
+    }
+    outln!(out, "{} target(s): {done} done, {failed} failed, {skipped} skipped", reports.len());
+    emit(&out)
+}
+
+/// What `up` did on one target.
+pub(crate) fn up_summary(report: &UpReport) -> String {
+    match report.applied.len() {
+        0 if report.dry_run_sql.is_some() => format!("would apply {:?}", report.planned),
+        0 => "up to date".to_owned(),
+        n => {
+            let versions: Vec<i64> = report.applied.iter().map(|a| a.version).collect();
+            format!("applied {n} migration(s) {versions:?}")
+        }
+    }
+}
+
+/// The states of one target's migrations, counted.
+#[allow(clippy::ptr_arg, reason = "called with &T, and the report type T is a Vec")]
+pub(crate) fn status_summary(lines: &Vec<MigrationStatus>) -> String {
+    let count = |state: State| lines.iter().filter(|l| l.state == state).count();
+    format!(
+        "{} applied, {} pending, {} failed, {} changed, {} missing",
+        count(State::Applied),
+        count(State::Pending),
+        count(State::Failed),
+        count(State::ChecksumChanged),
+        count(State::FileMissing)
+    )
+}
+
+/// What `check` found on one target.
+pub(crate) fn check_summary(report: &CheckReport) -> String {
+    if report.found.is_empty() {
+        return "ok".to_owned();
+    }
+    let found: Vec<String> =
+        report.found.iter().map(|f| format!("{} {}", f.finding, f.version)).collect();
+    let verdict = if report.failed { "fails" } else { "passes" };
+    format!("{verdict}: {}", found.join(", "))
 }

@@ -1,0 +1,76 @@
+//! Workload 7: lookups through PgBouncer in transaction mode (a PgBouncer of the bench's own,
+//! from the installed package, with as many server connections as the pool has) against the
+//! same lookups straight to the server. No target yet; the row shows what the pooler mode
+//! costs: each bare statement runs in a transaction of its own, as an unnamed statement.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_config::{DatabaseConfig, DatabaseUrl, Pooler, SslMode};
+use strata_db::{Pool, Scope, TaskId, tasks};
+use strata_test_support::{PgBouncer, PoolMode};
+use uuid::Uuid;
+
+use crate::data::{Fixture, strata_pool};
+use crate::stats::{Sample, Worker, drive};
+use crate::{Plan, Row};
+
+struct Get {
+    pool: Pool,
+    scope: Scope,
+    ids: Arc<Vec<Uuid>>,
+}
+
+impl Worker for Get {
+    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
+        let id = TaskId::from_uuid(self.ids[i as usize % self.ids.len()]);
+        let mut conn = self.pool.acquire().await?;
+        tasks::get(&mut self.scope.on(&mut conn), id).await?;
+        Ok(())
+    }
+}
+
+/// Runs workload 7, or explains why it cannot.
+pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
+    let url = url::Url::parse(&f.url)?;
+    // PostgreSQL's default port when the URL names none.
+    let (port, database) = (url.port().unwrap_or(5432), url.path().trim_start_matches('/'));
+    let bouncer = match PgBouncer::start(port, PoolMode::Transaction, 8) {
+        Ok(bouncer) => bouncer,
+        Err(error) => {
+            println!("skipping workload 7: {error}");
+            return Ok(Vec::new());
+        }
+    };
+    let mut config = DatabaseConfig::default();
+    config.url = Some(DatabaseUrl::new(bouncer.url("postgres", database)));
+    config.pooler = Pooler::Transaction;
+    config.statement_timeout = Duration::ZERO;
+    config.ssl_mode = Some(SslMode::Disable);
+    config.max_connections = 8;
+    config.min_connections = 8;
+    let pooled = Pool::from_config(&config)?;
+    let direct = strata_pool(&f.url, 8)?;
+    let workers = |pool: &Pool| -> Vec<Get> {
+        (0..8).map(|_| Get { pool: pool.clone(), scope: f.scope, ids: f.ids.clone() }).collect()
+    };
+    drive(workers(&pooled), Duration::from_millis(300)).await?;
+    drive(workers(&direct), Duration::from_millis(300)).await?;
+    let (mut through, mut straight) = (Sample::default(), Sample::default());
+    for _ in 0..plan.rounds {
+        through.absorb(drive(workers(&pooled), plan.round).await?);
+        straight.absorb(drive(workers(&direct), plan.round).await?);
+    }
+    pooled.close().await;
+    direct.close().await;
+    drop(bouncer);
+    Ok(vec![Row::new(
+        "7. get by id, 8 tasks, through PgBouncer 1.18 in transaction mode (8 server connections)",
+        &through,
+        "strata straight to the server",
+        &straight,
+        "-",
+        "pooler = \"transaction\": BEGIN, Parse, Bind/Execute, COMMIT (4 round trips) against 1"
+            .to_owned(),
+    )])
+}

@@ -1,0 +1,135 @@
+//! One command on many databases (tenants spread over shards): each target gets its own
+//! session, its own lock and its own report, with a bounded number at once. A failure on one
+//! target leaves the others alone, unless the caller asks to stop at the first.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::StreamExt as _;
+use serde::Serialize;
+use strata_config::{Config, DatabaseUrl};
+
+use crate::error::MigrateError;
+use crate::session::Session;
+
+/// The URLs of a targets file: one per line; blank lines and lines starting with `#` are
+/// skipped.
+///
+/// # Errors
+///
+/// [`MigrateError::Invalid`] for a line that is not a `postgres://` URL (named by its line
+/// number, never by its text, which may hold a password), or a file with no target.
+pub fn parse_targets(text: &str) -> Result<Vec<DatabaseUrl>, MigrateError> {
+    let mut targets = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !(line.starts_with("postgres://") || line.starts_with("postgresql://")) {
+            return Err(MigrateError::Invalid {
+                message: format!("targets line {}: not a postgres:// URL", number + 1),
+            });
+        }
+        targets.push(DatabaseUrl::new(line));
+    }
+    if targets.is_empty() {
+        return Err(MigrateError::Invalid { message: "the targets list names no database".into() });
+    }
+    Ok(targets)
+}
+
+/// What happened on one target.
+#[derive(Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome<T> {
+    /// The command completed; its report.
+    Done {
+        /// The command's report.
+        report: T,
+    },
+    /// The command failed there.
+    Failed {
+        /// The error, without secrets.
+        error: String,
+        /// The exit code the error alone would give.
+        exit_code: u8,
+    },
+    /// Not run: an earlier target failed and the caller asked to stop at the first failure.
+    Skipped,
+}
+
+/// One target's report.
+#[derive(Debug, Serialize)]
+pub struct TargetReport<T> {
+    /// The target's URL, password hidden.
+    pub target: String,
+    /// What happened there.
+    #[serde(flatten)]
+    pub outcome: Outcome<T>,
+}
+
+impl<T> TargetReport<T> {
+    /// Whether the command failed on this target.
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed { .. })
+    }
+}
+
+/// Runs `work` on every target, at most `parallel` at once, each on a session of its own
+/// (connected as `config` says, with the target as `migrations.url`), and returns the reports
+/// in the targets' order. With `fail_fast`, targets not yet started when one fails are
+/// skipped.
+pub async fn on_targets<T>(
+    config: &Config,
+    targets: &[DatabaseUrl],
+    parallel: usize,
+    fail_fast: bool,
+    work: impl AsyncFn(&mut Session) -> Result<T, MigrateError>,
+) -> Vec<TargetReport<T>> {
+    let stop = AtomicBool::new(false);
+    let (work, stop) = (&work, &stop);
+    let runs = targets.iter().map(|url| async move {
+        let target = url.redacted();
+        if stop.load(Ordering::Relaxed) {
+            return TargetReport { target, outcome: Outcome::Skipped };
+        }
+        let mut config = config.clone();
+        config.migrations.url = Some(url.clone());
+        let result = match Session::from_config(&config).await {
+            Ok(mut session) => {
+                let result = work(&mut session).await;
+                session.close().await;
+                result
+            }
+            Err(error) => Err(error),
+        };
+        let outcome = match result {
+            Ok(report) => Outcome::Done { report },
+            Err(error) => {
+                tracing::warn!(target = %target, %error, "the command failed on this target");
+                if fail_fast {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                Outcome::Failed { error: error.to_string(), exit_code: error.exit_code() }
+            }
+        };
+        TargetReport { target, outcome }
+    });
+    futures_util::stream::iter(runs).buffered(parallel.max(1)).collect().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_targets_file_is_urls_comments_and_blank_lines() {
+        let text = "# shard list\npostgres://a@h1/db\n\n  postgresql://b:secret@h2/db  \n";
+        let targets = parse_targets(text).unwrap_or_default();
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[1].redacted(), "postgresql://b:***@h2/db");
+        let err = parse_targets("postgres://a@h/db\nmysql://root:pw@h/db\n").expect_err("line 2");
+        assert!(err.to_string().contains("line 2") && !err.to_string().contains("pw"), "{err}");
+        assert!(parse_targets("# nothing\n").is_err());
+    }
+}
