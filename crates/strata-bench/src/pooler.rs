@@ -35,42 +35,62 @@ pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let url = url::Url::parse(&f.url)?;
     // PostgreSQL's default port when the URL names none.
     let (port, database) = (url.port().unwrap_or(5432), url.path().trim_start_matches('/'));
-    let bouncer = match PgBouncer::start(port, PoolMode::Transaction, 8) {
-        Ok(bouncer) => bouncer,
-        Err(error) => {
+    let start = |mode| PgBouncer::start(port, mode, 8);
+    let (transaction, session) = match (start(PoolMode::Transaction), start(PoolMode::Session)) {
+        (Ok(transaction), Ok(session)) => (transaction, session),
+        (Err(error), _) | (_, Err(error)) => {
             println!("skipping workload 7: {error}");
             return Ok(Vec::new());
         }
     };
-    let mut config = DatabaseConfig::default();
-    config.url = Some(DatabaseUrl::new(bouncer.url("postgres", database)));
-    config.pooler = Pooler::Transaction;
-    config.statement_timeout = Duration::ZERO;
-    config.ssl_mode = Some(SslMode::Disable);
-    config.max_connections = 8;
-    config.min_connections = 8;
-    let pooled = Pool::from_config(&config)?;
+    let through = |bouncer: &PgBouncer, pooler| -> anyhow::Result<Pool> {
+        let mut config = DatabaseConfig::default();
+        config.url = Some(DatabaseUrl::new(bouncer.url("postgres", database)));
+        config.pooler = pooler;
+        config.statement_timeout = Duration::ZERO;
+        config.ssl_mode = Some(SslMode::Disable);
+        config.max_connections = 8;
+        config.min_connections = 8;
+        Ok(Pool::from_config(&config)?)
+    };
+    let pooled = through(&transaction, Pooler::Transaction)?;
+    let sessions = through(&session, Pooler::Session)?;
     let direct = strata_pool(&f.url, 8)?;
     let workers = |pool: &Pool| -> Vec<Get> {
         (0..8).map(|_| Get { pool: pool.clone(), scope: f.scope, ids: f.ids.clone() }).collect()
     };
-    drive(workers(&pooled), Duration::from_millis(300)).await?;
-    drive(workers(&direct), Duration::from_millis(300)).await?;
-    let (mut through, mut straight) = (Sample::default(), Sample::default());
+    for pool in [&pooled, &sessions, &direct] {
+        drive(workers(pool), Duration::from_millis(300)).await?;
+    }
+    let (mut by_transaction, mut by_session, mut straight) =
+        (Sample::default(), Sample::default(), Sample::default());
     for _ in 0..plan.rounds {
-        through.absorb(drive(workers(&pooled), plan.round).await?);
+        by_transaction.absorb(drive(workers(&pooled), plan.round).await?);
+        by_session.absorb(drive(workers(&sessions), plan.round).await?);
         straight.absorb(drive(workers(&direct), plan.round).await?);
     }
-    pooled.close().await;
-    direct.close().await;
-    drop(bouncer);
-    Ok(vec![Row::new(
-        "7. get by id, 8 tasks, through PgBouncer 1.18 in transaction mode (8 server connections)",
-        &through,
-        "strata straight to the server",
-        &straight,
-        "-",
-        "pooler = \"transaction\": BEGIN, Parse, Bind/Execute, COMMIT (4 round trips) against 1"
-            .to_owned(),
-    )])
+    for pool in [pooled, sessions, direct] {
+        pool.close().await;
+    }
+    drop((transaction, session));
+    Ok(vec![
+        Row::new(
+            "7. get by id, 8 tasks, through PgBouncer 1.18 in session mode (8 server connections)",
+            &by_session,
+            "strata straight to the server",
+            &straight,
+            "-",
+            "pooler = \"session\": the same 1 round trip, one more hop".to_owned(),
+        ),
+        Row::new(
+            "7. get by id, 8 tasks, through PgBouncer 1.18 in transaction mode (8 server \
+             connections)",
+            &by_transaction,
+            "strata straight to the server",
+            &straight,
+            "-",
+            "pooler = \"transaction\": BEGIN, Parse, Bind/Execute, COMMIT (4 round trips) against 1"
+                .to_owned(),
+        ),
+    ])
 }
