@@ -47,6 +47,16 @@ db-up:
 service-url:
     @scripts/db.sh service
 
+# Start a streaming replica of the db-up server on 127.0.0.1:54330 (STRATA_REPLICA_PORT) and print its URL; the server must allow replication connections (the local cluster does).
+[group('database')]
+replica-up *ARGS:
+    @scripts/db.sh replica-up {{ ARGS }}
+
+# Stop the replica that replica-up started; never touches another server.
+[group('database')]
+replica-down:
+    @scripts/db.sh replica-down
+
 # Stop the project-local cluster that db-up started; never touches another server.
 [group('database')]
 db-down:

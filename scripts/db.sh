@@ -15,6 +15,9 @@
 #                        generated password kept in target/strata-service.env, and print its
 #                        URL with the password hidden. This is the URL services use.
 #   db.sh down           stop the project-local cluster, and nothing else.
+#   db.sh replica-up [--local]  start a streaming replica of the server `up` finds (pg_basebackup -R,
+#                        127.0.0.1:$STRATA_REPLICA_PORT, default 54330); print its URL.
+#   db.sh replica-down   stop that replica, and nothing else.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +26,9 @@ pg_dir="$root/target/postgres"
 # in a directory of its own outside it; this file records where.
 location_file="$root/target/postgres.location"
 if [ -f "$location_file" ]; then pg_dir="$(cat "$location_file")"; fi
+replica_dir="$pg_dir-replica"
 port="${STRATA_PG_PORT:-54329}"
+replica_port="${STRATA_REPLICA_PORT:-54330}"
 db_name="${STRATA_DB_NAME:-strata}"
 marker="created-by-strata-db-up"
 
@@ -43,8 +48,9 @@ find_bin() {
 
 psql_bin="$(find_bin psql || true)"
 
-# Runs psql on URL $1 with any password in PGPASSWORD, never on the command line.
-pg() {
+# Runs `$2 … -d URL` for URL $1 with any password in PGPASSWORD, never on the command line
+# (libpq reads the rest of the URL itself).
+with_url() {
     local url="$1" password=""
     shift
     if [[ "$url" =~ ^([a-z]+://)([^:/@]*):(.*)@([^@]*)$ ]]; then
@@ -52,10 +58,17 @@ pg() {
         url="${BASH_REMATCH[1]}${BASH_REMATCH[2]}@${BASH_REMATCH[4]}"
     fi
     if [ -n "$password" ]; then
-        PGPASSWORD="$password" "$psql_bin" "$url" "$@"
+        PGPASSWORD="$password" "$@" -d "$url"
     else
-        "$psql_bin" "$url" "$@"
+        "$@" -d "$url"
     fi
+}
+
+# Runs psql on URL $1.
+pg() {
+    local url="$1"
+    shift
+    with_url "$url" "$psql_bin" "$@"
 }
 
 # Whether something accepts TCP connections at the host and port of URL $1 (no psql needed).
@@ -244,11 +257,67 @@ down() {
     say "stopped the project-local cluster"
 }
 
+# A streaming replica of the server `up` finds: `pg_basebackup -R` into target/postgres-replica
+# (or beside the cluster's directory when that is outside the clone), started as a hot
+# standby on 127.0.0.1:$STRATA_REPLICA_PORT (54330); prints its URL.
+replica_up() {
+    local url basebackup pg_ctl data log user
+    url="$(up "${1:-}")"
+    basebackup="$(find_bin pg_basebackup || true)"
+    pg_ctl="$(find_bin pg_ctl || true)"
+    [ -n "$basebackup" ] && [ -n "$pg_ctl" ] || die "pg_basebackup and pg_ctl are needed for a replica: install postgresql (Debian/Ubuntu)"
+    data="$replica_dir/data"
+    log="$replica_dir/server.log"
+    user="$(pg "$url" -Atqc 'select current_user')"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        mkdir -p "$replica_dir"
+        if [ "$(id -u)" = 0 ]; then
+            chown postgres: "$replica_dir"
+            if ! runuser -u postgres -- test -w "$replica_dir"; then
+                replica_dir="/var/tmp/strata-postgres-replica-$(printf '%s' "$root" | cksum | cut -d' ' -f1)"
+                data="$replica_dir/data"
+                log="$replica_dir/server.log"
+                mkdir -p "$replica_dir"
+                chown postgres: "$replica_dir"
+                chmod 700 "$replica_dir"
+            fi
+        fi
+        say "copying $(redact "$url") into $data (pg_basebackup -R)"
+        if ! with_url "$url" as_owner "$basebackup" -D "$data" -R -X stream -c fast --no-sync -U "$user" 2>"$replica_dir/basebackup.err"; then
+            cat "$replica_dir/basebackup.err" >&2
+            rm -rf "$data"
+            die "pg_basebackup from $(redact "$url") failed: the server must accept replication connections from this user (pg_hba.conf: host replication $user 127.0.0.1/32 trust, or with a password) and run with wal_level = replica; the project-local cluster (scripts/db.sh up --local) does"
+        fi
+        touch "$replica_dir/$marker"
+    fi
+    if ! as_owner "$pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        say "starting the replica on 127.0.0.1:$replica_port"
+        as_owner "$pg_ctl" -D "$data" -l "$log" -w -t 60 \
+            -o "-p $replica_port -k $replica_dir -c listen_addresses=127.0.0.1 -c hot_standby=on -c fsync=off" start >/dev/null \
+            || { tail -n 20 "$log" >&2 || true; die "the replica did not start (log: $log)"; }
+    fi
+    echo "postgres://$user@127.0.0.1:$replica_port/$db_name"
+}
+
+# Stops the replica that replica-up started, and nothing else.
+replica_down() {
+    local pg_ctl
+    if [ ! -f "$replica_dir/$marker" ] || [ ! -f "$replica_dir/data/postmaster.pid" ]; then
+        say "no replica of ours is running; nothing to stop"
+        return 0
+    fi
+    pg_ctl="$(find_bin pg_ctl)" || die "pg_ctl not found; cannot stop the replica in $replica_dir/data"
+    as_owner "$pg_ctl" -D "$replica_dir/data" -m fast -w stop >/dev/null
+    say "stopped the replica"
+}
+
 case "${1:-}" in
     up) shift; up "$@" ;;
     up-redacted) shift; redact "$(up "$@")" ;;
     fresh) shift; fresh "$@" ;;
     service) service ;;
     down) down ;;
-    *) die "usage: db.sh up [--local] | db.sh up-redacted | db.sh fresh NAME | db.sh service | db.sh down" ;;
+    replica-up) shift; replica_up "$@" ;;
+    replica-down) replica_down ;;
+    *) die "usage: db.sh up [--local] | db.sh up-redacted | db.sh fresh NAME | db.sh replica-up [--local] | db.sh replica-down | db.sh service | db.sh down" ;;
 esac

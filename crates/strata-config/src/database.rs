@@ -188,6 +188,9 @@ pub struct DatabaseConfig {
     pub ssl_root_cert: Option<PathBuf>,
     /// What sits between the service and the server ([`Pooler`]).
     pub pooler: Pooler,
+    /// Streaming replicas of the server, for reads that tolerate lag (`strata_db::ReadPool`);
+    /// every other key of `[database]` applies to them too. Passwords hidden like `url`'s.
+    pub replica_urls: Vec<DatabaseUrl>,
 }
 
 impl Default for DatabaseConfig {
@@ -205,6 +208,7 @@ impl Default for DatabaseConfig {
             ssl_mode: None,
             ssl_root_cert: None,
             pooler: Pooler::None,
+            replica_urls: Vec::new(),
         }
     }
 }

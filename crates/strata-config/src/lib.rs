@@ -76,6 +76,14 @@ impl Config {
             ("database.ssl_mode", d.ssl_mode.map(|m| m.as_str().to_owned())),
             ("database.ssl_root_cert", d.ssl_root_cert.as_ref().map(|p| p.display().to_string())),
             ("database.pooler", Some(d.pooler.as_str().to_owned())),
+            (
+                "database.replica_urls",
+                (!d.replica_urls.is_empty()).then(|| {
+                    let urls: Vec<String> =
+                        d.replica_urls.iter().map(DatabaseUrl::redacted).collect();
+                    urls.join(", ")
+                }),
+            ),
             ("migrations.url", self.migrations.url.as_ref().map(DatabaseUrl::redacted)),
             ("migrations.lock_timeout", duration(self.migrations.lock_timeout)),
             ("migrations.lock_wait", duration(self.migrations.lock_wait)),

@@ -21,7 +21,8 @@ const DATABASE_URL_VAR: &str = "DATABASE_URL";
 /// The file read from the working directory when `STRATA_CONFIG` is not set.
 const DEFAULT_FILE: &str = "strata.toml";
 /// Keys whose values are never shown in a message.
-const SECRET_KEYS: [&str; 3] = ["database.url", "database.password", "migrations.url"];
+const SECRET_KEYS: [&str; 4] =
+    ["database.url", "database.password", "migrations.url", "database.replica_urls"];
 
 /// Loads a [`Config`] from a given environment and directory; [`Config::load`] uses the
 /// process's. Tests use [`Loader::new`] to load without touching the process environment.
@@ -152,6 +153,11 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
                 .to_owned(),
         );
     }
+    for (index, url) in db.replica_urls.iter().enumerate() {
+        if let Some(message) = check_url(url) {
+            report("database.replica_urls", format!("entry {}: {message}", index + 1));
+        }
+    }
     if let Some(message) = config.migrations.url.as_ref().and_then(check_url) {
         report("migrations.url", message);
     }
@@ -180,11 +186,7 @@ fn problem(figment: &Figment, error: figment::Error) -> Problem {
         found => found,
     };
     let shown = |actual: &Actual| {
-        if is_leaf(&key) && !SECRET_KEYS.contains(&key.as_str()) {
-            format!("{actual}")
-        } else {
-            "a value".to_owned()
-        }
+        if is_leaf(&key) && !is_secret(&key) { format!("{actual}") } else { "a value".to_owned() }
     };
     let message = match &error.kind {
         Kind::UnknownField(_, expected) => {
@@ -199,13 +201,20 @@ fn problem(figment: &Figment, error: figment::Error) -> Problem {
         Kind::InvalidValue(actual, expected) => {
             format!("found {}, expected {expected}", shown(actual))
         }
-        other if !SECRET_KEYS.contains(&key.as_str()) => other.to_string(),
+        other if !is_secret(&key) => other.to_string(),
         _ => "has a value that cannot be used".to_owned(),
     };
     Problem { key, message, origin }
 }
 
 /// Whether `key` names a value rather than a section.
+/// Whether `key` (or the list it is an entry of, `database.replica_urls.0`) holds a secret.
+fn is_secret(key: &str) -> bool {
+    SECRET_KEYS.iter().any(|secret| {
+        key == *secret || key.strip_prefix(secret).is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
 fn is_leaf(key: &str) -> bool {
     key.contains('.')
 }
@@ -283,8 +292,10 @@ impl Provider for EnvVar {
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        // Secrets stay strings: parsing could reshape them.
-        let value = if SECRET_KEYS.contains(&self.key.as_str()) {
+        // Secrets stay strings: parsing could reshape them. A list of secrets
+        // (`database.replica_urls`) is written as an array of quoted strings, and parsed.
+        let list = self.value.trim_start().starts_with('[');
+        let value = if is_secret(&self.key) && !list {
             Value::from(self.value.clone())
         } else {
             self.value.parse::<Value>().unwrap_or_else(|never| match never {})

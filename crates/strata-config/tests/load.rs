@@ -247,3 +247,22 @@ fn a_transaction_mode_pooler_refuses_a_start_up_statement_timeout() -> Result<()
     assert!(message.contains("database.pooler"), "{message}");
     Ok(())
 }
+
+#[test]
+fn replica_urls_are_read_checked_and_hidden() -> Result<(), ConfigError> {
+    let replicas = format!("[\"postgres://app:{SECRET}@r1/strata\", \"postgres://app@r2/strata\"]");
+    let config = load(None, &[("STRATA_DATABASE__REPLICA_URLS", &replicas)])?;
+    assert_eq!(config.database.replica_urls.len(), 2);
+    assert!(!format!("{:?}", config.database).contains(SECRET));
+    let shown = config.settings();
+    let value =
+        shown.iter().find(|(k, _)| *k == "database.replica_urls").and_then(|(_, v)| v.clone());
+    assert_eq!(value.as_deref(), Some("postgres://app:***@r1/strata, postgres://app@r2/strata"));
+    let bad = format!("[\"mysql://root:{SECRET}@h/db\"]");
+    let message = message_of(load(None, &[("STRATA_DATABASE__REPLICA_URLS", &bad)]));
+    assert!(message.contains("database.replica_urls") && message.contains("entry 1"), "{message}");
+    let wrong_type = format!("[\"postgres://app:{SECRET}@r1/s\", 7]");
+    let message = message_of(load(None, &[("STRATA_DATABASE__REPLICA_URLS", &wrong_type)]));
+    assert!(message.contains("database.replica_urls"), "{message}");
+    Ok(())
+}

@@ -96,6 +96,10 @@ pub enum Error {
         /// Why, for a human.
         reason: &'static str,
     },
+    /// A write was sent to a read-only server: a replica (`ReadPool` hands out replica
+    /// connections for reads only), or a primary in read-only mode.
+    #[error("cannot write on a read-only server (a replica): write through the primary's pool")]
+    ReadOnly,
     /// The configuration cannot make a pool (no URL, or an unusable one).
     #[error(transparent)]
     Config(#[from] strata_config::ConfigError),
@@ -216,6 +220,10 @@ impl From<sqlx::Error> for Error {
                 (Kind::Forbidden, _) => Self::Forbidden { reason: message },
                 _ => Self::Database(error),
             };
+        }
+        // read_only_sql_transaction: a write on a hot standby.
+        if code == "25006" {
+            return Self::ReadOnly;
         }
         // Row-level security refused a row outside the transaction's organization.
         if code == "42501" {

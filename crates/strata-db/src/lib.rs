@@ -31,6 +31,7 @@ pub mod organizations;
 pub mod outbox;
 mod pool;
 pub mod projects;
+pub mod replicas;
 pub mod retry;
 mod scope;
 pub mod tasks;
@@ -42,5 +43,6 @@ pub use ids::{AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId,
 #[doc(hidden)]
 pub use pool::Watch;
 pub use pool::{Pool, PoolMetrics, PoolSettings, PooledConnection};
+pub use replicas::{ReadConnection, ReadPool, WalPosition};
 pub use scope::{Role, Scope};
 pub use tenant::{AsConnection, Tenant, TenantConn, TenantTx};

@@ -427,6 +427,11 @@ impl PooledConnection {
     pub(crate) fn split(&mut self) -> (&mut PgConnection, &mut Watch) {
         self.inner.split()
     }
+
+    /// Whether a statement on it failed in a way that leaves it unusable.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.inner.watch.broken
+    }
 }
 
 impl Deref for PooledConnection {

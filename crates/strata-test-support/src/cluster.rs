@@ -83,6 +83,49 @@ impl PrivateCluster {
         Ok(cluster)
     }
 
+    /// A streaming replica of this cluster: `pg_basebackup -R -X stream` into a directory of
+    /// its own, started on its own port as a hot standby; it follows this cluster until it is
+    /// dropped. Stop, start, pause or resume it like any cluster.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start), and when the base backup fails (its output is quoted).
+    pub fn start_replica(&self) -> Result<Self, HarnessError> {
+        let tools = Toolchain::discover()?;
+        let dir = location::create_cluster_dir(&tools)?;
+        let mut replica =
+            Self { tools, data_dir: dir.join("data"), log: dir.join(LOG_FILE), dir, port: 0 };
+        let mut backup = replica.tools.server_command("pg_basebackup");
+        backup
+            .arg("-D")
+            .arg(&replica.data_dir)
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-R", "-X", "stream", "-c", "fast"])
+            .arg("--no-sync")
+            .arg("-p")
+            .arg(self.port.to_string());
+        isolate_from_libpq_env(&mut backup);
+        run_checked(backup, None)?;
+        // The copy holds the primary's settings file (its port): launching rewrites it.
+        replica.launch(&[("hot_standby", "on")])?;
+        Ok(replica)
+    }
+
+    /// On a replica: stops replaying the primary's changes (`pg_wal_replay_pause()`), until
+    /// [`resume_replay`](Self::resume_replay).
+    ///
+    /// # Errors
+    /// As [`psql`](Self::psql); on a primary, the server refuses.
+    pub fn pause_replay(&self) -> Result<(), HarnessError> {
+        self.psql("postgres", "select pg_wal_replay_pause()").map(drop)
+    }
+
+    /// On a replica: replays again.
+    ///
+    /// # Errors
+    /// As [`pause_replay`](Self::pause_replay).
+    pub fn resume_replay(&self) -> Result<(), HarnessError> {
+        self.psql("postgres", "select pg_wal_replay_resume()").map(drop)
+    }
+
     /// The TCP port the server listens on, at 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port

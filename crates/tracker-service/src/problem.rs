@@ -59,6 +59,10 @@ impl ApiError {
             Self::Data(E::InvalidTransition { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-transition", "Invalid transition")
             }
+            // A write that reached a read-only server: a failover under way.
+            Self::Data(E::ReadOnly) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The database is unavailable")
+            }
             Self::Data(e) if e.is_unavailable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The database is unavailable")
             }
@@ -143,6 +147,7 @@ mod tests {
         );
         let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(status_of(E::Database(io)), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status_of(E::ReadOnly), StatusCode::SERVICE_UNAVAILABLE);
         let other = E::Database(sqlx::Error::RowNotFound);
         assert_eq!(status_of(other), StatusCode::INTERNAL_SERVER_ERROR);
     }

@@ -1,0 +1,149 @@
+//! Reads from a real streaming replica: a private primary and a replica made from it with
+//! `pg_basebackup -R`, both from the installed binaries, on ports of their own. Tenant data is
+//! written and read as the application's login role.
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use strata_db::replicas::{self, Source};
+use strata_db::users::{self, NewUser};
+use strata_db::{Error, Pool, PoolSettings, ReadPool};
+use strata_test_support::{APP_ROLE, PrivateCluster, login_role_options};
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// A migrated primary, its replica, and a read pool over both as the application's role.
+struct Setup {
+    primary: PrivateCluster,
+    replica: PrivateCluster,
+    reads: ReadPool,
+}
+
+async fn setup() -> Result<Setup, Box<dyn std::error::Error + Send + Sync>> {
+    let primary = PrivateCluster::start()?;
+    let url = primary.url("postgres");
+    let config = strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", url.as_str())])
+        .load()?;
+    strata_migrate::run(&config, &strata_migrate::MIGRATOR).await?;
+    let admin = PgPool::connect(&url).await?;
+    let app: PgConnectOptions = login_role_options(&admin, APP_ROLE).await?;
+    admin.close().await;
+    // Made after the migrations and the role: the replica starts with both.
+    let replica = primary.start_replica()?;
+    let settings =
+        || PoolSettings { acquire_timeout: Duration::from_secs(2), ..Default::default() };
+    let on_replica = app.clone().port(replica.port());
+    let reads =
+        ReadPool::new(Pool::new(app, settings())?, vec![Pool::new(on_replica, settings())?]);
+    Ok(Setup { primary, replica, reads })
+}
+
+async fn in_recovery(conn: &mut strata_db::ReadConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select pg_is_in_recovery()").fetch_one(&mut **conn).await
+}
+
+#[tokio::test]
+async fn reads_go_to_the_replica_and_writes_there_are_refused() -> TestResult {
+    let s = setup().await?;
+    let mut read = s.reads.acquire().await?;
+    assert_eq!(read.source(), Source::Replica(0));
+    assert!(in_recovery(&mut read).await?, "the connection is the replica's");
+    let write =
+        users::create(&mut *read, &NewUser { email: "a@b.example", display_name: "A" }).await;
+    assert!(matches!(write, Err(Error::ReadOnly)), "{write:?}");
+    drop(read);
+    // The runner refuses the replica, and reads its history.
+    let replica_url = s.replica.url("postgres");
+    let config =
+        strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", replica_url.as_str())])
+            .load()?;
+    let refused = strata_migrate::run(&config, &strata_migrate::MIGRATOR).await;
+    assert!(matches!(refused, Err(strata_migrate::MigrateError::ReadOnly { .. })), "{refused:?}");
+    let session = strata_migrate::Session::from_config(&config).await;
+    assert!(
+        matches!(session, Err(strata_migrate::MigrateError::ReadOnly { .. })),
+        "a session refuses a standby as it connects"
+    );
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&replica_url).await?;
+    let lines = strata_migrate::status(&mut conn, &strata_migrate::MIGRATOR).await?;
+    assert!(lines.iter().all(|l| l.state == strata_migrate::State::Applied), "{lines:?}");
+    s.reads.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn read_your_writes_waits_for_the_replica_or_reads_the_primary() -> TestResult {
+    let s = setup().await?;
+    let mut write = s.reads.primary().acquire().await?;
+    let user =
+        users::create(&mut write, &NewUser { email: "c@d.example", display_name: "C" }).await?;
+    let written = replicas::position(&mut write).await?;
+    // Replaying: the replica serves the read, and sees the write.
+    let mut read = s.reads.acquire_after(&written, Duration::from_secs(5)).await?;
+    assert_eq!(read.source(), Source::Replica(0));
+    assert_eq!(users::get(&mut *read, user.id).await?.email, "c@d.example");
+    drop(read);
+
+    // Replay paused: the next write never reaches the replica, and the read goes to the
+    // primary once the bound passes.
+    s.replica.pause_replay()?;
+    let later =
+        users::create(&mut write, &NewUser { email: "e@f.example", display_name: "E" }).await?;
+    let written = replicas::position(&mut write).await?;
+    let asked = Instant::now();
+    let mut read = s.reads.acquire_after(&written, Duration::from_millis(200)).await?;
+    let took = asked.elapsed();
+    assert_eq!(read.source(), Source::Primary);
+    assert!(took >= Duration::from_millis(150) && took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(users::get(&mut *read, later.id).await?.email, "e@f.example");
+    drop(read);
+    // A read that tolerates lag still goes to the replica, which does not have the write.
+    let mut lagging = s.reads.acquire().await?;
+    assert_eq!(lagging.source(), Source::Replica(0));
+    assert!(matches!(users::get(&mut *lagging, later.id).await, Err(Error::NotFound { .. })));
+    drop(lagging);
+    s.replica.resume_replay()?;
+    let read = s.reads.acquire_after(&written, Duration::from_secs(5)).await?;
+    assert_eq!(read.source(), Source::Replica(0), "caught up after the resume");
+    drop(read);
+    s.reads.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stopped_replica_sends_reads_to_the_primary_until_it_returns() -> TestResult {
+    let s = setup().await?;
+    assert_eq!(s.reads.acquire().await?.source(), Source::Replica(0));
+    s.replica.stop()?;
+    // A connection opened before the stop fails at its first statement, retryably.
+    let mut stale = s.reads.acquire().await?;
+    if stale.source() == Source::Replica(0) {
+        let failed = users::get(&mut *stale, strata_db::UserId::new()).await;
+        assert!(failed.as_ref().is_err_and(Error::is_unavailable), "{failed:?}");
+    }
+    drop(stale);
+    let asked = Instant::now();
+    let mut read = s.reads.acquire().await?;
+    assert_eq!(read.source(), Source::Primary);
+    assert!(!in_recovery(&mut read).await?);
+    assert!(asked.elapsed() < Duration::from_secs(3), "{:?}", asked.elapsed());
+    drop(read);
+    // Left out meanwhile: no wait for the next reads.
+    let asked = Instant::now();
+    assert_eq!(s.reads.acquire().await?.source(), Source::Primary);
+    assert!(asked.elapsed() < Duration::from_millis(300), "{:?}", asked.elapsed());
+
+    s.replica.start_again()?;
+    let back = Instant::now();
+    loop {
+        if s.reads.acquire().await?.source() == Source::Replica(0) {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(10), "reads never came back to the replica");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = &s.primary;
+    s.reads.close().await;
+    Ok(())
+}
