@@ -35,6 +35,20 @@ pub enum MigrateError {
         "database.pooler is \"transaction\": database.url goes through a transaction-mode pooler, where the runner's advisory lock (held by a session) would not hold; set migrations.url (STRATA_MIGRATIONS__URL) to the server's own URL"
     )]
     NeedsSession,
+    /// Streaming replicas had not replayed the migrations when `wait_for_replicas` ran out
+    /// (the migrations are applied on the primary).
+    #[error(
+        "applied, but {behind} of {replicas} streaming replica(s) had not replayed it after {}; see pg_stat_replication on the primary",
+        humanize(*.waited)
+    )]
+    ReplicasBehind {
+        /// How long the runner waited.
+        waited: Duration,
+        /// Replicas still behind.
+        behind: usize,
+        /// Replicas connected.
+        replicas: usize,
+    },
     /// The target is a read-only standby.
     #[error(
         "{target} is a read-only standby (pg_is_in_recovery() is true): run migrations against the primary"

@@ -57,6 +57,9 @@ pub struct UpOptions {
     pub ignore_missing: bool,
     /// Apply pending versions older than the newest applied one.
     pub allow_out_of_order: bool,
+    /// After applying, wait up to this long until every connected streaming replica has
+    /// replayed the changes (`pg_stat_replication.replay_lsn`).
+    pub wait_for_replicas: Option<Duration>,
 }
 
 impl UpOptions {
@@ -73,6 +76,7 @@ impl UpOptions {
             dry_run: false,
             ignore_missing: false,
             allow_out_of_order: false,
+            wait_for_replicas: None,
         }
     }
 }

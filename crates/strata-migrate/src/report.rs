@@ -32,6 +32,9 @@ pub struct UpReport {
     pub warnings: Vec<String>,
     /// How long the runner waited for the lock, in milliseconds.
     pub lock_wait_ms: f64,
+    /// With `wait_for_replicas`: how many streaming replicas replayed the changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas_caught_up: Option<usize>,
 }
 
 /// One migration that `down` reverted.

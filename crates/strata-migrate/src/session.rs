@@ -25,16 +25,20 @@ use crate::report::{
 pub struct Session {
     conn: PgConnection,
     lock_key: i64,
+    /// Set on a read-only standby (the URL, password hidden): the commands that write refuse.
+    standby: Option<String>,
 }
 
 impl Session {
-    /// Connects, refuses a read-only standby, and makes the server stop this session's work
+    /// Connects, notes whether the server is a read-only standby, and makes the server stop this session's work
     /// soon after the runner dies (`client_connection_check_interval`, PostgreSQL 14+).
     ///
     /// # Errors
     ///
     /// [`MigrateError::Config`] without a URL, [`MigrateError::Connect`] when the server
-    /// cannot be reached or refuses, [`MigrateError::ReadOnly`] on a standby.
+    /// cannot be reached or refuses. On a read-only standby the session connects for the
+    /// commands that only read (`status`, `check`, `--dry-run`); those that write return
+    /// [`MigrateError::ReadOnly`].
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, MigrateError> {
         let options = config.connect_options_without_timeout(APPLICATION_NAME)?;
         let target = config.url.as_ref().map(|u| u.redacted()).unwrap_or_default();
@@ -60,10 +64,8 @@ impl Session {
         .and_then(|row| Ok((row.try_get::<bool, _>(0)?, row.try_get::<String, _>(1)?)));
         let (in_recovery, database) =
             state.map_err(MigrateError::db("reading the server's state"))?;
-        if in_recovery {
-            return Err(MigrateError::ReadOnly { target });
-        }
-        Ok(Self { conn, lock_key: lock::sqlx_lock_key(&database) })
+        let standby = in_recovery.then_some(target);
+        Ok(Self { conn, lock_key: lock::sqlx_lock_key(&database), standby })
     }
 
     /// Connects with a loaded configuration: `migrations.url` when it is set (a role that
@@ -132,7 +134,12 @@ impl Session {
             })
             .await?;
         tracing::info!(applied = outcomes.len(), "database is up to date");
+        let replicas_caught_up = match options.wait_for_replicas {
+            Some(wait) => Some(self.wait_for_replicas(wait).await?),
+            None => None,
+        };
         Ok(UpReport {
+            replicas_caught_up,
             applied: outcomes
                 .iter()
                 .map(|o| AppliedNow {
@@ -240,6 +247,41 @@ impl Session {
         Ok((plan.versions(), Some(render::script(&plan, self.lock_key)), plan.warnings))
     }
 
+    /// Waits up to `wait` until every streaming replica connected to this server has replayed
+    /// the write-ahead log up to now; returns how many there are.
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::ReplicasBehind`] when some have not in time.
+    pub async fn wait_for_replicas(&mut self, wait: Duration) -> Result<usize, MigrateError> {
+        let start = std::time::Instant::now();
+        let now: String = sqlx::query_scalar("select pg_current_wal_lsn()::text")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(MigrateError::db("reading the write-ahead log position"))?;
+        loop {
+            let (behind, replicas): (i64, i64) = sqlx::query_as(
+                "select count(*) filter (where replay_lsn is null or replay_lsn < $1::pg_lsn),
+                        count(*)
+                   from pg_stat_replication",
+            )
+            .bind(&now)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(MigrateError::db("reading pg_stat_replication"))?;
+            let (behind, replicas) = (count(behind), count(replicas));
+            if behind == 0 {
+                tracing::info!(replicas, "every streaming replica has replayed the migrations");
+                return Ok(replicas);
+            }
+            let waited = start.elapsed();
+            if waited >= wait {
+                return Err(MigrateError::ReplicasBehind { waited, behind, replicas });
+            }
+            tokio::time::sleep(Duration::from_millis(50).min(wait - waited)).await;
+        }
+    }
+
     /// Runs `work` while holding the migration lock (taken by polling until `lock_wait`), on a
     /// database whose tracking tables exist, and releases the lock on every path; `work` gets
     /// the connection and how long the lock took.
@@ -248,6 +290,9 @@ impl Session {
         lock_wait: Duration,
         work: impl AsyncFnOnce(&mut PgConnection, Duration) -> Result<T, MigrateError>,
     ) -> Result<T, MigrateError> {
+        if let Some(target) = &self.standby {
+            return Err(MigrateError::ReadOnly { target: target.clone() });
+        }
         let waited = lock::acquire(&mut self.conn, self.lock_key, lock_wait).await?;
         let result = match history::create_tables(&mut self.conn).await {
             Ok(()) => work(&mut self.conn, waited).await,
@@ -281,4 +326,8 @@ fn connect_reason(error: &sqlx::Error) -> String {
         sqlx::Error::Tls(tls) => format!("TLS failed: {tls}"),
         other => other.to_string(),
     }
+}
+
+fn count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
 }

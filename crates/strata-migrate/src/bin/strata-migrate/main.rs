@@ -71,6 +71,9 @@ enum Command {
         /// Apply even though the database has applied versions whose files are gone.
         #[arg(long)]
         ignore_missing: bool,
+        /// Then wait up to DURATION (e.g. 30s) until every streaming replica has replayed them.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        wait_for_replicas: Option<std::time::Duration>,
         /// Retries of a migration whose lock_timeout expired (exponential backoff, jitter).
         #[arg(long, value_name = "N")]
         lock_retries: Option<u32>,
@@ -212,7 +215,14 @@ async fn on_targets(cli: Cli, config: &Config, file: &std::path::Path) -> Result
     let (parallel, fail_fast) = (cli.parallel, cli.fail_fast);
     let any_failed = |failed: bool| if failed { exit::MIGRATION } else { exit::OK };
     match cli.command {
-        Command::Up { to, dry_run, allow_out_of_order, ignore_missing, lock_retries } => {
+        Command::Up {
+            to,
+            dry_run,
+            allow_out_of_order,
+            ignore_missing,
+            lock_retries,
+            wait_for_replicas,
+        } => {
             let mut settings = Settings::from_config(&config.migrations);
             settings.lock_retries = lock_retries.unwrap_or(settings.lock_retries);
             let mut options = UpOptions::new(settings);
@@ -220,6 +230,7 @@ async fn on_targets(cli: Cli, config: &Config, file: &std::path::Path) -> Result
             options.dry_run = dry_run;
             options.ignore_missing = ignore_missing;
             options.allow_out_of_order = allow_out_of_order;
+            options.wait_for_replicas = wait_for_replicas;
             let reports =
                 strata_migrate::on_targets(config, &targets, parallel, fail_fast, async |s| {
                     s.up(migrator, &options).await
@@ -267,13 +278,21 @@ async fn command(
 ) -> Result<u8, CliError> {
     let json = format == Format::Json;
     match command {
-        Command::Up { to, dry_run, allow_out_of_order, ignore_missing, lock_retries } => {
+        Command::Up {
+            to,
+            dry_run,
+            allow_out_of_order,
+            ignore_missing,
+            lock_retries,
+            wait_for_replicas,
+        } => {
             settings.lock_retries = lock_retries.unwrap_or(settings.lock_retries);
             let mut options = UpOptions::new(settings);
             options.target = to;
             options.dry_run = dry_run;
             options.ignore_missing = ignore_missing;
             options.allow_out_of_order = allow_out_of_order;
+            options.wait_for_replicas = wait_for_replicas;
             let report = session.up(migrator, &options).await?;
             output::up(&report, json)?;
         }

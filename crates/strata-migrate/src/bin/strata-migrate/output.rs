@@ -52,6 +52,9 @@ pub(crate) fn up(report: &UpReport, json: bool) -> Result<(), CliError> {
             report.lock_wait_ms
         ),
     }
+    if let Some(replicas) = report.replicas_caught_up {
+        outln!(out, "{replicas} streaming replica(s) have replayed it");
+    }
     emit(&out)
 }
 
