@@ -30,8 +30,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects, notes whether the server is a read-only standby, and makes the server stop this session's work
-    /// soon after the runner dies (`client_connection_check_interval`, PostgreSQL 14+).
+    /// Connects, notes whether the server is a read-only standby, and makes the server stop
+    /// this session's work soon after the runner dies (`client_connection_check_interval`,
+    /// PostgreSQL 14+).
     ///
     /// # Errors
     ///

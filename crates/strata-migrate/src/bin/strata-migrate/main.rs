@@ -7,7 +7,7 @@ mod output;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use sqlx::migrate::Migrator;
 use strata_config::{Config, DatabaseUrl, Origin};
 
@@ -58,26 +58,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Apply pending migrations, in version order.
-    Up {
-        /// Apply only up to (and including) this version.
-        #[arg(long, value_name = "VERSION")]
-        to: Option<i64>,
-        /// Print the SQL that would run, with transaction boundaries and settings; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Apply pending versions older than the newest applied one.
-        #[arg(long)]
-        allow_out_of_order: bool,
-        /// Apply even though the database has applied versions whose files are gone.
-        #[arg(long)]
-        ignore_missing: bool,
-        /// Then wait up to DURATION (e.g. 30s) until every streaming replica has replayed them.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        wait_for_replicas: Option<std::time::Duration>,
-        /// Retries of a migration whose lock_timeout expired (exponential backoff, jitter).
-        #[arg(long, value_name = "N")]
-        lock_retries: Option<u32>,
-    },
+    Up(UpArgs),
     /// Revert applied migrations with their .down.sql files, newest first.
     #[command(group(ArgGroup::new("target").required(true).args(["to", "steps"])))]
     Down {
@@ -133,6 +114,43 @@ enum Command {
         #[arg(long, default_value = "migrations")]
         dir: PathBuf,
     },
+}
+
+/// The flags of `up`.
+#[derive(Args)]
+struct UpArgs {
+    /// Apply only up to (and including) this version.
+    #[arg(long, value_name = "VERSION")]
+    to: Option<i64>,
+    /// Print the SQL that would run, with transaction boundaries and settings; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Apply pending versions older than the newest applied one.
+    #[arg(long)]
+    allow_out_of_order: bool,
+    /// Apply even though the database has applied versions whose files are gone.
+    #[arg(long)]
+    ignore_missing: bool,
+    /// Then wait up to DURATION (e.g. 30s) until every streaming replica has replayed them.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    wait_for_replicas: Option<std::time::Duration>,
+    /// Retries of a migration whose lock_timeout expired (exponential backoff, jitter).
+    #[arg(long, value_name = "N")]
+    lock_retries: Option<u32>,
+}
+
+impl UpArgs {
+    /// The library's options, on `settings`.
+    fn options(&self, mut settings: Settings) -> UpOptions {
+        settings.lock_retries = self.lock_retries.unwrap_or(settings.lock_retries);
+        let mut options = UpOptions::new(settings);
+        options.target = self.to;
+        options.dry_run = self.dry_run;
+        options.ignore_missing = self.ignore_missing;
+        options.allow_out_of_order = self.allow_out_of_order;
+        options.wait_for_replicas = self.wait_for_replicas;
+        options
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -215,22 +233,8 @@ async fn on_targets(cli: Cli, config: &Config, file: &std::path::Path) -> Result
     let (parallel, fail_fast) = (cli.parallel, cli.fail_fast);
     let any_failed = |failed: bool| if failed { exit::MIGRATION } else { exit::OK };
     match cli.command {
-        Command::Up {
-            to,
-            dry_run,
-            allow_out_of_order,
-            ignore_missing,
-            lock_retries,
-            wait_for_replicas,
-        } => {
-            let mut settings = Settings::from_config(&config.migrations);
-            settings.lock_retries = lock_retries.unwrap_or(settings.lock_retries);
-            let mut options = UpOptions::new(settings);
-            options.target = to;
-            options.dry_run = dry_run;
-            options.ignore_missing = ignore_missing;
-            options.allow_out_of_order = allow_out_of_order;
-            options.wait_for_replicas = wait_for_replicas;
+        Command::Up(up) => {
+            let options = up.options(Settings::from_config(&config.migrations));
             let reports =
                 strata_migrate::on_targets(config, &targets, parallel, fail_fast, async |s| {
                     s.up(migrator, &options).await
@@ -273,26 +277,13 @@ async fn command(
     session: &mut Session,
     migrator: &Migrator,
     command: Command,
-    mut settings: Settings,
+    settings: Settings,
     format: Format,
 ) -> Result<u8, CliError> {
     let json = format == Format::Json;
     match command {
-        Command::Up {
-            to,
-            dry_run,
-            allow_out_of_order,
-            ignore_missing,
-            lock_retries,
-            wait_for_replicas,
-        } => {
-            settings.lock_retries = lock_retries.unwrap_or(settings.lock_retries);
-            let mut options = UpOptions::new(settings);
-            options.target = to;
-            options.dry_run = dry_run;
-            options.ignore_missing = ignore_missing;
-            options.allow_out_of_order = allow_out_of_order;
-            options.wait_for_replicas = wait_for_replicas;
+        Command::Up(up) => {
+            let options = up.options(settings);
             let report = session.up(migrator, &options).await?;
             output::up(&report, json)?;
         }
@@ -362,7 +353,7 @@ struct Context {
 impl Context {
     fn of(command: &Command) -> Self {
         let target = match command {
-            Command::Up { to: Some(to), .. } => Some(format!("up --to {to}")),
+            Command::Up(UpArgs { to: Some(to), .. }) => Some(format!("up --to {to}")),
             Command::Down { to: Some(to), .. } => Some(format!("down --to {to}")),
             Command::Baseline { to } => Some(format!("baseline --to {to}")),
             _ => None,
