@@ -77,6 +77,12 @@ pub struct ReadConnection {
     replica: Option<Arc<Replica>>,
 }
 
+impl crate::AsConnection for ReadConnection {
+    fn split_connection(&mut self) -> (&mut sqlx::PgConnection, Option<&mut crate::Watch>) {
+        self.conn.split_connection()
+    }
+}
+
 impl Drop for ReadConnection {
     fn drop(&mut self) {
         if let Some(replica) = &self.replica
