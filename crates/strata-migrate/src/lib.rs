@@ -53,7 +53,7 @@ pub use report::{
 };
 pub use session::{Session, run};
 pub use status::{MigrationStatus, State, status};
-pub use targets::{Outcome, TargetReport, on_targets, parse_targets};
+pub use targets::{Outcome, TargetReport, on_targets, parse_targets, query_targets};
 
 /// The project's migrations (`migrations/` at the workspace root), embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -38,6 +38,29 @@ pub fn parse_targets(text: &str) -> Result<Vec<DatabaseUrl>, MigrateError> {
     Ok(targets)
 }
 
+/// The URLs a catalog query lists (its first column, as text), on the database `config`
+/// names: the `--targets-query` form of a targets file.
+///
+/// # Errors
+///
+/// As [`Session::from_config`]; [`MigrateError::Database`] when the query fails; as
+/// [`parse_targets`] for what it returns.
+pub async fn query_targets(config: &Config, sql: &str) -> Result<Vec<DatabaseUrl>, MigrateError> {
+    let mut session = Session::from_config(config).await?;
+    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(session.connection())
+        .await
+        .map_err(MigrateError::db("running the targets query"));
+    session.close().await;
+    let mut urls = Vec::new();
+    for row in rows? {
+        let url: Option<String> = sqlx::Row::try_get(&row, 0)
+            .map_err(MigrateError::db("reading the targets query's first column as text"))?;
+        urls.extend(url);
+    }
+    parse_targets(&urls.join("\n"))
+}
+
 /// What happened on one target.
 #[derive(Debug, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

@@ -86,5 +86,26 @@ fn up_on_twenty_databases_fails_only_where_the_schema_conflicts_and_resumes_ther
         })
         .count();
     assert_eq!(pending, SHARDS, "migration 3 is pending everywhere");
+
+    // The same list from a catalog query, on the database --database-url names.
+    let catalog = cluster.url("postgres");
+    cluster.psql("postgres", "create table shards (url text)")?;
+    for url in list.iter().filter(|l| l.starts_with("postgres")) {
+        cluster.psql("postgres", &format!("insert into shards values ('{url}')"))?;
+    }
+    let out = migrate(
+        &[
+            "--database-url",
+            &catalog,
+            "--source",
+            &source,
+            "--targets-query",
+            "select url from shards order by url",
+            "status",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("20 target(s): 20 done, 0 failed, 0 skipped"), "{}", text(&out));
     Ok(())
 }

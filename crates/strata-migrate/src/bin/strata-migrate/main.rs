@@ -43,8 +43,12 @@ struct Cli {
     format: Format,
     /// Run `up`, `status` or `check` on every database of FILE (one URL per line; `#`
     /// comments), each with its own session, lock and report.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "targets_query")]
     targets: Option<PathBuf>,
+    /// As --targets, with the URLs from a query's first column, run on the configured
+    /// database (a catalog of shards).
+    #[arg(long, global = true, value_name = "SQL")]
+    targets_query: Option<String>,
     /// With --targets: how many databases at once.
     #[arg(long, global = true, value_name = "N", default_value_t = 4)]
     parallel: usize,
@@ -198,8 +202,8 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         return Ok(exit::OK);
     }
     strata_config::init_tracing(&config.log).map_err(MigrateError::from)?;
-    if let Some(file) = cli.targets.clone() {
-        return on_targets(cli, &config, &file).await;
+    if cli.targets.is_some() || cli.targets_query.is_some() {
+        return on_targets(cli, &config).await;
     }
     let load = async {
         match &cli.source {
@@ -220,10 +224,16 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
 }
 
 /// `up`, `status` or `check` on every database of a targets file.
-async fn on_targets(cli: Cli, config: &Config, file: &std::path::Path) -> Result<u8, CliError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Usage(format!("--targets {}: {e}", file.display())))?;
-    let targets = strata_migrate::parse_targets(&text)?;
+async fn on_targets(cli: Cli, config: &Config) -> Result<u8, CliError> {
+    let targets = match (&cli.targets, &cli.targets_query) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| CliError::Usage(format!("--targets {}: {e}", file.display())))?;
+            strata_migrate::parse_targets(&text)?
+        }
+        (None, Some(sql)) => strata_migrate::query_targets(config, sql).await?,
+        (None, None) => return Err(CliError::Usage("--targets needs a file".to_owned())),
+    };
     let source = match &cli.source {
         Some(dir) => Some(strata_migrate::read_migrations(dir).await?),
         None => None,
