@@ -18,7 +18,7 @@ up: db-up migrate status service-url
 
 # Everything CI checks: the static checks, .sqlx/ against a fresh database, every test.
 [group('main')]
-test: check verify-sqlx
+test: check verify-sqlx verify-schema
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh up)"
@@ -120,13 +120,14 @@ bench *ARGS: _sqlx-cli
 new NAME *ARGS:
     cargo run --quiet --locked -p strata-migrate -- new {{ quote(NAME) }} {{ ARGS }}
 
-# Regenerate .sqlx/ against a freshly migrated database (commit it with the query change).
+# Regenerate .sqlx/ and schema.sql against a freshly migrated database (commit them with the query or migration change).
 [group('sqlx')]
 prepare: _sqlx-cli
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(just _fresh-migrated strata_prepare)"
     DATABASE_URL="$url" SQLX_OFFLINE=false cargo sqlx prepare --workspace -- --all-targets --locked
+    cargo run --quiet --locked -p strata-migrate -- --database-url "$url" schema > schema.sql
 
 # Verify that .sqlx/ matches the queries and a freshly migrated database.
 [group('sqlx')]
@@ -138,6 +139,18 @@ verify-sqlx: _sqlx-cli
         echo "error: .sqlx/ is stale: run 'just prepare' and commit .sqlx/" >&2
         exit 1
     fi
+
+# Check that schema.sql is what migrations/ produce, and that every .down.sql undoes its .up.sql.
+[group('sqlx')]
+verify-schema:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(just _fresh-migrated strata_schema)"
+    if ! cargo run --quiet --locked -p strata-migrate -- --database-url "$url" schema --check schema.sql; then
+        echo "error: schema.sql is stale: run 'just prepare' and commit schema.sql" >&2
+        exit 1
+    fi
+    cargo run --quiet --locked -p strata-migrate -- --database-url "$url" verify --require-down
 
 # Print the URL of database NAME, recreated empty and migrated by strata-migrate.
 _fresh-migrated NAME:

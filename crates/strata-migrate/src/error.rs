@@ -49,6 +49,9 @@ pub enum MigrateError {
         /// Replicas connected.
         replicas: usize,
     },
+    /// Ctrl-C stopped the command (a scratch database it made is dropped).
+    #[error("interrupted (Ctrl-C); the scratch database was dropped")]
+    Interrupted,
     /// The target is a read-only standby.
     #[error(
         "{target} is a read-only standby (pg_is_in_recovery() is true): run migrations against the primary"

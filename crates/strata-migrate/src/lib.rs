@@ -23,6 +23,7 @@
 //! (`sqlstate`) each have one module.
 
 mod admin;
+mod catalog;
 mod check;
 mod checksum;
 mod directive;
@@ -38,11 +39,14 @@ mod plan;
 mod render;
 mod report;
 mod retry;
+mod scratch;
 mod session;
 mod sqlstate;
 mod status;
 mod targets;
+mod verify;
 
+pub use catalog::{Difference, Schema, differences, snapshot};
 pub use check::{CheckReport, Finding, Found, check};
 pub use error::{MigrateError, exit};
 pub use files::read_migrations;
@@ -54,6 +58,7 @@ pub use report::{
 pub use session::{Session, run};
 pub use status::{MigrationStatus, State, status};
 pub use targets::{Outcome, TargetReport, on_targets, parse_targets, query_targets};
+pub use verify::{DiffReport, NotInverse, VerifyReport, diff, verify};
 
 /// The project's migrations (`migrations/` at the workspace root), embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -98,6 +98,23 @@ enum Command {
         #[arg(long)]
         mark_applied: bool,
     },
+    /// Print the database's schema, one object per line, sorted (what schema.sql holds); with
+    /// --check FILE, exit 5 when FILE differs from it.
+    Schema {
+        /// Compare with this file instead of printing.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+    },
+    /// Prove each .down.sql undoes its .up.sql, on a scratch database (dropped afterwards):
+    /// up, down, compare; up again, compare. Exit 5 on the first that does not.
+    Verify {
+        /// A migration without a .down.sql fails the verification too.
+        #[arg(long)]
+        require_down: bool,
+    },
+    /// Compare the database with the schema its applied migrations produce (built on a
+    /// scratch database); exit 5 when they differ.
+    Diff,
     /// Print the effective settings (defaults, strata.toml or $STRATA_CONFIG, STRATA_* variables,
     /// DATABASE_URL, --database-url), passwords hidden; connects to nothing.
     Config {
@@ -205,6 +222,19 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     if cli.targets.is_some() || cli.targets_query.is_some() {
         return on_targets(cli, &config).await;
     }
+    if let Command::Verify { require_down } = &cli.command {
+        let migrator = migrations(&cli).await?;
+        let report =
+            strata_migrate::verify(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
+        output::verify(&report, cli.format == Format::Json)?;
+        return Ok(if report.failed(*require_down) { exit::CHECK } else { exit::OK });
+    }
+    if let Command::Diff = &cli.command {
+        let migrator = migrations(&cli).await?;
+        let report = strata_migrate::diff(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
+        output::diff(&report, cli.format == Format::Json)?;
+        return Ok(if report.differences.is_empty() { exit::OK } else { exit::CHECK });
+    }
     let load = async {
         match &cli.source {
             Some(dir) => strata_migrate::read_migrations(dir).await.map(Some),
@@ -221,6 +251,14 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     let result = command(&mut session, migrator, cli.command, settings, cli.format).await;
     session.close().await;
     result
+}
+
+/// The migrations of `--source`, if given.
+async fn migrations(cli: &Cli) -> Result<Option<Migrator>, MigrateError> {
+    match &cli.source {
+        Some(dir) => strata_migrate::read_migrations(dir).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// `up`, `status` or `check` on every database of a targets file.
@@ -330,6 +368,11 @@ async fn command(
             let report = session.repair(migrator, mark_applied, &settings).await?;
             output::repair(&report, json)?;
         }
+        Command::Schema { check } => {
+            let schema = strata_migrate::snapshot(session.connection()).await?;
+            return output::schema(&schema, check.as_deref(), json);
+        }
+        Command::Verify { .. } | Command::Diff => {}
         Command::New { .. } | Command::Config { .. } => {}
     }
     Ok(exit::OK)

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use strata_migrate::{
-    BaselineReport, CheckReport, DownReport, MigrationStatus, Outcome, RepairReport, State,
-    TargetReport, UpReport,
+    BaselineReport, CheckReport, DiffReport, DownReport, MigrationStatus, Outcome, RepairReport,
+    Schema, State, TargetReport, UpReport, VerifyReport,
 };
 
 use crate::CliError;
@@ -296,4 +296,93 @@ pub(crate) fn check_summary(report: &CheckReport) -> String {
         report.found.iter().map(|f| format!("{} {}", f.finding, f.version)).collect();
     let verdict = if report.failed { "fails" } else { "passes" };
     format!("{verdict}: {}", found.join(", "))
+}
+
+/// `schema`: the snapshot, or with `check` the differences from that file (exit 5 when any).
+pub(crate) fn schema(
+    schema: &Schema,
+    check: Option<&std::path::Path>,
+    json: bool,
+) -> Result<u8, CliError> {
+    let Some(path) = check else {
+        if json {
+            print_json(schema)?;
+        } else {
+            emit(&schema.to_text())?;
+        }
+        return Ok(strata_migrate::exit::OK);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("schema --check {}: {e}", path.display())))?;
+    let differences = strata_migrate::differences(&Schema::from_text(&text), schema);
+    if json {
+        print_json(&differences)?;
+    } else if differences.is_empty() {
+        emit(&format!("{} matches the database's schema\n", path.display()))?;
+    } else {
+        let mut out = format!(
+            "{} is stale ({} difference(s); - only in the file, + only in the database); regenerate it with `just prepare`:\n",
+            path.display(),
+            differences.len()
+        );
+        for d in &differences {
+            outln!(out, "{d}");
+        }
+        emit(&out)?;
+    }
+    Ok(if differences.is_empty() { strata_migrate::exit::OK } else { strata_migrate::exit::CHECK })
+}
+
+/// `verify`.
+pub(crate) fn verify(report: &VerifyReport, json: bool) -> Result<(), CliError> {
+    if json {
+        return print_json(report);
+    }
+    let mut out = String::new();
+    outln!(
+        out,
+        "{} down file(s) undo their up file exactly: {:?}",
+        report.verified.len(),
+        report.verified
+    );
+    if !report.without_down.is_empty() {
+        outln!(out, "without a .down.sql (applied only): {:?}", report.without_down);
+    }
+    if let Some(failure) = &report.failure {
+        outln!(
+            out,
+            "migration {} ({}): after {}, the schema differs (- expected, + found):",
+            failure.version,
+            failure.description,
+            failure.stage
+        );
+        for d in &failure.differences {
+            outln!(out, "  {d}");
+        }
+    }
+    emit(&out)
+}
+
+/// `diff`.
+pub(crate) fn diff(report: &DiffReport, json: bool) -> Result<(), CliError> {
+    if json {
+        return print_json(report);
+    }
+    let through = report
+        .applied_through
+        .map_or("no migration".to_owned(), |v| format!("migrations through {v}"));
+    let mut out = String::new();
+    if report.differences.is_empty() {
+        outln!(out, "no drift: the database matches what its {through} produce");
+    } else {
+        outln!(
+            out,
+            "{} difference(s) from what its {through} produce (- made by the migrations, missing here; + here only):",
+            report.differences.len()
+        );
+        for d in &report.differences {
+            outln!(out, "  {d}");
+        }
+    }
+    emit(&out)
 }

@@ -1,0 +1,71 @@
+//! A database of its own for one command (`verify`, `diff`), on the server the configuration
+//! names, dropped when the command ends: on success, on failure, and on Ctrl-C.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use strata_config::{Config, DatabaseUrl};
+
+use crate::error::MigrateError;
+use crate::options::APPLICATION_NAME;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `work` with the configuration of a new, empty database `strata_<purpose>_<pid>_<n>`
+/// on the configured server, then drops that database whatever happened (`with (force)`).
+/// Ctrl-C stops `work`, drops the database and returns [`MigrateError::Interrupted`].
+///
+/// # Errors
+///
+/// [`MigrateError::Database`] when the database cannot be created (the role needs
+/// `CREATEDB`), and `work`'s error.
+pub(crate) async fn with_scratch<T>(
+    config: &Config,
+    purpose: &str,
+    work: impl AsyncFnOnce(&Config) -> Result<T, MigrateError>,
+) -> Result<T, MigrateError> {
+    let url = config.migrations.url.as_ref().or(config.database.url.as_ref());
+    let url = url.ok_or(MigrateError::Config(strata_config::ConfigError::MissingUrl))?;
+    let mut parsed = url::Url::parse(url.expose()).map_err(|e| MigrateError::Invalid {
+        message: format!("the database URL does not parse: {e}"),
+    })?;
+    let name =
+        format!("strata_{purpose}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    parsed.set_path(&name);
+    let mut scratch = config.clone();
+    scratch.migrations.url = Some(DatabaseUrl::new(parsed.as_str()));
+    let options = config.database.connect_options_without_timeout(APPLICATION_NAME)?;
+    let options = match &config.migrations.url {
+        Some(url) => {
+            let mut direct = config.database.clone();
+            direct.url = Some(url.clone());
+            direct.password = None;
+            direct.connect_options_without_timeout(APPLICATION_NAME)?
+        }
+        None => options,
+    };
+    let mut admin = PgConnection::connect_with(&options)
+        .await
+        .map_err(MigrateError::db("connecting to create a scratch database"))?;
+    sqlx::raw_sql(AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut admin)
+        .await
+        .map_err(MigrateError::db("creating a scratch database (the role needs CREATEDB)"))?;
+    tracing::info!(database = %name, "created a scratch database");
+    let result = tokio::select! {
+        result = work(&scratch) => result,
+        _ = tokio::signal::ctrl_c() => Err(MigrateError::Interrupted),
+    };
+    let dropped =
+        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
+            .execute(&mut admin)
+            .await;
+    let _ = admin.close().await;
+    match dropped {
+        Ok(_) => tracing::info!(database = %name, "dropped the scratch database"),
+        Err(error) => {
+            tracing::warn!(database = %name, %error, "could not drop the scratch database")
+        }
+    }
+    result
+}
