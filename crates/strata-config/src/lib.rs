@@ -87,6 +87,7 @@ impl Config {
             ("migrations.url", self.migrations.url.as_ref().map(DatabaseUrl::redacted)),
             ("migrations.lock_timeout", duration(self.migrations.lock_timeout)),
             ("migrations.lock_wait", duration(self.migrations.lock_wait)),
+            ("migrations.progress_after", duration(self.migrations.progress_after)),
             ("log.format", Some(self.log.format.as_str().to_owned())),
             ("log.filter", Some(self.log.filter.clone())),
         ]
@@ -109,10 +110,19 @@ pub struct MigrationsConfig {
     /// How long a runner waits for another runner's advisory lock before it gives up.
     #[serde(deserialize_with = "duration::deserialize")]
     pub lock_wait: Duration,
+    /// Once a migration's statement has run this long, the runner reports its progress and
+    /// what it waits on, then again every this long (at most 5 s).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub progress_after: Duration,
 }
 
 impl Default for MigrationsConfig {
     fn default() -> Self {
-        Self { url: None, lock_timeout: Duration::from_secs(5), lock_wait: Duration::from_secs(60) }
+        Self {
+            url: None,
+            lock_timeout: Duration::from_secs(5),
+            lock_wait: Duration::from_secs(60),
+            progress_after: Duration::from_secs(5),
+        }
     }
 }

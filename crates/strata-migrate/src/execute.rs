@@ -25,6 +25,7 @@ use crate::events::{self, Book, Event, Kind};
 use crate::files;
 use crate::lexer::{self, Statement};
 use crate::plan::{Direction, How, Plan, Planned, Statements};
+use crate::progress::{Watch, watched};
 use crate::report::millis;
 use crate::retry::{self, SqlFailure, Tried, Try};
 use crate::sqlstate;
@@ -45,8 +46,10 @@ pub(crate) async fn run<'m>(
     conn: &mut PgConnection,
     plan: &Plan<'m>,
     lock_wait: Duration,
+    watch: Option<&Watch>,
 ) -> Result<Vec<Outcome<'m>>, MigrateError> {
-    let mut executor = Executor { conn, plan, lock_wait_ms: millis(lock_wait), session_set: false };
+    let mut executor =
+        Executor { conn, plan, lock_wait_ms: millis(lock_wait), session_set: false, watch };
     let result = executor.steps().await;
     if result.is_err() && executor.session_set {
         // Leave the session as the plan found it: a library caller may go on using it.
@@ -63,6 +66,8 @@ struct Executor<'a, 'm> {
     lock_wait_ms: f64,
     /// Whether the session's own timeouts are set by the plan (and not yet reset).
     session_set: bool,
+    /// How long statements are reported on.
+    watch: Option<&'a Watch>,
 }
 
 impl<'m> Executor<'_, 'm> {
@@ -107,11 +112,11 @@ impl<'m> Executor<'_, 'm> {
         begin: &str,
         lock_timeout: Duration,
     ) -> Result<Outcome<'m>, MigrateError> {
-        let (direction, lock_wait_ms) = (self.plan.direction, self.lock_wait_ms);
+        let (direction, lock_wait_ms, watch) = (self.plan.direction, self.lock_wait_ms, self.watch);
         let conn = &mut *self.conn;
         let Tried { result, retries } = retry::on_lock_timeout(
             &self.plan.settings,
-            async |retries| attempt(conn, m, begin, direction, lock_wait_ms, retries).await,
+            async |retries| attempt(conn, m, begin, direction, (lock_wait_ms, retries), watch).await,
             |retry, delay| {
                 tracing::warn!(
                     migration.version = m.version,
@@ -184,10 +189,13 @@ impl<'m> Executor<'_, 'm> {
             // Progress is recorded with each statement of `up`, except after a last statement
             // run on its own: the bookkeeping that finishes the file follows at once.
             let progress = up.then_some(index + 1).filter(|&done| done < total || !planned.alone);
-            let conn = &mut *self.conn;
+            let (conn, watch) = (&mut *self.conn, self.watch);
+            let what = format!("{} statement {}/{total}", files::file_name(m), index + 1);
             let tried = retry::on_lock_timeout(
                 &self.plan.settings,
-                async |_| statement(conn, m.version, planned, progress).await,
+                async |_| {
+                    watched(watch, &what, statement(conn, m.version, planned, progress)).await
+                },
                 |retry, delay| {
                     tracing::warn!(
                         migration.version = m.version,
@@ -282,17 +290,21 @@ async fn attempt(
     m: &Migration,
     begin: &str,
     direction: Direction,
-    lock_wait_ms: f64,
-    retries: u32,
+    (lock_wait_ms, retries): (f64, u32),
+    watch: Option<&Watch>,
 ) -> Try<Duration> {
     let start = Instant::now();
     let mut tx = conn
         .begin_with(AssertSqlSafe(begin.to_owned()))
         .await
         .map_err(MigrateError::db("beginning a transaction"))?;
-    if let Err(error) =
-        sqlx::raw_sql(AssertSqlSafe(m.sql.as_str().to_owned())).execute(&mut *tx).await
-    {
+    let file = files::file_name(m);
+    let ran = watched(
+        watch,
+        &file,
+        sqlx::raw_sql(AssertSqlSafe(m.sql.as_str().to_owned())).execute(&mut *tx),
+    );
+    if let Err(error) = ran.await {
         return Ok(Err(SqlFailure { error, rolled_back: true }));
     }
     let (kind, book) = match direction {

@@ -36,6 +36,7 @@ mod lexer;
 mod lock;
 mod options;
 mod plan;
+mod progress;
 mod render;
 mod report;
 mod retry;

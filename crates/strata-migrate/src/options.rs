@@ -28,6 +28,8 @@ pub struct Settings {
     pub lock_retries: u32,
     /// The first backoff before such a retry.
     pub retry_base: Duration,
+    /// Report a statement's progress and what it waits on once it has run this long.
+    pub progress_after: Duration,
 }
 
 impl Settings {
@@ -39,6 +41,7 @@ impl Settings {
             statement_timeout: None,
             lock_retries: LOCK_RETRIES,
             retry_base: RETRY_BASE,
+            progress_after: config.progress_after,
         }
     }
 }

@@ -25,6 +25,9 @@ use crate::report::{
 pub struct Session {
     conn: PgConnection,
     lock_key: i64,
+    /// How it connected and its backend, for the progress reports' own connection.
+    options: sqlx::postgres::PgConnectOptions,
+    pid: i32,
     /// Set on a read-only standby (the URL, password hidden): the commands that write refuse.
     standby: Option<String>,
 }
@@ -55,18 +58,20 @@ impl Session {
         // bookkeeping reads come back as text and sqlx decodes text `bytea` only in hex (a
         // database or role set to `escape` would otherwise fail every command).
         let state = sqlx::raw_sql(
-            "select pg_is_in_recovery(), current_database(),
+            "select pg_is_in_recovery(), current_database(), pg_backend_pid(),
                     set_config('bytea_output', 'hex', false),
                     case when current_setting('client_connection_check_interval', true) is not null
                          then set_config('client_connection_check_interval', '1000', false) end",
         )
         .fetch_one(&mut conn)
         .await
-        .and_then(|row| Ok((row.try_get::<bool, _>(0)?, row.try_get::<String, _>(1)?)));
-        let (in_recovery, database) =
+        .and_then(|row| {
+            Ok((row.try_get::<bool, _>(0)?, row.try_get::<String, _>(1)?, row.try_get(2)?))
+        });
+        let (in_recovery, database, pid) =
             state.map_err(MigrateError::db("reading the server's state"))?;
         let standby = in_recovery.then_some(target);
-        Ok(Self { conn, lock_key: lock::sqlx_lock_key(&database), standby })
+        Ok(Self { conn, lock_key: lock::sqlx_lock_key(&database), options, pid, standby })
     }
 
     /// Connects with a loaded configuration: `migrations.url` when it is set (a role that
@@ -90,6 +95,15 @@ impl Session {
                 Self::connect(&database).await
             }
             None => Self::connect(&config.database).await,
+        }
+    }
+
+    /// How the progress of this session's statements is watched.
+    fn watch(&self, settings: &Settings) -> crate::progress::Watch {
+        crate::progress::Watch {
+            options: self.options.clone(),
+            pid: self.pid,
+            after: settings.progress_after,
         }
     }
 
@@ -127,10 +141,11 @@ impl Session {
                 self.dry_run(|history| Plan::up(migrator, history, options)).await?;
             return Ok(UpReport { planned, dry_run_sql, warnings, ..UpReport::default() });
         }
+        let watch = self.watch(&options.settings);
         let (warnings, outcomes, waited) = self
             .locked(options.settings.lock_wait, async |conn, waited| {
                 let plan = Plan::up(migrator, &History::read(conn).await?, options)?;
-                let outcomes = execute::run(conn, &plan, waited).await?;
+                let outcomes = execute::run(conn, &plan, waited, Some(&watch)).await?;
                 Ok((plan.warnings, outcomes, waited))
             })
             .await?;
@@ -175,9 +190,10 @@ impl Session {
                 self.dry_run(|history| Plan::down(migrator, history, options)).await?;
             return Ok(DownReport { planned, dry_run_sql, warnings, ..DownReport::default() });
         }
+        let watch = self.watch(&options.settings);
         self.locked(options.settings.lock_wait, async |conn, waited| {
             let plan = Plan::down(migrator, &History::read(conn).await?, options)?;
-            let outcomes = execute::run(conn, &plan, waited).await?;
+            let outcomes = execute::run(conn, &plan, waited, Some(&watch)).await?;
             Ok(DownReport {
                 reverted: outcomes
                     .iter()

@@ -1,0 +1,64 @@
+//! Progress of long statements: a statement that runs longer than
+//! `migrations.progress_after` gets reports of how far it got and of what it waits on.
+
+mod support;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use support::{migrate_src, text, url_of, write_migrations};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const WATCH: [(&str, &str); 2] =
+    [("STRATA_MIGRATIONS__PROGRESS_AFTER", "300ms"), ("STRATA_MIGRATIONS__LOCK_TIMEOUT", "20s")];
+
+#[sqlx::test(migrations = false)]
+async fn a_blocked_migration_names_the_session_it_waits_on(pool: PgPool) -> TestResult {
+    sqlx::raw_sql("create table t (id int)").execute(&pool).await?;
+    let mut blocker = pool.acquire().await?;
+    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut *blocker).await?;
+    sqlx::raw_sql("begin; lock table t in access share mode").execute(&mut *blocker).await?;
+    let dir = write_migrations(&[("1_x.sql", "alter table t add column x int;\n")]);
+    let url = url_of(&pool).await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        sqlx::raw_sql("commit").execute(&mut *blocker).await
+    });
+    let out = tokio::task::spawn_blocking(move || migrate_src(&url, &dir, &["up"], &WATCH)).await?;
+    release.await??;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("waiting on a lock another session holds"), "{all}");
+    assert!(all.contains(&format!("blocker.pid={pid}")), "{all}");
+    assert!(all.contains("blocker.query=begin; lock table t in access share mode"), "{all}");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_concurrent_index_build_reports_its_phase(pool: PgPool) -> TestResult {
+    sqlx::raw_sql("create table t (id int); insert into t select generate_series(1, 1000)")
+        .execute(&pool)
+        .await?;
+    // A writer the build must wait for.
+    let mut writer = pool.acquire().await?;
+    sqlx::raw_sql("begin; insert into t values (0)").execute(&mut *writer).await?;
+    let dir = write_migrations(&[(
+        "1_idx.sql",
+        "-- no-transaction\ncreate index concurrently t_id_idx on t (id);\n",
+    )]);
+    let url = url_of(&pool).await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        sqlx::raw_sql("commit").execute(&mut *writer).await
+    });
+    let out = tokio::task::spawn_blocking(move || migrate_src(&url, &dir, &["up"], &WATCH)).await?;
+    release.await??;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("still running"), "{all}");
+    assert!(all.contains("command=CREATE INDEX CONCURRENTLY"), "{all}");
+    assert!(all.contains("phase=waiting for writers before build"), "{all}");
+    assert!(all.contains("statement=\"1_idx.sql statement 1/1\""), "{all}");
+    Ok(())
+}
