@@ -120,7 +120,7 @@ bench *ARGS: _sqlx-cli
 new NAME *ARGS:
     cargo run --quiet --locked -p strata-migrate -- new {{ quote(NAME) }} {{ ARGS }}
 
-# Regenerate .sqlx/ and schema.sql against a freshly migrated database (commit them with the query or migration change).
+# Regenerate .sqlx/, schema.sql and migrations/strata.sum against a freshly migrated database (commit them with the query or migration change).
 [group('sqlx')]
 prepare: _sqlx-cli
     #!/usr/bin/env bash
@@ -128,6 +128,7 @@ prepare: _sqlx-cli
     url="$(just _fresh-migrated strata_prepare)"
     DATABASE_URL="$url" SQLX_OFFLINE=false cargo sqlx prepare --workspace -- --all-targets --locked
     cargo run --quiet --locked -p strata-migrate -- --database-url "$url" schema > schema.sql
+    cargo run --quiet --locked -p strata-migrate -- --source migrations sum > migrations/strata.sum
 
 # Verify that .sqlx/ matches the queries and a freshly migrated database.
 [group('sqlx')]
@@ -140,7 +141,7 @@ verify-sqlx: _sqlx-cli
         exit 1
     fi
 
-# Check that schema.sql is what migrations/ produce, and that every .down.sql undoes its .up.sql.
+# Check that schema.sql is what migrations/ produce, that every .down.sql undoes its .up.sql, and that migrations/strata.sum is current.
 [group('sqlx')]
 verify-schema:
     #!/usr/bin/env bash
@@ -151,6 +152,10 @@ verify-schema:
         exit 1
     fi
     cargo run --quiet --locked -p strata-migrate -- --database-url "$url" verify --require-down
+    if ! cargo run --quiet --locked -p strata-migrate -- --source migrations sum --check migrations/strata.sum; then
+        echo "error: migrations/strata.sum is stale: run 'just prepare' and commit it (a merge conflict there means two branches added migrations: rebase, renumber, regenerate)" >&2
+        exit 1
+    fi
 
 # Print the URL of database NAME, recreated empty and migrated by strata-migrate.
 _fresh-migrated NAME:

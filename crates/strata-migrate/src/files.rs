@@ -68,6 +68,20 @@ pub(crate) fn file_name(m: &Migration) -> String {
     format!("{}_{}{suffix}", m.version, m.description.replace(' ', "_"))
 }
 
+/// The sum file of a migrations directory (as Atlas's `atlas.sum`): a first line with the
+/// hash of all the others, then one line per file, its name and its checksum (sqlx's), in
+/// version order. Two branches that each add a migration both change the first line and
+/// both append after the same last one, so git makes them conflict at merge time, before the
+/// runner's out-of-order guard would stop the deploy.
+pub fn sum_file(migrator: &Migrator) -> String {
+    use sha2::{Digest, Sha384};
+    let mut files: Vec<&Migration> = migrator.iter().collect();
+    files.sort_by_key(|m| (m.version, m.migration_type.is_down_migration()));
+    let body: String =
+        files.iter().map(|m| format!("{} {}\n", file_name(m), hex::encode(&*m.checksum))).collect();
+    format!("total {}\n{body}", hex::encode(Sha384::digest(body.as_bytes())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,7 +50,7 @@ mod verify;
 pub use catalog::{Difference, Schema, differences, snapshot};
 pub use check::{CheckReport, Finding, Found, check};
 pub use error::{MigrateError, exit};
-pub use files::read_migrations;
+pub use files::{read_migrations, sum_file};
 pub use lexer::LexError;
 pub use options::{APPLICATION_NAME, DownOptions, DownTarget, Settings, UpOptions};
 pub use report::{

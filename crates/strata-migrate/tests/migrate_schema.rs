@@ -184,3 +184,62 @@ async fn a_stale_schema_file_fails_the_check(pool: PgPool) -> TestResult {
     assert!(text(&out).contains("is stale"), "{}", text(&out));
     Ok(())
 }
+
+/// Runs git in `dir`, quietly, with a fixed identity.
+fn git(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git")
+}
+
+#[test]
+fn two_branches_that_each_add_a_migration_conflict_on_the_sum_file() -> TestResult {
+    let repo = temp_dir("sum-repo");
+    let migrations = repo.join("migrations");
+    std::fs::create_dir_all(&migrations)?;
+    std::fs::write(migrations.join("1_a.sql"), "create table a (id int);\n")?;
+    let sum = |dir: &std::path::Path| -> Result<(), Box<dyn std::error::Error>> {
+        let source = dir.to_string_lossy().into_owned();
+        let out = support::migrate(&["--source", &source, "sum"], &[]);
+        std::fs::write(dir.join("strata.sum"), &out.stdout)?;
+        Ok(())
+    };
+    sum(&migrations)?;
+    assert!(git(&repo, &["init", "-q"]).status.success());
+    git(&repo, &["add", "."]);
+    assert!(git(&repo, &["commit", "-qm", "base"]).status.success());
+    for (branch, file) in [("left", "2_left.sql"), ("right", "3_right.sql")] {
+        git(&repo, &["checkout", "-qb", branch, "main"]);
+        std::fs::write(migrations.join(file), "select 1;\n")?;
+        sum(&migrations)?;
+        git(&repo, &["add", "."]);
+        assert!(git(&repo, &["commit", "-qm", branch]).status.success());
+    }
+    git(&repo, &["checkout", "-q", "left"]);
+    let merge = git(&repo, &["merge", "-q", "right"]);
+    assert!(!merge.status.success(), "the merge went through: {}", text(&merge));
+    assert!(
+        text(&merge).contains("CONFLICT (content): Merge conflict in migrations/strata.sum"),
+        "{}",
+        text(&merge)
+    );
+    // A file edited after the sum was written is caught too.
+    git(&repo, &["merge", "--abort"]);
+    std::fs::write(migrations.join("1_a.sql"), "create table a (id bigint);\n")?;
+    let source = migrations.to_string_lossy().into_owned();
+    let file = migrations.join("strata.sum").to_string_lossy().into_owned();
+    let out = support::migrate(&["--source", &source, "sum", "--check", &file], &[]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::CHECK)), "{}", text(&out));
+    assert!(text(&out).contains("- 1_a.sql "), "{}", text(&out));
+    Ok(())
+}

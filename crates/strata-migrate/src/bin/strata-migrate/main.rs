@@ -115,6 +115,13 @@ enum Command {
     /// Compare the database with the schema its applied migrations produce (built on a
     /// scratch database); exit 5 when they differ.
     Diff,
+    /// Print the sum file of the migrations (a hash of all, then each file's checksum); with
+    /// --check FILE, exit 5 when FILE differs (a migration added, edited or removed since).
+    Sum {
+        /// Compare with this file instead of printing.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+    },
     /// Print the effective settings (defaults, strata.toml or $STRATA_CONFIG, STRATA_* variables,
     /// DATABASE_URL, --database-url), passwords hidden; connects to nothing.
     Config {
@@ -202,6 +209,11 @@ fn main() -> ExitCode {
 
 /// Runs a parsed command line; returns the exit code of a command that completed.
 async fn run(cli: Cli) -> Result<u8, CliError> {
+    if let Command::Sum { check } = &cli.command {
+        let migrator = migrations(&cli).await?;
+        let sum = strata_migrate::sum_file(migrator.as_ref().unwrap_or(&MIGRATOR));
+        return output::sum(&sum, check.as_deref());
+    }
     if let Command::New { name, no_transaction, dir } = &cli.command {
         let paths = new::create(dir, name, *no_transaction)?;
         output::created(&paths, cli.format == Format::Json)?;
@@ -373,7 +385,7 @@ async fn command(
             return output::schema(&schema, check.as_deref(), json);
         }
         Command::Verify { .. } | Command::Diff => {}
-        Command::New { .. } | Command::Config { .. } => {}
+        Command::New { .. } | Command::Config { .. } | Command::Sum { .. } => {}
     }
     Ok(exit::OK)
 }

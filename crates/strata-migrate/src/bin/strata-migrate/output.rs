@@ -386,3 +386,30 @@ pub(crate) fn diff(report: &DiffReport, json: bool) -> Result<(), CliError> {
     }
     emit(&out)
 }
+
+/// `sum`: the sum file, or with `check` whether that file matches (exit 5 when not).
+pub(crate) fn sum(sum: &str, check: Option<&std::path::Path>) -> Result<u8, CliError> {
+    let Some(path) = check else {
+        emit(sum)?;
+        return Ok(strata_migrate::exit::OK);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("sum --check {}: {e}", path.display())))?;
+    if text == sum {
+        emit(&format!("{} matches the migrations\n", path.display()))?;
+        return Ok(strata_migrate::exit::OK);
+    }
+    let mut out = format!(
+        "{} does not match the migrations (- in the file, + now); regenerate it with `just prepare`:\n",
+        path.display()
+    );
+    let (old, new): (Vec<&str>, Vec<&str>) = (text.lines().collect(), sum.lines().collect());
+    for line in old.iter().filter(|l| !new.contains(l)) {
+        outln!(out, "- {line}");
+    }
+    for line in new.iter().filter(|l| !old.contains(l)) {
+        outln!(out, "+ {line}");
+    }
+    emit(&out)?;
+    Ok(strata_migrate::exit::CHECK)
+}
