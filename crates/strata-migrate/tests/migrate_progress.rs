@@ -62,3 +62,32 @@ async fn a_concurrent_index_build_reports_its_phase(pool: PgPool) -> TestResult 
     assert!(all.contains("statement=\"1_idx.sql statement 1/1\""), "{all}");
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn with_format_json_the_reports_are_json_events(pool: PgPool) -> TestResult {
+    sqlx::raw_sql("create table t (id int)").execute(&pool).await?;
+    let mut blocker = pool.acquire().await?;
+    sqlx::raw_sql("begin; lock table t in access share mode").execute(&mut *blocker).await?;
+    let dir = write_migrations(&[("1_x.sql", "alter table t add column x int;\n")]);
+    let url = url_of(&pool).await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        sqlx::raw_sql("commit").execute(&mut *blocker).await
+    });
+    let out = tokio::task::spawn_blocking(move || {
+        migrate_src(&url, &dir, &["--format", "json", "up"], &WATCH)
+    })
+    .await?;
+    release.await??;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["message"] == "waiting on a lock another session holds"),
+        "{}",
+        text(&out)
+    );
+    Ok(())
+}

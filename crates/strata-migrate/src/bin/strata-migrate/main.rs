@@ -230,6 +230,10 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         output::config(&config, get.as_deref(), cli.format == Format::Json)?;
         return Ok(exit::OK);
     }
+    if cli.format == Format::Json {
+        // Machine-readable output: the log events (progress reports included) as JSON too.
+        config.log.format = strata_config::LogFormat::Json;
+    }
     strata_config::init_tracing(&config.log).map_err(MigrateError::from)?;
     if cli.targets.is_some() || cli.targets_query.is_some() {
         return on_targets(cli, &config).await;
