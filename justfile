@@ -141,7 +141,7 @@ verify-sqlx: _sqlx-cli
         exit 1
     fi
 
-# Check that schema.sql is what migrations/ produce, that every .down.sql undoes its .up.sql, and that migrations/strata.sum is current.
+# Check that schema.sql is what migrations/ produce, that every .down.sql undoes its .up.sql, that migrations/ lint clean, and that migrations/strata.sum is current.
 [group('sqlx')]
 verify-schema:
     #!/usr/bin/env bash
@@ -152,6 +152,7 @@ verify-schema:
         exit 1
     fi
     cargo run --quiet --locked -p strata-migrate -- --database-url "$url" verify --require-down
+    cargo run --quiet --locked -p strata-migrate -- --source migrations lint --all
     if ! cargo run --quiet --locked -p strata-migrate -- --source migrations sum --check migrations/strata.sum; then
         echo "error: migrations/strata.sum is stale: run 'just prepare' and commit it (a merge conflict there means two branches added migrations: rebase, renumber, regenerate)" >&2
         exit 1

@@ -33,6 +33,7 @@ mod execute;
 mod files;
 mod history;
 mod lexer;
+mod lint;
 mod lock;
 mod options;
 mod plan;
@@ -52,6 +53,7 @@ pub use check::{CheckReport, Finding, Found, check};
 pub use error::{MigrateError, exit};
 pub use files::{read_migrations, sum_file};
 pub use lexer::LexError;
+pub use lint::{Ignored, LintFinding, LintOptions, LintReport, RULES, Severity, lint};
 pub use options::{APPLICATION_NAME, DownOptions, DownTarget, Settings, UpOptions};
 pub use report::{
     AppliedNow, BaselineReport, DownReport, RepairAction, RepairReport, Reverted, UpReport,

@@ -115,6 +115,23 @@ enum Command {
     /// Compare the database with the schema its applied migrations produce (built on a
     /// scratch database); exit 5 when they differ.
     Diff,
+    /// Lint the pending migrations (or --all, or the named files) with squawk's rules, told
+    /// what the runner does and, with a database, how big the tables are. Exit 5 when errors
+    /// remain.
+    Lint {
+        /// Every migration, not only the pending ones (no database needed).
+        #[arg(long)]
+        all: bool,
+        /// `FILE RULE: reason` lines: ignores for files already applied (they cannot take
+        /// comments).
+        #[arg(long, value_name = "FILE")]
+        ignores: Option<PathBuf>,
+        /// With a database: a table with at least this many rows makes a finding an error.
+        #[arg(long, value_name = "ROWS", default_value_t = 100_000.0)]
+        large_table_rows: f64,
+        /// Only these files (names as in the migrations directory).
+        files: Vec<String>,
+    },
     /// Print the sum file of the migrations (a hash of all, then each file's checksum); with
     /// --check FILE, exit 5 when FILE differs (a migration added, edited or removed since).
     Sum {
@@ -238,6 +255,50 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     if cli.targets.is_some() || cli.targets_query.is_some() {
         return on_targets(cli, &config).await;
     }
+    if let Command::Lint { all, ignores, large_table_rows, files } = &cli.command {
+        let migrator = migrations(&cli).await?;
+        let migrator = migrator.as_ref().unwrap_or(&MIGRATOR);
+        let mut options = strata_migrate::LintOptions::default();
+        options.large_table_rows = *large_table_rows;
+        if let Some(path) = ignores {
+            options.ignore_file = std::fs::read_to_string(path)
+                .map_err(|e| CliError::Usage(format!("--ignores {}: {e}", path.display())))?;
+        }
+        let has_url = config.migrations.url.is_some() || config.database.url.is_some();
+        let mut session = if has_url { Some(Session::from_config(&config).await?) } else { None };
+        let pending: Option<Vec<i64>> = match (&mut session, *all || !files.is_empty()) {
+            (Some(session), false) => Some(
+                strata_migrate::status(session.connection(), migrator)
+                    .await?
+                    .into_iter()
+                    .filter(|l| l.state == strata_migrate::State::Pending)
+                    .map(|l| l.version)
+                    .collect(),
+            ),
+            (None, false) => {
+                return Err(CliError::Usage(
+                    "lint of the pending migrations needs a database; or pass --all or files"
+                        .to_owned(),
+                ));
+            }
+            (_, true) => None,
+        };
+        let chosen: Vec<&sqlx::migrate::Migration> = migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .filter(|m| pending.as_ref().is_none_or(|p| p.contains(&m.version)))
+            .filter(|m| files.is_empty() || files.iter().any(|f| f.ends_with(&file_label(m))))
+            .collect();
+        let report =
+            strata_migrate::lint(&chosen, session.as_mut().map(Session::connection), &options)
+                .await;
+        if let Some(session) = session {
+            session.close().await;
+        }
+        let report = report?;
+        output::lint(&report, chosen.len(), cli.format == Format::Json)?;
+        return Ok(if report.failed() { exit::CHECK } else { exit::OK });
+    }
     if let Command::Verify { require_down } = &cli.command {
         let migrator = migrations(&cli).await?;
         let report =
@@ -267,6 +328,16 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     let result = command(&mut session, migrator, cli.command, settings, cli.format).await;
     session.close().await;
     result
+}
+
+/// A migration's file name, as sqlx names the files.
+fn file_label(m: &sqlx::migrate::Migration) -> String {
+    let suffix = match m.migration_type {
+        sqlx::migrate::MigrationType::Simple => ".sql",
+        sqlx::migrate::MigrationType::ReversibleUp => ".up.sql",
+        sqlx::migrate::MigrationType::ReversibleDown => ".down.sql",
+    };
+    format!("{}_{}{suffix}", m.version, m.description.replace(' ', "_"))
 }
 
 /// The migrations of `--source`, if given.
@@ -388,7 +459,7 @@ async fn command(
             let schema = strata_migrate::snapshot(session.connection()).await?;
             return output::schema(&schema, check.as_deref(), json);
         }
-        Command::Verify { .. } | Command::Diff => {}
+        Command::Verify { .. } | Command::Diff | Command::Lint { .. } => {}
         Command::New { .. } | Command::Config { .. } | Command::Sum { .. } => {}
     }
     Ok(exit::OK)

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use strata_migrate::{
-    BaselineReport, CheckReport, DiffReport, DownReport, MigrationStatus, Outcome, RepairReport,
-    Schema, State, TargetReport, UpReport, VerifyReport,
+    BaselineReport, CheckReport, DiffReport, DownReport, LintReport, MigrationStatus, Outcome,
+    RepairReport, Schema, Severity, State, TargetReport, UpReport, VerifyReport,
 };
 
 use crate::CliError;
@@ -412,4 +412,36 @@ pub(crate) fn sum(sum: &str, check: Option<&std::path::Path>) -> Result<u8, CliE
     }
     emit(&out)?;
     Ok(strata_migrate::exit::CHECK)
+}
+
+/// `lint`: each finding with its place, rule, locks and fix, then a count.
+pub(crate) fn lint(report: &LintReport, files: usize, json: bool) -> Result<(), CliError> {
+    if json {
+        return print_json(report);
+    }
+    let mut out = String::new();
+    for f in &report.findings {
+        let severity = if f.severity == Severity::Error { "error" } else { "warning" };
+        outln!(out, "{}:{}:{}: {severity} [{}] {}", f.file, f.line, f.column, f.rule, f.message);
+        if let Some(table) = &f.table {
+            outln!(out, "    table: {table}");
+        }
+        if let Some(locks) = f.locks {
+            outln!(out, "    locks: {locks}");
+        }
+        if let Some(help) = &f.help {
+            outln!(out, "    fix: {help}");
+        }
+    }
+    for i in &report.ignored {
+        outln!(out, "{}: ignored [{}]: {}", i.file, i.rule, i.reason);
+    }
+    let errors = report.findings.iter().filter(|f| f.severity == Severity::Error).count();
+    outln!(
+        out,
+        "{files} file(s) linted: {errors} error(s), {} warning(s), {} ignored",
+        report.findings.len() - errors,
+        report.ignored.len()
+    );
+    emit(&out)
 }
