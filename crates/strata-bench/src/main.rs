@@ -3,10 +3,13 @@
 //! of throughput, p50/p99 latency and the ratio to the peer; the results also go, as JSON, to
 //! `target/bench/<unix time>.json`.
 //!
-//! Usage: `strata-bench [--quick] [--only N,N…]` with `DATABASE_URL` naming a server where it
-//! may create and drop databases `strata_bench*`; `--only 1,2` runs workloads 1 and 2 alone.
+//! Usage: `strata-bench [--quick] [--only N,N…] [--compare OLD.json]` with `DATABASE_URL`
+//! naming a server where it may create and drop databases `strata_bench*`; `--only 1,2` runs
+//! workloads 1 and 2 alone; `--compare OLD.json` ends with each figure against that earlier
+//! run, and `--compare OLD.json NEW.json` compares two runs without running.
 //! `just bench` builds it in release mode and runs it.
 
+mod compare;
 mod data;
 mod http;
 mod pooler;
@@ -84,6 +87,20 @@ impl Row {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let compare_with: Vec<&String> = args
+        .iter()
+        .position(|a| a == "--compare")
+        .map(|i| args[i + 1..].iter().take_while(|a| !a.starts_with("--")).take(2).collect())
+        .unwrap_or_default();
+    let read = |path: &str| -> anyhow::Result<serde_json::Value> {
+        Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+    };
+    if let [then, now] = compare_with.as_slice() {
+        // Two earlier runs: compare them without running anything.
+        let (compared, unmatched) = compare::compare(&read(then)?, &read(now)?);
+        compare::print(then, &compared, &unmatched);
+        return Ok(());
+    }
     let only: Vec<u8> = args
         .iter()
         .position(|a| a == "--only")
@@ -117,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
     });
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     println!("\nresults: {}", path.display());
+    if let [then] = compare_with.as_slice() {
+        let (compared, unmatched) = compare::compare(&read(then)?, &report);
+        compare::print(then, &compared, &unmatched);
+    }
     Ok(())
 }
 
