@@ -8,6 +8,7 @@ use strata_config::{Config, DatabaseUrl};
 
 use crate::error::MigrateError;
 use crate::options::APPLICATION_NAME;
+use crate::session::runner_database;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -24,7 +25,8 @@ pub(crate) async fn with_scratch<T>(
     purpose: &str,
     work: impl AsyncFnOnce(&Config) -> Result<T, MigrateError>,
 ) -> Result<T, MigrateError> {
-    let url = config.migrations.url.as_ref().or(config.database.url.as_ref());
+    let database = runner_database(config);
+    let url = database.url.as_ref();
     let url = url.ok_or(MigrateError::Config(strata_config::ConfigError::MissingUrl))?;
     let mut parsed = url::Url::parse(url.expose()).map_err(|e| MigrateError::Invalid {
         message: format!("the database URL does not parse: {e}"),
@@ -34,16 +36,7 @@ pub(crate) async fn with_scratch<T>(
     parsed.set_path(&name);
     let mut scratch = config.clone();
     scratch.migrations.url = Some(DatabaseUrl::new(parsed.as_str()));
-    let options = config.database.connect_options_without_timeout(APPLICATION_NAME)?;
-    let options = match &config.migrations.url {
-        Some(url) => {
-            let mut direct = config.database.clone();
-            direct.url = Some(url.clone());
-            direct.password = None;
-            direct.connect_options_without_timeout(APPLICATION_NAME)?
-        }
-        None => options,
-    };
+    let options = database.connect_options_without_timeout(APPLICATION_NAME)?;
     let mut admin = PgConnection::connect_with(&options)
         .await
         .map_err(MigrateError::db("connecting to create a scratch database"))?;

@@ -83,19 +83,12 @@ impl Session {
     /// [`MigrateError::NeedsSession`] when `database.pooler` is `"transaction"` and there is no
     /// `migrations.url`; otherwise as [`Session::connect`].
     pub async fn from_config(config: &Config) -> Result<Self, MigrateError> {
-        match &config.migrations.url {
-            None if config.database.pooler == strata_config::Pooler::Transaction => {
-                Err(MigrateError::NeedsSession)
-            }
-            Some(url) => {
-                let mut database = config.database.clone();
-                database.url = Some(url.clone());
-                // `database.password` belongs to the service's role, not to this URL's.
-                database.password = None;
-                Self::connect(&database).await
-            }
-            None => Self::connect(&config.database).await,
+        if config.migrations.url.is_none()
+            && config.database.pooler == strata_config::Pooler::Transaction
+        {
+            return Err(MigrateError::NeedsSession);
         }
+        Self::connect(&runner_database(config)).await
     }
 
     /// How the progress of this session's statements is watched.
@@ -333,6 +326,18 @@ pub async fn run(config: &Config, migrator: &Migrator) -> Result<UpReport, Migra
     let result = session.up(migrator, &UpOptions::from_config(&config.migrations)).await;
     session.close().await;
     result
+}
+
+/// The `[database]` settings the runner connects with: `migrations.url` in place of
+/// `database.url` when it is set (then without `database.password`, which belongs to the
+/// service's role, not to that URL's).
+pub(crate) fn runner_database(config: &Config) -> DatabaseConfig {
+    let mut database = config.database.clone();
+    if let Some(url) = &config.migrations.url {
+        database.url = Some(url.clone());
+        database.password = None;
+    }
+    database
 }
 
 /// One sentence for a failed connection, from the driver's error (which holds no password).
