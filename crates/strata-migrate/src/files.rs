@@ -59,7 +59,7 @@ pub(crate) fn down_migration(migrator: &Migrator, version: i64) -> Option<&Migra
 }
 
 /// The file name the migration came from, as sqlx names them.
-pub(crate) fn file_name(m: &Migration) -> String {
+pub fn file_name(m: &Migration) -> String {
     let suffix = match m.migration_type {
         MigrationType::Simple => ".sql",
         MigrationType::ReversibleUp => ".up.sql",

@@ -51,7 +51,7 @@ mod verify;
 pub use catalog::{Difference, Schema, differences, snapshot};
 pub use check::{CheckReport, Finding, Found, check};
 pub use error::{MigrateError, exit};
-pub use files::{read_migrations, sum_file};
+pub use files::{file_name, read_migrations, sum_file};
 pub use lexer::LexError;
 pub use lint::{Ignored, LintFinding, LintOptions, LintReport, RULES, Severity, lint};
 pub use options::{APPLICATION_NAME, DownOptions, DownTarget, Settings, UpOptions};

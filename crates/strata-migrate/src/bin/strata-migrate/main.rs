@@ -287,7 +287,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             .iter()
             .filter(|m| !m.migration_type.is_down_migration())
             .filter(|m| pending.as_ref().is_none_or(|p| p.contains(&m.version)))
-            .filter(|m| files.is_empty() || files.iter().any(|f| f.ends_with(&file_label(m))))
+            .filter(|m| {
+                files.is_empty() || files.iter().any(|f| f.ends_with(&strata_migrate::file_name(m)))
+            })
             .collect();
         let report =
             strata_migrate::lint(&chosen, session.as_mut().map(Session::connection), &options)
@@ -312,15 +314,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         output::diff(&report, cli.format == Format::Json)?;
         return Ok(if report.differences.is_empty() { exit::OK } else { exit::CHECK });
     }
-    let load = async {
-        match &cli.source {
-            Some(dir) => strata_migrate::read_migrations(dir).await.map(Some),
-            None => Ok(None),
-        }
-    };
-    // Reading the files (on a blocking thread) overlaps connecting (mostly waiting on the
-    // server: TCP, TLS, authentication, back-end start-up).
-    let (source, session) = tokio::join!(load, Session::from_config(&config));
+    // Reading the files overlaps connecting (mostly waiting on the server: TCP, TLS,
+    // authentication, back-end start-up).
+    let (source, session) = tokio::join!(migrations(&cli), Session::from_config(&config));
     let source = source?;
     let mut session = session?;
     let migrator = source.as_ref().unwrap_or(&MIGRATOR);
@@ -328,16 +324,6 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     let result = command(&mut session, migrator, cli.command, settings, cli.format).await;
     session.close().await;
     result
-}
-
-/// A migration's file name, as sqlx names the files.
-fn file_label(m: &sqlx::migrate::Migration) -> String {
-    let suffix = match m.migration_type {
-        sqlx::migrate::MigrationType::Simple => ".sql",
-        sqlx::migrate::MigrationType::ReversibleUp => ".up.sql",
-        sqlx::migrate::MigrationType::ReversibleDown => ".down.sql",
-    };
-    format!("{}_{}{suffix}", m.version, m.description.replace(' ', "_"))
 }
 
 /// The migrations of `--source`, if given.
@@ -359,10 +345,7 @@ async fn on_targets(cli: Cli, config: &Config) -> Result<u8, CliError> {
         (None, Some(sql)) => strata_migrate::query_targets(config, sql).await?,
         (None, None) => return Err(CliError::Usage("--targets needs a file".to_owned())),
     };
-    let source = match &cli.source {
-        Some(dir) => Some(strata_migrate::read_migrations(dir).await?),
-        None => None,
-    };
+    let source = migrations(&cli).await?;
     let migrator = source.as_ref().unwrap_or(&MIGRATOR);
     let json = cli.format == Format::Json;
     let (parallel, fail_fast) = (cli.parallel, cli.fail_fast);
