@@ -159,7 +159,7 @@ fn target_table(statement: &str) -> Option<String> {
         words[at..]
             .iter()
             .find(|w| !matches!(w.as_str(), "if" | "not" | "exists" | "only" | "concurrently"))
-            .map(|name| name.rsplit('.').next().unwrap_or(name).trim_matches('"').to_owned())
+            .map(|name| bare_name(name))
     };
     let table = words.iter().position(|w| w == "table");
     let on = words.iter().position(|w| w == "on");
@@ -168,6 +168,11 @@ fn target_table(statement: &str) -> Option<String> {
         (Some("create"), _) => on.and_then(|o| after(o + 1)),
         _ => None,
     }
+}
+
+/// A table's name without schema or quotes.
+fn bare_name(name: &str) -> String {
+    name.rsplit('.').next().unwrap_or(name).trim_matches('"').to_owned()
 }
 
 /// The tables a file creates.
@@ -180,7 +185,7 @@ fn created_tables(statements: &[lexer::Statement<'_>]) -> BTreeSet<String> {
             let rest = rest.trim_start().strip_prefix("if not exists").unwrap_or(rest);
             let name =
                 rest.split(|c: char| c.is_whitespace() || c == '(').find(|w| !w.is_empty())?;
-            Some(name.rsplit('.').next().unwrap_or(name).trim_matches('"').to_owned())
+            Some(bare_name(name))
         })
         .collect()
 }
