@@ -59,11 +59,8 @@ impl ApiError {
             Self::Data(E::InvalidTransition { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-transition", "Invalid transition")
             }
-            // A write that reached a read-only server: a failover under way.
-            Self::Data(E::ReadOnly) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The database is unavailable")
-            }
-            Self::Data(e) if e.is_unavailable() => {
+            // Also a write that reached a read-only server: a failover under way.
+            Self::Data(e) if e.is_unavailable() || matches!(e, E::ReadOnly) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The database is unavailable")
             }
             Self::Data(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
