@@ -531,6 +531,7 @@ impl Worker for StrataCreate {
     async fn call(&mut self, i: u64) -> anyhow::Result<()> {
         let title = format!("created {i}");
         let new = NewTask {
+            id: TaskId::new(),
             project_id: self.project,
             title: &title,
             description: "",

@@ -180,6 +180,21 @@ pub struct DatabaseConfig {
     /// `statement_timeout` of every connection; `0s` disables it.
     #[serde(deserialize_with = "duration::deserialize")]
     pub statement_timeout: Duration,
+    /// How long opening one connection (TCP, TLS and start-up) may take; `0s` waits for ever.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub connect_timeout: Duration,
+    /// How long the client waits for the server's answer to one statement before it gives up
+    /// on the connection (a server that stopped answering, a network that drops everything);
+    /// `0s` waits for ever. Longer than `statement_timeout`, which the server enforces itself.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub response_timeout: Duration,
+    /// How long a connection may stay silent before the server probes it with TCP keepalives
+    /// (3 probes, `keepalive / 3` apart), and how long data the server sends may stay
+    /// unacknowledged (`tcp_user_timeout`): the server then closes the session, rolling back its
+    /// transaction and freeing its locks, within about twice this of a client that vanished.
+    /// `0s` keeps the server's settings (Linux's default is over two hours).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub keepalive: Duration,
     /// `application_name`, shown in `pg_stat_activity`.
     pub application_name: String,
     /// TLS mode; `None` keeps the URL's `sslmode` (the driver's `prefer` when it has none).
@@ -204,6 +219,9 @@ impl Default for DatabaseConfig {
             idle_timeout: Duration::from_secs(600),
             max_lifetime: Duration::from_secs(1800),
             statement_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(35),
+            keepalive: Duration::from_secs(30),
             application_name: "strata".to_owned(),
             ssl_mode: None,
             ssl_root_cert: None,
@@ -231,15 +249,39 @@ impl DatabaseConfig {
             // with them on the server connection they share.
             options = options.statement_cache_capacity(0);
         }
+        let mut settings = self.keepalive_settings();
         if !self.statement_timeout.is_zero() {
-            let millis = self.statement_timeout.as_millis().to_string();
-            options = options.options([("statement_timeout", millis)]);
+            settings
+                .insert(0, ("statement_timeout", self.statement_timeout.as_millis().to_string()));
+        }
+        if !settings.is_empty() {
+            options = options.options(settings);
         }
         Ok(options)
     }
 
+    /// The server settings that make it notice a vanished client within about twice
+    /// `keepalive`: sent as start-up parameters, so they cost no round trip.
+    fn keepalive_settings(&self) -> Vec<(&'static str, String)> {
+        if self.keepalive.is_zero() || self.pooler != Pooler::None {
+            // A pooler holds the server connections: the settings would be refused or apply
+            // to its connection, not to this client.
+            return Vec::new();
+        }
+        let idle = self.keepalive.as_secs().max(1);
+        let interval = (idle / 3).max(1);
+        let user_timeout_ms = (idle + 3 * interval) * 1000;
+        vec![
+            ("tcp_keepalives_idle", idle.to_string()),
+            ("tcp_keepalives_interval", interval.to_string()),
+            ("tcp_keepalives_count", "3".to_owned()),
+            ("tcp_user_timeout", user_timeout_ms.to_string()),
+        ]
+    }
+
     /// Connect options without the statement timeout, for sessions that run long DDL (the
-    /// migration runner), with `application_name` set to `application_name`.
+    /// migration runner), with `application_name` set to `application_name`. The keepalive
+    /// settings apply, so the advisory lock of a runner whose host vanished is freed.
     ///
     /// # Errors
     ///
@@ -248,7 +290,9 @@ impl DatabaseConfig {
         &self,
         application_name: &str,
     ) -> Result<PgConnectOptions, ConfigError> {
-        Ok(self.base_connect_options()?.application_name(application_name))
+        let options = self.base_connect_options()?.application_name(application_name);
+        let settings = self.keepalive_settings();
+        Ok(if settings.is_empty() { options } else { options.options(settings) })
     }
 
     fn base_connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
@@ -385,7 +429,17 @@ mod tests {
         assert_eq!(options.get_port(), 6543);
         assert_eq!(options.get_database(), Some("appdb"));
         assert_eq!(options.get_application_name(), Some("svc"));
-        assert_eq!(options.get_options(), Some("-c statement_timeout=1500"));
+        assert_eq!(
+            options.get_options(),
+            Some(
+                "-c statement_timeout=1500 -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 \
+                 -c tcp_keepalives_count=3 -c tcp_user_timeout=60000"
+            )
+        );
+        let quiet = DatabaseConfig { keepalive: Duration::ZERO, ..config.clone() };
+        assert_eq!(quiet.connect_options()?.get_options(), Some("-c statement_timeout=1500"));
+        let pooled = DatabaseConfig { pooler: Pooler::Session, ..config };
+        assert_eq!(pooled.connect_options()?.get_options(), Some("-c statement_timeout=1500"));
         assert!(matches!(
             DatabaseConfig::default().connect_options(),
             Err(ConfigError::MissingUrl)

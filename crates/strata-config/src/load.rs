@@ -153,6 +153,20 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
                 .to_owned(),
         );
     }
+    if !db.response_timeout.is_zero()
+        && !db.statement_timeout.is_zero()
+        && db.response_timeout <= db.statement_timeout
+    {
+        report(
+            "database.response_timeout",
+            format!(
+                "{} is not longer than database.statement_timeout ({}): the client would give up \
+                 on statements the server still runs; make it longer, or \"0s\" for no limit",
+                humantime::format_duration(db.response_timeout),
+                humantime::format_duration(db.statement_timeout),
+            ),
+        );
+    }
     for (index, url) in db.replica_urls.iter().enumerate() {
         if let Some(message) = check_url(url) {
             report("database.replica_urls", format!("entry {}: {message}", index + 1));

@@ -37,6 +37,9 @@ pub mod constraints {
     pub const TASKS_PRIORITY_RANGE: &str = "tasks_priority_range";
     /// A status change is in `task_status_transitions` (raised by a trigger).
     pub const TASKS_STATUS_TRANSITION: &str = "tasks_status_transition";
+    /// A task's ID is unique: a create retried with the same ID after an in-doubt outcome
+    /// meets the one that landed.
+    pub const TASKS_PKEY: &str = "tasks_pkey";
     /// A task number is unique in its project.
     pub const TASKS_NUMBER_KEY: &str = "tasks_number_key";
     /// A comment's author is a member of the comment's organization.
@@ -100,6 +103,14 @@ pub enum Error {
     /// connections for reads only), or a primary in read-only mode.
     #[error("cannot write on a read-only server (a replica): write through the primary's pool")]
     ReadOnly,
+    /// The connection was lost, or stopped answering, after a commit (or a statement outside a
+    /// transaction) was sent and before the server confirmed it: the write may or may not
+    /// have been applied. See [`Retry::InDoubt`].
+    #[error(
+        "the connection was lost before the server confirmed the write: it may or may not have \
+         been applied (read it back, or retry it if it is idempotent)"
+    )]
+    InDoubt(#[source] sqlx::Error),
     /// The configuration cannot make a pool (no URL, or an unusable one).
     #[error(transparent)]
     Config(#[from] strata_config::ConfigError),
@@ -108,15 +119,53 @@ pub enum Error {
     Database(#[source] sqlx::Error),
 }
 
+/// What a caller may do after an [`Error`]: [`Error::retry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Nothing was applied, and the same call (the whole transaction, from `begin`) may succeed
+    /// if made again: the database was unavailable or stopped answering before a commit, or
+    /// the transaction lost a serialization conflict, a deadlock or a timeout. Wait first
+    /// when [`Error::is_unavailable`].
+    Safe,
+    /// The write may or may not have been applied ([`Error::InDoubt`]). Retry only what is
+    /// idempotent: a task created again with the same [`crate::NewTask::id`] answers
+    /// [`Error::Conflict`] on [`constraints::TASKS_PKEY`] when the first one landed, and an
+    /// update with the same expected version answers [`Error::Stale`]. Otherwise read first.
+    /// For a read sent outside a transaction this means the same as `Safe`.
+    InDoubt,
+    /// Making the same call again fails the same way: change the input, or re-read first.
+    No,
+}
+
 impl Error {
+    /// Whether a retry is safe, in doubt, or pointless. Every error has one answer:
+    ///
+    /// - [`Retry::Safe`] for [`Error::is_unavailable`], [`Error::is_retryable`], a statement or
+    ///   lock timeout (57014, 55P03), or a connection that broke inside a transaction, which
+    ///   the server then rolls back.
+    /// - [`Retry::InDoubt`] for [`Error::InDoubt`].
+    /// - [`Retry::No`] for everything else (not found, conflicts, invalid input, stale versions,
+    ///   forbidden, read-only, configuration, and database errors not listed above).
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::InDoubt(_) => Retry::InDoubt,
+            Self::Database(e)
+                if self.is_unavailable()
+                    || self.is_retryable()
+                    || breaks_connection(e)
+                    || sqlstate(e).is_some_and(|code| code == "57014" || code == "55P03") =>
+            {
+                Retry::Safe
+            }
+            _ => Retry::No,
+        }
+    }
+
     /// Whether retrying the whole transaction may succeed: a serialization failure (40001) or
     /// a deadlock (40P01). See [`crate::retry::with_retries`].
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Database(e) => e
-                .as_database_error()
-                .and_then(|db| db.code())
-                .is_some_and(|code| code == "40001" || code == "40P01"),
+            Self::Database(e) => sqlstate(e).is_some_and(|code| code == "40001" || code == "40P01"),
             _ => false,
         }
     }
@@ -136,11 +185,37 @@ impl Error {
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::Protocol(_)
                 | sqlx::Error::WorkerCrashed
-        ) || e
-            .as_database_error()
-            .and_then(|db| db.code())
-            .is_some_and(|code| code.starts_with("57P") || code == "53300")
+        ) || sqlstate(e).is_some_and(|code| code.starts_with("57P") || code == "53300")
     }
+}
+
+/// The SQLSTATE of a database error.
+fn sqlstate(error: &sqlx::Error) -> Option<std::borrow::Cow<'_, str>> {
+    error.as_database_error().and_then(|db| db.code())
+}
+
+/// Marks an error that cut a statement sent outside a transaction, whose outcome is therefore
+/// unknown; [`Error::from`] turns it into [`Error::InDoubt`]. It travels inside an
+/// `sqlx::Error::Io` because sqlx's executor interface returns `sqlx::Error`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CutInDoubt(#[source] sqlx::Error);
+
+/// `error`, marked in doubt when it broke the connection (see [`CutInDoubt`]).
+pub(crate) fn in_doubt_if_cut(error: sqlx::Error) -> sqlx::Error {
+    if !breaks_connection(&error) {
+        return error;
+    }
+    let kind = match &error {
+        sqlx::Error::Io(io) => io.kind(),
+        _ => std::io::ErrorKind::ConnectionAborted,
+    };
+    sqlx::Error::Io(std::io::Error::new(kind, CutInDoubt(error)))
+}
+
+/// Whether `error` was marked by [`in_doubt_if_cut`].
+fn is_in_doubt(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<CutInDoubt>()))
 }
 
 /// Whether `error` leaves its connection unusable: an I/O, TLS or protocol failure, or a
@@ -193,6 +268,7 @@ const KNOWN: &[(&str, Kind, &str)] = &[
     (TASKS_TITLE_NOT_BLANK, Kind::Invalid, "a task's title must not be blank"),
     (TASKS_PRIORITY_RANGE, Kind::Invalid, "priority is 0 (highest) to 4 (lowest)"),
     (TASKS_NUMBER_KEY, Kind::Conflict, "a task with this number already exists in the project"),
+    (TASKS_PKEY, Kind::Conflict, "a task with this ID already exists"),
     (COMMENTS_BODY_NOT_BLANK, Kind::Invalid, "a comment must not be blank"),
     (
         COMMENTS_AUTHOR_FKEY,
@@ -204,6 +280,9 @@ const KNOWN: &[(&str, Kind, &str)] = &[
 
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
+        if is_in_doubt(&error) {
+            return Self::InDoubt(error);
+        }
         let Some(db) = error.as_database_error() else {
             return Self::Database(error);
         };

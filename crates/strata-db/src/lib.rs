@@ -38,7 +38,7 @@ pub mod tasks;
 pub mod tenant;
 pub mod users;
 
-pub use error::{Error, constraints};
+pub use error::{Error, Retry, constraints};
 pub use ids::{AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId, TaskId, UserId};
 #[doc(hidden)]
 pub use pool::Watch;

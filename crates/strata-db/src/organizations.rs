@@ -135,7 +135,8 @@ pub async fn create_with_owner(
     owner: UserId,
 ) -> Result<(Organization, Scope), Error> {
     let (raw, mut watch) = conn.split_connection();
-    let mut tx = raw.begin().await?;
+    let nested = raw.is_in_transaction();
+    let mut tx = crate::pool::watched(watch.as_deref_mut(), raw.begin()).await?;
     let mut exec = TenantExec::on(&mut tx, watch.as_deref_mut());
     // A caller's transaction may be scoped to another organization: put its setting back.
     let previous = sqlx::query_scalar!(
@@ -149,8 +150,6 @@ pub async fn create_with_owner(
     sqlx::query_scalar!("select set_config('strata.organization_id', $1, true)", previous)
         .fetch_one(&mut exec)
         .await?;
-    let committed = tx.commit().await;
-    crate::pool::Watch::observe(watch, &committed);
-    committed?;
+    crate::tenant::commit(tx, watch, nested).await?;
     Ok((organization, scope))
 }

@@ -20,6 +20,8 @@
 //!   the pool cannot see) can keep a dead connection in circulation.
 
 use std::fmt;
+use std::future::Future;
+use std::io;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +35,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgQueryResult, PgRow, PgStat
 use sqlx::{ConnectOptions, Connection, Either, Execute, Executor, PgConnection, Postgres, SqlStr};
 
 use crate::Error;
-use crate::error::breaks_connection;
+use crate::error::{breaks_connection, in_doubt_if_cut};
 
 /// Sizes and timings of a [`Pool`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,13 @@ pub struct PoolSettings {
     pub max_lifetime: Option<Duration>,
     /// A connection idle for longer than this is pinged before it is handed out.
     pub check_after: Duration,
+    /// How long opening one connection may take; `None` waits for ever. Without it, a server
+    /// that accepts and never answers holds a pool slot per attempt until it speaks again.
+    pub connect_timeout: Option<Duration>,
+    /// How long a statement on a pooled connection waits for the server's answer; `None`
+    /// waits for ever. When it passes, the call fails with an I/O error of kind `TimedOut`
+    /// and the connection is closed (its state is unknown).
+    pub response_timeout: Option<Duration>,
     /// The connections go through a transaction-mode pooler (PgBouncer's `pool_mode =
     /// transaction`): a statement is never a named prepared statement, and one run outside a
     /// transaction runs inside one of its own ([`strata_config::Pooler::Transaction`]).
@@ -65,6 +74,8 @@ impl Default for PoolSettings {
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
             check_after: Duration::from_secs(1),
+            connect_timeout: Some(Duration::from_secs(10)),
+            response_timeout: Some(Duration::from_secs(35)),
             transaction_pooler: false,
         }
     }
@@ -81,6 +92,8 @@ impl PoolSettings {
             acquire_timeout: config.acquire_timeout,
             idle_timeout: never_if_zero(config.idle_timeout),
             max_lifetime: never_if_zero(config.max_lifetime),
+            connect_timeout: never_if_zero(config.connect_timeout),
+            response_timeout: never_if_zero(config.response_timeout),
             transaction_pooler: config.pooler == strata_config::Pooler::Transaction,
             ..Self::default()
         }
@@ -126,6 +139,8 @@ pub struct Watch {
     pub(crate) broken: bool,
     /// It goes through a transaction-mode pooler: see [`PoolSettings::transaction_pooler`].
     pub(crate) unnamed: bool,
+    /// [`PoolSettings::response_timeout`].
+    pub(crate) response_timeout: Option<Duration>,
 }
 
 impl Watch {
@@ -141,6 +156,8 @@ impl Watch {
 struct Manager {
     options: PgConnectOptions,
     check_after: Duration,
+    connect_timeout: Option<Duration>,
+    response_timeout: Option<Duration>,
     /// Set by [`Pool::close`]: nothing is opened or handed out any more.
     closed: Arc<AtomicBool>,
     /// [`PoolSettings::transaction_pooler`].
@@ -155,11 +172,16 @@ impl bb8::ManageConnection for Manager {
         if self.closed.load(Ordering::Relaxed) {
             return Err(sqlx::Error::PoolClosed);
         }
-        let mut raw = self.options.connect().await?;
-        if self.unnamed {
-            learn_types(&mut raw).await?;
-        }
-        let watch = Watch { broken: false, unnamed: self.unnamed };
+        let connect = async {
+            let mut raw = self.options.connect().await?;
+            if self.unnamed {
+                learn_types(&mut raw).await?;
+            }
+            Ok(raw)
+        };
+        let raw = within(self.connect_timeout, "database.connect_timeout", connect).await?;
+        let watch =
+            Watch { broken: false, unnamed: self.unnamed, response_timeout: self.response_timeout };
         Ok(Conn { raw, watch, unsettled: false, returned: Instant::now() })
     }
 
@@ -168,6 +190,10 @@ impl bb8::ManageConnection for Manager {
             return Err(sqlx::Error::PoolClosed);
         }
         if conn.unsettled || conn.returned.elapsed() > self.check_after {
+            // Unsettled until the answer comes: bb8 gives the connection back to the idle list
+            // when its acquire timeout interrupts this ping, and the next check-out must then
+            // ping again rather than trust it.
+            conn.unsettled = true;
             conn.raw.ping().await?;
             conn.unsettled = false;
         }
@@ -285,6 +311,8 @@ impl Pool {
             .build_unchecked(Manager {
                 options,
                 check_after: settings.check_after,
+                connect_timeout: settings.connect_timeout,
+                response_timeout: settings.response_timeout,
                 closed: closed.clone(),
                 unnamed: settings.transaction_pooler,
             });
@@ -355,9 +383,7 @@ impl Pool {
     pub async fn ping(&self) -> Result<(), Error> {
         let mut conn = self.acquire().await?;
         let (raw, watch) = conn.inner.split();
-        let result = raw.ping().await;
-        Watch::observe(Some(watch), &result);
-        Ok(result?)
+        Ok(watched(Some(watch), raw.ping()).await?)
     }
 
     /// Closes the pool: later acquisitions fail with `PoolClosed`, idle connections close now,
@@ -448,33 +474,67 @@ impl DerefMut for PooledConnection {
     }
 }
 
-/// Runs `future`, and marks the connection broken when it fails in a way that leaves the
-/// connection unusable.
+/// Awaits `future` for at most `limit` (`None`: for ever); past it, an I/O error of kind
+/// `TimedOut` that names `setting`.
+pub(crate) async fn within<T>(
+    limit: Option<Duration>,
+    setting: &'static str,
+    future: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    let Some(limit) = limit else { return future.await };
+    tokio::time::timeout(limit, future).await.unwrap_or_else(|_| {
+        Err(sqlx::Error::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer from the server within {setting} ({limit:?})"),
+        )))
+    })
+}
+
+/// Awaits `future` within the connection's response timeout, and marks the connection broken
+/// when it fails in a way that leaves the connection unusable (a timeout included).
+pub(crate) async fn watched<T>(
+    watch: Option<&mut Watch>,
+    future: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    let limit = watch.as_ref().and_then(|w| w.response_timeout);
+    let result = within(limit, "database.response_timeout", future).await;
+    Watch::observe(watch, &result);
+    result
+}
+
+/// [`watched`], boxed for an executor. `autocommit`: the statement was sent outside a
+/// transaction, so a connection lost before its answer leaves its outcome unknown
+/// ([`in_doubt_if_cut`]).
 pub(crate) fn observed<'e, T: Send + 'e>(
     watch: Option<&'e mut Watch>,
+    autocommit: bool,
     future: BoxFuture<'e, Result<T, sqlx::Error>>,
 ) -> BoxFuture<'e, Result<T, sqlx::Error>> {
     async move {
-        let result = future.await;
-        Watch::observe(watch, &result);
-        result
+        let result = watched(watch, future).await;
+        if autocommit { result.map_err(in_doubt_if_cut) } else { result }
     }
     .boxed()
 }
 
-/// [`observed`] for a stream of results.
+/// [`observed`] for a stream of results: the response timeout applies to each item.
 pub(crate) fn observed_stream<'e, T: Send + 'e>(
     watch: Option<&'e mut Watch>,
+    autocommit: bool,
     stream: BoxStream<'e, Result<T, sqlx::Error>>,
 ) -> BoxStream<'e, Result<T, sqlx::Error>> {
-    let mut watch = watch;
-    stream
-        .inspect_err(move |error| {
-            if let Some(watch) = watch.as_deref_mut() {
-                watch.broken |= breaks_connection(error);
-            }
-        })
-        .boxed()
+    futures_util::stream::unfold(Some((stream, watch)), move |state| async move {
+        let (mut stream, mut watch) = state?;
+        let item = watched(watch.as_deref_mut(), async { stream.next().await.transpose() });
+        match item.await {
+            Ok(None) => None,
+            Ok(Some(item)) => Some((Ok(item), Some((stream, watch)))),
+            // sqlx ends a stream after its first error; so does this.
+            Err(error) if autocommit => Some((Err(in_doubt_if_cut(error)), None)),
+            Err(error) => Some((Err(error), None)),
+        }
+    })
+    .boxed()
 }
 
 /// A query sent as an unnamed statement: `persistent` is false, so sqlx parses it into the
@@ -516,11 +576,12 @@ pub(crate) fn fetch_many<'e, 'q: 'e, E>(
 where
     E: Execute<'q, Postgres> + 'q,
 {
+    let autocommit = !conn.is_in_transaction();
     if !watch.as_ref().is_some_and(|w| w.unnamed) {
-        return observed_stream(watch, conn.fetch_many(query));
+        return observed_stream(watch, autocommit, conn.fetch_many(query));
     }
-    if conn.is_in_transaction() {
-        return observed_stream(watch, conn.fetch_many(Unnamed(query)));
+    if !autocommit {
+        return observed_stream(watch, false, conn.fetch_many(Unnamed(query)));
     }
     let all = async move {
         let mut tx = conn.begin().await?;
@@ -528,7 +589,7 @@ where
         tx.commit().await?;
         Ok::<_, sqlx::Error>(futures_util::stream::iter(items.into_iter().map(Ok)))
     };
-    observed_stream(watch, futures_util::stream::once(all).try_flatten().boxed())
+    observed_stream(watch, true, futures_util::stream::once(all).try_flatten().boxed())
 }
 
 /// [`fetch_many`] for at most one row.
@@ -540,11 +601,12 @@ pub(crate) fn fetch_optional<'e, 'q: 'e, E>(
 where
     E: Execute<'q, Postgres> + 'q,
 {
+    let autocommit = !conn.is_in_transaction();
     if !watch.as_ref().is_some_and(|w| w.unnamed) {
-        return observed(watch, conn.fetch_optional(query));
+        return observed(watch, autocommit, conn.fetch_optional(query));
     }
-    if conn.is_in_transaction() {
-        return observed(watch, conn.fetch_optional(Unnamed(query)));
+    if !autocommit {
+        return observed(watch, false, conn.fetch_optional(Unnamed(query)));
     }
     let one = async move {
         let mut tx = conn.begin().await?;
@@ -552,7 +614,7 @@ where
         tx.commit().await?;
         Ok(row)
     };
-    observed(watch, one.boxed())
+    observed(watch, true, one.boxed())
 }
 
 /// Implements sqlx's `Executor` for a handle by delegating to the `PgConnection` that
@@ -615,7 +677,7 @@ macro_rules! observed_executor {
             {
                 let $this = self;
                 let (conn, watch) = $split;
-                $crate::pool::observed(watch, conn.prepare_with(sql, parameters))
+                $crate::pool::observed(watch, false, conn.prepare_with(sql, parameters))
             }
 
             fn describe<'e>(
@@ -630,7 +692,7 @@ macro_rules! observed_executor {
             {
                 let $this = self;
                 let (conn, watch) = $split;
-                $crate::pool::observed(watch, conn.describe(sql))
+                $crate::pool::observed(watch, false, conn.describe(sql))
             }
         }
     };

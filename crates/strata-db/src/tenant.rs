@@ -34,7 +34,8 @@
 
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
-use crate::pool::{Watch, observed_executor};
+use crate::error::breaks_connection;
+use crate::pool::{Watch, observed_executor, watched};
 use crate::{Error, OrganizationId, PooledConnection, Role, Scope, UserId};
 
 /// What a tenant handle can be made on: a [`PooledConnection`] (whose failures its pool then
@@ -92,6 +93,8 @@ pub struct TenantTx<'c> {
     tx: Transaction<'c, Postgres>,
     broken: Option<&'c mut Watch>,
     scope: Scope,
+    /// A savepoint in the caller's transaction: its commit decides nothing yet.
+    nested: bool,
 }
 
 impl std::fmt::Debug for TenantTx<'_> {
@@ -116,8 +119,9 @@ impl<'c> TenantTx<'c> {
         user: UserId,
     ) -> Result<Self, Error> {
         let (conn, mut broken) = conn.split_connection();
-        let tx = observe(&mut broken, conn.begin().await)?;
-        let mut handle = Self { tx, broken, scope: Scope::owner_of(organization, user) };
+        let nested = conn.is_in_transaction();
+        let tx = watched(broken.as_deref_mut(), conn.begin()).await?;
+        let mut handle = Self { tx, broken, scope: Scope::owner_of(organization, user), nested };
         handle.scope = enter(&mut handle, organization, user).await?;
         Ok(handle)
     }
@@ -126,10 +130,12 @@ impl<'c> TenantTx<'c> {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] when the commit fails (nothing is kept).
+    /// [`Error::InDoubt`] when the connection is lost or stops answering before the server
+    /// confirms the commit (the work may or may not be kept); [`Error::Database`] when the
+    /// commit fails (nothing is kept).
     pub async fn commit(self) -> Result<(), Error> {
-        let Self { tx, mut broken, .. } = self;
-        observe(&mut broken, tx.commit().await)
+        let Self { tx, broken, nested, .. } = self;
+        commit(tx, broken, nested).await
     }
 
     /// Rolls the transaction back (dropping it does the same on the connection's next use).
@@ -138,8 +144,8 @@ impl<'c> TenantTx<'c> {
     ///
     /// [`Error::Database`] when the connection fails.
     pub async fn rollback(self) -> Result<(), Error> {
-        let Self { tx, mut broken, .. } = self;
-        observe(&mut broken, tx.rollback().await)
+        let Self { tx, broken, .. } = self;
+        Ok(watched(broken, tx.rollback()).await?)
     }
 
     /// The organization and member this transaction acts for.
@@ -152,10 +158,18 @@ impl<'c> TenantTx<'c> {
     }
 }
 
-/// Marks the connection broken when `result` failed in a way that leaves it unusable.
-fn observe<T>(broken: &mut Option<&mut Watch>, result: Result<T, sqlx::Error>) -> Result<T, Error> {
-    Watch::observe(broken.as_deref_mut(), &result);
-    Ok(result?)
+/// Commits `tx`, begun on a connection that was in a transaction already (`nested`: a
+/// savepoint is released, which decides nothing yet) or not: then a connection lost before
+/// the answer leaves the outcome unknown.
+pub(crate) async fn commit(
+    tx: Transaction<'_, Postgres>,
+    watch: Option<&mut Watch>,
+    nested: bool,
+) -> Result<(), Error> {
+    match watched(watch, tx.commit()).await {
+        Err(error) if !nested && breaks_connection(&error) => Err(Error::InDoubt(error)),
+        result => Ok(result?),
+    }
 }
 
 impl Tenant for TenantTx<'_> {
@@ -234,9 +248,8 @@ impl<'t> TenantExec<'t> {
     pub(crate) async fn savepoint(
         &mut self,
     ) -> Result<(Transaction<'_, Postgres>, Option<&mut Watch>), Error> {
-        let result = self.conn.begin().await;
-        Watch::observe(self.broken.as_deref_mut(), &result);
-        Ok((result?, self.broken.as_deref_mut()))
+        let savepoint = watched(self.broken.as_deref_mut(), self.conn.begin()).await?;
+        Ok((savepoint, self.broken.as_deref_mut()))
     }
 }
 

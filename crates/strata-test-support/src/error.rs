@@ -59,6 +59,15 @@ pub enum HarnessError {
     /// No free TCP port could be bound on 127.0.0.1.
     #[error("could not find a free TCP port on 127.0.0.1")]
     FreePort(#[source] io::Error),
+    /// The fault proxy could not bind its port or start its thread.
+    #[error("the fault proxy could not start: {what}")]
+    Proxy {
+        /// What failed, such as `binding a port on 127.0.0.1`.
+        what: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
     /// A program could not be started at all.
     #[error("could not run {}", .program.display())]
     Spawn {

@@ -63,6 +63,13 @@ impl ApiError {
             Self::Data(e) if e.is_unavailable() || matches!(e, E::ReadOnly) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The database is unavailable")
             }
+            // Not 503: that would tell the client nothing happened. A task created with a
+            // client-chosen `id` can be sent again safely (409 if it landed).
+            Self::Data(E::InDoubt(_)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "outcome-unknown",
+                "The change may or may not have been saved",
+            ),
             Self::Data(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", "No caller"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
@@ -92,6 +99,12 @@ impl IntoResponse for ApiError {
             Self::Data(strata_db::Error::Database(source)) => {
                 tracing::error!(error = %source, status = status.as_u16(), "database error");
                 title.to_owned()
+            }
+            Self::Data(strata_db::Error::InDoubt(source)) => {
+                tracing::error!(error = %source, "connection lost before a commit was confirmed");
+                "the connection to the database was lost before it confirmed the change: read \
+                 it back before retrying"
+                    .to_owned()
             }
             Self::Data(strata_db::Error::Config(source)) => {
                 tracing::error!(error = %source, "configuration error");

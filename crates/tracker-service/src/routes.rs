@@ -356,6 +356,9 @@ fn parse_statuses(text: Option<&str>) -> Result<Vec<TaskStatus>, ApiError> {
 
 #[derive(Deserialize)]
 struct NewTaskBody {
+    /// Chosen by the client to make the create idempotent: a POST retried with the same ID
+    /// after a lost answer gets 409 when the first one landed. A new one when absent.
+    id: Option<TaskId>,
     title: String,
     #[serde(default)]
     description: String,
@@ -380,6 +383,7 @@ async fn create_task(
     let task = r
         .run(async |tx, project_id| {
             let new = NewTask {
+                id: body.id.unwrap_or_else(TaskId::new),
                 project_id,
                 title: &body.title,
                 description: &body.description,

@@ -164,6 +164,10 @@ pub struct Task {
 /// The fields of a new task.
 #[derive(Debug, Clone, Copy)]
 pub struct NewTask<'a> {
+    /// Its ID, chosen by the caller (`TaskId::new()`), which makes the create idempotent: sent
+    /// again after an [`crate::Error::InDoubt`], it answers [`crate::Error::Conflict`] on
+    /// [`crate::constraints::TASKS_PKEY`] if the first create landed, and creates it if not.
+    pub id: TaskId,
     /// The project; it must not be archived.
     pub project_id: ProjectId,
     /// Title, not blank.

@@ -15,7 +15,8 @@ use crate::{AuditEventId, Error, OrganizationId, OutboxEventId, ProjectId, Scope
 /// # Errors
 ///
 /// [`Error::Forbidden`] for viewers, [`Error::NotFound`] when the project is not in this
-/// organization, [`Error::Invalid`] when it is archived or the input is malformed.
+/// organization, [`Error::Invalid`] when it is archived or the input is malformed,
+/// [`Error::Conflict`] on [`crate::constraints::TASKS_PKEY`] when a task with `new.id` exists.
 #[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.id = %new.project_id), err)]
 pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
@@ -51,7 +52,7 @@ pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Er
              from t"#,
         scope.organization_id().into_uuid(),
         new.project_id.into_uuid(),
-        TaskId::new().into_uuid(),
+        new.id.into_uuid(),
         new.title,
         new.description,
         new.priority,

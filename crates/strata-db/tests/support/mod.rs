@@ -13,7 +13,7 @@ use strata_db::organizations::{self, NewOrganization, Organization};
 use strata_db::projects::{self, NewProject, Project};
 use strata_db::tasks::{NewTask, TaskMetadata};
 use strata_db::users::{self, NewUser, User};
-use strata_db::{Error, Pool, PoolSettings, PooledConnection, ProjectId, Scope, TenantTx};
+use strata_db::{Error, Pool, PoolSettings, PooledConnection, ProjectId, Scope, TaskId, TenantTx};
 use strata_test_support::{APP_ROLE, RELAY_ROLE, login_role_options};
 
 /// Connect options for the test's database as the application's role (`strata_app`: no
@@ -67,6 +67,7 @@ pub static NO_METADATA: std::sync::LazyLock<TaskMetadata> =
 /// A plain new task in `project`.
 pub fn new_task(project: ProjectId, title: &str) -> NewTask<'_> {
     NewTask {
+        id: TaskId::new(),
         project_id: project,
         title,
         description: "",
