@@ -266,3 +266,24 @@ fn replica_urls_are_read_checked_and_hidden() -> Result<(), ConfigError> {
     assert!(message.contains("database.replica_urls"), "{message}");
     Ok(())
 }
+
+#[test]
+fn the_response_timeout_must_outlast_the_statement_timeout() -> Result<(), ConfigError> {
+    let short = [("STRATA_DATABASE__RESPONSE_TIMEOUT", "20s")];
+    let message = message_of(load(None, &short));
+    assert!(message.contains("database.response_timeout"), "{message}");
+    assert!(message.contains("database.statement_timeout (30s)"), "{message}");
+    assert!(message.contains("STRATA_DATABASE__RESPONSE_TIMEOUT"), "{message}");
+    // No server-side limit: any client limit goes; and 0s turns the client's off.
+    let config =
+        load(Some("[database]\nstatement_timeout = \"0s\"\nresponse_timeout = \"5s\"\n"), &[])?;
+    assert_eq!(config.database.response_timeout, std::time::Duration::from_secs(5));
+    let config = load(None, &[("STRATA_DATABASE__RESPONSE_TIMEOUT", "0s")])?;
+    assert!(config.database.response_timeout.is_zero());
+    let defaults = load(None, &[])?;
+    let shown = defaults.settings();
+    for key in ["database.connect_timeout", "database.response_timeout", "database.keepalive"] {
+        assert!(shown.iter().any(|(k, v)| *k == key && v.is_some()), "{key} not shown");
+    }
+    Ok(())
+}

@@ -126,6 +126,32 @@ async fn a_duplicate_task_number_is_a_conflict(admin: PgPool) -> TestResult {
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn a_create_sent_again_with_its_id_is_a_conflict_and_takes_no_number(
+    admin: PgPool,
+) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let new = new_task(t.project.id, "once");
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let first = tasks::create(&mut tx, &new).await?;
+    tx.commit().await?;
+    // What a caller does after an in-doubt commit: the same ID again.
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let err = tasks::create(&mut tx, &new).await.expect_err("the same ID twice");
+    assert!(matches!(err, Error::Conflict { constraint: constraints::TASKS_PKEY, .. }), "{err:?}");
+    assert_eq!(err.retry(), strata_db::Retry::No);
+    tx.rollback().await?;
+    assert_eq!(count(&admin, "tasks").await, 1);
+    assert_eq!(count(&admin, "audit_events where entity = 'task'").await, 1);
+    // The refused create used no number: the next one follows the first.
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let next = tasks::create(&mut tx, &new_task(t.project.id, "next")).await?;
+    assert_eq!((first.number, next.number), (1, 2));
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn comments_by_members_edited_by_their_author(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;

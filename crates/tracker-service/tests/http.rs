@@ -358,6 +358,29 @@ async fn two_updates_of_one_version_at_once_one_wins_one_is_stale(admin: PgPool)
 }
 
 #[sqlx::test(migrations = false)]
+async fn a_create_retried_with_its_id_is_a_conflict_not_a_second_task(admin: PgPool) -> TestResult {
+    let service =
+        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
+            .await?;
+    let w = world(&service, "retry").await?;
+    let tasks = format!("/organizations/{}/projects/{}/tasks", w.org, w.project);
+    let id = uuid::Uuid::now_v7();
+    let body = json!({ "id": id, "title": "sent twice" });
+    let first = service.post(&tasks, &w.owner, body.clone()).await?;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.json["id"], id.to_string());
+    // The client lost the first answer and sends the same request again.
+    let again = service.post(&tasks, &w.owner, body).await?;
+    assert_problem(&again, StatusCode::CONFLICT);
+    let stored: i64 = sqlx::query_scalar("select count(*) from tasks where id = $1")
+        .bind(id)
+        .fetch_one(&admin)
+        .await?;
+    assert_eq!(stored, 1);
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
 async fn paging_through_a_thousand_tasks_sees_each_once_in_order(admin: PgPool) -> TestResult {
     let settings = PoolSettings { max_connections: 8, ..PoolSettings::default() };
     let service =
