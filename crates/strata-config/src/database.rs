@@ -195,6 +195,11 @@ pub struct DatabaseConfig {
     /// `0s` keeps the server's settings (Linux's default is over two hours).
     #[serde(deserialize_with = "duration::deserialize")]
     pub keepalive: Duration,
+    /// How long a session may sit idle inside a transaction before the server ends it,
+    /// rolling the transaction back and freeing its locks (the migration runner's advisory
+    /// lock too): a client that hung, or lost its network, mid-transaction. `0s` never.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub idle_in_transaction_timeout: Duration,
     /// `application_name`, shown in `pg_stat_activity`.
     pub application_name: String,
     /// TLS mode; `None` keeps the URL's `sslmode` (the driver's `prefer` when it has none).
@@ -222,6 +227,7 @@ impl Default for DatabaseConfig {
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(35),
             keepalive: Duration::from_secs(30),
+            idle_in_transaction_timeout: Duration::from_secs(60),
             application_name: "strata".to_owned(),
             ssl_mode: None,
             ssl_root_cert: None,
@@ -249,7 +255,7 @@ impl DatabaseConfig {
             // with them on the server connection they share.
             options = options.statement_cache_capacity(0);
         }
-        let mut settings = self.keepalive_settings();
+        let mut settings = self.session_settings();
         if !self.statement_timeout.is_zero() {
             settings
                 .insert(0, ("statement_timeout", self.statement_timeout.as_millis().to_string()));
@@ -260,23 +266,32 @@ impl DatabaseConfig {
         Ok(options)
     }
 
-    /// The server settings that make it notice a vanished client within about twice
-    /// `keepalive`: sent as start-up parameters, so they cost no round trip.
-    fn keepalive_settings(&self) -> Vec<(&'static str, String)> {
-        if self.keepalive.is_zero() || self.pooler != Pooler::None {
-            // A pooler holds the server connections: the settings would be refused or apply
-            // to its connection, not to this client.
+    /// The server settings that end the session of a client that vanished or hung: TCP
+    /// keepalives that notice a vanished client within about twice `keepalive`, and
+    /// `idle_in_transaction_timeout`. Sent as start-up parameters, so they cost no round trip.
+    fn session_settings(&self) -> Vec<(&'static str, String)> {
+        if self.pooler != Pooler::None {
+            // A pooler holds the server connections: the settings would be refused, or apply
+            // to its connection rather than to this client.
             return Vec::new();
         }
-        let idle = self.keepalive.as_secs().max(1);
-        let interval = (idle / 3).max(1);
-        let user_timeout_ms = (idle + 3 * interval) * 1000;
-        vec![
-            ("tcp_keepalives_idle", idle.to_string()),
-            ("tcp_keepalives_interval", interval.to_string()),
-            ("tcp_keepalives_count", "3".to_owned()),
-            ("tcp_user_timeout", user_timeout_ms.to_string()),
-        ]
+        let mut settings = Vec::new();
+        if !self.keepalive.is_zero() {
+            let idle = self.keepalive.as_secs().max(1);
+            let interval = (idle / 3).max(1);
+            let user_timeout_ms = (idle + 3 * interval) * 1000;
+            settings.extend([
+                ("tcp_keepalives_idle", idle.to_string()),
+                ("tcp_keepalives_interval", interval.to_string()),
+                ("tcp_keepalives_count", "3".to_owned()),
+                ("tcp_user_timeout", user_timeout_ms.to_string()),
+            ]);
+        }
+        if !self.idle_in_transaction_timeout.is_zero() {
+            let millis = self.idle_in_transaction_timeout.as_millis().to_string();
+            settings.push(("idle_in_transaction_session_timeout", millis));
+        }
+        settings
     }
 
     /// Connect options without the statement timeout, for sessions that run long DDL (the
@@ -291,7 +306,7 @@ impl DatabaseConfig {
         application_name: &str,
     ) -> Result<PgConnectOptions, ConfigError> {
         let options = self.base_connect_options()?.application_name(application_name);
-        let settings = self.keepalive_settings();
+        let settings = self.session_settings();
         Ok(if settings.is_empty() { options } else { options.options(settings) })
     }
 
@@ -433,10 +448,15 @@ mod tests {
             options.get_options(),
             Some(
                 "-c statement_timeout=1500 -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 \
-                 -c tcp_keepalives_count=3 -c tcp_user_timeout=60000"
+                 -c tcp_keepalives_count=3 -c tcp_user_timeout=60000 \
+                 -c idle_in_transaction_session_timeout=60000"
             )
         );
-        let quiet = DatabaseConfig { keepalive: Duration::ZERO, ..config.clone() };
+        let quiet = DatabaseConfig {
+            keepalive: Duration::ZERO,
+            idle_in_transaction_timeout: Duration::ZERO,
+            ..config.clone()
+        };
         assert_eq!(quiet.connect_options()?.get_options(), Some("-c statement_timeout=1500"));
         let pooled = DatabaseConfig { pooler: Pooler::Session, ..config };
         assert_eq!(pooled.connect_options()?.get_options(), Some("-c statement_timeout=1500"));

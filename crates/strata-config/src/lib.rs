@@ -75,6 +75,7 @@ impl Config {
             ("database.connect_timeout", duration(d.connect_timeout)),
             ("database.response_timeout", duration(d.response_timeout)),
             ("database.keepalive", duration(d.keepalive)),
+            ("database.idle_in_transaction_timeout", duration(d.idle_in_transaction_timeout)),
             ("database.application_name", Some(d.application_name.clone())),
             ("database.ssl_mode", d.ssl_mode.map(|m| m.as_str().to_owned())),
             ("database.ssl_root_cert", d.ssl_root_cert.as_ref().map(|p| p.display().to_string())),

@@ -168,6 +168,25 @@ pub enum MigrateError {
         #[source]
         source: sqlx::Error,
     },
+    /// The connection to the database was lost (a cut network, a server restart) while a
+    /// migration ran; `outcome` says what of it is applied. Running the same command again
+    /// reads the history and goes on from there.
+    #[error(
+        "the connection to the database was lost while {doing} migration {version} ({description}): {outcome}; run the same command again, which goes on from there ({source})"
+    )]
+    ConnectionLost {
+        /// `applying` or `reverting`.
+        doing: &'static str,
+        /// Its version.
+        version: i64,
+        /// Its description.
+        description: String,
+        /// What of it is applied, for a human.
+        outcome: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// A query of the runner's own bookkeeping failed.
     #[error("database error while {doing}: {source}")]
     Database {
@@ -190,7 +209,8 @@ pub mod exit {
     /// Bad command-line usage (clap's own code), or a request that does not fit the
     /// migrations ([`crate::MigrateError::Invalid`]).
     pub const USAGE: u8 = 2;
-    /// The configuration is invalid, or the database could not be reached.
+    /// The configuration is invalid, the database could not be reached, or the connection was
+    /// lost during a migration (running the command again goes on from there).
     pub const CONNECT: u8 = 3;
     /// The migration lock was not obtained within `migrations.lock_wait`.
     pub const LOCK: u8 = 4;
@@ -202,9 +222,11 @@ impl MigrateError {
     /// The exit code the command line ends with for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) | Self::Connect { .. } | Self::ReadOnly { .. } | Self::NeedsSession => {
-                exit::CONNECT
-            }
+            Self::Config(_)
+            | Self::Connect { .. }
+            | Self::ConnectionLost { .. }
+            | Self::ReadOnly { .. }
+            | Self::NeedsSession => exit::CONNECT,
             Self::LockTimeout { .. } => exit::LOCK,
             Self::Invalid { .. } => exit::USAGE,
             _ => exit::MIGRATION,

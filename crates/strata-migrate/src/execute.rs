@@ -129,10 +129,19 @@ impl<'m> Executor<'_, 'm> {
             },
         )
         .await?;
-        let error = match result {
+        let (error, rolled_back) = match result {
             Ok(elapsed) => return Ok(Outcome { migration: m, elapsed, retries, statements: None }),
-            Err(SqlFailure { error, .. }) => error,
+            Err(SqlFailure { error, rolled_back }) => (error, rolled_back),
         };
+        if sqlstate::connection_lost(&error) {
+            let outcome = if rolled_back {
+                "its transaction never committed, so nothing of it is applied"
+            } else {
+                "its commit was sent but never confirmed, so it is applied or not \
+                 (`strata-migrate status` tells)"
+            };
+            return Err(self.connection_lost(m, outcome.to_owned(), error));
+        }
         let mut message = describe_failure(&error, m, None);
         if sqlstate::cannot_run_in_transaction(&error) {
             message.push_str(
@@ -244,6 +253,20 @@ impl<'m> Executor<'_, 'm> {
         Ok(())
     }
 
+    /// The error for a migration whose connection was lost: nothing can be recorded on it.
+    fn connection_lost(&self, m: &Migration, outcome: String, source: sqlx::Error) -> MigrateError {
+        MigrateError::ConnectionLost {
+            doing: match self.plan.direction {
+                Direction::Up => "applying",
+                Direction::Down => "reverting",
+            },
+            version: m.version,
+            description: m.description.to_string(),
+            outcome,
+            source,
+        }
+    }
+
     /// The error for a failed statement, with the invalid indexes it left and how to go on;
     /// records a `fail` event.
     async fn statement_failed(
@@ -264,6 +287,13 @@ impl<'m> Executor<'_, 'm> {
         } else {
             format!("a rerun resumes at statement {}", index + 1)
         };
+        if sqlstate::connection_lost(&source) {
+            let outcome = format!(
+                "no-transaction file: {done}, statement {}/{total} did not finish; {next}",
+                index + 1
+            );
+            return self.connection_lost(m, outcome, source);
+        }
         let label = format!("{}/{total}", index + 1);
         let mut message = format!(
             "{} (no-transaction file: {done}; {next})",
@@ -316,7 +346,11 @@ async fn attempt(
     events::record(&mut tx, book, &event).await?;
     match tx.commit().await {
         Ok(()) => Ok(Ok(start.elapsed())),
-        Err(error) => Ok(Err(SqlFailure { error, rolled_back: true })),
+        // A commit that failed on the server rolled back; one whose answer was lost may not.
+        Err(error) => {
+            let rolled_back = !sqlstate::connection_lost(&error);
+            Ok(Err(SqlFailure { error, rolled_back }))
+        }
     }
 }
 

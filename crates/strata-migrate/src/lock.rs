@@ -39,7 +39,17 @@ pub(crate) async fn acquire(
                 .and_then(|row| row.try_get(0))
                 .map_err(MigrateError::db("trying the migration lock"))?;
         if locked {
-            return Ok(start.elapsed());
+            let waited = start.elapsed();
+            if last_report.is_some() {
+                // Said once the holder is gone: a runner that finished, or a session the
+                // server ended (its client vanished or hung in a transaction).
+                tracing::info!(
+                    lock.key = key,
+                    lock.waited_ms = waited.as_millis() as u64,
+                    "took the migration lock after waiting for it"
+                );
+            }
+            return Ok(waited);
         }
         let waited = start.elapsed();
         if waited >= wait {
@@ -100,6 +110,8 @@ struct Holder {
     client: Option<String>,
     since: String,
     state: String,
+    /// Seconds in `state`.
+    state_secs: i32,
 }
 
 /// Who holds the lock: pid, application, client, since when and what it is doing.
@@ -107,7 +119,8 @@ async fn holder(conn: &mut PgConnection, key: i64) -> String {
     let row: Result<Option<Holder>, _> = sqlx::query_as(
         "select a.pid, a.application_name, host(a.client_addr) as client,
                 to_char(a.backend_start, 'YYYY-MM-DD\"T\"HH24:MI:SSOF') as since,
-                coalesce(a.state, '') as state
+                coalesce(a.state, '') as state,
+                coalesce(extract(epoch from now() - a.state_change), 0)::int4 as state_secs
            from pg_locks l join pg_stat_activity a on a.pid = l.pid
           where l.locktype = 'advisory' and l.granted
             and l.classid = (($1::bigint >> 32) & 4294967295)::oid
@@ -121,12 +134,13 @@ async fn holder(conn: &mut PgConnection, key: i64) -> String {
     .await;
     match row {
         Ok(Some(h)) => format!(
-            "pid {} (application {:?}, client {}, connected since {}, {})",
+            "pid {} (application {:?}, client {}, connected since {}, {} for {} s)",
             h.pid,
             h.application_name,
             h.client.as_deref().unwrap_or("local socket"),
             h.since,
-            h.state
+            h.state,
+            h.state_secs
         ),
         Ok(None) => "released just now".to_owned(),
         Err(e) => format!("unknown ({e})"),

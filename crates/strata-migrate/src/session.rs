@@ -30,6 +30,8 @@ pub struct Session {
     pid: i32,
     /// Set on a read-only standby (the URL, password hidden): the commands that write refuse.
     standby: Option<String>,
+    /// The URL, password hidden, for messages.
+    target: String,
 }
 
 impl Session {
@@ -46,6 +48,15 @@ impl Session {
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, MigrateError> {
         let options = config.connect_options_without_timeout(APPLICATION_NAME)?;
         let target = config.url.as_ref().map(|u| u.redacted()).unwrap_or_default();
+        Self::open(options, target).await
+    }
+
+    /// Connects with `options` to `target` (the URL, password hidden, for messages) and reads
+    /// the server's state: [`Session::connect`] without the configuration.
+    async fn open(
+        options: sqlx::postgres::PgConnectOptions,
+        target: String,
+    ) -> Result<Self, MigrateError> {
         let mut conn =
             PgConnection::connect_with(&options).await.map_err(|source| MigrateError::Connect {
                 reason: connect_reason(&source),
@@ -70,8 +81,52 @@ impl Session {
         });
         let (in_recovery, database, pid) =
             state.map_err(MigrateError::db("reading the server's state"))?;
-        let standby = in_recovery.then_some(target);
-        Ok(Self { conn, lock_key: lock::sqlx_lock_key(&database), options, pid, standby })
+        let standby = in_recovery.then_some(target.clone());
+        let lock_key = lock::sqlx_lock_key(&database);
+        Ok(Self { conn, lock_key, options, pid, standby, target })
+    }
+
+    /// Takes the migration lock within `lock_wait`. A connection lost meanwhile (a server
+    /// restart, a cut network) is opened again, and the wait goes on with what is left of it:
+    /// a runner waiting at deploy time outlives a restart of the server.
+    async fn lock(&mut self, lock_wait: Duration) -> Result<Duration, MigrateError> {
+        let start = std::time::Instant::now();
+        loop {
+            let left = lock_wait.saturating_sub(start.elapsed());
+            match lock::acquire(&mut self.conn, self.lock_key, left).await {
+                Err(MigrateError::Database { source, .. })
+                    if crate::sqlstate::connection_lost(&source) && !left.is_zero() =>
+                {
+                    tracing::warn!(
+                        error = %source,
+                        "the connection was lost while waiting for the migration lock; connecting again"
+                    );
+                    self.reconnect(lock_wait.saturating_sub(start.elapsed())).await?;
+                }
+                Ok(_) => return Ok(start.elapsed()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Replaces the session's connection with a new one, trying for at most `within` with
+    /// a growing pause; the last failure when it runs out.
+    async fn reconnect(&mut self, within: Duration) -> Result<(), MigrateError> {
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match Self::open(self.options.clone(), self.target.clone()).await {
+                Ok(fresh) => {
+                    *self = fresh;
+                    return Ok(());
+                }
+                Err(e) if start.elapsed() + pause >= within => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
     }
 
     /// Connects with a loaded configuration: `migrations.url` when it is set (a role that
@@ -303,7 +358,7 @@ impl Session {
         if let Some(target) = &self.standby {
             return Err(MigrateError::ReadOnly { target: target.clone() });
         }
-        let waited = lock::acquire(&mut self.conn, self.lock_key, lock_wait).await?;
+        let waited = self.lock(lock_wait).await?;
         let result = match history::create_tables(&mut self.conn).await {
             Ok(()) => work(&mut self.conn, waited).await,
             Err(e) => Err(e),

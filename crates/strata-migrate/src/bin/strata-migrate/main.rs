@@ -21,7 +21,8 @@ Exit codes:
   1  a migration failed, the recorded history does not match the files, or the output
      could not be written
   2  bad command-line usage
-  3  the configuration is invalid or the database cannot be reached
+  3  the configuration is invalid, the database cannot be reached, or the connection was
+     lost during a migration (running the command again goes on from there)
   4  the migration lock was not obtained within migrations.lock_wait
   5  `check` found something it was told to fail on";
 
