@@ -378,6 +378,20 @@ pub(crate) fn parse_url(url: &DatabaseUrl) -> Result<PgConnectOptions, ConfigErr
     })
 }
 
+/// Whether `error` means the connection is gone: an I/O, TLS or protocol failure, or a
+/// `FATAL`/`PANIC` from the server (a shutdown or restart sends 57P01 before closing). Shared
+/// by the data layer (which then closes the pooled connection) and the migration runner.
+pub fn is_connection_lost(error: &sqlx::Error) -> bool {
+    use sqlx::postgres::{PgDatabaseError, PgSeverity};
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
+        _ => false,
+    }
+}
+
 /// Whether `host` is a loopback address or a Unix socket directory.
 fn is_loopback(host: &str) -> bool {
     host == "localhost"

@@ -218,18 +218,8 @@ fn is_in_doubt(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<CutInDoubt>()))
 }
 
-/// Whether `error` leaves its connection unusable: an I/O, TLS or protocol failure, or a
-/// `FATAL`/`PANIC` from the server (a shutdown or restart sends 57P01 before closing).
-pub(crate) fn breaks_connection(error: &sqlx::Error) -> bool {
-    use sqlx::postgres::{PgDatabaseError, PgSeverity};
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<PgDatabaseError>()
-            .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
-        _ => false,
-    }
-}
+/// Whether `error` leaves its connection unusable (see [`strata_config::is_connection_lost`]).
+pub(crate) use strata_config::is_connection_lost as breaks_connection;
 
 #[derive(Clone, Copy)]
 enum Kind {

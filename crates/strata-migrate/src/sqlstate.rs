@@ -35,15 +35,4 @@ pub(crate) fn is_undefined_table(error: &sqlx::Error) -> bool {
     code(error).is_some_and(|c| c == UNDEFINED_TABLE)
 }
 
-/// The connection is gone: an I/O, TLS or protocol failure, or a `FATAL`/`PANIC` from the
-/// server (a shutdown or restart sends 57P01 before closing).
-pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
-    use sqlx::postgres::{PgDatabaseError, PgSeverity};
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<PgDatabaseError>()
-            .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
-        _ => false,
-    }
-}
+pub(crate) use strata_config::is_connection_lost as connection_lost;
