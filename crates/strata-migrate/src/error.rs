@@ -122,6 +122,16 @@ pub enum MigrateError {
         /// The versions without a down file.
         versions: Vec<i64>,
     },
+    /// A migration file would not run as written (a byte order mark, no statement, an
+    /// unterminated literal or comment, a directive where it is not read); refused before
+    /// anything is applied.
+    #[error("migration file {file}: {message}")]
+    File {
+        /// The file's name.
+        file: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A no-transaction file could not be split into statements.
     #[error("migration {version} cannot be split into statements: {source}")]
     Lex {

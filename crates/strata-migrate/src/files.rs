@@ -22,6 +22,9 @@ use crate::error::MigrateError;
 pub async fn read_migrations(dir: &Path) -> Result<Migrator, MigrateError> {
     let source = |message: String| MigrateError::Source { dir: dir.to_path_buf(), message };
     let migrator = Migrator::new(dir).await.map_err(|e| source(e.to_string()))?;
+    if let Some(message) = odd_name(dir)? {
+        return Err(source(message));
+    }
     let mut seen = HashMap::new();
     for m in migrator.iter() {
         if let Some(first) = seen.insert((m.version, m.migration_type.is_down_migration()), m) {
@@ -33,7 +36,114 @@ pub async fn read_migrations(dir: &Path) -> Result<Migrator, MigrateError> {
             )));
         }
     }
+    if let Some(down) = migrator.iter().find(|d| {
+        d.migration_type == MigrationType::ReversibleDown
+            && !migrator
+                .iter()
+                .any(|u| u.version == d.version && !u.migration_type.is_down_migration())
+    }) {
+        return Err(source(format!(
+            "{} has no up migration ({}_<name>.up.sql): nothing would ever run it",
+            file_name(down),
+            down.version
+        )));
+    }
     Ok(migrator)
+}
+
+/// A file name that sqlx would read differently from what its author meant: white space
+/// (sqlx turns `_` into a space in the description, so the name cannot be told back), or a
+/// `.sql`, `.up.sql` or `.down.sql` ending in the wrong case (ignored, or read as a simple
+/// migration named `name.UP`).
+fn odd_name(dir: &Path) -> Result<Option<String>, MigrateError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| MigrateError::Source {
+        dir: dir.to_path_buf(),
+        message: format!("cannot list the directory: {e}"),
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let lower = name.to_lowercase();
+        let looks_like_migration = name.split_once('_').is_some_and(|(version, _)| {
+            !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !looks_like_migration || !lower.ends_with(".sql") {
+            continue;
+        }
+        if name.chars().any(char::is_whitespace) {
+            return Ok(Some(format!("{name:?}: a migration file name takes `_`, not spaces")));
+        }
+        let wrong_case = [".up.sql", ".down.sql", ".sql"]
+            .iter()
+            .any(|ending| lower.ends_with(ending) && !name.ends_with(ending));
+        if wrong_case {
+            return Ok(Some(format!(
+                "{name}: write the ending in lowercase (`.up.sql`, `.down.sql` or `.sql`); \
+                 sqlx reads it otherwise as something else or not at all"
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses a file that would not run as written, before anything is applied: a byte order
+/// mark (PostgreSQL rejects it, and it hides a first-line `-- no-transaction`), no statement
+/// at all, a literal or comment left open, or a directive where neither sqlx nor the runner
+/// reads it (`-- no-transaction` after the file's first line, `-- lock_timeout:` and
+/// `-- statement_timeout:` after its first statement), which would silently change how the
+/// file runs.
+///
+/// # Errors
+///
+/// [`MigrateError::File`] naming the file, with what to do.
+pub(crate) fn check_content(m: &Migration) -> Result<(), MigrateError> {
+    let refuse = |message: String| MigrateError::File { file: file_name(m), message };
+    let sql = m.sql.as_str();
+    if sql.starts_with('\u{feff}') {
+        return Err(refuse(
+            "starts with a byte order mark (U+FEFF), which PostgreSQL rejects and which hides a \
+             first-line `-- no-transaction`: save it as UTF-8 without one"
+                .to_owned(),
+        ));
+    }
+    let statements = crate::lexer::split(sql).map_err(|e| refuse(e.to_string()))?;
+    let Some(first) = statements.first() else {
+        return Err(refuse(
+            "has no SQL statement, only comments or blank lines: write the migration or delete \
+             the file (an empty step on purpose can be `select 1;`)"
+                .to_owned(),
+        ));
+    };
+    let offset_of = |text: &str| text.as_ptr() as usize - sql.as_ptr() as usize;
+    let first_start = offset_of(first.text);
+    let inside = |at: usize| {
+        statements
+            .iter()
+            .any(|s| (offset_of(s.text)..offset_of(s.text) + s.text.len()).contains(&at))
+    };
+    for (index, line) in sql.lines().enumerate() {
+        let at = offset_of(line);
+        let Some(comment) = line.trim().strip_prefix("--").map(str::trim) else { continue };
+        let misplaced = if comment == "no-transaction" {
+            // sqlx reads it only as the very start of the file.
+            !(index == 0 && line.starts_with("-- no-transaction"))
+        } else {
+            ["lock_timeout:", "statement_timeout:"].iter().any(|key| comment.starts_with(key))
+                && at > first_start
+        };
+        if misplaced && !inside(at) {
+            let wanted = if comment == "no-transaction" {
+                "`-- no-transaction` is read only as the file's first line, exactly so"
+            } else {
+                "timeout directives are read only in the comment lines before the first statement"
+            };
+            return Err(refuse(format!(
+                "line {}: `{}` would be ignored ({wanted}): move it, or delete it",
+                index + 1,
+                line.trim()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The migrations that move the schema forward (not the `.down.sql` halves).

@@ -90,7 +90,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, LexError> {
             }
             b';' if atomic_depth == 0 && paren_depth == 0 => {
                 if let Some(s) = start.take().filter(|&s| s < i) {
-                    out.push(Statement { text: &sql[s..=i], line: line_at(s), concurrently });
+                    out.push(Statement { text: &sql[s..=i], line: 0, concurrently });
                 }
                 previous_word.clear();
                 concurrently = false;
@@ -131,7 +131,16 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, LexError> {
         }
     }
     if let Some(s) = start {
-        out.push(Statement { text: sql[s..].trim_end(), line: line_at(s), concurrently });
+        out.push(Statement { text: sql[s..].trim_end(), line: 0, concurrently });
+    }
+    // Line numbers in one pass over the text: counting from the start for each statement was
+    // quadratic (a 6 MB file of 100,000 statements took over three minutes).
+    let (mut counted, mut line) = (0, 1);
+    for statement in &mut out {
+        let at = statement.text.as_ptr() as usize - sql.as_ptr() as usize;
+        line += bytes[counted..at].iter().filter(|&&b| b == b'\n').count();
+        counted = at;
+        statement.line = line;
     }
     Ok(out)
 }

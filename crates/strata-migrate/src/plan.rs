@@ -202,6 +202,10 @@ impl<'m> Plan<'m> {
         // `None` until the plan first sets them (a transaction's `SET LOCAL` ends with it).
         let mut session: Option<Timeouts> = None;
         let mut statement_timeout_set = false;
+        // Every file is checked before the first one runs.
+        for (migration, _) in &chosen {
+            files::check_content(migration)?;
+        }
         for (migration, resume_at) in chosen {
             let file = Timeouts {
                 lock: directive::lock_timeout(migration)?.unwrap_or(settings.lock_timeout),
