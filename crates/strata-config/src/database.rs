@@ -81,6 +81,35 @@ pub(crate) fn redact_url(url: &str) -> String {
     format!("{scheme}://{authority_prefix}{tail}")
 }
 
+/// `text` with the password of every URL in it, and every `password=` value, replaced by
+/// `***`: for messages that quote a value given under a key that is not secret (a URL put in
+/// the wrong variable is still a secret).
+pub(crate) fn hide_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    let flush = |out: &mut String, token: &mut String| {
+        if token.contains("://") {
+            out.push_str(&redact_url(token));
+        } else if let Some(key) = token.get(..9).filter(|k| k.eq_ignore_ascii_case("password=")) {
+            out.push_str(key);
+            out.push_str("***");
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '[' | ']' | '(' | ')') {
+            flush(&mut out, &mut token);
+            out.push(c);
+        } else {
+            token.push(c);
+        }
+    }
+    flush(&mut out, &mut token);
+    out
+}
+
 /// TLS modes, as libpq names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -419,6 +448,16 @@ mod tests {
             assert_eq!(redact_url(&url), "postgres://app:***@db.example:5432/app", "{raw}");
         }
         assert_eq!(redact_url("not a url with s3cr3t"), "***");
+    }
+
+    #[test]
+    fn passwords_in_any_text_are_hidden() {
+        assert_eq!(
+            hide_passwords(r#"found string "postgres://app:s3cr3t@db/app", expected u32"#),
+            r#"found string "postgres://app:***@db/app", expected u32"#
+        );
+        assert_eq!(hide_passwords("host=db password=s3cr3t x"), "host=db password=*** x");
+        assert_eq!(hide_passwords("no secrets: 5s"), "no secrets: 5s");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use tracing_subscriber::EnvFilter;
 
-use crate::database::check_url;
+use crate::database::{check_url, hide_passwords};
 use crate::{Config, ConfigError, Origin, Problem};
 
 /// The prefix of the environment variables that set keys.
@@ -118,6 +118,7 @@ impl Loader {
 fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |key: &str, message: String| {
+        let message = hide_passwords(&message);
         problems.push(Problem { key: key.to_owned(), message, origin: origin(key) });
     };
     let db = &config.database;
@@ -132,6 +133,19 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
                 db.min_connections, db.max_connections
             ),
         );
+    }
+    // A password typed into a key that is not secret would be shown, logged and sent on.
+    for (key, value) in
+        [("database.application_name", &db.application_name), ("log.filter", &config.log.filter)]
+    {
+        if hide_passwords(value) != *value {
+            report(
+                key,
+                "holds a password (a URL with one, or password=): this key is shown and logged; \
+                 put the URL in database.url or migrations.url"
+                    .to_owned(),
+            );
+        }
     }
     if db.application_name.len() > 63 {
         report("database.application_name", "is longer than PostgreSQL's 63 bytes".to_owned());
@@ -218,7 +232,8 @@ fn problem(figment: &Figment, error: figment::Error) -> Problem {
         other if !is_secret(&key) => other.to_string(),
         _ => "has a value that cannot be used".to_owned(),
     };
-    Problem { key, message, origin }
+    // A URL with a password put under the wrong key is still a secret.
+    Problem { key, message: hide_passwords(&message), origin }
 }
 
 /// Whether `key` names a value rather than a section.

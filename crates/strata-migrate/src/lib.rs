@@ -33,6 +33,8 @@ mod execute;
 mod files;
 mod history;
 mod lexer;
+#[cfg(test)]
+mod lexer_oracle;
 mod lint;
 mod lock;
 mod options;
