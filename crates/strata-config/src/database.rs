@@ -421,6 +421,14 @@ pub fn is_connection_lost(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `error` ended a statement without the server's word on it: the connection failed
+/// (I/O, TLS, protocol) or stopped answering, rather than the server reporting an error.
+/// After a commit (or a statement outside a transaction) was sent, its outcome is then
+/// unknown; a `FATAL` from the server, by contrast, says the transaction was aborted.
+pub fn is_outcome_unknown(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_))
+}
+
 /// Whether `host` is a loopback address or a Unix socket directory.
 fn is_loopback(host: &str) -> bool {
     host == "localhost"

@@ -28,7 +28,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use database::{DatabaseConfig, DatabaseUrl, Pooler, SslMode, is_connection_lost};
+pub use database::{
+    DatabaseConfig, DatabaseUrl, Pooler, SslMode, is_connection_lost, is_outcome_unknown,
+};
 pub use error::{ConfigError, Origin, Problem};
 pub use load::Loader;
 pub use telemetry::{LogConfig, LogFormat, init_tracing};

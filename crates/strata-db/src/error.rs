@@ -103,9 +103,10 @@ pub enum Error {
     /// connections for reads only), or a primary in read-only mode.
     #[error("cannot write on a read-only server (a replica): write through the primary's pool")]
     ReadOnly,
-    /// The connection was lost, or stopped answering, after a commit (or a statement outside a
-    /// transaction) was sent and before the server confirmed it: the write may or may not
-    /// have been applied. See [`Retry::InDoubt`].
+    /// The connection was lost, or stopped answering, after a commit (or a write that commits
+    /// on its own: creating a user or an organization, settling outbox events) was sent and
+    /// before the server answered: the write may or may not have been applied. See
+    /// [`Retry::InDoubt`].
     #[error(
         "the connection was lost before the server confirmed the write: it may or may not have \
          been applied (read it back, or retry it if it is idempotent)"
@@ -128,10 +129,9 @@ pub enum Retry {
     /// when [`Error::is_unavailable`].
     Safe,
     /// The write may or may not have been applied ([`Error::InDoubt`]). Retry only what is
-    /// idempotent: a task created again with the same [`crate::NewTask::id`] answers
+    /// idempotent: a task created again with the same [`crate::tasks::NewTask::id`] answers
     /// [`Error::Conflict`] on [`constraints::TASKS_PKEY`] when the first one landed, and an
     /// update with the same expected version answers [`Error::Stale`]. Otherwise read first.
-    /// For a read sent outside a transaction this means the same as `Safe`.
     InDoubt,
     /// Making the same call again fails the same way: change the input, or re-read first.
     No,
@@ -194,28 +194,15 @@ fn sqlstate(error: &sqlx::Error) -> Option<std::borrow::Cow<'_, str>> {
     error.as_database_error().and_then(|db| db.code())
 }
 
-/// Marks an error that cut a statement sent outside a transaction, whose outcome is therefore
-/// unknown; [`Error::from`] turns it into [`Error::InDoubt`]. It travels inside an
-/// `sqlx::Error::Io` because sqlx's executor interface returns `sqlx::Error`.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct CutInDoubt(#[source] sqlx::Error);
-
-/// `error`, marked in doubt when it broke the connection (see [`CutInDoubt`]).
-pub(crate) fn in_doubt_if_cut(error: sqlx::Error) -> sqlx::Error {
-    if !breaks_connection(&error) {
-        return error;
+/// The error of a write sent outside a transaction (a commit, or a statement that commits
+/// on its own): [`Error::InDoubt`] when the connection failed before the server answered,
+/// mapped as usual otherwise.
+pub(crate) fn of_write(error: sqlx::Error) -> Error {
+    if strata_config::is_outcome_unknown(&error) {
+        Error::InDoubt(error)
+    } else {
+        Error::from(error)
     }
-    let kind = match &error {
-        sqlx::Error::Io(io) => io.kind(),
-        _ => std::io::ErrorKind::ConnectionAborted,
-    };
-    sqlx::Error::Io(std::io::Error::new(kind, CutInDoubt(error)))
-}
-
-/// Whether `error` was marked by [`in_doubt_if_cut`].
-fn is_in_doubt(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<CutInDoubt>()))
 }
 
 /// Whether `error` leaves its connection unusable (see [`strata_config::is_connection_lost`]).
@@ -270,9 +257,6 @@ const KNOWN: &[(&str, Kind, &str)] = &[
 
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
-        if is_in_doubt(&error) {
-            return Self::InDoubt(error);
-        }
         let Some(db) = error.as_database_error() else {
             return Self::Database(error);
         };

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgExecutor};
 use time::OffsetDateTime;
 
+use crate::error::of_write;
 use crate::tenant::TenantExec;
 use crate::{AsConnection, Error, OrganizationId, Scope, UserId};
 
@@ -44,7 +45,15 @@ pub async fn create(
     conn: impl PgExecutor<'_>,
     new: &NewOrganization<'_>,
 ) -> Result<Organization, Error> {
-    let organization = sqlx::query_as!(
+    insert(conn, new).await.map_err(of_write)
+}
+
+/// The insert behind [`create`], for callers that run it inside a transaction of their own.
+async fn insert(
+    conn: impl PgExecutor<'_>,
+    new: &NewOrganization<'_>,
+) -> Result<Organization, sqlx::Error> {
+    sqlx::query_as!(
         Organization,
         r#"insert into organizations (id, slug, name)
            values ($1, $2, $3)
@@ -54,8 +63,7 @@ pub async fn create(
         new.name,
     )
     .fetch_one(conn)
-    .await?;
-    Ok(organization)
+    .await
 }
 
 /// Reads an organization by ID.
@@ -144,7 +152,7 @@ pub async fn create_with_owner(
     )
     .fetch_one(&mut exec)
     .await?;
-    let organization = create(&mut exec, new).await?;
+    let organization = insert(&mut exec, new).await?;
     crate::scope::set_local(&mut exec, organization.id).await?;
     let scope = crate::memberships::add_owner(&mut exec, organization.id, owner).await?;
     sqlx::query_scalar!("select set_config('strata.organization_id', $1, true)", previous)

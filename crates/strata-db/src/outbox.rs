@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
+use crate::error::of_write;
 use crate::{Error, OrganizationId, OutboxEventId};
 
 /// An event to deliver.
@@ -63,7 +64,8 @@ pub async fn claim(
         lease.as_secs_f64(),
     )
     .fetch_all(conn)
-    .await?;
+    .await
+    .map_err(of_write)?;
     Ok(events)
 }
 
@@ -84,7 +86,8 @@ pub async fn mark_delivered(
         &ids,
     )
     .execute(conn)
-    .await?;
+    .await
+    .map_err(of_write)?;
     Ok(done.rows_affected())
 }
 
@@ -107,7 +110,8 @@ pub async fn release(
         retry_after.as_secs_f64(),
     )
     .execute(conn)
-    .await?;
+    .await
+    .map_err(of_write)?;
     match released.rows_affected() {
         0 => Err(Error::NotFound { entity: "outbox event" }),
         _ => Ok(()),

@@ -35,7 +35,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgQueryResult, PgRow, PgStat
 use sqlx::{ConnectOptions, Connection, Either, Execute, Executor, PgConnection, Postgres, SqlStr};
 
 use crate::Error;
-use crate::error::{breaks_connection, in_doubt_if_cut};
+use crate::error::breaks_connection;
 
 /// Sizes and timings of a [`Pool`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -502,35 +502,26 @@ pub(crate) async fn watched<T>(
     result
 }
 
-/// [`watched`], boxed for an executor. `autocommit`: the statement was sent outside a
-/// transaction, so a connection lost before its answer leaves its outcome unknown
-/// ([`in_doubt_if_cut`]).
+/// [`watched`], boxed for an executor.
 pub(crate) fn observed<'e, T: Send + 'e>(
     watch: Option<&'e mut Watch>,
-    autocommit: bool,
     future: BoxFuture<'e, Result<T, sqlx::Error>>,
 ) -> BoxFuture<'e, Result<T, sqlx::Error>> {
-    async move {
-        let result = watched(watch, future).await;
-        if autocommit { result.map_err(in_doubt_if_cut) } else { result }
-    }
-    .boxed()
+    watched(watch, future).boxed()
 }
 
 /// [`observed`] for a stream of results: the response timeout applies to each item.
 pub(crate) fn observed_stream<'e, T: Send + 'e>(
     watch: Option<&'e mut Watch>,
-    autocommit: bool,
     stream: BoxStream<'e, Result<T, sqlx::Error>>,
 ) -> BoxStream<'e, Result<T, sqlx::Error>> {
-    futures_util::stream::unfold(Some((stream, watch)), move |state| async move {
+    futures_util::stream::unfold(Some((stream, watch)), |state| async move {
         let (mut stream, mut watch) = state?;
         let item = watched(watch.as_deref_mut(), async { stream.next().await.transpose() });
         match item.await {
             Ok(None) => None,
             Ok(Some(item)) => Some((Ok(item), Some((stream, watch)))),
             // sqlx ends a stream after its first error; so does this.
-            Err(error) if autocommit => Some((Err(in_doubt_if_cut(error)), None)),
             Err(error) => Some((Err(error), None)),
         }
     })
@@ -576,12 +567,11 @@ pub(crate) fn fetch_many<'e, 'q: 'e, E>(
 where
     E: Execute<'q, Postgres> + 'q,
 {
-    let autocommit = !conn.is_in_transaction();
     if !watch.as_ref().is_some_and(|w| w.unnamed) {
-        return observed_stream(watch, autocommit, conn.fetch_many(query));
+        return observed_stream(watch, conn.fetch_many(query));
     }
-    if !autocommit {
-        return observed_stream(watch, false, conn.fetch_many(Unnamed(query)));
+    if conn.is_in_transaction() {
+        return observed_stream(watch, conn.fetch_many(Unnamed(query)));
     }
     let all = async move {
         let mut tx = conn.begin().await?;
@@ -589,7 +579,7 @@ where
         tx.commit().await?;
         Ok::<_, sqlx::Error>(futures_util::stream::iter(items.into_iter().map(Ok)))
     };
-    observed_stream(watch, true, futures_util::stream::once(all).try_flatten().boxed())
+    observed_stream(watch, futures_util::stream::once(all).try_flatten().boxed())
 }
 
 /// [`fetch_many`] for at most one row.
@@ -601,12 +591,11 @@ pub(crate) fn fetch_optional<'e, 'q: 'e, E>(
 where
     E: Execute<'q, Postgres> + 'q,
 {
-    let autocommit = !conn.is_in_transaction();
     if !watch.as_ref().is_some_and(|w| w.unnamed) {
-        return observed(watch, autocommit, conn.fetch_optional(query));
+        return observed(watch, conn.fetch_optional(query));
     }
-    if !autocommit {
-        return observed(watch, false, conn.fetch_optional(Unnamed(query)));
+    if conn.is_in_transaction() {
+        return observed(watch, conn.fetch_optional(Unnamed(query)));
     }
     let one = async move {
         let mut tx = conn.begin().await?;
@@ -614,7 +603,7 @@ where
         tx.commit().await?;
         Ok(row)
     };
-    observed(watch, true, one.boxed())
+    observed(watch, one.boxed())
 }
 
 /// Implements sqlx's `Executor` for a handle by delegating to the `PgConnection` that
@@ -677,7 +666,7 @@ macro_rules! observed_executor {
             {
                 let $this = self;
                 let (conn, watch) = $split;
-                $crate::pool::observed(watch, false, conn.prepare_with(sql, parameters))
+                $crate::pool::observed(watch, conn.prepare_with(sql, parameters))
             }
 
             fn describe<'e>(
@@ -692,7 +681,7 @@ macro_rules! observed_executor {
             {
                 let $this = self;
                 let (conn, watch) = $split;
-                $crate::pool::observed(watch, false, conn.describe(sql))
+                $crate::pool::observed(watch, conn.describe(sql))
             }
         }
     };

@@ -34,7 +34,6 @@
 
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
-use crate::error::breaks_connection;
 use crate::pool::{Watch, observed_executor, watched};
 use crate::{Error, OrganizationId, PooledConnection, Role, Scope, UserId};
 
@@ -167,7 +166,7 @@ pub(crate) async fn commit(
     nested: bool,
 ) -> Result<(), Error> {
     match watched(watch, tx.commit()).await {
-        Err(error) if !nested && breaks_connection(&error) => Err(Error::InDoubt(error)),
+        Err(error) if !nested => Err(crate::error::of_write(error)),
         result => Ok(result?),
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
+use crate::error::of_write;
 use crate::{Error, UserId};
 
 /// A user as stored.
@@ -50,7 +51,8 @@ pub async fn create(conn: impl PgExecutor<'_>, new: &NewUser<'_>) -> Result<User
         new.display_name,
     )
     .fetch_one(conn)
-    .await?;
+    .await
+    .map_err(of_write)?;
     tracing::debug!(user.id = %user.id, "created user");
     Ok(user)
 }
@@ -69,7 +71,8 @@ pub async fn get(conn: impl PgExecutor<'_>, id: UserId) -> Result<User, Error> {
         id.into_uuid(),
     )
     .fetch_optional(conn)
-    .await?
+    .await
+    .map_err(of_write)?
     .ok_or(Error::NotFound { entity: "user" })
 }
 

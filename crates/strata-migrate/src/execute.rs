@@ -348,7 +348,7 @@ async fn attempt(
         Ok(()) => Ok(Ok(start.elapsed())),
         // A commit that failed on the server rolled back; one whose answer was lost may not.
         Err(error) => {
-            let rolled_back = !sqlstate::connection_lost(&error);
+            let rolled_back = !strata_config::is_outcome_unknown(&error);
             Ok(Err(SqlFailure { error, rolled_back }))
         }
     }
