@@ -112,7 +112,7 @@ demo:
     url="$(scripts/db.sh up)"
     DATABASE_URL="$url" cargo run --quiet --locked -p strata-db --example service_flow
 
-# Measure strata-db and strata-migrate against their peers in one run (release build); `just bench --quick` takes under a minute.
+# Measure strata-db and strata-migrate against their peers in one run (release build); `--quick` takes under a minute; `--scale` measures the growth curves (10k-5M tasks, 1-64 callers) and draws them as SVG charts.
 [group('bench')]
 bench *ARGS: _sqlx-cli
     #!/usr/bin/env bash

@@ -24,7 +24,7 @@ const GET_SQL: &str =
 /// What `tasks::get` sends: the tenant-scoped read through `strata_task_by_id`, for peers that
 /// run the very same statement (what the data layer adds over the driver, without the cost of
 /// the tenant scope itself).
-const TENANT_GET_SQL: &str =
+pub(crate) const TENANT_GET_SQL: &str =
     "select id, organization_id, project_id, number, title, description, status::text,
         priority, assignee_id, labels, metadata, due_on, version, deleted_at, created_at, updated_at
    from strata_task_by_id($1, $2)";
@@ -108,15 +108,7 @@ async fn fixture(server: &str) -> anyhow::Result<Fixture> {
     let url = fresh_database(server, "strata_bench", true).await?;
     let pool = strata_pool(&url, 2)?;
     let mut conn = pool.acquire().await?;
-    let owner =
-        users::create(&mut *conn, &NewUser { email: "bench@example.com", display_name: "Bench" })
-            .await?;
-    let (_, scope) = organizations::create_with_owner(
-        &mut conn,
-        &NewOrganization { slug: "bench", name: "Bench" },
-        owner.id,
-    )
-    .await?;
+    let scope = organization(&mut conn, "bench").await?;
     let mut tx = scope.begin(&mut conn).await?;
     let project =
         projects::create(&mut tx, &NewProject { key: "OPS", name: "Ops", description: "" }).await?;
@@ -134,6 +126,18 @@ async fn fixture(server: &str) -> anyhow::Result<Fixture> {
     drop(conn);
     pool.close().await;
     Ok(Fixture { url, scope, project: project.id, ids: Arc::new(ids) })
+}
+
+/// A user `<slug>@example.com` and organization `slug`, which the user owns: the owner's scope.
+pub(crate) async fn organization(
+    conn: &mut strata_db::PooledConnection,
+    slug: &str,
+) -> anyhow::Result<Scope> {
+    let email = format!("{slug}@example.com");
+    let owner =
+        users::create(&mut *conn, &NewUser { email: &email, display_name: "Bench" }).await?;
+    let new = NewOrganization { slug, name: "Bench" };
+    Ok(organizations::create_with_owner(conn, &new, owner.id).await?.1)
 }
 
 /// Runs workloads 1–4, 6 and 7.
@@ -161,10 +165,10 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-struct StrataGet {
-    pool: Pool,
-    scope: Scope,
-    ids: Arc<Vec<Uuid>>,
+pub(crate) struct StrataGet {
+    pub(crate) pool: Pool,
+    pub(crate) scope: Scope,
+    pub(crate) ids: Arc<Vec<Uuid>>,
 }
 
 impl Worker for StrataGet {
@@ -243,11 +247,11 @@ impl Worker for PeerGet {
     }
 }
 
-struct DeadpoolGet {
-    pool: deadpool_postgres::Pool,
-    sql: &'static str,
-    org: Uuid,
-    ids: Arc<Vec<Uuid>>,
+pub(crate) struct DeadpoolGet {
+    pub(crate) pool: deadpool_postgres::Pool,
+    pub(crate) sql: &'static str,
+    pub(crate) org: Uuid,
+    pub(crate) ids: Arc<Vec<Uuid>>,
 }
 
 impl Worker for DeadpoolGet {
@@ -276,7 +280,7 @@ async fn peer_gets(f: &Fixture, n: usize, sql: &str) -> anyhow::Result<Vec<PeerG
     Ok(workers)
 }
 
-fn deadpool(url: &str, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
+pub(crate) fn deadpool(url: &str, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
     let config: tokio_postgres::Config = url.parse()?;
     let manager = deadpool_postgres::Manager::from_config(
         config,
@@ -518,10 +522,11 @@ impl PeerTask {
     }
 }
 
-struct StrataCreate {
-    pool: Pool,
-    scope: Scope,
-    project: ProjectId,
+pub(crate) struct StrataCreate {
+    pub(crate) pool: Pool,
+    pub(crate) scope: Scope,
+    /// The projects to create in, one after the other.
+    pub(crate) projects: Vec<ProjectId>,
 }
 
 static NO_METADATA: std::sync::LazyLock<TaskMetadata> =
@@ -532,7 +537,7 @@ impl Worker for StrataCreate {
         let title = format!("created {i}");
         let new = NewTask {
             id: TaskId::new(),
-            project_id: self.project,
+            project_id: self.projects[i as usize % self.projects.len()],
             title: &title,
             description: "",
             priority: 2,
@@ -588,7 +593,11 @@ async fn creates(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
         let (mut s, mut p) = (Sample::default(), Sample::default());
         for _ in 0..plan.rounds {
             let workers = (0..n)
-                .map(|_| StrataCreate { pool: pool.clone(), scope: f.scope, project: f.project })
+                .map(|_| StrataCreate {
+                    pool: pool.clone(),
+                    scope: f.scope,
+                    projects: vec![f.project],
+                })
                 .collect();
             s.absorb(drive(workers, plan.round).await?);
             let mut peers = Vec::new();

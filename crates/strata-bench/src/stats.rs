@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One subject's measurements for one workload.
 #[derive(Debug, Default, Clone)]
@@ -39,12 +39,13 @@ impl Sample {
             throughput: sorted.len() as f64 * self.units_per_op / secs,
             p50_us: pick(0.50),
             p99_us: pick(0.99),
+            p999_us: pick(0.999),
         }
     }
 }
 
 /// What the table and the JSON show for one subject.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Summary {
     /// Operations measured.
     pub ops: usize,
@@ -54,6 +55,10 @@ pub struct Summary {
     pub p50_us: f64,
     /// 99th percentile latency, microseconds.
     pub p99_us: f64,
+    /// 99.9th percentile latency, microseconds: where a caller that waits behind others shows
+    /// (0 in runs from before it was measured).
+    #[serde(default)]
+    pub p999_us: f64,
 }
 
 /// A client that repeats one operation; `call` gets the operation's index.

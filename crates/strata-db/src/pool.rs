@@ -266,11 +266,23 @@ impl bb8::ErrorSink<sqlx::Error> for LogErrors {
 }
 
 /// A pool of PostgreSQL connections; cheap to clone (all clones share the connections).
+///
+/// Callers get connections in the order they asked: a FIFO semaphore of `max_connections`
+/// permits stands in front of bb8. bb8 alone lets a caller that just gave a connection back
+/// take it again before the waiter it woke (its `Notify` is not a queue of connections): at
+/// 64 callers on 8 connections (`just bench --scale`), p50 was 0.24 ms while the mean, by
+/// Little's law, was 1.9 ms, so about 1% of calls waited over 100 ms while others barged.
 #[derive(Clone)]
 pub struct Pool {
     inner: bb8::Pool<Manager>,
     settings: PoolSettings,
     closed: Arc<AtomicBool>,
+    /// One permit per connection, handed out first come, first served.
+    turns: Arc<tokio::sync::Semaphore>,
+    /// Callers waiting for a permit now.
+    queued: Arc<std::sync::atomic::AtomicU64>,
+    /// Callers that gave up waiting for a permit, or for bb8 after it (bb8 counts its own).
+    gave_up: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl fmt::Debug for Pool {
@@ -316,7 +328,8 @@ impl Pool {
                 closed: closed.clone(),
                 unnamed: settings.transaction_pooler,
             });
-        Ok(Self { inner, settings, closed })
+        let turns = Arc::new(tokio::sync::Semaphore::new(max as usize));
+        Ok(Self { inner, settings, closed, turns, queued: Arc::default(), gave_up: Arc::default() })
     }
 
     /// A pool from strata-config's `[database]` section (URL, TLS, statement timeout, sizes).
@@ -343,10 +356,26 @@ impl Pool {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Error::Database(sqlx::Error::PoolClosed));
         }
-        match self.inner.get_owned().await {
-            Ok(inner) => Ok(PooledConnection { inner }),
-            Err(bb8::RunError::User(error)) => Err(Error::Database(error)),
-            Err(bb8::RunError::TimedOut) => Err(Error::Database(sqlx::Error::PoolTimedOut)),
+        let deadline = tokio::time::Instant::now() + self.settings.acquire_timeout;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let turn = tokio::time::timeout_at(deadline, self.turns.clone().acquire_owned()).await;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        let turn = match turn {
+            Ok(Ok(turn)) => turn,
+            Ok(Err(_closed)) => return Err(Error::Database(sqlx::Error::PoolClosed)),
+            Err(_elapsed) => {
+                self.gave_up.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Database(sqlx::Error::PoolTimedOut));
+            }
+        };
+        match tokio::time::timeout_at(deadline, self.inner.get_owned()).await {
+            Ok(Ok(inner)) => Ok(PooledConnection { inner, _turn: turn }),
+            Ok(Err(bb8::RunError::User(error))) => Err(Error::Database(error)),
+            Ok(Err(bb8::RunError::TimedOut)) => Err(Error::Database(sqlx::Error::PoolTimedOut)),
+            Err(_elapsed) => {
+                self.gave_up.fetch_add(1, Ordering::Relaxed);
+                Err(Error::Database(sqlx::Error::PoolTimedOut))
+            }
         }
     }
 
@@ -364,9 +393,9 @@ impl Pool {
             open: state.connections,
             idle: state.idle_connections,
             in_use: state.connections.saturating_sub(state.idle_connections),
-            waiting: stats.pending_gets(),
+            waiting: self.queued.load(Ordering::Relaxed) + stats.pending_gets(),
             acquisitions: stats.get_direct + stats.get_waited,
-            timeouts: stats.get_timed_out,
+            timeouts: stats.get_timed_out + self.gave_up.load(Ordering::Relaxed),
             opened: stats.connections_created,
             replaced: stats.connections_closed_broken + stats.connections_closed_invalid,
             closed_idle: stats.connections_closed_idle_timeout,
@@ -390,6 +419,7 @@ impl Pool {
     /// and connections in use close when they are given back (drain in-flight work first).
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
+        self.turns.close();
         // bb8 has no close: one check-out with the flag set makes it drop every idle
         // connection (each fails its check), then finds nothing to open and gives up.
         drop(tokio::time::timeout(Duration::from_millis(20), self.inner.get()).await);
@@ -434,7 +464,9 @@ pub struct PoolMetrics {
 /// pool, which never hands out a broken connection again. It also dereferences to
 /// [`PgConnection`] for sqlx's own transactions (`conn.begin()`).
 pub struct PooledConnection {
+    // Fields drop in order: the connection goes back to bb8 before the next caller's turn.
     inner: bb8::PooledConnection<'static, Manager>,
+    _turn: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl fmt::Debug for PooledConnection {

@@ -285,3 +285,38 @@ async fn the_pool_recovers_from_a_server_restart_under_load() -> TestResult {
     assert!(ok_after_last_error > 100, "the pool did not recover: {ok_after_last_error} ok");
     Ok(())
 }
+
+#[sqlx::test]
+async fn callers_get_connections_in_turn(admin: PgPool) -> TestResult {
+    // 4 callers on 1 connection, each taking it again as soon as it gives it back: without
+    // a queue the one that just gave it back takes it again, and the others starve.
+    let settings = PoolSettings { max_connections: 1, ..Default::default() };
+    let pool = Pool::new(tagged(&admin, "pool-fair"), settings)?;
+    drop(pool.acquire().await?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (pool, stop) = (pool.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut turns = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut conn = pool.acquire().await?;
+                    sqlx::query("select 1").execute(&mut conn).await?;
+                    turns += 1;
+                }
+                Ok::<_, Error>(turns)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut turns = Vec::new();
+    for caller in callers {
+        turns.push(caller.await??);
+    }
+    let total: u32 = turns.iter().sum();
+    assert!(total > 40, "{turns:?}");
+    // Each had close to a quarter of the turns.
+    assert!(turns.iter().all(|&t| t * 5 >= total), "{turns:?}");
+    Ok(())
+}
