@@ -187,12 +187,17 @@ where
             chart
                 .draw_series(DashedLineSeries::new(line.points.iter().copied(), 6, 4, style))?
                 .label(line.name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+                .legend(move |(x, y)| {
+                    // Two strokes: the legend shows the line dashed, as the chart does.
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (7, 0)], style)
+                        + PathElement::new(vec![(12, 0), (19, 0)], style)
+                });
         } else {
             chart
                 .draw_series(LineSeries::new(line.points.iter().copied(), style))?
                 .label(line.name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         }
         chart.draw_series(line.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
     }
