@@ -100,14 +100,47 @@ struct DataSet {
     ids: Arc<Vec<Uuid>>,
 }
 
+/// How big the data sets and how long the rounds of a `--scale` run are.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Tasks in each table, smallest first.
+    pub tables: &'static [u64],
+    /// Tasks per import.
+    pub import: u64,
+    /// One timed round.
+    pub round: Duration,
+}
+
+impl Sizes {
+    /// The sizes of a full run, or of `--quick`.
+    pub fn of(plan: Plan) -> Self {
+        if plan.quick {
+            Self {
+                tables: &[10_000, 100_000, 300_000],
+                import: 100_000,
+                round: Duration::from_secs(1),
+            }
+        } else {
+            Self {
+                tables: &[10_000, 1_000_000, 5_000_000],
+                import: 1_000_000,
+                round: Duration::from_secs(2),
+            }
+        }
+    }
+}
+
 /// Runs every `--scale` workload.
 pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Scale> {
-    let sizes: &[u64] =
-        if plan.quick { &[10_000, 100_000, 300_000] } else { &[10_000, 1_000_000, 5_000_000] };
-    let round = if plan.quick { Duration::from_secs(1) } else { Duration::from_secs(2) };
+    run_with(server, plan, Sizes::of(plan)).await
+}
+
+/// Runs every `--scale` workload at `sizes`.
+async fn run_with(server: &str, plan: Plan, sizes: Sizes) -> anyhow::Result<Scale> {
+    let round = sizes.round;
     let mut points = Vec::new();
     let mut sets = Vec::new();
-    for &size in sizes {
+    for &size in sizes.tables {
         let started = Instant::now();
         let set = data_set(server, size).await?;
         eprintln!("scale: {size} tasks ready in {:.1} s", started.elapsed().as_secs_f64());
@@ -118,7 +151,7 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Scale> {
     let paged = sets.iter().find(|s| s.tasks >= PROJECT_TASKS).unwrap_or(largest);
     let paged_project_tasks = paged.tasks.min(PROJECT_TASKS);
     let (first_page, deep_page) = paging(paged, paged_project_tasks, plan, round).await?;
-    let import_tasks = if plan.quick { 100_000 } else { 1_000_000 };
+    let import_tasks = sizes.import;
     let import_empty = import_into_empty(server, import_tasks).await?;
     let import_full = import(largest, import_tasks).await?;
     let callers = sweep(small, plan, round).await?;
@@ -505,4 +538,42 @@ async fn creates(set: &DataSet, plan: Plan, round: Duration) -> anyhow::Result<V
     }
     pool.close().await;
     Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What CI runs of the sweep: every curve at tiny sizes and short rounds, its targets and
+    /// its charts, against the test server (`DATABASE_URL`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_short_sweep_measures_every_curve_and_draws_it() -> anyhow::Result<()> {
+        let server = std::env::var("DATABASE_URL")
+            .map_err(|_| anyhow::anyhow!("DATABASE_URL must name the test server"))?;
+        let round = Duration::from_millis(100);
+        let plan = Plan { quick: true, rounds: 1, round, only: &[] };
+        let sizes = Sizes { tables: &[1_000, 3_000], import: 2_000, round };
+        let scale = run_with(&server, plan, sizes).await?;
+        assert_eq!(scale.sizes.iter().map(|p| p.tasks).collect::<Vec<_>>(), [1_000, 3_000]);
+        assert!(scale.sizes.iter().all(|p| p.get.ops > 0 && p.get_peer.ops > 0 && p.list.ops > 0));
+        assert_eq!(
+            scale.callers.iter().map(|p| p.callers).collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32, 64]
+        );
+        assert!(scale.callers.iter().all(|p| p.strata.ops > 0 && p.deadpool.ops > 0));
+        assert_eq!(scale.creates.iter().map(|p| p.projects).collect::<Vec<_>>(), [1, 8, 64]);
+        assert_eq!((scale.paged_project_tasks, scale.import_full_table), (3_000, 3_000));
+        assert!(scale.import_empty.throughput > 0.0 && scale.import_full.throughput > 0.0);
+        assert_eq!(crate::targets(&scale).len(), 6);
+        let dir = std::env::temp_dir().join(format!("strata-bench-charts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let charts = crate::charts::write(&scale, &dir, "smoke", "a test")?;
+        assert_eq!(charts.len(), 5);
+        for chart in &charts {
+            let svg = std::fs::read_to_string(chart)?;
+            assert!(svg.starts_with("<svg") && svg.contains("a test"), "{}", chart.display());
+        }
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 }
