@@ -25,6 +25,7 @@
 pub mod audit;
 pub mod comments;
 mod error;
+mod exec;
 mod ids;
 pub mod memberships;
 pub mod organizations;

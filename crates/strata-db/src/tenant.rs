@@ -34,7 +34,8 @@
 
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
-use crate::pool::{Watch, observed_executor, watched};
+use crate::exec::{observed_executor, watched};
+use crate::pool::Watch;
 use crate::{Error, OrganizationId, PooledConnection, Role, Scope, UserId};
 
 /// What a tenant handle can be made on: a [`PooledConnection`] (whose failures its pool then
