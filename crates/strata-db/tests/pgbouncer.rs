@@ -33,6 +33,32 @@ fn bouncer(admin: &PgPool) -> Result<PgBouncer, Box<dyn std::error::Error + Send
     Ok(PgBouncer::start(admin.connect_options().get_port(), PoolMode::Transaction, 2)?)
 }
 
+/// What the workers of one test saw: right results, wrong ones, and errors.
+#[derive(Debug, Default)]
+struct Tally {
+    ok: AtomicU64,
+    wrong: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Tally {
+    /// Counts one result: `Ok(true)` right, `Ok(false)` wrong, `Err` an error.
+    fn record<E>(&self, result: Result<bool, E>) {
+        let counter = match result {
+            Ok(true) => &self.ok,
+            Ok(false) => &self.wrong,
+            Err(_) => &self.errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(ok, wrong, errors)` so far.
+    fn counts(&self) -> (u64, u64, u64) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        (load(&self.ok), load(&self.wrong), load(&self.errors))
+    }
+}
+
 async fn database(admin: &PgPool) -> Result<String, sqlx::Error> {
     sqlx::query_scalar("select current_database()").fetch_one(admin).await
 }
@@ -43,10 +69,10 @@ async fn sqlx_statements_as_they_are_collide_through_transaction_mode(admin: PgP
     login_role_options(&admin, APP_ROLE).await?;
     let url = bouncer.url(APP_ROLE, &database(&admin).await?);
     let stock = PgPoolOptions::new().max_connections(WORKERS as u32).connect(&url).await?;
-    let (errors, wrong) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let tally = Arc::new(Tally::default());
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
-            let (stock, errors, wrong) = (stock.clone(), errors.clone(), wrong.clone());
+            let (stock, tally) = (stock.clone(), tally.clone());
             tokio::spawn(async move {
                 for i in 0..ROUNDS {
                     let n = i64::try_from(w * 1000 + i).unwrap_or_default();
@@ -60,15 +86,7 @@ async fn sqlx_statements_as_they_are_collide_through_transaction_mode(admin: PgP
                         .fetch_one(&stock)
                         .await;
                     for result in [first, second] {
-                        match result {
-                            Ok(got) if got == n => {}
-                            Ok(_) => {
-                                wrong.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(_) => {
-                                errors.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
+                        tally.record(result.map(|got| got == n));
                     }
                 }
             })
@@ -77,7 +95,7 @@ async fn sqlx_statements_as_they_are_collide_through_transaction_mode(admin: PgP
     for worker in workers {
         worker.await?;
     }
-    let (errors, wrong) = (errors.load(Ordering::Relaxed), wrong.load(Ordering::Relaxed));
+    let (_, wrong, errors) = tally.counts();
     println!("stock sqlx through transaction mode: {errors} errors, {wrong} wrong rows");
     assert!(errors + wrong > 0, "sqlx's named statements did not collide: the test shows nothing");
 
@@ -88,10 +106,10 @@ async fn sqlx_statements_as_they_are_collide_through_transaction_mode(admin: PgP
     let options = url.parse::<sqlx::postgres::PgConnectOptions>()?.statement_cache_capacity(0);
     let unnamed =
         PgPoolOptions::new().max_connections(WORKERS as u32).connect_with(options).await?;
-    let (errors, wrong) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let tally = Arc::new(Tally::default());
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
-            let (unnamed, errors, wrong) = (unnamed.clone(), errors.clone(), wrong.clone());
+            let (unnamed, tally) = (unnamed.clone(), tally.clone());
             tokio::spawn(async move {
                 for i in 0..ROUNDS {
                     let n = i64::try_from(w * 1000 + i).unwrap_or_default();
@@ -103,15 +121,8 @@ async fn sqlx_statements_as_they_are_collide_through_transaction_mode(admin: PgP
                             .bind(n)
                             .bind(0_i64)
                     };
-                    match query.persistent(false).fetch_one(&unnamed).await {
-                        Ok(got) if got == n => {}
-                        Ok(_) => {
-                            wrong.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    let result = query.persistent(false).fetch_one(&unnamed).await;
+                    tally.record(result.map(|got| got == n));
                 }
             })
         })
@@ -119,7 +130,7 @@ async fn sqlx_statements_as_they_are_collide_through_transaction_mode(admin: PgP
     for worker in workers {
         worker.await?;
     }
-    let (errors, wrong) = (errors.load(Ordering::Relaxed), wrong.load(Ordering::Relaxed));
+    let (_, wrong, errors) = tally.counts();
     println!(
         "unnamed statements outside a transaction: {errors} errors, {wrong} wrong rows of {}",
         WORKERS * ROUNDS
@@ -140,26 +151,17 @@ async fn the_data_layer_through_transaction_mode_has_no_errors_and_no_wrong_rows
     config.statement_timeout = Duration::ZERO;
     config.max_connections = WORKERS as u32;
     let pool = Pool::from_config(&config)?;
-    let (errors, wrong, ok) =
-        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let tally = Arc::new(Tally::default());
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
             let pool = pool.clone();
-            let (errors, wrong, ok) = (errors.clone(), wrong.clone(), ok.clone());
+            let tally = tally.clone();
             tokio::spawn(async move {
-                let count = |result: Result<bool, strata_db::Error>| match result {
-                    Ok(true) => {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(false) => {
-                        wrong.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(error) => {
+                let count = |result: Result<bool, strata_db::Error>| {
+                    if let Err(error) = &result {
                         eprintln!("worker {w}: {error}");
-                        {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        };
                     }
+                    tally.record(result);
                 };
                 let setup = async {
                     let mut conn = pool.acquire().await?;
@@ -215,8 +217,7 @@ async fn the_data_layer_through_transaction_mode_has_no_errors_and_no_wrong_rows
     for worker in workers {
         worker.await?;
     }
-    let (errors, wrong, ok) =
-        (errors.load(Ordering::Relaxed), wrong.load(Ordering::Relaxed), ok.load(Ordering::Relaxed));
+    let (ok, wrong, errors) = tally.counts();
     println!("strata-db through transaction mode: {ok} rounds, {errors} errors, {wrong} wrong");
     assert_eq!((errors, wrong), (0, 0));
     assert_eq!(ok, (WORKERS * ROUNDS) as u64);
