@@ -6,21 +6,14 @@ mod support;
 use sqlx::PgPool;
 use sqlx::migrate::Migrate;
 use strata_migrate::{MIGRATOR, exit};
-use support::{command, migrate, spawn_migrate, temp_dir, text, url_for, url_of, write_migrations};
+use support::{
+    applied_versions, command, embedded_versions, migrate, spawn_migrate, temp_dir, text, url_for,
+    url_of, write_migrations,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const SENTINEL: &str = "strata-test-secret-pw";
-
-async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
-        .fetch_all(pool)
-        .await
-}
-
-fn embedded_versions() -> Vec<i64> {
-    MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).map(|m| m.version).collect()
-}
 
 #[sqlx::test(migrations = false)]
 async fn status_before_up_lists_pending_and_creates_nothing(pool: PgPool) -> TestResult {

@@ -6,7 +6,9 @@ mod support;
 
 use sqlx::PgPool;
 use strata_migrate::{MIGRATOR, exit};
-use support::{migrate_src, schema_dump, text, url_of, write_migrations};
+use support::{
+    applied_versions, has_table, migrate_src, schema_dump, text, url_of, write_migrations,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -31,23 +33,13 @@ const REVERSIBLE: &[(&str, &str)] = &[
     ),
 ];
 
-async fn versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
-        .fetch_all(pool)
-        .await
-}
-
-async fn has_table(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select to_regclass($1) is not null").bind(name).fetch_one(pool).await
-}
-
 #[sqlx::test(migrations = false)]
 async fn up_to_then_dry_run_shows_the_exact_sql_and_changes_nothing(pool: PgPool) -> TestResult {
     let dir = write_migrations(REVERSIBLE);
     let url = url_of(&pool).await;
     let out = migrate_src(&url, &dir, &["up", "--to", "1"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(versions(&pool).await?, vec![1]);
+    assert_eq!(applied_versions(&pool).await?, vec![1]);
 
     let env = [("STRATA_MIGRATIONS__LOCK_TIMEOUT", "1500ms")];
     let out = migrate_src(&url, &dir, &["up", "--dry-run"], &env);
@@ -75,7 +67,7 @@ async fn up_to_then_dry_run_shows_the_exact_sql_and_changes_nothing(pool: PgPool
         let found = sql[at..].find(piece).ok_or_else(|| format!("{piece:?} after {at}:\n{sql}"))?;
         at += found + piece.len();
     }
-    assert_eq!(versions(&pool).await?, vec![1], "dry run changed nothing");
+    assert_eq!(applied_versions(&pool).await?, vec![1], "dry run changed nothing");
     assert!(!has_table(&pool, "entries").await?);
 
     let out = migrate_src(&url, &dir, &["--format", "json", "up", "--dry-run"], &[]);
@@ -84,7 +76,7 @@ async fn up_to_then_dry_run_shows_the_exact_sql_and_changes_nothing(pool: PgPool
 
     let out = migrate_src(&url, &dir, &["up"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(versions(&pool).await?, vec![1, 2, 3]);
+    assert_eq!(applied_versions(&pool).await?, vec![1, 2, 3]);
     Ok(())
 }
 
@@ -100,12 +92,12 @@ async fn down_then_up_leaves_an_identical_schema(pool: PgPool) -> TestResult {
     let sql = text(&out);
     assert!(sql.contains("drop index concurrently accounts_name_idx;"), "{sql}");
     assert!(sql.contains("DELETE FROM _sqlx_migrations WHERE version = 2;"), "{sql}");
-    assert_eq!(versions(&pool).await?, vec![1, 2, 3], "dry run changed nothing");
+    assert_eq!(applied_versions(&pool).await?, vec![1, 2, 3], "dry run changed nothing");
 
     let out = migrate_src(&url, &dir, &["down", "--to", "1"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("2 migration(s) reverted"), "{}", text(&out));
-    assert_eq!(versions(&pool).await?, vec![1]);
+    assert_eq!(applied_versions(&pool).await?, vec![1]);
     assert!(!has_table(&pool, "entries").await?);
     let out = migrate_src(&url, &dir, &["up"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -113,7 +105,7 @@ async fn down_then_up_leaves_an_identical_schema(pool: PgPool) -> TestResult {
 
     let out = migrate_src(&url, &dir, &["down", "--steps", "3"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(versions(&pool).await?, Vec::<i64>::new());
+    assert_eq!(applied_versions(&pool).await?, Vec::<i64>::new());
     assert_eq!(schema_dump(&pool).await, Vec::<String>::new());
     let reverts: i64 =
         sqlx::query_scalar("select count(*) from _strata_migration_events where kind = 'revert'")
@@ -151,7 +143,7 @@ async fn down_without_a_down_file_is_refused_and_changes_nothing(pool: PgPool) -
     let all = text(&out);
     assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
     assert!(all.contains("cannot revert migration(s) [4]: no .down.sql file"), "{all}");
-    assert_eq!(versions(&pool).await?, vec![1, 2, 3, 4], "nothing was reverted");
+    assert_eq!(applied_versions(&pool).await?, vec![1, 2, 3, 4], "nothing was reverted");
     let out = migrate_src(&url, &dir, &["down"], &[]);
     assert_eq!(out.status.code(), Some(i32::from(exit::USAGE)), "needs --to or --steps");
     let out = migrate_src(&url, &dir, &["down", "--to", "7"], &[]);
@@ -183,7 +175,7 @@ async fn an_out_of_order_version_is_refused_unless_allowed(pool: PgPool) -> Test
     assert!(text(&out).contains("out of order"), "{}", text(&out));
     let out = migrate_src(&url, &dir, &["up", "--allow-out-of-order"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(versions(&pool).await?, vec![10, 20, 30]);
+    assert_eq!(applied_versions(&pool).await?, vec![10, 20, 30]);
     Ok(())
 }
 
@@ -255,7 +247,7 @@ async fn baseline_then_up_runs_only_the_rest(pool: PgPool) -> TestResult {
     let out = migrate_src(&url, &dir, &["up"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("1 migration(s) applied"), "{}", text(&out));
-    assert_eq!(versions(&pool).await?, vec![1, 2, 3]);
+    assert_eq!(applied_versions(&pool).await?, vec![1, 2, 3]);
     let kinds: Vec<String> = sqlx::query_scalar(
         "select kind || ' ' || version from _strata_migration_events order by id",
     )
@@ -346,7 +338,7 @@ async fn sqlx_and_we_revert_each_others_migrations(pool: PgPool) -> TestResult {
     let out = migrate_src(&url, &dir, &["up"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     sqlx_migrator.undo(&pool, 0).await?;
-    assert_eq!(versions(&pool).await?, Vec::<i64>::new());
+    assert_eq!(applied_versions(&pool).await?, Vec::<i64>::new());
     assert_eq!(schema_dump(&pool).await, Vec::<String>::new());
     Ok(())
 }

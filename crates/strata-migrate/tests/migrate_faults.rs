@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use strata_test_support::{FaultProxy, PrivateCluster};
-use support::{spawn_migrate, text, write_migrations};
+use support::{applied_versions, has_table, spawn_migrate, text, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -52,22 +52,14 @@ impl Rig {
     }
 
     async fn exists(&self, table: &str) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar("select to_regclass($1) is not null")
-            .bind(table)
-            .fetch_one(&self.admin)
-            .await
+        has_table(&self.admin, table).await
     }
 
     async fn applied(&self) -> Result<Vec<i64>, sqlx::Error> {
-        let exists: bool = sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null")
-            .fetch_one(&self.admin)
-            .await?;
-        if !exists {
+        if !self.exists("_sqlx_migrations").await? {
             return Ok(Vec::new());
         }
-        sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
-            .fetch_all(&self.admin)
-            .await
+        applied_versions(&self.admin).await
     }
 }
 
@@ -179,11 +171,7 @@ async fn a_restart_while_eight_runners_wait_for_the_lock_applies_each_file_once(
         outcomes.push(tokio::task::spawn_blocking(move || child.wait_with_output()).await??);
     }
     let admin = PgPool::connect(&url).await?;
-    let applied: Vec<i64> =
-        sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
-            .fetch_all(&admin)
-            .await
-            .unwrap_or_default();
+    let applied = applied_versions(&admin).await.unwrap_or_default();
     let report: Vec<String> =
         outcomes.iter().map(|o| format!("exit {:?}: {}", o.status.code(), text(o))).collect();
     let finished = outcomes.iter().filter(|o| o.status.code() == Some(0)).count();

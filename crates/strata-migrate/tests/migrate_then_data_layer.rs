@@ -8,20 +8,9 @@ use strata_db::organizations::{self, NewOrganization};
 use strata_db::projects::{self, NewProject};
 use strata_db::users::{self, NewUser};
 use strata_db::{Pool, PoolSettings, TenantTx};
-use strata_migrate::MIGRATOR;
-use support::{migrate, text, url_of};
+use support::{applied_versions, embedded_versions, migrate, text, url_of};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
-        .fetch_all(pool)
-        .await
-}
-
-fn embedded_versions() -> Vec<i64> {
-    MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).map(|m| m.version).collect()
-}
 
 #[sqlx::test(migrations = false)]
 async fn up_then_status_then_the_data_layer_works(pool: PgPool) -> TestResult {

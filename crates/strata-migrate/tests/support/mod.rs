@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
+use sqlx::PgPool;
+
 pub use strata_test_support::runner::{
     schema_dump, server_url, temp_dir, text, url_for, url_of, write_migrations,
 };
@@ -36,4 +38,25 @@ pub fn spawn_migrate(args: &[&str], env: &[(&str, &str)]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start strata-migrate")
+}
+
+/// The versions `_sqlx_migrations` records as applied, in order.
+pub async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
+        .fetch_all(pool)
+        .await
+}
+
+/// The versions of the migrations embedded in the runner (`MIGRATOR`), up files only.
+pub fn embedded_versions() -> Vec<i64> {
+    strata_migrate::MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .collect()
+}
+
+/// Whether relation `name` exists.
+pub async fn has_table(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select to_regclass($1) is not null").bind(name).fetch_one(pool).await
 }
