@@ -3,32 +3,15 @@
 //! same lookups straight to the server. No target yet; the row shows what the pooler mode
 //! costs: each bare statement runs in a transaction of its own, as an unnamed statement.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use strata_config::{DatabaseConfig, DatabaseUrl, Pooler, SslMode};
-use strata_db::{Pool, Scope, TaskId, tasks};
+use strata_db::Pool;
 use strata_test_support::{PgBouncer, PoolMode};
-use uuid::Uuid;
 
-use crate::data::{Fixture, strata_pool};
-use crate::stats::{Sample, Worker, drive};
+use crate::data::{Fixture, StrataGet, strata_pool};
+use crate::stats::{Sample, drive};
 use crate::{Plan, Row};
-
-struct Get {
-    pool: Pool,
-    scope: Scope,
-    ids: Arc<Vec<Uuid>>,
-}
-
-impl Worker for Get {
-    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
-        let id = TaskId::from_uuid(self.ids[i as usize % self.ids.len()]);
-        let mut conn = self.pool.acquire().await?;
-        tasks::get(&mut self.scope.on(&mut conn), id).await?;
-        Ok(())
-    }
-}
 
 /// Runs workload 7, or explains why it cannot.
 pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
@@ -56,8 +39,10 @@ pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let pooled = through(&transaction, Pooler::Transaction)?;
     let sessions = through(&session, Pooler::Session)?;
     let direct = strata_pool(&f.url, 8)?;
-    let workers = |pool: &Pool| -> Vec<Get> {
-        (0..8).map(|_| Get { pool: pool.clone(), scope: f.scope, ids: f.ids.clone() }).collect()
+    let workers = |pool: &Pool| -> Vec<StrataGet> {
+        (0..8)
+            .map(|_| StrataGet { pool: pool.clone(), scope: f.scope, ids: f.ids.clone() })
+            .collect()
     };
     for pool in [&pooled, &sessions, &direct] {
         drive(workers(pool), Duration::from_millis(300)).await?;
