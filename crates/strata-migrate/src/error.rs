@@ -132,7 +132,8 @@ pub enum MigrateError {
         /// What is wrong and what to do.
         message: String,
     },
-    /// A no-transaction file could not be split into statements.
+    /// A file `lint` reads could not be split into statements (the runner refuses such a file
+    /// as [`MigrateError::File`] before it plans).
     #[error("migration {version} cannot be split into statements: {source}")]
     Lex {
         /// Its version.

@@ -7,6 +7,7 @@ use std::path::Path;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use crate::error::MigrateError;
+use crate::lexer::Statement;
 
 /// Reads every migration file in `dir` with sqlx's reader, and refuses two files for the same
 /// version and direction: sqlx would apply the first and fail on the second, so the outcome
@@ -92,10 +93,12 @@ fn odd_name(dir: &Path) -> Result<Option<String>, MigrateError> {
 /// `-- statement_timeout:` after its first statement), which would silently change how the
 /// file runs.
 ///
+/// Returns the file's statements.
+///
 /// # Errors
 ///
 /// [`MigrateError::File`] naming the file, with what to do.
-pub(crate) fn check_content(m: &Migration) -> Result<(), MigrateError> {
+pub(crate) fn check_content(m: &Migration) -> Result<Vec<Statement<'_>>, MigrateError> {
     let refuse = |message: String| MigrateError::File { file: file_name(m), message };
     let sql = m.sql.as_str();
     if sql.starts_with('\u{feff}') {
@@ -143,7 +146,7 @@ pub(crate) fn check_content(m: &Migration) -> Result<(), MigrateError> {
             )));
         }
     }
-    Ok(())
+    Ok(statements)
 }
 
 /// The migrations that move the schema forward (not the `.down.sql` halves).

@@ -17,7 +17,7 @@ use crate::directive;
 use crate::error::MigrateError;
 use crate::files;
 use crate::history::History;
-use crate::lexer::{self, Statement};
+use crate::lexer::Statement;
 use crate::options::{DownOptions, DownTarget, Settings, UpOptions};
 
 /// Whether a plan moves the schema forward or back.
@@ -202,19 +202,15 @@ impl<'m> Plan<'m> {
         // `None` until the plan first sets them (a transaction's `SET LOCAL` ends with it).
         let mut session: Option<Timeouts> = None;
         let mut statement_timeout_set = false;
-        // Every file is checked before the first one runs.
-        for (migration, _) in &chosen {
-            files::check_content(migration)?;
-        }
+        // The whole plan, every file checked, is made before the first one runs.
         for (migration, resume_at) in chosen {
+            let statements = files::check_content(migration)?;
             let file = Timeouts {
                 lock: directive::lock_timeout(migration)?.unwrap_or(settings.lock_timeout),
                 statement: directive::statement_timeout(migration)?.or(settings.statement_timeout),
             };
             let how = if migration.no_tx {
                 let explicit_lock = directive::lock_timeout(migration)?.is_some();
-                let statements = lexer::split(migration.sql.as_str())
-                    .map_err(|source| MigrateError::Lex { version: migration.version, source })?;
                 let all = statements
                     .into_iter()
                     .enumerate()
