@@ -352,9 +352,9 @@ impl Pool {
             return Err(Error::Database(sqlx::Error::PoolClosed));
         }
         let deadline = tokio::time::Instant::now() + self.settings.acquire_timeout;
-        self.queued.fetch_add(1, Ordering::Relaxed);
+        let waiting = InQueue::join(&self.queued);
         let turn = tokio::time::timeout_at(deadline, self.turns.clone().acquire_owned()).await;
-        self.queued.fetch_sub(1, Ordering::Relaxed);
+        drop(waiting);
         let turn = match turn {
             Ok(Ok(turn)) => turn,
             Ok(Err(_closed)) => return Err(Error::Database(sqlx::Error::PoolClosed)),
@@ -423,6 +423,23 @@ impl Pool {
     /// Whether [`Pool::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+}
+
+/// One caller counted in [`Pool`]'s queue while it waits for its turn; the count drops when
+/// this does, also when the caller gives up (its `acquire` future dropped mid-wait).
+struct InQueue<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> InQueue<'a> {
+    fn join(queue: &'a std::sync::atomic::AtomicU64) -> Self {
+        queue.fetch_add(1, Ordering::Relaxed);
+        Self(queue)
+    }
+}
+
+impl Drop for InQueue<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -320,3 +320,16 @@ async fn callers_get_connections_in_turn(admin: PgPool) -> TestResult {
     assert!(turns.iter().all(|&t| t * 5 >= total), "{turns:?}");
     Ok(())
 }
+
+#[sqlx::test]
+async fn a_caller_that_gives_up_waiting_leaves_the_queue(admin: PgPool) -> TestResult {
+    let settings = PoolSettings { max_connections: 1, ..Default::default() };
+    let pool = Pool::new(tagged(&admin, "pool-cancel"), settings)?;
+    let held = pool.acquire().await?;
+    // The caller's own deadline ends the wait before the pool's acquire timeout does.
+    let gave_up = tokio::time::timeout(Duration::from_millis(100), pool.acquire()).await;
+    assert!(gave_up.is_err(), "the connection was held: the wait should not have ended");
+    assert_eq!(pool.metrics().waiting, 0, "{:?}", pool.metrics());
+    drop(held);
+    Ok(())
+}
