@@ -164,12 +164,16 @@ pub enum Pooler {
     #[default]
     None,
     /// PgBouncer (or another pooler) in session mode: one server connection per client
-    /// connection, so everything works as on the server.
+    /// connection, so everything works as on the server. Poolers refuse or drop start-up
+    /// parameters, so strata-db sends `statement_timeout` and
+    /// `idle_in_transaction_session_timeout` with `SET` once a connection is open.
     Session,
     /// PgBouncer in transaction mode: a client connection gets a server connection for one
     /// transaction only. strata-db then names no prepared statement and runs every statement
-    /// inside a transaction; start-up parameters (`database.statement_timeout`) cannot pass;
-    /// the migration runner needs `migrations.url` (its advisory lock needs a session).
+    /// inside a transaction, whose `BEGIN` carries `statement_timeout` and
+    /// `idle_in_transaction_session_timeout` as `SET LOCAL` (a session's `SET` would land on
+    /// whichever server connection the pooler picked, and stay there for other clients); the
+    /// migration runner needs `migrations.url` (its advisory lock needs a session).
     Transaction,
 }
 
@@ -181,6 +185,41 @@ impl Pooler {
             Self::Session => "session",
             Self::Transaction => "transaction",
         }
+    }
+}
+
+/// `idle_in_transaction_session_timeout`, by its server name.
+const IDLE_IN_TRANSACTION: &str = "idle_in_transaction_session_timeout";
+
+/// A server setting that every connection of the data layer must have
+/// ([`DatabaseConfig::server_settings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSetting {
+    /// The server's name for it (`statement_timeout`).
+    pub name: &'static str,
+    /// The configuration key it comes from (`database.statement_timeout`).
+    pub key: &'static str,
+    /// Its value in milliseconds, the server's unit for both settings (as `pg_settings.setting`
+    /// shows it).
+    pub millis: u128,
+}
+
+impl ServerSetting {
+    /// `statement_timeout` and `idle_in_transaction_session_timeout` at these values, leaving
+    /// out those at zero (the server's own then holds).
+    pub fn of(statement_timeout: Duration, idle_in_transaction_timeout: Duration) -> Vec<Self> {
+        [
+            ("statement_timeout", "database.statement_timeout", statement_timeout),
+            (
+                IDLE_IN_TRANSACTION,
+                "database.idle_in_transaction_timeout",
+                idle_in_transaction_timeout,
+            ),
+        ]
+        .into_iter()
+        .filter(|(.., value)| !value.is_zero())
+        .map(|(name, key, value)| Self { name, key, millis: value.as_millis() })
+        .collect()
     }
 }
 
@@ -267,8 +306,11 @@ impl Default for DatabaseConfig {
 }
 
 impl DatabaseConfig {
-    /// Connect options built from the fields: URL, password, TLS, application name, and the
-    /// statement timeout sent as a start-up parameter so every connection has it at no cost.
+    /// Connect options built from the fields: URL, password, TLS, application name and, with
+    /// no pooler in front ([`Pooler::None`]), the statement timeout and the session settings
+    /// sent as start-up parameters, so every connection has them at no cost. Through a pooler
+    /// no start-up parameter is sent (PgBouncer refuses `options`, or drops it when told to
+    /// ignore it): the data layer sets [`DatabaseConfig::server_settings`] after connecting.
     ///
     /// Logs a warning when a host that is not loopback is used without `verify-full`.
     /// Never log the result: sqlx's `Debug` of it shows the password.
@@ -284,15 +326,28 @@ impl DatabaseConfig {
             // with them on the server connection they share.
             options = options.statement_cache_capacity(0);
         }
-        let mut settings = self.session_settings();
-        if !self.statement_timeout.is_zero() {
-            settings
-                .insert(0, ("statement_timeout", self.statement_timeout.as_millis().to_string()));
-        }
-        if !settings.is_empty() {
-            options = options.options(settings);
+        if self.pooler == Pooler::None {
+            let mut settings: Vec<_> = self
+                .server_settings()
+                .into_iter()
+                .filter(|s| s.name != IDLE_IN_TRANSACTION)
+                .map(|s| (s.name, s.millis.to_string()))
+                .collect();
+            settings.extend(self.session_settings());
+            if !settings.is_empty() {
+                options = options.options(settings);
+            }
         }
         Ok(options)
+    }
+
+    /// The settings that must hold on the server for every connection of the data layer, with
+    /// the keys they come from: `statement_timeout` and `idle_in_transaction_session_timeout`
+    /// (those set to `0s` keep the server's own). The data layer checks them on every new
+    /// connection, whatever the pooler, so a pooler that dropped one is an error, not a silent
+    /// default.
+    pub fn server_settings(&self) -> Vec<ServerSetting> {
+        ServerSetting::of(self.statement_timeout, self.idle_in_transaction_timeout)
     }
 
     /// The server settings that end the session of a client that vanished or hung: TCP
@@ -301,7 +356,8 @@ impl DatabaseConfig {
     fn session_settings(&self) -> Vec<(&'static str, String)> {
         if self.pooler != Pooler::None {
             // A pooler holds the server connections: the settings would be refused, or apply
-            // to its connection rather than to this client.
+            // to its connection rather than to this client (`idle_in_transaction_timeout`
+            // reaches the server after connecting: see `server_settings`).
             return Vec::new();
         }
         let mut settings = Vec::new();
@@ -519,8 +575,15 @@ mod tests {
             ..config.clone()
         };
         assert_eq!(quiet.connect_options()?.get_options(), Some("-c statement_timeout=1500"));
-        let pooled = DatabaseConfig { pooler: Pooler::Session, ..config };
-        assert_eq!(pooled.connect_options()?.get_options(), Some("-c statement_timeout=1500"));
+        // Through a pooler, no start-up parameter: the data layer sets them after connecting.
+        for pooler in [Pooler::Session, Pooler::Transaction] {
+            let pooled = DatabaseConfig { pooler, ..config.clone() };
+            assert_eq!(pooled.connect_options()?.get_options(), None, "{pooler:?}");
+        }
+        let names =
+            |c: &DatabaseConfig| c.server_settings().iter().map(|s| s.millis).collect::<Vec<_>>();
+        assert_eq!(names(&config), [1500, 60_000]);
+        assert_eq!(names(&quiet), [1500]);
         assert!(matches!(
             DatabaseConfig::default().connect_options(),
             Err(ConfigError::MissingUrl)

@@ -29,7 +29,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use database::{
-    DatabaseConfig, DatabaseUrl, Pooler, SslMode, is_connection_lost, is_outcome_unknown,
+    DatabaseConfig, DatabaseUrl, Pooler, ServerSetting, SslMode, is_connection_lost,
+    is_outcome_unknown,
 };
 pub use error::{ConfigError, Origin, Problem};
 pub use load::Loader;

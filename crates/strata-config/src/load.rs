@@ -158,15 +158,6 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
     {
         report("database.ssl_root_cert", format!("{} is not a file", cert.display()));
     }
-    if db.pooler == crate::Pooler::Transaction && !db.statement_timeout.is_zero() {
-        report(
-            "database.statement_timeout",
-            "cannot be sent through a transaction-mode pooler (database.pooler = \"transaction\"): \
-             set it to \"0s\" and give the role its timeout on the server \
-             (ALTER ROLE … SET statement_timeout = '30s')"
-                .to_owned(),
-        );
-    }
     if !db.response_timeout.is_zero()
         && !db.statement_timeout.is_zero()
         && db.response_timeout <= db.statement_timeout

@@ -228,11 +228,14 @@ fn a_malformed_url_never_shows_its_password() {
 }
 
 #[test]
-fn a_transaction_mode_pooler_refuses_a_start_up_statement_timeout() -> Result<(), ConfigError> {
-    let pooled = [("STRATA_DATABASE__POOLER", "transaction")];
-    let message = message_of(load(None, &pooled));
-    assert!(message.contains("database.statement_timeout"), "{message}");
-    assert!(message.contains("transaction-mode pooler"), "{message}");
+fn a_transaction_mode_pooler_keeps_the_statement_timeout() -> Result<(), ConfigError> {
+    // The data layer sends it with each transaction's BEGIN (SET LOCAL), not at start-up.
+    let pooled = load(None, &[("STRATA_DATABASE__POOLER", "transaction")])?;
+    let settings = pooled.database.server_settings();
+    assert_eq!(
+        settings.first().map(|s| (s.key, s.millis)),
+        Some(("database.statement_timeout", 30_000))
+    );
     let config = load(
         Some("[database]\npooler = \"transaction\"\nstatement_timeout = \"0s\"\n"),
         &[("STRATA_MIGRATIONS__URL", &format!("postgres://owner:{SECRET}@db/strata"))],

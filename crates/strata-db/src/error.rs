@@ -112,6 +112,12 @@ pub enum Error {
          been applied (read it back, or retry it if it is idempotent)"
     )]
     InDoubt(#[source] sqlx::Error),
+    /// No connection could be opened: the last attempt's failure, in the server's or the
+    /// pooler's own words (or the server setting that did not take). Returned at once when
+    /// the refusal will come again (see [`crate::Pool::acquire`]); unavailable, and safe to
+    /// retry, when it may pass (a server restarting, a network failure).
+    #[error("could not open a database connection: {0}{hint}", hint = connect_hint(.0))]
+    Connect(#[source] std::sync::Arc<sqlx::Error>),
     /// The configuration cannot make a pool (no URL, or an unusable one).
     #[error(transparent)]
     Config(#[from] strata_config::ConfigError),
@@ -149,6 +155,7 @@ impl Error {
     pub fn retry(&self) -> Retry {
         match self {
             Self::InDoubt(_) => Retry::InDoubt,
+            Self::Connect(_) if self.is_unavailable() => Retry::Safe,
             Self::Database(e)
                 if self.is_unavailable()
                     || self.is_retryable()
@@ -176,7 +183,11 @@ impl Error {
     /// I/O, TLS and protocol failures, and the server shutting down, starting or out of
     /// connections (SQLSTATE 57P01-57P03, 53300).
     pub fn is_unavailable(&self) -> bool {
-        let Self::Database(e) = self else { return false };
+        let e = match self {
+            Self::Database(e) => e,
+            Self::Connect(e) => e.as_ref(),
+            _ => return false,
+        };
         matches!(
             e,
             sqlx::Error::PoolTimedOut
@@ -186,6 +197,32 @@ impl Error {
                 | sqlx::Error::Protocol(_)
                 | sqlx::Error::WorkerCrashed
         ) || sqlstate(e).is_some_and(|code| code.starts_with("57P") || code == "53300")
+    }
+}
+
+/// Whether a failure to open a connection will come again at once, so that a caller waiting
+/// for a connection gets it now rather than after the acquire timeout: the server or the pooler
+/// refused in its own words (a wrong password, a missing database, a start-up parameter it does
+/// not take), or a server setting did not take. Not a network failure, nor a server that is
+/// starting, stopping or full (57P01-57P03, 53300), which a wait can outlast.
+pub(crate) fn refuses_for_good(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Configuration(_) => true,
+        sqlx::Error::Database(_) => {
+            !sqlstate(error).is_some_and(|code| code.starts_with("57P") || code == "53300")
+        }
+        _ => false,
+    }
+}
+
+/// What to do about a connection failure whose cause the words alone do not say.
+fn connect_hint(error: &sqlx::Error) -> &'static str {
+    let text = error.to_string();
+    if text.contains("unsupported startup parameter") {
+        " (a pooler refused a start-up parameter: set database.pooler to its pool_mode, \"session\" \
+         or \"transaction\", and strata sends its settings after connecting instead)"
+    } else {
+        ""
     }
 }
 
@@ -299,5 +336,20 @@ mod tests {
         assert!(!Error::Database(sqlx::Error::RowNotFound).is_unavailable());
         assert!(!Error::NotFound { entity: "task" }.is_unavailable());
         assert!(!Error::Stale { expected: 1, actual: 2 }.is_unavailable());
+    }
+
+    #[test]
+    fn a_connect_failure_is_unavailable_unless_it_refuses_for_good() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let error = Error::Connect(std::sync::Arc::new(sqlx::Error::Io(refused)));
+        assert!(error.is_unavailable());
+        assert_eq!(error.retry(), Retry::Safe);
+        assert!(!refuses_for_good(&sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into())));
+        let setting = sqlx::Error::Configuration("database.statement_timeout did not take".into());
+        assert!(refuses_for_good(&setting));
+        let error = Error::Connect(std::sync::Arc::new(setting));
+        assert!(!error.is_unavailable());
+        assert_eq!(error.retry(), Retry::No);
+        assert!(error.to_string().contains("database.statement_timeout"), "{error}");
     }
 }

@@ -13,7 +13,10 @@ use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow, PgStatement};
-use sqlx::{Connection, Either, Execute, Executor, PgConnection, Postgres, SqlStr};
+use sqlx::{
+    AssertSqlSafe, Connection, Either, Execute, Executor, PgConnection, Postgres, SqlStr,
+    Transaction,
+};
 
 use crate::pool::Watch;
 
@@ -43,6 +46,20 @@ pub(crate) async fn watched<T>(
     let result = within(limit, "database.response_timeout", future).await;
     Watch::observe(watch, &result);
     result
+}
+
+/// Begins a transaction on `conn`, or a savepoint when one is open, watched as [`watched`].
+/// Through a transaction-mode pooler the `BEGIN` carries the server settings as `SET LOCAL`
+/// ([`Watch::begin`]), in the same message.
+pub(crate) async fn begin<'c>(
+    conn: &'c mut PgConnection,
+    watch: Option<&mut Watch>,
+) -> Result<Transaction<'c, Postgres>, sqlx::Error> {
+    let statement = watch.as_ref().and_then(|w| w.begin.clone());
+    match statement.filter(|_| !conn.is_in_transaction()) {
+        Some(statement) => watched(watch, conn.begin_with(AssertSqlSafe(statement))).await,
+        None => watched(watch, conn.begin()).await,
+    }
 }
 
 /// [`watched`], boxed for an executor.
@@ -116,13 +133,25 @@ where
     if conn.is_in_transaction() {
         return observed_stream(watch, conn.fetch_many(Unnamed(query)));
     }
+    let begin = watch.as_ref().and_then(|w| w.begin.clone());
     let all = async move {
-        let mut tx = conn.begin().await?;
+        let mut tx = begin_unwatched(conn, begin).await?;
         let items: Vec<_> = tx.fetch_many(Unnamed(query)).try_collect().await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(futures_util::stream::iter(items.into_iter().map(Ok)))
     };
     observed_stream(watch, futures_util::stream::once(all).try_flatten().boxed())
+}
+
+/// `BEGIN`, or `statement` in its place, for the bare statements above (watched as a whole).
+async fn begin_unwatched(
+    conn: &mut PgConnection,
+    statement: Option<std::sync::Arc<str>>,
+) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+    match statement {
+        Some(statement) => conn.begin_with(AssertSqlSafe(statement)).await,
+        None => conn.begin().await,
+    }
 }
 
 /// [`fetch_many`] for at most one row.
@@ -140,8 +169,9 @@ where
     if conn.is_in_transaction() {
         return observed(watch, conn.fetch_optional(Unnamed(query)));
     }
+    let begin = watch.as_ref().and_then(|w| w.begin.clone());
     let one = async move {
-        let mut tx = conn.begin().await?;
+        let mut tx = begin_unwatched(conn, begin).await?;
         let row = tx.fetch_optional(Unnamed(query)).await?;
         tx.commit().await?;
         Ok(row)

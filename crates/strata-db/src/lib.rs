@@ -35,6 +35,7 @@ pub mod projects;
 pub mod replicas;
 pub mod retry;
 mod scope;
+mod settings;
 pub mod tasks;
 pub mod tenant;
 pub mod users;

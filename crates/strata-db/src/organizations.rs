@@ -144,7 +144,7 @@ pub async fn create_with_owner(
 ) -> Result<(Organization, Scope), Error> {
     let (raw, mut watch) = conn.split_connection();
     let nested = raw.is_in_transaction();
-    let mut tx = crate::exec::watched(watch.as_deref_mut(), raw.begin()).await?;
+    let mut tx = crate::exec::begin(raw, watch.as_deref_mut()).await?;
     let mut exec = TenantExec::on(&mut tx, watch.as_deref_mut());
     // A caller's transaction may be scoped to another organization: put its setting back.
     let previous = sqlx::query_scalar!(

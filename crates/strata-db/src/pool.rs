@@ -28,9 +28,12 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
+use strata_config::{Pooler, ServerSetting};
+
 use crate::Error;
-use crate::error::breaks_connection;
+use crate::error::{breaks_connection, refuses_for_good};
 use crate::exec::{watched, within};
+use crate::settings::ServerSettings;
 
 /// Sizes and timings of a [`Pool`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +57,18 @@ pub struct PoolSettings {
     /// waits for ever. When it passes, the call fails with an I/O error of kind `TimedOut`
     /// and the connection is closed (its state is unknown).
     pub response_timeout: Option<Duration>,
-    /// The connections go through a transaction-mode pooler (PgBouncer's `pool_mode =
-    /// transaction`): a statement is never a named prepared statement, and one run outside a
-    /// transaction runs inside one of its own ([`strata_config::Pooler::Transaction`]).
-    pub transaction_pooler: bool,
+    /// What sits between the pool and the server. Through a transaction-mode pooler
+    /// (PgBouncer's `pool_mode = transaction`) a statement is never a named prepared statement,
+    /// and one run outside a transaction runs inside one of its own
+    /// ([`strata_config::Pooler::Transaction`]).
+    pub pooler: Pooler,
+    /// `statement_timeout` that every connection must have; `None` keeps the server's. Checked
+    /// on every new connection: with no pooler it must come in the connect options (as
+    /// [`strata_config::DatabaseConfig::connect_options`] puts it); through a pooler the pool
+    /// sets it itself (see [`Pooler`]).
+    pub statement_timeout: Option<Duration>,
+    /// `idle_in_transaction_session_timeout`, as `statement_timeout`.
+    pub idle_in_transaction_timeout: Option<Duration>,
 }
 
 impl Default for PoolSettings {
@@ -71,7 +82,9 @@ impl Default for PoolSettings {
             check_after: Duration::from_secs(1),
             connect_timeout: Some(Duration::from_secs(10)),
             response_timeout: Some(Duration::from_secs(35)),
-            transaction_pooler: false,
+            pooler: Pooler::None,
+            statement_timeout: None,
+            idle_in_transaction_timeout: None,
         }
     }
 }
@@ -89,9 +102,21 @@ impl PoolSettings {
             max_lifetime: never_if_zero(config.max_lifetime),
             connect_timeout: never_if_zero(config.connect_timeout),
             response_timeout: never_if_zero(config.response_timeout),
-            transaction_pooler: config.pooler == strata_config::Pooler::Transaction,
+            pooler: config.pooler,
+            statement_timeout: never_if_zero(config.statement_timeout),
+            idle_in_transaction_timeout: never_if_zero(config.idle_in_transaction_timeout),
             ..Self::default()
         }
+    }
+
+    /// The server settings the pool holds every connection to.
+    fn server_settings(&self) -> ServerSettings {
+        let or_zero = |d: Option<Duration>| d.unwrap_or_default();
+        let settings = ServerSetting::of(
+            or_zero(self.statement_timeout),
+            or_zero(self.idle_in_transaction_timeout),
+        );
+        ServerSettings::new(settings, self.pooler)
     }
 
     /// How often bb8's reaper looks for idle and old connections: often enough that neither
@@ -128,14 +153,17 @@ impl Conn {
 /// What travels with a pooled connection into every handle made on it (an implementation
 /// detail of [`crate::AsConnection`]).
 #[doc(hidden)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Watch {
     /// A statement on it failed in a way that leaves it unusable.
     pub(crate) broken: bool,
-    /// It goes through a transaction-mode pooler: see [`PoolSettings::transaction_pooler`].
+    /// It goes through a transaction-mode pooler: see [`PoolSettings::pooler`].
     pub(crate) unnamed: bool,
     /// [`PoolSettings::response_timeout`].
     pub(crate) response_timeout: Option<Duration>,
+    /// The `BEGIN` that carries the server settings through a transaction-mode pooler
+    /// ([`ServerSettings::begin`]); `None` for a plain `BEGIN`.
+    pub(crate) begin: Option<Arc<str>>,
 }
 
 impl Watch {
@@ -155,41 +183,56 @@ struct Manager {
     response_timeout: Option<Duration>,
     /// Set by [`Pool::close`]: nothing is opened or handed out any more.
     closed: Arc<AtomicBool>,
-    /// [`PoolSettings::transaction_pooler`].
+    /// Through a transaction-mode pooler ([`PoolSettings::pooler`]).
     unnamed: bool,
+    /// What every new connection is set to and checked for.
+    settings: ServerSettings,
+    /// [`ServerSettings::begin`], once.
+    begin: Option<Arc<str>>,
+    /// Where a failed attempt to open a connection is reported to waiting callers.
+    failures: Arc<ConnectFailures>,
 }
 
 impl bb8::ManageConnection for Manager {
     type Connection = Conn;
-    type Error = sqlx::Error;
+    // Shared: the failure of an attempt to open a connection goes to the callers waiting for
+    // one ([`ConnectFailures`]) as well as to bb8's error sink.
+    type Error = Arc<sqlx::Error>;
 
-    async fn connect(&self) -> Result<Conn, sqlx::Error> {
+    async fn connect(&self) -> Result<Conn, Arc<sqlx::Error>> {
         if self.closed.load(Ordering::Relaxed) {
-            return Err(sqlx::Error::PoolClosed);
+            return Err(Arc::new(sqlx::Error::PoolClosed));
         }
         let connect = async {
             let mut raw = self.options.connect().await?;
+            self.settings.apply(&mut raw).await?;
             if self.unnamed {
                 learn_types(&mut raw).await?;
             }
             Ok(raw)
         };
-        let raw = within(self.connect_timeout, "database.connect_timeout", connect).await?;
-        let watch =
-            Watch { broken: false, unnamed: self.unnamed, response_timeout: self.response_timeout };
+        let raw = within(self.connect_timeout, "database.connect_timeout", connect)
+            .await
+            .map_err(|error| self.failures.report(error))?;
+        let watch = Watch {
+            broken: false,
+            unnamed: self.unnamed,
+            response_timeout: self.response_timeout,
+            begin: self.begin.clone(),
+        };
         Ok(Conn { raw, watch, unsettled: false, returned: Instant::now() })
     }
 
-    async fn is_valid(&self, conn: &mut Conn) -> Result<(), sqlx::Error> {
+    async fn is_valid(&self, conn: &mut Conn) -> Result<(), Arc<sqlx::Error>> {
         if self.closed.load(Ordering::Relaxed) {
-            return Err(sqlx::Error::PoolClosed);
+            return Err(Arc::new(sqlx::Error::PoolClosed));
         }
         if conn.unsettled || conn.returned.elapsed() > self.check_after {
             // Unsettled until the answer comes: bb8 gives the connection back to the idle list
             // when its acquire timeout interrupts this ping, and the next check-out must then
             // ping again rather than trust it.
             conn.unsettled = true;
-            conn.raw.ping().await?;
+            conn.raw.ping().await.map_err(Arc::new)?;
             conn.unsettled = false;
         }
         Ok(())
@@ -242,21 +285,50 @@ async fn learn_types(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Logs the connection errors that bb8 retries in the background; the caller that waited
-/// sees `PoolTimedOut` once the acquire timeout passes.
+/// Logs the connection errors that bb8 retries in the background; the callers waiting meet
+/// them through [`ConnectFailures`].
 #[derive(Debug, Clone, Copy)]
 struct LogErrors;
 
-impl bb8::ErrorSink<sqlx::Error> for LogErrors {
-    fn sink(&self, error: sqlx::Error) {
-        if matches!(error, sqlx::Error::PoolClosed) {
+impl bb8::ErrorSink<Arc<sqlx::Error>> for LogErrors {
+    fn sink(&self, error: Arc<sqlx::Error>) {
+        if matches!(*error, sqlx::Error::PoolClosed) {
             return;
         }
         tracing::warn!(%error, "could not open a database connection; retrying");
     }
 
-    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<sqlx::Error>> {
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<Arc<sqlx::Error>>> {
         Box::new(*self)
+    }
+}
+
+/// The last failed attempt to open a connection, for the callers waiting for one.
+///
+/// bb8 opens connections in the background, retries failed attempts until its timeout, and
+/// hands their errors to its error sink, never to the caller that waits: through a PgBouncer
+/// that refused `options`, 8 of 8 callers waited the whole acquire timeout and got
+/// `PoolTimedOut`, without the pooler's words. Here a waiting caller sees each failure: one
+/// that will come again at once ([`crate::error::refuses_for_good`]) ends its wait with that
+/// error, and any other is what its timeout returns.
+#[derive(Debug)]
+struct ConnectFailures(tokio::sync::watch::Sender<Option<Arc<sqlx::Error>>>);
+
+impl ConnectFailures {
+    fn new() -> Self {
+        Self(tokio::sync::watch::Sender::new(None))
+    }
+
+    /// Tells the waiting callers of `error`, and gives it back shared.
+    fn report(&self, error: sqlx::Error) -> Arc<sqlx::Error> {
+        let error = Arc::new(error);
+        self.0.send_replace(Some(error.clone()));
+        error
+    }
+
+    /// Failures from now on.
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<Arc<sqlx::Error>>> {
+        self.0.subscribe()
     }
 }
 
@@ -278,6 +350,8 @@ pub struct Pool {
     queued: Arc<std::sync::atomic::AtomicU64>,
     /// Callers that gave up waiting for a permit, or for bb8 after it (bb8 counts its own).
     gave_up: Arc<std::sync::atomic::AtomicU64>,
+    /// Failed attempts to open a connection, as they happen.
+    failures: Arc<ConnectFailures>,
 }
 
 impl fmt::Debug for Pool {
@@ -303,6 +377,8 @@ impl Pool {
         }
         let max = settings.max_connections.max(1);
         let closed = Arc::new(AtomicBool::new(false));
+        let failures = Arc::new(ConnectFailures::new());
+        let server_settings = settings.server_settings();
         let inner = bb8::Pool::builder()
             .max_size(max)
             .min_idle((settings.min_connections > 0).then_some(settings.min_connections.min(max)))
@@ -321,10 +397,21 @@ impl Pool {
                 connect_timeout: settings.connect_timeout,
                 response_timeout: settings.response_timeout,
                 closed: closed.clone(),
-                unnamed: settings.transaction_pooler,
+                unnamed: settings.pooler == Pooler::Transaction,
+                begin: server_settings.begin(),
+                settings: server_settings,
+                failures: failures.clone(),
             });
         let turns = Arc::new(tokio::sync::Semaphore::new(max as usize));
-        Ok(Self { inner, settings, closed, turns, queued: Arc::default(), gave_up: Arc::default() })
+        Ok(Self {
+            inner,
+            settings,
+            closed,
+            turns,
+            queued: Arc::default(),
+            gave_up: Arc::default(),
+            failures,
+        })
     }
 
     /// A pool from strata-config's `[database]` section (URL, TLS, statement timeout, sizes).
@@ -345,8 +432,11 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] with `PoolTimedOut` when none is ready within the acquire timeout
-    /// (all in use, or the server not answering: the connection errors are logged).
+    /// [`Error::Connect`] with the server's or pooler's own words as soon as an attempt to
+    /// open a connection is refused in a way that will not pass (a wrong password, a start-up
+    /// parameter the pooler refuses, a setting that did not take), and with the last failure
+    /// when none is ready within the acquire timeout after attempts failed (a server
+    /// restarting); [`Error::Database`] with `PoolTimedOut` when all connections stayed in use.
     pub async fn acquire(&self) -> Result<PooledConnection, Error> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Error::Database(sqlx::Error::PoolClosed));
@@ -363,13 +453,32 @@ impl Pool {
                 return Err(Error::Database(sqlx::Error::PoolTimedOut));
             }
         };
-        match tokio::time::timeout_at(deadline, self.inner.get_owned()).await {
+        let mut failures = self.failures.subscribe();
+        let mut last_failure = None;
+        let get = tokio::time::timeout_at(deadline, self.inner.get_owned());
+        tokio::pin!(get);
+        let got = loop {
+            tokio::select! {
+                got = &mut get => break got,
+                Ok(()) = failures.changed() => {
+                    last_failure = failures.borrow_and_update().clone();
+                    if let Some(error) = last_failure.as_ref().filter(|e| refuses_for_good(e)) {
+                        return Err(Error::Connect(error.clone()));
+                    }
+                }
+            }
+        };
+        let timed_out = || match last_failure {
+            Some(error) => Error::Connect(error),
+            None => Error::Database(sqlx::Error::PoolTimedOut),
+        };
+        match got {
             Ok(Ok(inner)) => Ok(PooledConnection { inner, _turn: turn }),
-            Ok(Err(bb8::RunError::User(error))) => Err(Error::Database(error)),
-            Ok(Err(bb8::RunError::TimedOut)) => Err(Error::Database(sqlx::Error::PoolTimedOut)),
+            Ok(Err(bb8::RunError::User(error))) => Err(Error::Connect(error)),
+            Ok(Err(bb8::RunError::TimedOut)) => Err(timed_out()),
             Err(_elapsed) => {
                 self.gave_up.fetch_add(1, Ordering::Relaxed);
-                Err(Error::Database(sqlx::Error::PoolTimedOut))
+                Err(timed_out())
             }
         }
     }

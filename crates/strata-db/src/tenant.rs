@@ -34,7 +34,7 @@
 
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
-use crate::exec::{observed_executor, watched};
+use crate::exec::{begin, observed_executor, watched};
 use crate::pool::Watch;
 use crate::{Error, OrganizationId, PooledConnection, Role, Scope, UserId};
 
@@ -120,7 +120,7 @@ impl<'c> TenantTx<'c> {
     ) -> Result<Self, Error> {
         let (conn, mut broken) = conn.split_connection();
         let nested = conn.is_in_transaction();
-        let tx = watched(broken.as_deref_mut(), conn.begin()).await?;
+        let tx = begin(conn, broken.as_deref_mut()).await?;
         let mut handle = Self { tx, broken, scope: Scope::owner_of(organization, user), nested };
         handle.scope = enter(&mut handle, organization, user).await?;
         Ok(handle)
@@ -248,7 +248,7 @@ impl<'t> TenantExec<'t> {
     pub(crate) async fn savepoint(
         &mut self,
     ) -> Result<(Transaction<'_, Postgres>, Option<&mut Watch>), Error> {
-        let savepoint = watched(self.broken.as_deref_mut(), self.conn.begin()).await?;
+        let savepoint = begin(self.conn, self.broken.as_deref_mut()).await?;
         Ok((savepoint, self.broken.as_deref_mut()))
     }
 }

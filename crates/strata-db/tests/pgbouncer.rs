@@ -5,19 +5,25 @@
 //! First what goes wrong without care (sqlx's named, cached statements collide between clients
 //! on a shared server connection), then the data layer with `database.pooler = "transaction"`:
 //! eight workers running its real operations, with 0 errors and 0 wrong rows.
+//!
+//! Then the server settings (`database.statement_timeout`, `idle_in_transaction_timeout`)
+//! through both modes, with and without `options` in PgBouncer's
+//! `ignore_startup_parameters`: each connection has the configured value, or the caller gets
+//! an error that names the setting and the pooler parameter, at once.
 
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Row};
 use strata_config::{DatabaseConfig, DatabaseUrl, Pooler};
 use strata_db::tasks::{self, TaskFilter, TaskOrder};
 use strata_db::users::{self, NewUser};
-use strata_db::{Pool, TenantTx, comments, organizations};
+use strata_db::{Error, Pool, PooledConnection, Retry, TenantTx, comments, organizations};
 use strata_test_support::{APP_ROLE, PgBouncer, PoolMode, login_role_options};
 use support::{new_task, tenant};
 
@@ -148,7 +154,6 @@ async fn the_data_layer_through_transaction_mode_has_no_errors_and_no_wrong_rows
     let mut config = DatabaseConfig::default();
     config.url = Some(DatabaseUrl::new(bouncer.url(APP_ROLE, &database(&admin).await?)));
     config.pooler = Pooler::Transaction;
-    config.statement_timeout = Duration::ZERO;
     config.max_connections = WORKERS as u32;
     let pool = Pool::from_config(&config)?;
     let tally = Arc::new(Tally::default());
@@ -222,5 +227,144 @@ async fn the_data_layer_through_transaction_mode_has_no_errors_and_no_wrong_rows
     assert_eq!((errors, wrong), (0, 0));
     assert_eq!(ok, (WORKERS * ROUNDS) as u64);
     pool.close().await;
+    Ok(())
+}
+
+/// A data-layer configuration through `bouncer` as the application's role, with the default
+/// timeouts (`statement_timeout` 30 s, `idle_in_transaction_timeout` 60 s).
+async fn config_through(
+    admin: &PgPool,
+    bouncer: &PgBouncer,
+    pooler: Pooler,
+) -> Result<DatabaseConfig, Box<dyn std::error::Error + Send + Sync>> {
+    login_role_options(admin, APP_ROLE).await?;
+    let mut config = DatabaseConfig::default();
+    config.url = Some(DatabaseUrl::new(bouncer.url(APP_ROLE, &database(admin).await?)));
+    config.pooler = pooler;
+    // Long, so that a caller who waited for it would stand out from one refused at once.
+    config.acquire_timeout = Duration::from_secs(30);
+    Ok(config)
+}
+
+/// `show NAME` through a strata connection (through a transaction pooler, in the transaction
+/// strata opens for a bare statement).
+async fn show(conn: &mut PooledConnection, name: &str) -> Result<String, sqlx::Error> {
+    let sql = match name {
+        "statement_timeout" => "show statement_timeout",
+        _ => "show idle_in_transaction_session_timeout",
+    };
+    sqlx::query_scalar(sql).fetch_one(conn).await
+}
+
+/// A pool of `config` that must fail at once, and its error.
+async fn refused(
+    config: &DatabaseConfig,
+) -> Result<Error, Box<dyn std::error::Error + Send + Sync>> {
+    let pool = Pool::from_config(config)?;
+    let started = Instant::now();
+    let error = pool.acquire().await.err().ok_or("a connection without its settings")?;
+    let waited = started.elapsed();
+    // Not the 30 s acquire timeout: the refusal ends the wait.
+    assert!(waited < Duration::from_secs(15), "waited {waited:?} for {error}");
+    Ok(error)
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn session_mode_keeps_the_configured_timeouts(admin: PgPool) -> TestResult {
+    let port = admin.connect_options().get_port();
+    for ignore_options in [false, true] {
+        let bouncer =
+            PgBouncer::builder(port, PoolMode::Session).ignore_options(ignore_options).start()?;
+        let pool = Pool::from_config(&config_through(&admin, &bouncer, Pooler::Session).await?)?;
+        let mut conn = pool.acquire().await?;
+        assert_eq!(show(&mut conn, "statement_timeout").await?, "30s", "{ignore_options}");
+        assert_eq!(show(&mut conn, "idle_in_transaction_session_timeout").await?, "1min");
+        drop(conn);
+        pool.close().await;
+    }
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn a_pooler_that_refuses_options_is_named_at_once(admin: PgPool) -> TestResult {
+    // database.pooler left at "none": strata sends the timeouts as start-up parameters.
+    let bouncer =
+        PgBouncer::builder(admin.connect_options().get_port(), PoolMode::Session).start()?;
+    let error = refused(&config_through(&admin, &bouncer, Pooler::None).await?).await?;
+    let message = error.to_string();
+    assert!(matches!(error, Error::Connect(_)), "{error:?}");
+    assert!(message.contains("unsupported startup parameter: options"), "{message}");
+    assert!(message.contains("database.pooler"), "{message}");
+    assert_eq!(error.retry(), Retry::No, "{error:?}");
+    assert!(bouncer.log().contains("unsupported startup parameter"), "{}", bouncer.log());
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn a_pooler_that_drops_options_is_an_error_not_a_silent_default(admin: PgPool) -> TestResult {
+    // The usual workaround: `options` ignored. The start-up parameters are accepted and
+    // dropped, and the server would run without the timeout.
+    let bouncer = PgBouncer::builder(admin.connect_options().get_port(), PoolMode::Session)
+        .ignore_options(true)
+        .start()?;
+    let error = refused(&config_through(&admin, &bouncer, Pooler::None).await?).await?;
+    let message = error.to_string();
+    for part in [
+        "database.statement_timeout",
+        "statement_timeout = 0 ms",
+        "ignore_startup_parameters",
+        "database.pooler",
+    ] {
+        assert!(message.contains(part), "{part:?} missing: {message}");
+    }
+    assert_eq!(error.retry(), Retry::No, "{error:?}");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn transaction_mode_sets_the_timeouts_in_every_transaction(admin: PgPool) -> TestResult {
+    let port = admin.connect_options().get_port();
+    for ignore_options in [false, true] {
+        let bouncer = PgBouncer::builder(port, PoolMode::Transaction)
+            .ignore_options(ignore_options)
+            .start()?;
+        let mut config = config_through(&admin, &bouncer, Pooler::Transaction).await?;
+        let pool = Pool::from_config(&config)?;
+        let mut conn = pool.acquire().await?;
+        // A bare statement, in the transaction strata opens for it.
+        assert_eq!(show(&mut conn, "statement_timeout").await?, "30s");
+        assert_eq!(show(&mut conn, "idle_in_transaction_session_timeout").await?, "1min");
+        // A tenant transaction of the data layer.
+        let t = tenant(&mut conn, &format!("tx-settings-{ignore_options}")).await?;
+        let mut tx = t.scope.begin(&mut conn).await?;
+        let inside: String =
+            sqlx::query_scalar("show statement_timeout").fetch_one(&mut tx).await?;
+        tx.commit().await?;
+        assert_eq!(inside, "30s");
+        drop(conn);
+        pool.close().await;
+
+        // The setting is LOCAL: another client of the same pooler, sharing its 2 server
+        // connections, runs with the server's own (0) after strata's transactions.
+        let url = bouncer.url(APP_ROLE, &database(&admin).await?);
+        let mut other = sqlx::PgConnection::connect(&url).await?;
+        for _ in 0..4 {
+            let row = sqlx::raw_sql("show statement_timeout").fetch_one(&mut other).await?;
+            let theirs: String = row.try_get(0)?;
+            assert_eq!(theirs, "0", "strata's setting leaked to another client");
+        }
+
+        // And the server enforces it.
+        config.statement_timeout = Duration::from_millis(200);
+        let pool = Pool::from_config(&config)?;
+        let mut conn = pool.acquire().await?;
+        let error = Error::from(
+            sqlx::query("select pg_sleep(5)").execute(&mut conn).await.err().ok_or("slept 5 s")?,
+        );
+        assert_eq!(error.retry(), Retry::Safe, "{error:?}");
+        assert!(error.to_string().contains("statement timeout"), "{error}");
+        drop(conn);
+        pool.close().await;
+    }
     Ok(())
 }

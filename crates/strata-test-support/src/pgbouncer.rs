@@ -45,16 +45,58 @@ pub struct PgBouncer {
     port: u16,
 }
 
-impl PgBouncer {
-    /// Starts PgBouncer in `mode` in front of the server on 127.0.0.1:`upstream_port`, and
-    /// waits until it accepts connections.
+/// How to start a [`PgBouncer`]: [`PgBouncer::builder`].
+#[derive(Debug, Clone)]
+pub struct PgBouncerBuilder {
+    upstream_port: u16,
+    mode: PoolMode,
+    pool_size: u32,
+    ignore_options: bool,
+    max_prepared_statements: u32,
+    program: Option<PathBuf>,
+}
+
+impl PgBouncerBuilder {
+    /// At most `size` server connections per database and user (default 2).
+    #[must_use]
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// Adds `options` to `ignore_startup_parameters`, as guides on the web advise: the
+    /// start-up parameter that carries settings such as `statement_timeout` is then accepted
+    /// and dropped. By default PgBouncer refuses it.
+    #[must_use]
+    pub fn ignore_options(mut self, ignore: bool) -> Self {
+        self.ignore_options = ignore;
+        self
+    }
+
+    /// `max_prepared_statements` (PgBouncer 1.21 and later; 0, the default, leaves it unset):
+    /// protocol-level prepared statements survive transaction mode.
+    #[must_use]
+    pub fn max_prepared_statements(mut self, count: u32) -> Self {
+        self.max_prepared_statements = count;
+        self
+    }
+
+    /// Runs this program instead of the installed `pgbouncer`.
+    #[must_use]
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self
+    }
+
+    /// Starts it and waits until it accepts connections.
     ///
     /// # Errors
     ///
     /// [`HarnessError::PgBouncerNotInstalled`] without the program; otherwise when no
     /// directory or port can be had, or it does not start (the error quotes its log).
-    pub fn start(upstream_port: u16, mode: PoolMode, pool_size: u32) -> Result<Self, HarnessError> {
-        let program = find().ok_or(HarnessError::PgBouncerNotInstalled)?;
+    pub fn start(self) -> Result<PgBouncer, HarnessError> {
+        let program =
+            self.program.clone().or_else(find).ok_or(HarnessError::PgBouncerNotInstalled)?;
         let tools = Toolchain::discover()?;
         let dir = create_cluster_dir(&tools)?;
         let port = free_port()?;
@@ -75,6 +117,12 @@ impl PgBouncer {
                 "\"postgres\" \"\"\n\"{APP_ROLE}\" \"{PASSWORD}\"\n\"{RELAY_ROLE}\" \"{PASSWORD}\"\n"
             ),
         )?;
+        let ignored =
+            if self.ignore_options { "extra_float_digits, options" } else { "extra_float_digits" };
+        let prepared = match self.max_prepared_statements {
+            0 => String::new(),
+            count => format!("max_prepared_statements = {count}\n"),
+        };
         write(
             &ini,
             format!(
@@ -89,10 +137,13 @@ impl PgBouncer {
                  pool_mode = {mode}\n\
                  default_pool_size = {pool_size}\n\
                  max_client_conn = 1000\n\
-                 ignore_startup_parameters = extra_float_digits\n\
+                 ignore_startup_parameters = {ignored}\n\
+                 {prepared}\
                  logfile = {log}\n",
+                upstream_port = self.upstream_port,
                 users = users.display(),
-                mode = mode.as_str(),
+                mode = self.mode.as_str(),
+                pool_size = self.pool_size,
                 log = log.display(),
             ),
         )?;
@@ -101,7 +152,7 @@ impl PgBouncer {
         let child = command
             .spawn()
             .map_err(|source| HarnessError::Spawn { program: program.clone(), source })?;
-        let bouncer = Self { child, dir, port };
+        let bouncer = PgBouncer { child, dir, port };
         let start = Instant::now();
         while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
             if start.elapsed() > ACCEPT_TIMEOUT {
@@ -115,6 +166,36 @@ impl PgBouncer {
             thread::sleep(Duration::from_millis(20));
         }
         Ok(bouncer)
+    }
+}
+
+impl PgBouncer {
+    /// A PgBouncer in `mode` in front of the server on 127.0.0.1:`upstream_port`, with 2
+    /// server connections, refusing the `options` start-up parameter (PgBouncer's default).
+    pub fn builder(upstream_port: u16, mode: PoolMode) -> PgBouncerBuilder {
+        PgBouncerBuilder {
+            upstream_port,
+            mode,
+            pool_size: 2,
+            ignore_options: false,
+            max_prepared_statements: 0,
+            program: None,
+        }
+    }
+
+    /// Starts PgBouncer in `mode` in front of the server on 127.0.0.1:`upstream_port`, and
+    /// waits until it accepts connections ([`PgBouncer::builder`] with `pool_size`).
+    ///
+    /// # Errors
+    ///
+    /// As [`PgBouncerBuilder::start`].
+    pub fn start(upstream_port: u16, mode: PoolMode, pool_size: u32) -> Result<Self, HarnessError> {
+        Self::builder(upstream_port, mode).pool_size(pool_size).start()
+    }
+
+    /// The log PgBouncer has written so far (its refusals name their reason).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()
     }
 
     /// Its port on 127.0.0.1.
