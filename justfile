@@ -23,6 +23,10 @@ test: check verify-sqlx verify-schema
     set -euo pipefail
     url="$(scripts/db.sh up)"
     mkdir -p target
+    # PgBouncer 1.18 (Debian's) and 1.21+ (built once from ../shared/vendor when none is
+    # installed) for the pooler tests; a missing one fails those tests with the reason.
+    scripts/pgbouncer.sh installed >/dev/null || true
+    if modern="$(scripts/pgbouncer.sh modern)"; then export STRATA_PGBOUNCER_MODERN="$modern"; fi
     DATABASE_URL="$url" cargo test --workspace --all-targets 2>&1 | tee target/test-output.log
     DATABASE_URL="$url" cargo test --workspace --doc 2>&1 | tee -a target/test-output.log
     if grep -q "{{ secret_sentinel }}" target/test-output.log; then
@@ -118,10 +122,9 @@ bench *ARGS: _sqlx-cli
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh up)"
-    if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "bench: installing PgBouncer from Debian's packages (workload 7)" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
-    fi
+    # Workload 7's PgBouncers: Debian's 1.18, and 1.21+ (built once from ../shared/vendor).
+    scripts/pgbouncer.sh installed >/dev/null || true
+    if modern="$(scripts/pgbouncer.sh modern)"; then export STRATA_PGBOUNCER_MODERN="$modern"; fi
     cargo build --release --locked -p strata-bench -p strata-migrate
     DATABASE_URL="$url" target/release/strata-bench {{ ARGS }}
 

@@ -105,11 +105,22 @@ pub fn write(scale: &Scale, dir: &Path, stem: &str, caption: &str) -> anyhow::Re
         "Creates per second, 8 callers, against the projects they spread over",
         "projects",
         "creates/s",
-        vec![Line::solid(
-            "strata tasks::create",
-            STRATA,
-            scale.creates.iter().map(|p| (p.projects as f64, p.creates.throughput)).collect(),
-        )],
+        vec![
+            Line::solid(
+                "strata tasks::create",
+                STRATA,
+                scale.creates.iter().map(|p| (p.projects as f64, p.creates.throughput)).collect(),
+            ),
+            Line::solid(
+                "tokio-postgres, the same transaction",
+                PEER,
+                scale
+                    .creates
+                    .iter()
+                    .filter_map(|p| Some((p.projects as f64, p.peer?.throughput)))
+                    .collect(),
+            ),
+        ],
     )?;
     Ok(written)
 }

@@ -105,14 +105,25 @@ pub(crate) struct Fixture {
 }
 
 async fn fixture(server: &str) -> anyhow::Result<Fixture> {
-    let url = fresh_database(server, "strata_bench", true).await?;
+    fixture_of(server, "strata_bench", 10_000).await
+}
+
+/// A fixture of 200 tasks in database `name`, for the bench's own tests.
+#[cfg(test)]
+pub(crate) async fn small_fixture(server: &str, name: &str) -> anyhow::Result<Fixture> {
+    fixture_of(server, name, 200).await
+}
+
+/// Database `name`, recreated and migrated, with one project of `tasks` tasks.
+async fn fixture_of(server: &str, name: &str, tasks: usize) -> anyhow::Result<Fixture> {
+    let url = fresh_database(server, name, true).await?;
     let pool = strata_pool(&url, 2)?;
     let mut conn = pool.acquire().await?;
     let scope = organization(&mut conn, "bench").await?;
     let mut tx = scope.begin(&mut conn).await?;
     let project =
         projects::create(&mut tx, &NewProject { key: "OPS", name: "Ops", description: "" }).await?;
-    let rows = (0..10_000).map(|i| ImportTask {
+    let rows = (0..tasks).map(|i| ImportTask {
         title: format!("Task number {i} with a realistic title"),
         description: "Some description text that a task would carry around.".repeat(2),
         priority: (i % 5) as i16,
@@ -122,7 +133,7 @@ async fn fixture(server: &str) -> anyhow::Result<Fixture> {
     tasks::import(&mut tx, project.id, rows).await?;
     tx.commit().await?;
     let ids: Vec<Uuid> =
-        sqlx::query_scalar("select id from tasks order by random()").fetch_all(&mut *conn).await?;
+        sqlx::query_scalar("select id from tasks order by random()").fetch_all(&mut conn).await?;
     drop(conn);
     pool.close().await;
     Ok(Fixture { url, scope, project: project.id, ids: Arc::new(ids) })
@@ -175,7 +186,7 @@ impl Worker for StrataGet {
     async fn call(&mut self, i: u64) -> anyhow::Result<()> {
         let id = TaskId::from_uuid(self.ids[i as usize % self.ids.len()]);
         let mut conn = self.pool.acquire().await?;
-        tasks::get(&mut self.scope.on(&mut *conn), id).await?;
+        tasks::get(&mut self.scope.on(&mut conn), id).await?;
         Ok(())
     }
 }
@@ -193,7 +204,7 @@ impl Worker for BareGet {
         use sqlx::Row as _;
         let id = self.ids[i as usize % self.ids.len()];
         let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query(GET_SQL).bind(self.org).bind(id).fetch_one(&mut *conn).await?;
+        let row = sqlx::query(GET_SQL).bind(self.org).bind(id).fetch_one(&mut conn).await?;
         let _decoded = (
             row.try_get::<Uuid, _>(0)?,
             row.try_get::<Uuid, _>(1)?,

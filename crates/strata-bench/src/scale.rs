@@ -5,7 +5,8 @@
 //! - paging: the first page and the page at 90% depth of a 1M-task project;
 //! - importing 1M tasks into an empty table and into the 5M one;
 //! - callers from 1 to 64 on a pool of 8, strata against deadpool-postgres;
-//! - creates spread over 1, 8 and 64 projects at 8 callers.
+//! - creates spread over 1, 8 and 64 projects at 8 callers, against tokio-postgres running the
+//!   same transaction.
 //!
 //! `--quick` uses 10k, 100k and 300k tasks. The data sets are made once, server-side
 //! (`INSERT … SELECT generate_series`, in 100k-row batches: no rows cross the socket, about 3×
@@ -25,6 +26,7 @@ use crate::data::{
     DeadpoolGet, StrataCreate, StrataGet, TENANT_GET_SQL, deadpool, fresh_database, organization,
     strata_pool, url_with_db,
 };
+use crate::same_create::SameCreate;
 use crate::stats::{Sample, Summary, Worker, drive};
 
 /// Tasks per project in the data sets: the 1M-task project of the paging curve.
@@ -88,6 +90,10 @@ pub struct CreatesPoint {
     pub projects: usize,
     /// Throughput and latency.
     pub creates: Summary,
+    /// tokio-postgres running the same transaction over the same projects, 8 connections
+    /// (absent in runs from before it was measured).
+    #[serde(default)]
+    pub peer: Option<Summary>,
 }
 
 /// A data set: a database with `tasks` tasks in projects of at most [`PROJECT_TASKS`].
@@ -530,11 +536,23 @@ async fn creates(set: &DataSet, plan: Plan, round: Duration) -> anyhow::Result<V
                 })
                 .collect()
         };
-        let mut sample = Sample::default();
+        let (mut sample, mut peer) = (Sample::default(), Sample::default());
         for _ in 0..plan.rounds {
             sample.absorb(drive(workers(), round).await?);
+            // Connected and prepared before the clock starts, as the pool's connections are.
+            let mut peers = Vec::new();
+            for w in 0..8 {
+                let mut projects = targets[..spread].to_vec();
+                projects.rotate_left(w % spread);
+                peers.push(SameCreate::connect(&set.url, set.scope, projects).await?);
+            }
+            peer.absorb(drive(peers, round).await?);
         }
-        points.push(CreatesPoint { projects: spread, creates: sample.summary() });
+        points.push(CreatesPoint {
+            projects: spread,
+            creates: sample.summary(),
+            peer: Some(peer.summary()),
+        });
     }
     pool.close().await;
     Ok(points)

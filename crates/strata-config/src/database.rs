@@ -276,6 +276,11 @@ pub struct DatabaseConfig {
     pub ssl_root_cert: Option<PathBuf>,
     /// What sits between the service and the server ([`Pooler`]).
     pub pooler: Pooler,
+    /// The transaction-mode pooler keeps protocol-level prepared statements across
+    /// transactions (PgBouncer 1.21 or later with `max_prepared_statements` above 0): strata-db
+    /// then names and caches its statements again, and runs a bare statement without a
+    /// transaction of its own. Only with `pooler = "transaction"`.
+    pub pooler_prepared_statements: bool,
     /// Streaming replicas of the server, for reads that tolerate lag (`strata_db::ReadPool`);
     /// every other key of `[database]` applies to them too. Passwords hidden like `url`'s.
     pub replica_urls: Vec<DatabaseUrl>,
@@ -300,6 +305,7 @@ impl Default for DatabaseConfig {
             ssl_mode: None,
             ssl_root_cert: None,
             pooler: Pooler::None,
+            pooler_prepared_statements: false,
             replica_urls: Vec::new(),
         }
     }
@@ -321,9 +327,9 @@ impl DatabaseConfig {
     /// URL does not parse.
     pub fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
         let mut options = self.base_connect_options()?;
-        if self.pooler == Pooler::Transaction {
+        if self.pooler == Pooler::Transaction && !self.pooler_prepared_statements {
             // Named statements outlive a transaction, and another client's would collide
-            // with them on the server connection they share.
+            // with them on the server connection they share, unless the pooler keeps them.
             options = options.statement_cache_capacity(0);
         }
         if self.pooler == Pooler::None {

@@ -83,6 +83,7 @@ impl Config {
             ("database.ssl_mode", d.ssl_mode.map(|m| m.as_str().to_owned())),
             ("database.ssl_root_cert", d.ssl_root_cert.as_ref().map(|p| p.display().to_string())),
             ("database.pooler", Some(d.pooler.as_str().to_owned())),
+            ("database.pooler_prepared_statements", Some(d.pooler_prepared_statements.to_string())),
             (
                 "database.replica_urls",
                 (!d.replica_urls.is_empty()).then(|| {

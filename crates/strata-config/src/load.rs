@@ -158,6 +158,16 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
     {
         report("database.ssl_root_cert", format!("{} is not a file", cert.display()));
     }
+    if db.pooler_prepared_statements && db.pooler != crate::Pooler::Transaction {
+        report(
+            "database.pooler_prepared_statements",
+            format!(
+                "says what a transaction-mode pooler keeps, but database.pooler is \"{}\": set \
+                 database.pooler = \"transaction\", or leave this out",
+                db.pooler.as_str()
+            ),
+        );
+    }
     if !db.response_timeout.is_zero()
         && !db.statement_timeout.is_zero()
         && db.response_timeout <= db.statement_timeout

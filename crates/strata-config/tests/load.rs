@@ -248,6 +248,13 @@ fn a_transaction_mode_pooler_keeps_the_statement_timeout() -> Result<(), ConfigE
     assert_eq!(url.as_deref(), Some("postgres://owner:***@db/strata"));
     let message = message_of(load(None, &[("STRATA_DATABASE__POOLER", "sometimes")]));
     assert!(message.contains("database.pooler"), "{message}");
+    // Prepared statements kept by the pooler: only a transaction-mode pooler says so.
+    let kept = [("STRATA_DATABASE__POOLER_PREPARED_STATEMENTS", "true")];
+    let message = message_of(load(None, &kept));
+    assert!(message.contains("database.pooler_prepared_statements"), "{message}");
+    assert!(message.contains("\"none\""), "{message}");
+    let both = [kept[0], ("STRATA_DATABASE__POOLER", "transaction")];
+    assert!(load(None, &both)?.database.pooler_prepared_statements);
     Ok(())
 }
 

@@ -147,8 +147,10 @@ impl Error {
     /// Whether a retry is safe, in doubt, or pointless. Every error has one answer:
     ///
     /// - [`Retry::Safe`] for [`Error::is_unavailable`], [`Error::is_retryable`], a statement or
-    ///   lock timeout (57014, 55P03), or a connection that broke inside a transaction, which
-    ///   the server then rolls back.
+    ///   lock timeout (57014, 55P03), a connection that broke inside a transaction, which
+    ///   the server then rolls back, or a cached statement whose plan a migration made stale
+    ///   (0A000 `cached plan must not change result type`, 42804: the pool replaces the
+    ///   connection, so the retry prepares it afresh).
     /// - [`Retry::InDoubt`] for [`Error::InDoubt`].
     /// - [`Retry::No`] for everything else (not found, conflicts, invalid input, stale versions,
     ///   forbidden, read-only, configuration, and database errors not listed above).
@@ -160,6 +162,7 @@ impl Error {
                 if self.is_unavailable()
                     || self.is_retryable()
                     || breaks_connection(e)
+                    || plan_went_stale(e)
                     || sqlstate(e).is_some_and(|code| code == "57014" || code == "55P03") =>
             {
                 Retry::Safe
@@ -213,6 +216,24 @@ pub(crate) fn refuses_for_good(error: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a prepared statement's plan no longer fits the schema, after a migration changed
+/// the type of a column it returns: the server refuses to run the cached plan (SQLSTATE 0A000,
+/// `cached plan must not change result type`), or, where the column comes through a function
+/// returning a table's row type (`strata_task_by_id`), the plan is not invalidated at all and
+/// fails on the row's new type (42804, `attribute 5 of type record has wrong type`). Nothing
+/// ran; the same statement prepared afresh succeeds.
+///
+/// A compile-time checked statement meets 42804 (datatype mismatch) only when the schema
+/// changed under it, so the code alone decides; 0A000 is also every other unsupported
+/// feature, so its message does too.
+pub(crate) fn plan_went_stale(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|db| match db.code().as_deref() {
+        Some("42804") => true,
+        Some("0A000") => db.message().starts_with("cached plan must not"),
+        _ => false,
+    })
 }
 
 /// What to do about a connection failure whose cause the words alone do not say.

@@ -4,13 +4,16 @@
 //! transaction. Written once, for sqlx's `Executor` of the pooled connection and of the tenant
 //! handles ([`observed_executor`]).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::io;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
-use futures_util::{FutureExt, StreamExt, TryStreamExt};
+use futures_util::{FutureExt, StreamExt, TryFutureExt, TryStreamExt};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow, PgStatement};
 use sqlx::{
@@ -18,6 +21,7 @@ use sqlx::{
     Transaction,
 };
 
+use crate::error::plan_went_stale;
 use crate::pool::Watch;
 
 /// Awaits `future` for at most `limit` (`None`: for ever); past it, an I/O error of kind
@@ -88,13 +92,26 @@ pub(crate) fn observed_stream<'e, T: Send + 'e>(
     .boxed()
 }
 
-/// A query sent as an unnamed statement: `persistent` is false, so sqlx parses it into the
-/// unnamed statement instead of naming (and caching) one.
-struct Unnamed<E>(E);
+/// A query taken apart, so that its text can be read before it is sent, and sent named
+/// (`persistent`: sqlx prepares and caches it) or unnamed.
+struct Sent {
+    sql: SqlStr,
+    arguments: Option<PgArguments>,
+    persistent: bool,
+}
 
-impl<'q, E: Execute<'q, Postgres>> Execute<'q, Postgres> for Unnamed<E> {
+impl Sent {
+    /// `query`, named only if it asks to be and `named` allows it.
+    fn of<'q, E: Execute<'q, Postgres>>(mut query: E, named: bool) -> Result<Self, sqlx::Error> {
+        let arguments = query.take_arguments().map_err(sqlx::Error::Encode)?;
+        let persistent = named && query.persistent();
+        Ok(Self { sql: query.sql(), arguments, persistent })
+    }
+}
+
+impl Execute<'_, Postgres> for Sent {
     fn sql(self) -> SqlStr {
-        self.0.sql()
+        self.sql
     }
 
     fn statement(&self) -> Option<&PgStatement> {
@@ -103,11 +120,74 @@ impl<'q, E: Execute<'q, Postgres>> Execute<'q, Postgres> for Unnamed<E> {
     }
 
     fn take_arguments(&mut self) -> Result<Option<PgArguments>, BoxDynError> {
-        self.0.take_arguments()
+        Ok(self.arguments.take())
     }
 
     fn persistent(&self) -> bool {
-        false
+        self.persistent
+    }
+}
+
+/// The statements whose plans went stale on the server connections behind a pooler that keeps
+/// prepared statements (`cached plan must not change result type`, after a migration changed
+/// a column they return), shared by a pool's connections: sent unnamed from then on.
+///
+/// PgBouncer 1.21 and later keep one server-side statement per text on each server connection
+/// and give it to every client that prepares the same text: a client that reconnects still
+/// meets the stale plan, until PgBouncer's `RECONNECT` (admin console) replaces the server
+/// connections.
+#[derive(Debug, Default)]
+pub(crate) struct StaleStatements {
+    /// Whether any is stale, read before taking the lock.
+    any: AtomicBool,
+    texts: RwLock<HashSet<String>>,
+}
+
+impl StaleStatements {
+    fn contains(&self, sql: &str) -> bool {
+        self.any.load(Ordering::Relaxed) && self.texts.read().is_ok_and(|texts| texts.contains(sql))
+    }
+
+    /// Notes `sql` when `error` says its plan went stale.
+    fn note(&self, sql: &str, error: &sqlx::Error) {
+        if plan_went_stale(error)
+            && let Ok(mut texts) = self.texts.write()
+        {
+            texts.insert(sql.to_owned());
+            self.any.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How a query goes out on a watched connection: as the caller made it, or taken apart
+/// ([`Sent`]) when a transaction-mode pooler decides whether it is named.
+enum Route<E> {
+    AsIs(E),
+    Sent(Sent),
+}
+
+fn route<'q, E: Execute<'q, Postgres>>(
+    watch: Option<&Watch>,
+    query: E,
+) -> Result<Route<E>, sqlx::Error> {
+    match watch {
+        Some(watch) if watch.unnamed => Ok(Route::Sent(Sent::of(query, false)?)),
+        Some(Watch { stale: Some(stale), .. }) => {
+            let mut sent = Sent::of(query, true)?;
+            sent.persistent &= !stale.contains(sent.sql.as_str());
+            Ok(Route::Sent(sent))
+        }
+        _ => Ok(Route::AsIs(query)),
+    }
+}
+
+/// What notes a stale plan for the statement `sql` ([`StaleStatements::note`]).
+fn noting(watch: Option<&Watch>, sql: &SqlStr) -> impl Fn(&sqlx::Error) + Send + 'static {
+    let (stale, sql) = (watch.and_then(|w| w.stale.clone()), sql.clone());
+    move |error| {
+        if let Some(stale) = &stale {
+            stale.note(sql.as_str(), error);
+        }
     }
 }
 
@@ -119,6 +199,9 @@ impl<'q, E: Execute<'q, Postgres>> Execute<'q, Postgres> for Unnamed<E> {
 /// mode may give the second half to another server connection, where the unnamed statement is
 /// another client's. Measured in `crates/strata-db/tests/pgbouncer.rs`: 130 of 320 such
 /// statements failed without it (a `Bind` meeting another client's statement), none with it.
+/// Through one that keeps prepared statements ([`Watch::stale`]) statements are named and
+/// bare ones need no transaction, except a statement whose plan went stale there: it goes
+/// unnamed, as above.
 pub(crate) fn fetch_many<'e, 'q: 'e, E>(
     conn: &'e mut PgConnection,
     watch: Option<&'e mut Watch>,
@@ -127,19 +210,23 @@ pub(crate) fn fetch_many<'e, 'q: 'e, E>(
 where
     E: Execute<'q, Postgres> + 'q,
 {
-    if !watch.as_ref().is_some_and(|w| w.unnamed) {
-        return observed_stream(watch, conn.fetch_many(query));
-    }
-    if conn.is_in_transaction() {
-        return observed_stream(watch, conn.fetch_many(Unnamed(query)));
+    let sent = match route(watch.as_deref(), query) {
+        Ok(Route::AsIs(query)) => return observed_stream(watch, conn.fetch_many(query)),
+        Ok(Route::Sent(sent)) => sent,
+        Err(error) => return futures_util::stream::once(async { Err(error) }).boxed(),
+    };
+    let note = noting(watch.as_deref(), &sent.sql);
+    if sent.persistent || conn.is_in_transaction() {
+        return observed_stream(watch, conn.fetch_many(sent).inspect_err(note).boxed());
     }
     let begin = watch.as_ref().and_then(|w| w.begin.clone());
     let all = async move {
         let mut tx = begin_unwatched(conn, begin).await?;
-        let items: Vec<_> = tx.fetch_many(Unnamed(query)).try_collect().await?;
+        let items: Vec<_> = tx.fetch_many(sent).try_collect().await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(futures_util::stream::iter(items.into_iter().map(Ok)))
     };
+    let all = all.inspect_err(note);
     observed_stream(watch, futures_util::stream::once(all).try_flatten().boxed())
 }
 
@@ -163,20 +250,23 @@ pub(crate) fn fetch_optional<'e, 'q: 'e, E>(
 where
     E: Execute<'q, Postgres> + 'q,
 {
-    if !watch.as_ref().is_some_and(|w| w.unnamed) {
-        return observed(watch, conn.fetch_optional(query));
-    }
-    if conn.is_in_transaction() {
-        return observed(watch, conn.fetch_optional(Unnamed(query)));
+    let sent = match route(watch.as_deref(), query) {
+        Ok(Route::AsIs(query)) => return observed(watch, conn.fetch_optional(query)),
+        Ok(Route::Sent(sent)) => sent,
+        Err(error) => return async { Err(error) }.boxed(),
+    };
+    let note = noting(watch.as_deref(), &sent.sql);
+    if sent.persistent || conn.is_in_transaction() {
+        return observed(watch, conn.fetch_optional(sent).inspect_err(note).boxed());
     }
     let begin = watch.as_ref().and_then(|w| w.begin.clone());
     let one = async move {
         let mut tx = begin_unwatched(conn, begin).await?;
-        let row = tx.fetch_optional(Unnamed(query)).await?;
+        let row = tx.fetch_optional(sent).await?;
         tx.commit().await?;
         Ok(row)
     };
-    observed(watch, one.boxed())
+    observed(watch, one.inspect_err(note).boxed())
 }
 
 /// Implements sqlx's `Executor` for a handle by delegating to the `PgConnection` that

@@ -16,11 +16,11 @@
 //!   leaves its `ROLLBACK` queued, or a stream dropped half-read) is pinged before its next use;
 //!   the ping sends the queued `ROLLBACK` with it, so the check costs no extra round trip.
 //! - A connection idle for longer than [`PoolSettings::check_after`] is pinged before use, which
-//!   also bounds how long a failure that bypassed both (statements run on `&mut *conn`, which
-//!   the pool cannot see) can keep a dead connection in circulation.
+//!   also bounds how long a failure that bypassed both (statements run on
+//!   [`PooledConnection::raw_connection`], which the pool cannot see) can keep a dead
+//!   connection in circulation.
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -31,8 +31,8 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 use strata_config::{Pooler, ServerSetting};
 
 use crate::Error;
-use crate::error::{breaks_connection, refuses_for_good};
-use crate::exec::{watched, within};
+use crate::error::{breaks_connection, plan_went_stale, refuses_for_good};
+use crate::exec::{StaleStatements, watched, within};
 use crate::settings::ServerSettings;
 
 /// Sizes and timings of a [`Pool`].
@@ -69,6 +69,12 @@ pub struct PoolSettings {
     pub statement_timeout: Option<Duration>,
     /// `idle_in_transaction_session_timeout`, as `statement_timeout`.
     pub idle_in_transaction_timeout: Option<Duration>,
+    /// The transaction-mode pooler keeps protocol-level prepared statements (PgBouncer 1.21
+    /// or later with `max_prepared_statements`): statements are named and cached, and a bare
+    /// statement runs without a transaction of its own
+    /// ([`strata_config::DatabaseConfig::pooler_prepared_statements`]). The connect options
+    /// must then keep sqlx's statement cache.
+    pub pooler_prepared_statements: bool,
 }
 
 impl Default for PoolSettings {
@@ -85,6 +91,7 @@ impl Default for PoolSettings {
             pooler: Pooler::None,
             statement_timeout: None,
             idle_in_transaction_timeout: None,
+            pooler_prepared_statements: false,
         }
     }
 }
@@ -105,6 +112,7 @@ impl PoolSettings {
             pooler: config.pooler,
             statement_timeout: never_if_zero(config.statement_timeout),
             idle_in_transaction_timeout: never_if_zero(config.idle_in_transaction_timeout),
+            pooler_prepared_statements: config.pooler_prepared_statements,
             ..Self::default()
         }
     }
@@ -116,7 +124,13 @@ impl PoolSettings {
             or_zero(self.statement_timeout),
             or_zero(self.idle_in_transaction_timeout),
         );
-        ServerSettings::new(settings, self.pooler)
+        ServerSettings::new(settings, self.pooler, self.pooler_prepared_statements)
+    }
+
+    /// Through a transaction-mode pooler that keeps no prepared statements: statements go
+    /// unnamed, and a bare one inside a transaction of its own.
+    fn unnamed(&self) -> bool {
+        self.pooler == Pooler::Transaction && !self.pooler_prepared_statements
     }
 
     /// How often bb8's reaper looks for idle and old connections: often enough that neither
@@ -157,8 +171,12 @@ impl Conn {
 pub struct Watch {
     /// A statement on it failed in a way that leaves it unusable.
     pub(crate) broken: bool,
-    /// It goes through a transaction-mode pooler: see [`PoolSettings::pooler`].
+    /// It goes through a transaction-mode pooler that keeps no prepared statements: see
+    /// [`PoolSettings::pooler`].
     pub(crate) unnamed: bool,
+    /// Through a transaction-mode pooler that keeps prepared statements: the statements whose
+    /// server-side plans went stale, shared by the pool's connections.
+    pub(crate) stale: Option<Arc<StaleStatements>>,
     /// [`PoolSettings::response_timeout`].
     pub(crate) response_timeout: Option<Duration>,
     /// The `BEGIN` that carries the server settings through a transaction-mode pooler
@@ -170,7 +188,9 @@ impl Watch {
     /// Notes `result`'s failure when it leaves the connection unusable.
     pub(crate) fn observe<T>(watch: Option<&mut Self>, result: &Result<T, sqlx::Error>) {
         if let (Err(error), Some(watch)) = (result, watch) {
-            watch.broken |= breaks_connection(error);
+            // A cached statement whose plan no longer fits the schema fails every time it is
+            // used again on this connection: a new one prepares it afresh.
+            watch.broken |= breaks_connection(error) || plan_went_stale(error);
         }
     }
 }
@@ -184,7 +204,11 @@ struct Manager {
     /// Set by [`Pool::close`]: nothing is opened or handed out any more.
     closed: Arc<AtomicBool>,
     /// Through a transaction-mode pooler ([`PoolSettings::pooler`]).
+    transaction_pooler: bool,
+    /// [`PoolSettings::unnamed`].
     unnamed: bool,
+    /// [`Watch::stale`].
+    stale: Option<Arc<StaleStatements>>,
     /// What every new connection is set to and checked for.
     settings: ServerSettings,
     /// [`ServerSettings::begin`], once.
@@ -206,7 +230,7 @@ impl bb8::ManageConnection for Manager {
         let connect = async {
             let mut raw = self.options.connect().await?;
             self.settings.apply(&mut raw).await?;
-            if self.unnamed {
+            if self.transaction_pooler {
                 learn_types(&mut raw).await?;
             }
             Ok(raw)
@@ -217,6 +241,7 @@ impl bb8::ManageConnection for Manager {
         let watch = Watch {
             broken: false,
             unnamed: self.unnamed,
+            stale: self.stale.clone(),
             response_timeout: self.response_timeout,
             begin: self.begin.clone(),
         };
@@ -246,7 +271,7 @@ impl bb8::ManageConnection for Manager {
         // ROLLBACK still queued) holds one of the pooler's few server connections until it
         // is used again: close it instead, and the pooler rolls back and frees the server.
         conn.watch.broken
-            || (conn.watch.unnamed && conn.unsettled)
+            || (self.transaction_pooler && conn.unsettled)
             || self.closed.load(Ordering::Relaxed)
     }
 }
@@ -397,7 +422,10 @@ impl Pool {
                 connect_timeout: settings.connect_timeout,
                 response_timeout: settings.response_timeout,
                 closed: closed.clone(),
-                unnamed: settings.pooler == Pooler::Transaction,
+                transaction_pooler: settings.pooler == Pooler::Transaction,
+                unnamed: settings.unnamed(),
+                stale: (settings.pooler == Pooler::Transaction && !settings.unnamed())
+                    .then(Arc::default),
                 begin: server_settings.begin(),
                 settings: server_settings,
                 failures: failures.clone(),
@@ -582,8 +610,8 @@ pub struct PoolMetrics {
 ///
 /// Use `&mut conn` as an executor (`query.fetch_one(&mut conn)`) and pass it to the data layer
 /// (`TenantTx::begin(&mut conn, …)`, `users::create(&mut conn, …)`): failures then reach the
-/// pool, which never hands out a broken connection again. It also dereferences to
-/// [`PgConnection`] for sqlx's own transactions (`conn.begin()`).
+/// pool, which never hands out a broken connection again. It does not dereference to sqlx's
+/// [`PgConnection`]: [`PooledConnection::raw_connection`] says what that bypasses.
 pub struct PooledConnection {
     // Fields drop in order: the connection goes back to bb8 before the next caller's turn.
     inner: bb8::PooledConnection<'static, Manager>,
@@ -607,23 +635,21 @@ impl PooledConnection {
         self.inner.split()
     }
 
+    /// The driver's connection itself, for what the data layer does not offer (sqlx's own
+    /// `Connection::begin`, `copy_in_raw`, listening).
+    ///
+    /// What runs on it bypasses the pool: a failure there does not mark the connection broken
+    /// (a later check-out pings it once it has been idle for [`PoolSettings::check_after`]),
+    /// [`PoolSettings::response_timeout`] does not apply, and through a transaction-mode pooler
+    /// its statements are named and sent outside a transaction, which the pooler breaks. Use
+    /// `&mut conn` as the executor instead wherever it will do.
+    pub fn raw_connection(&mut self) -> &mut PgConnection {
+        &mut self.inner.raw
+    }
+
     /// Whether a statement on it failed in a way that leaves it unusable.
     pub(crate) fn is_broken(&self) -> bool {
         self.inner.watch.broken
-    }
-}
-
-impl Deref for PooledConnection {
-    type Target = PgConnection;
-
-    fn deref(&self) -> &PgConnection {
-        &self.inner.raw
-    }
-}
-
-impl DerefMut for PooledConnection {
-    fn deref_mut(&mut self) -> &mut PgConnection {
-        &mut self.inner.raw
     }
 }
 

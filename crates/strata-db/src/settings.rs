@@ -7,6 +7,7 @@
 //! | `none` | start-up parameters (`options`), at no cost | read back after connecting |
 //! | `session` | `SET` after connecting (PgBouncer refuses `options`, or drops it) | in the same message |
 //! | `transaction` | `SET LOCAL` in the `BEGIN` of every transaction strata opens | in the same message |
+//! | `transaction`, `pooler_prepared_statements` | as `transaction`; a bare statement runs outside a transaction, so `statement_timeout` must be the role's own on the server | read back outside `SET LOCAL` |
 //!
 //! In transaction mode a session's `SET` would land on whichever server connection the pooler
 //! picked and stay there for its other clients, while this client's next transaction runs
@@ -34,19 +35,22 @@ const READ_BACK: &str = "select name, setting from pg_settings \
 pub(crate) struct ServerSettings {
     settings: Vec<ServerSetting>,
     pooler: Pooler,
+    /// The transaction-mode pooler keeps prepared statements: bare statements run outside a
+    /// transaction ([`strata_config::DatabaseConfig::pooler_prepared_statements`]).
+    prepared: bool,
 }
 
 impl ServerSettings {
     /// `settings` (from [`strata_config::DatabaseConfig::server_settings`]) through `pooler`.
-    pub(crate) fn new(settings: Vec<ServerSetting>, pooler: Pooler) -> Self {
-        Self { settings, pooler }
+    pub(crate) fn new(settings: Vec<ServerSetting>, pooler: Pooler, prepared: bool) -> Self {
+        Self { settings, pooler, prepared: prepared && pooler == Pooler::Transaction }
     }
 
     /// The `BEGIN` of a transaction through a transaction-mode pooler, carrying the settings
     /// as `SET LOCAL`; `None` where a plain `BEGIN` will do.
     pub(crate) fn begin(&self) -> Option<Arc<str>> {
         (self.pooler == Pooler::Transaction && !self.settings.is_empty())
-            .then(|| format!("begin; {}", self.set("set local")).into())
+            .then(|| format!("begin; {}", self.set("set local", |_| true).join("; ")).into())
     }
 
     /// Sets (where the pooler needs it) and checks the settings on a new connection, in one
@@ -60,11 +64,22 @@ impl ServerSettings {
         if self.settings.is_empty() {
             return Ok(());
         }
-        let message = match self.pooler {
-            Pooler::None => READ_BACK.to_owned(),
-            Pooler::Session => format!("{}; {READ_BACK}", self.set("set")),
-            Pooler::Transaction => format!("begin; {}; {READ_BACK}; commit", self.set("set local")),
-        };
+        let mut statements = Vec::new();
+        match self.pooler {
+            Pooler::None => {}
+            Pooler::Session => statements.extend(self.set("set", |_| true)),
+            // The settings a bare statement needs are read as the session has them: with
+            // prepared statements kept, a bare statement runs outside any transaction.
+            Pooler::Transaction => {
+                statements.push("begin".to_owned());
+                statements.extend(self.set("set local", |s| !self.outside_transactions(s)));
+            }
+        }
+        statements.push(READ_BACK.to_owned());
+        if self.pooler == Pooler::Transaction {
+            statements.push("commit".to_owned());
+        }
+        let message = statements.join("; ");
         let rows = sqlx::raw_sql(AssertSqlSafe(message)).fetch_all(&mut *conn).await?;
         let mut reported = Vec::with_capacity(rows.len());
         for row in rows {
@@ -73,11 +88,20 @@ impl ServerSettings {
         self.check(&reported)
     }
 
-    /// `verb name = value` for every setting, joined by `; `.
-    fn set(&self, verb: &str) -> String {
-        let statements: Vec<String> =
-            self.settings.iter().map(|s| format!("{verb} {} = {}", s.name, s.millis)).collect();
-        statements.join("; ")
+    /// `verb name = value` for every setting that `which` picks.
+    fn set(&self, verb: &str, which: impl Fn(&ServerSetting) -> bool) -> Vec<String> {
+        self.settings
+            .iter()
+            .filter(|s| which(s))
+            .map(|s| format!("{verb} {} = {}", s.name, s.millis))
+            .collect()
+    }
+
+    /// Whether `setting` must hold outside strata's transactions too, where no `SET LOCAL`
+    /// reaches: `statement_timeout` for the bare statements of a pooler that keeps prepared
+    /// statements (`idle_in_transaction_session_timeout` only matters inside a transaction).
+    fn outside_transactions(&self, setting: &ServerSetting) -> bool {
+        self.prepared && setting.name == "statement_timeout"
     }
 
     /// Compares what the server reports, as `(name, setting)` pairs, with the settings.
@@ -101,6 +125,16 @@ impl ServerSettings {
             name = wanted.name,
             millis = wanted.millis,
         );
+        if self.outside_transactions(wanted) {
+            return format!(
+                "{head}. With database.pooler_prepared_statements, a bare statement runs outside \
+                 any transaction, where strata's SET LOCAL does not reach: give the role that \
+                 timeout on the server (ALTER ROLE … SET {name} = {millis}), or set {key} = \"0s\"",
+                name = wanted.name,
+                millis = wanted.millis,
+                key = wanted.key,
+            );
+        }
         match self.pooler {
             Pooler::None => format!(
                 "{head}. Something between strata and the server dropped the start-up parameter \
@@ -123,6 +157,10 @@ mod tests {
     use super::*;
 
     fn settings(pooler: Pooler) -> ServerSettings {
+        with_prepared(pooler, false)
+    }
+
+    fn with_prepared(pooler: Pooler, prepared: bool) -> ServerSettings {
         let setting = |name, key, millis| ServerSetting { name, key, millis };
         ServerSettings::new(
             vec![
@@ -134,6 +172,7 @@ mod tests {
                 ),
             ],
             pooler,
+            prepared,
         )
     }
 
@@ -148,7 +187,12 @@ mod tests {
         );
         assert_eq!(settings(Pooler::Session).begin(), None);
         assert_eq!(settings(Pooler::None).begin(), None);
-        assert_eq!(ServerSettings::new(Vec::new(), Pooler::Transaction).begin(), None);
+        assert_eq!(ServerSettings::new(Vec::new(), Pooler::Transaction, false).begin(), None);
+        // Prepared statements kept: transactions still carry both.
+        assert_eq!(
+            with_prepared(Pooler::Transaction, true).begin(),
+            settings(Pooler::Transaction).begin()
+        );
     }
 
     #[test]
@@ -169,5 +213,8 @@ mod tests {
         }
         let error = settings(Pooler::Session).check(&reported("5")).err().map(|e| e.to_string());
         assert!(error.unwrap_or_default().contains("server_reset_query"));
+        let prepared = with_prepared(Pooler::Transaction, true);
+        let error = prepared.check(&reported("0")).err().map(|e| e.to_string());
+        assert!(error.unwrap_or_default().contains("ALTER ROLE … SET statement_timeout = 30000"));
     }
 }

@@ -588,7 +588,7 @@ async fn forgetting_the_tenant_transaction_sees_and_changes_nothing(admin: PgPoo
         let sql = format!("select count(*) from {table}");
         let bare: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(&mut conn).await?;
-        let mut plain = sqlx::Connection::begin(&mut *conn).await?;
+        let mut plain = sqlx::Connection::begin(conn.raw_connection()).await?;
         let in_plain: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut *plain).await?;
         plain.rollback().await?;

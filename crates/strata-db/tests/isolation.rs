@@ -64,7 +64,7 @@ async fn a_query_without_tenant_filter_sees_only_its_tenant(admin: PgPool) -> Te
 
     // After the transaction the setting is gone ('' rather than NULL): fail closed.
     assert_eq!(setting(&mut conn).await?.as_deref(), Some(""));
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.raw_connection().begin().await?;
     assert_eq!(visible_tasks(&mut *tx).await?, 0, "no tenant set: no rows");
     tx.rollback().await?;
     Ok(())
@@ -118,7 +118,7 @@ async fn the_setting_never_leaks_to_the_next_user_of_a_pooled_connection(
     let mut conn = single.acquire().await?;
     sessions.push(sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut conn).await?);
     assert!(sessions.windows(2).all(|w| w[0] == w[1]), "one session throughout: {sessions:?}");
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.raw_connection().begin().await?;
     assert_eq!(visible_tasks(&mut *tx).await?, 0, "the next user sees nothing");
     Ok(())
 }
@@ -193,7 +193,7 @@ async fn get_confines_itself_in_one_statement_and_restores_the_setting(
     tx.rollback().await?;
 
     // Inside a transaction scoped to another tenant, it refuses rather than widen it.
-    let mut outer = conn.begin().await?;
+    let mut outer = conn.raw_connection().begin().await?;
     TenantTx::begin(&mut outer, b.org.id, b.owner.id).await?.commit().await?;
     assert_eq!(setting(&mut *outer).await?, Some(b.org.id.to_string()), "beta's transaction");
     let err = tasks::get(&mut a.scope.on(&mut outer), task.id).await.expect_err("beta's");
@@ -201,7 +201,7 @@ async fn get_confines_itself_in_one_statement_and_restores_the_setting(
     outer.rollback().await?;
 
     // Nor can a tenant transaction for alpha be opened inside it.
-    let mut outer = conn.begin().await?;
+    let mut outer = conn.raw_connection().begin().await?;
     TenantTx::begin(&mut outer, b.org.id, b.owner.id).await?.commit().await?;
     let err = TenantTx::begin(&mut outer, a.org.id, a.owner.id).await.expect_err("beta's");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
@@ -217,7 +217,7 @@ async fn creating_an_organization_inside_a_scoped_transaction_keeps_its_scope(
     let mut conn = app.acquire().await?;
     let a = tenant(&mut conn, "alpha").await?;
     // A caller's transaction scoped to alpha (the tenant transaction is a savepoint in it).
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.raw_connection().begin().await?;
     TenantTx::begin(&mut tx, a.org.id, a.owner.id).await?.commit().await?;
     let new = strata_db::organizations::NewOrganization { slug: "gamma", name: "Gamma" };
     let (gamma, _) = strata_db::organizations::create_with_owner(&mut tx, &new, a.owner.id).await?;

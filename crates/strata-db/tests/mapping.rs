@@ -201,7 +201,7 @@ async fn serialization_failures_are_retried(admin: PgPool) -> TestResult {
             async move {
                 tries.fetch_add(1, Ordering::SeqCst);
                 let mut conn = pool.acquire().await?;
-                let mut tx = conn.begin().await?;
+                let mut tx = conn.raw_connection().begin().await?;
                 sqlx::query("set transaction isolation level serializable")
                     .execute(&mut *tx)
                     .await?;

@@ -147,7 +147,7 @@ async fn other_database_errors_keep_their_source(pool: PgPool) -> TestResult {
     Ok(())
 }
 
-async fn pid(conn: &mut sqlx::PgConnection) -> Result<i32, sqlx::Error> {
+async fn pid(conn: &mut strata_db::PooledConnection) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar("select pg_backend_pid()").fetch_one(conn).await
 }
 
@@ -183,7 +183,7 @@ async fn the_pool_reuses_connections_and_bounds_them(admin: PgPool) -> TestResul
     // A transaction dropped without commit is rolled back before the next user's statement.
     {
         let mut conn = ours.acquire().await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut tx = sqlx::Connection::begin(conn.raw_connection()).await?;
         organizations::create(&mut *tx, &NewOrganization { slug: "dropped", name: "x" }).await?;
     }
     let mut conn = ours.acquire().await?;

@@ -23,7 +23,9 @@ use sqlx::{Connection, Row};
 use strata_config::{DatabaseConfig, DatabaseUrl, Pooler};
 use strata_db::tasks::{self, TaskFilter, TaskOrder};
 use strata_db::users::{self, NewUser};
-use strata_db::{Error, Pool, PooledConnection, Retry, TenantTx, comments, organizations};
+use strata_db::{
+    Error, Pool, PoolSettings, PooledConnection, Retry, TenantTx, comments, organizations,
+};
 use strata_test_support::{APP_ROLE, PgBouncer, PoolMode, login_role_options};
 use support::{new_task, tenant};
 
@@ -150,11 +152,80 @@ async fn the_data_layer_through_transaction_mode_has_no_errors_and_no_wrong_rows
     admin: PgPool,
 ) -> TestResult {
     let bouncer = bouncer(&admin)?;
-    login_role_options(&admin, APP_ROLE).await?;
-    let mut config = DatabaseConfig::default();
-    config.url = Some(DatabaseUrl::new(bouncer.url(APP_ROLE, &database(&admin).await?)));
-    config.pooler = Pooler::Transaction;
+    let config = config_through(&admin, &bouncer, Pooler::Transaction).await?;
+    let (ok, wrong, errors) = workload(&config).await?;
+    println!(
+        "strata-db through 1.18 in transaction mode: {ok} rounds, {errors} errors, {wrong} wrong"
+    );
+    assert_eq!((errors, wrong), (0, 0));
+    assert_eq!(ok, (WORKERS * ROUNDS) as u64);
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn named_statements_through_a_pooler_that_keeps_them(admin: PgPool) -> TestResult {
+    // PgBouncer 1.25.2, built from ../shared/vendor when no 1.21 or later is installed.
+    let port = admin.connect_options().get_port();
+    let modern = || {
+        PgBouncer::builder(port, PoolMode::Transaction)
+            .modern()
+            .max_prepared_statements(200)
+            .start()
+    };
+    let refusing = modern()?;
+    let mut config = config_through(&admin, &refusing, Pooler::Transaction).await?;
+    config.pooler_prepared_statements = true;
+
+    // A bare statement runs outside any transaction: without the role's own timeout, each
+    // new connection refuses, naming what to do.
+    let error = refused(&config).await?;
+    assert!(error.to_string().contains("ALTER ROLE … SET statement_timeout = 30000"), "{error}");
+    drop(refusing);
+    let database = database(&admin).await?;
+    let give_timeout =
+        format!("alter role {APP_ROLE} in database \"{database}\" set statement_timeout = '30s'");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(give_timeout)).execute(&admin).await?;
+    // A PgBouncer whose server connections log in after that (a running one keeps the
+    // sessions it has until its RECONNECT).
+    let bouncer = modern()?;
+    let mut config = config_through(&admin, &bouncer, Pooler::Transaction).await?;
+    config.pooler_prepared_statements = true;
+
+    let (ok, wrong, errors) = workload(&config).await?;
+    println!(
+        "strata-db through 1.25.2, prepared statements kept: {ok} rounds, {errors} errors, {wrong} wrong"
+    );
+    assert_eq!((errors, wrong), (0, 0));
+    assert_eq!(ok, (WORKERS * ROUNDS) as u64);
+
+    let pool = Pool::from_config(&config)?;
+    let mut conn = pool.acquire().await?;
+    let t = tenant(&mut conn, "named").await?;
+    let task = {
+        let mut tx = t.scope.begin(&mut conn).await?;
+        let task = tasks::create(&mut tx, &new_task(t.project.id, "named")).await?;
+        tx.commit().await?;
+        task
+    };
+    for _ in 0..3 {
+        tasks::get(&mut t.scope.on(&mut conn), task.id).await?;
+    }
+    // Named and cached by sqlx on this connection (through 1.18 the cache stays empty).
+    let cached = sqlx::Connection::cached_statements_size(conn.raw_connection());
+    assert!(cached >= 2, "{cached} statements cached");
+    drop(conn);
+    pool.close().await;
+    Ok(())
+}
+
+/// `WORKERS` workers, `ROUNDS` rounds each, of the data layer's real operations through
+/// `config`'s pool; `(ok, wrong, errors)`.
+async fn workload(
+    config: &DatabaseConfig,
+) -> Result<(u64, u64, u64), Box<dyn std::error::Error + Send + Sync>> {
+    let mut config = config.clone();
     config.max_connections = WORKERS as u32;
+    config.acquire_timeout = Duration::from_secs(5);
     let pool = Pool::from_config(&config)?;
     let tally = Arc::new(Tally::default());
     let workers: Vec<_> = (0..WORKERS)
@@ -222,12 +293,8 @@ async fn the_data_layer_through_transaction_mode_has_no_errors_and_no_wrong_rows
     for worker in workers {
         worker.await?;
     }
-    let (ok, wrong, errors) = tally.counts();
-    println!("strata-db through transaction mode: {ok} rounds, {errors} errors, {wrong} wrong");
-    assert_eq!((errors, wrong), (0, 0));
-    assert_eq!(ok, (WORKERS * ROUNDS) as u64);
     pool.close().await;
-    Ok(())
+    Ok(tally.counts())
 }
 
 /// A data-layer configuration through `bouncer` as the application's role, with the default
@@ -364,6 +431,157 @@ async fn transaction_mode_sets_the_timeouts_in_every_transaction(admin: PgPool) 
         assert_eq!(error.retry(), Retry::Safe, "{error:?}");
         assert!(error.to_string().contains("statement timeout"), "{error}");
         drop(conn);
+        pool.close().await;
+    }
+    Ok(())
+}
+
+/// Where [`a_migration_under_load_costs_at_most_one_safe_error_per_connection`] sends the
+/// workload.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    /// Straight to the server: named, cached statements.
+    Direct,
+    /// PgBouncer 1.18 in transaction mode: unnamed statements.
+    Unnamed,
+    /// PgBouncer 1.25.2 in transaction mode with `max_prepared_statements`: named, cached
+    /// statements, which PgBouncer shares between its clients on each server connection.
+    Prepared,
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn a_migration_under_load_costs_at_most_one_safe_error_per_connection(
+    admin: PgPool,
+) -> TestResult {
+    let port = admin.connect_options().get_port();
+    let database = database(&admin).await?;
+    let give_timeout =
+        format!("alter role {APP_ROLE} in database \"{database}\" set statement_timeout = '30s'");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(give_timeout)).execute(&admin).await?;
+    let app = login_role_options(&admin, APP_ROLE).await?;
+    // Each run changes the type of a column that the data layer's reads return, as a
+    // migration would: a cached plan of them must not change its result type (0A000).
+    let migrations = [
+        "alter table tasks alter column title type varchar(500)",
+        "alter table tasks alter column title type text",
+        "alter table tasks alter column title type varchar(400)",
+    ];
+    for (path, migration) in
+        [Path::Direct, Path::Unnamed, Path::Prepared].into_iter().zip(migrations)
+    {
+        let bouncer = match path {
+            Path::Direct => None,
+            Path::Unnamed => Some(PgBouncer::start(port, PoolMode::Transaction, 2)?),
+            Path::Prepared => Some(
+                PgBouncer::builder(port, PoolMode::Transaction)
+                    .modern()
+                    .max_prepared_statements(200)
+                    .start()?,
+            ),
+        };
+        let pool = match &bouncer {
+            Some(bouncer) => {
+                let mut config = config_through(&admin, bouncer, Pooler::Transaction).await?;
+                config.pooler_prepared_statements = matches!(path, Path::Prepared);
+                config.max_connections = WORKERS as u32;
+                Pool::from_config(&config)?
+            }
+            None => {
+                let settings =
+                    PoolSettings { max_connections: WORKERS as u32, ..Default::default() };
+                Pool::new(app.clone(), settings)?
+            }
+        };
+        let mut conn = pool.acquire().await?;
+        let t = tenant(&mut conn, &format!("{path:?}").to_lowercase()).await?;
+        let mut ids = Vec::new();
+        for i in 0..WORKERS {
+            let mut tx = t.scope.begin(&mut conn).await?;
+            ids.push(
+                tasks::create(&mut tx, &new_task(t.project.id, &format!("task {i}"))).await?.id,
+            );
+            tx.commit().await?;
+        }
+        drop(conn);
+
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let migrated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| {
+                let (pool, stop, migrated) = (pool.clone(), stop.clone(), migrated.clone());
+                let (scope, project) = (t.scope, t.project.id);
+                tokio::spawn(async move {
+                    // (ok after the migration, safe errors, other errors, wrong results)
+                    let mut seen = (0_u64, Vec::new(), Vec::new(), 0_u64);
+                    while !stop.load(Ordering::Relaxed) {
+                        let after = migrated.load(Ordering::Relaxed);
+                        let round = async {
+                            let mut conn = pool.acquire().await?;
+                            let task = tasks::get(&mut scope.on(&mut conn), id).await?;
+                            let mut tx = scope.begin(&mut conn).await?;
+                            let page = tasks::list(
+                                &mut tx,
+                                project,
+                                &TaskFilter::default(),
+                                TaskOrder::Number,
+                                None,
+                                50,
+                            )
+                            .await?;
+                            tx.commit().await?;
+                            Ok::<_, Error>(
+                                task.title == format!("task {i}") && page.items.len() == WORKERS,
+                            )
+                        };
+                        match round.await {
+                            Ok(true) => seen.0 += u64::from(after),
+                            Ok(false) => seen.3 += 1,
+                            Err(error) if error.retry() == Retry::Safe => {
+                                seen.1.push(error.to_string());
+                            }
+                            Err(error) => seen.2.push(error.to_string()),
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::raw_sql(migration).execute(&admin).await?;
+        migrated.store(true, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        stop.store(true, Ordering::Relaxed);
+        let (mut ok_after, mut safe, mut other, mut wrong) = (0, Vec::new(), Vec::new(), 0);
+        for worker in workers {
+            let seen = worker.await?;
+            ok_after += seen.0;
+            safe.extend(seen.1);
+            other.extend(seen.2);
+            wrong += seen.3;
+        }
+        println!(
+            "{path:?}, `{migration}` under load: {} safe errors, {ok_after} rounds after it",
+            safe.len()
+        );
+        assert!(other.is_empty(), "{path:?}: errors not marked safe: {other:?}");
+        assert_eq!(wrong, 0, "{path:?}: wrong results");
+        let stale = |e: &String| {
+            ["cached plan must not change result type", "has wrong type", "function result type"]
+                .iter()
+                .any(|stale| e.contains(stale))
+        };
+        assert!(safe.iter().all(stale), "{safe:?}");
+        // One per connection that held the stale statements (each is then replaced), and for
+        // a pooler that shares them, once per statement text on the connections made after.
+        assert!(safe.len() <= 2 * WORKERS, "{path:?}: {} safe errors: {safe:?}", safe.len());
+        if matches!(path, Path::Unnamed) {
+            // Planned afresh each time: only a statement in flight as the migration commits
+            // (parsed before, executed after) can meet the change.
+            assert!(safe.len() <= WORKERS, "{safe:?}");
+        }
+        assert!(ok_after > 0, "{path:?}: nothing succeeded after the migration");
         pool.close().await;
     }
     Ok(())

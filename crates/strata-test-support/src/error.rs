@@ -83,6 +83,16 @@ pub enum HarnessError {
          (Debian/Ubuntu: sudo apt-get install pgbouncer; .ci/run does when it runs as root)"
     )]
     PgBouncerNotInstalled,
+    /// No PgBouncer of 1.21 or later could be found or built (`scripts/pgbouncer.sh modern`).
+    #[error(
+        "no PgBouncer 1.21 or later (max_prepared_statements) could be found or built: {reason} \
+         (`scripts/pgbouncer.sh modern` builds 1.25.2 from ../shared/vendor/pgbouncer, or set \
+         STRATA_PGBOUNCER_MODERN to one)"
+    )]
+    PgBouncerModernMissing {
+        /// What the script said.
+        reason: String,
+    },
     /// PgBouncer started but does not accept connections.
     #[error("pgbouncer on 127.0.0.1:{port} did not accept connections within {waited_secs} s{}", log_section(Some(.log.as_path()), .log_tail))]
     PgBouncerNotAccepting {

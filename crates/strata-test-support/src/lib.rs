@@ -34,6 +34,6 @@ mod tests;
 
 pub use cluster::PrivateCluster;
 pub use error::HarnessError;
-pub use pgbouncer::{PgBouncer, PgBouncerBuilder, PoolMode};
+pub use pgbouncer::{PgBouncer, PgBouncerBuilder, PoolMode, find_modern};
 pub use proxy::FaultProxy;
 pub use roles::{APP_ROLE, RELAY_ROLE, login_role_options};

@@ -54,6 +54,7 @@ pub struct PgBouncerBuilder {
     ignore_options: bool,
     max_prepared_statements: u32,
     program: Option<PathBuf>,
+    modern: bool,
 }
 
 impl PgBouncerBuilder {
@@ -81,6 +82,13 @@ impl PgBouncerBuilder {
         self
     }
 
+    /// Runs a PgBouncer of 1.21 or later ([`find_modern`]) instead of the installed one.
+    #[must_use]
+    pub fn modern(mut self) -> Self {
+        self.modern = true;
+        self
+    }
+
     /// Runs this program instead of the installed `pgbouncer`.
     #[must_use]
     pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
@@ -95,8 +103,11 @@ impl PgBouncerBuilder {
     /// [`HarnessError::PgBouncerNotInstalled`] without the program; otherwise when no
     /// directory or port can be had, or it does not start (the error quotes its log).
     pub fn start(self) -> Result<PgBouncer, HarnessError> {
-        let program =
-            self.program.clone().or_else(find).ok_or(HarnessError::PgBouncerNotInstalled)?;
+        let program = match (&self.program, self.modern) {
+            (Some(program), _) => program.clone(),
+            (None, true) => find_modern()?,
+            (None, false) => find().ok_or(HarnessError::PgBouncerNotInstalled)?,
+        };
         let tools = Toolchain::discover()?;
         let dir = create_cluster_dir(&tools)?;
         let port = free_port()?;
@@ -180,6 +191,7 @@ impl PgBouncer {
             ignore_options: false,
             max_prepared_statements: 0,
             program: None,
+            modern: false,
         }
     }
 
@@ -228,6 +240,35 @@ fn find() -> Option<PathBuf> {
         std::env::split_paths(&paths).map(|dir| dir.join("pgbouncer")).find(|p| p.is_file())
     });
     on_path.or_else(|| Some(PathBuf::from("/usr/sbin/pgbouncer")).filter(|p| p.is_file()))
+}
+
+/// A PgBouncer of 1.21 or later: `STRATA_PGBOUNCER_MODERN`, else what the workspace's
+/// `scripts/pgbouncer.sh modern` finds or builds (the installed one when new enough, one built
+/// before and cached, or 1.25.2 built from `../shared/vendor/pgbouncer`).
+///
+/// # Errors
+///
+/// [`HarnessError::PgBouncerModernMissing`] with the script's reason.
+pub fn find_modern() -> Result<PathBuf, HarnessError> {
+    if let Some(path) = std::env::var_os("STRATA_PGBOUNCER_MODERN") {
+        return Ok(PathBuf::from(path));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pgbouncer.sh");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("modern")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| HarnessError::Spawn { program: script.clone(), source })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match stdout.lines().last().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(path) if output.status.success() => Ok(PathBuf::from(path)),
+        _ => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let reason = stderr.lines().last().unwrap_or("the script failed").to_owned();
+            Err(HarnessError::PgBouncerModernMissing { reason })
+        }
+    }
 }
 
 fn free_port() -> Result<u16, HarnessError> {
