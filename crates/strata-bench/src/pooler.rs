@@ -12,7 +12,9 @@ use strata_db::Pool;
 use strata_db::projects::{self, NewProject};
 use strata_test_support::{PgBouncer, PoolMode};
 
-use crate::data::{Fixture, StrataCreate, StrataGet, strata_pool};
+use crate::data::{
+    DeadpoolGet, Fixture, StrataCreate, StrataGet, TENANT_GET_SQL, deadpool, strata_pool,
+};
 use crate::stats::{Sample, drive};
 use crate::{Plan, Row};
 
@@ -142,6 +144,12 @@ pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
             way.creates.absorb(drive(creates(&way.pool), plan.round).await?);
         }
     }
+    // The driver alone, through the pooler that keeps prepared statements and straight to the
+    // server: what the pooler costs any client, beside what it costs strata.
+    let peer_rows = match &bouncers.prepared {
+        Ok(bouncer) => Some(driver_alone(f, bouncer, database, plan).await?),
+        Err(_) => None,
+    };
     let Some(direct) = ways.pop() else { anyhow::bail!("no direct pool") };
     let mut rows = Vec::new();
     for way in &ways {
@@ -179,11 +187,59 @@ pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
                 .to_owned(),
         ));
     }
+    if let (Some((pooled, straight)), Some(prepared)) =
+        (peer_rows, ways.iter().find(|w| w.name.contains("1.25.2")))
+    {
+        let pooled_ratio = pooled.summary().throughput / straight.summary().throughput.max(1.0);
+        rows.push(Row::new(
+            "7. get by id, 8 callers, through PgBouncer 1.25.2 in transaction mode: strata and the \
+             driver alone through the same pooler",
+            &prepared.gets,
+            "deadpool-postgres through the same PgBouncer",
+            &pooled,
+            "-",
+            format!(
+                "deadpool-postgres through it runs at {pooled_ratio:.2}× of deadpool-postgres \
+                 straight to the server"
+            ),
+        ));
+    }
     for way in ways.into_iter().chain([direct]) {
         way.pool.close().await;
     }
     drop(bouncers);
     Ok(rows)
+}
+
+/// deadpool-postgres running `tasks::get`'s statement through `bouncer` and straight to the
+/// server, 8 callers each, alternating: `(through, straight)`.
+async fn driver_alone(
+    f: &Fixture,
+    bouncer: &PgBouncer,
+    database: &str,
+    plan: Plan,
+) -> anyhow::Result<(Sample, Sample)> {
+    let pooled = deadpool(&bouncer.url("postgres", database), CALLERS as usize)?;
+    let straight = deadpool(&f.url, CALLERS as usize)?;
+    let org = f.scope.organization_id().into_uuid();
+    let workers = |pool: &deadpool_postgres::Pool| -> Vec<DeadpoolGet> {
+        (0..CALLERS)
+            .map(|_| DeadpoolGet {
+                pool: pool.clone(),
+                sql: TENANT_GET_SQL,
+                org,
+                ids: f.ids.clone(),
+            })
+            .collect()
+    };
+    drive(workers(&pooled), Duration::from_millis(300)).await?;
+    drive(workers(&straight), Duration::from_millis(300)).await?;
+    let (mut through, mut direct) = (Sample::default(), Sample::default());
+    for _ in 0..plan.rounds {
+        through.absorb(drive(workers(&pooled), plan.round).await?);
+        direct.absorb(drive(workers(&straight), plan.round).await?);
+    }
+    Ok((through, direct))
 }
 
 #[cfg(test)]
@@ -202,7 +258,7 @@ mod tests {
         let plan = Plan { quick: true, rounds: 1, round: Duration::from_millis(200), only: &[7] };
         let rows = gets(&fixture, plan).await?;
         let names: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
-        assert_eq!(rows.len(), 6, "{names:?}");
+        assert_eq!(rows.len(), 7, "{names:?}");
         for row in &rows {
             assert!(row.strata.ops > 0 && row.peer.ops > 0, "{}: nothing measured", row.workload);
         }

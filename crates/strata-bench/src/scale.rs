@@ -580,6 +580,9 @@ mod tests {
         );
         assert!(scale.callers.iter().all(|p| p.strata.ops > 0 && p.deadpool.ops > 0));
         assert_eq!(scale.creates.iter().map(|p| p.projects).collect::<Vec<_>>(), [1, 8, 64]);
+        assert!(
+            scale.creates.iter().all(|p| p.creates.ops > 0 && p.peer.is_some_and(|s| s.ops > 0))
+        );
         assert_eq!((scale.paged_project_tasks, scale.import_full_table), (3_000, 3_000));
         assert!(scale.import_empty.throughput > 0.0 && scale.import_full.throughput > 0.0);
         assert_eq!(crate::targets(&scale).len(), 6);
