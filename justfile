@@ -128,6 +128,28 @@ bench *ARGS: _sqlx-cli
     cargo build --release --locked -p strata-bench -p strata-migrate
     DATABASE_URL="$url" target/release/strata-bench {{ ARGS }}
 
+# Revert the newest N applied migrations of the db-up database and apply them again (development databases only): the loop of writing a migration.
+[group('database')]
+redo N="1":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- redo --count {{ N }}
+
+# Write strata-migrate's shell completions (bash, zsh, fish) and man page into target/shell, from its clap definitions.
+[group('database')]
+completions:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p target/shell
+    cargo build --quiet --locked -p strata-migrate
+    bin=target/debug/strata-migrate
+    "$bin" completions bash > target/shell/strata-migrate.bash
+    "$bin" completions zsh > target/shell/_strata-migrate
+    "$bin" completions fish > target/shell/strata-migrate.fish
+    "$bin" man > target/shell/strata-migrate.1
+    echo "wrote target/shell: strata-migrate.bash (source it), _strata-migrate (zsh fpath), strata-migrate.fish, strata-migrate.1 (man -l)"
+
 # Create a timestamped reversible migration pair in migrations/.
 [group('database')]
 new NAME *ARGS:

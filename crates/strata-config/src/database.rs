@@ -491,8 +491,9 @@ pub fn is_outcome_unknown(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_))
 }
 
-/// Whether `host` is a loopback address or a Unix socket directory.
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` is a loopback address or a Unix socket directory: a database on this
+/// machine (no TLS needed to reach it; `redo` allowed there by default).
+pub fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host.starts_with('/')
         || host

@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use database::{
-    DatabaseConfig, DatabaseUrl, Pooler, ServerSetting, SslMode, is_connection_lost,
+    DatabaseConfig, DatabaseUrl, Pooler, ServerSetting, SslMode, is_connection_lost, is_loopback,
     is_outcome_unknown,
 };
 pub use error::{ConfigError, Origin, Problem};
@@ -96,6 +96,11 @@ impl Config {
             ("migrations.lock_timeout", duration(self.migrations.lock_timeout)),
             ("migrations.lock_wait", duration(self.migrations.lock_wait)),
             ("migrations.progress_after", duration(self.migrations.progress_after)),
+            ("migrations.development", self.migrations.development.map(|d| d.to_string())),
+            (
+                "migrations.allow_maintenance_database",
+                Some(self.migrations.allow_maintenance_database.to_string()),
+            ),
             ("log.format", Some(self.log.format.as_str().to_owned())),
             ("log.filter", Some(self.log.filter.clone())),
         ]
@@ -122,6 +127,13 @@ pub struct MigrationsConfig {
     /// what it waits on, then again every this long (at most 5 s).
     #[serde(deserialize_with = "duration::deserialize")]
     pub progress_after: Duration,
+    /// Whether the database is a development one, where `redo` may revert and reapply
+    /// migrations; unset, a database on a loopback host or a Unix socket is, any other is not.
+    pub development: Option<bool>,
+    /// Let `up`, `down`, `redo` and `repair` write to a maintenance database (`postgres`,
+    /// `template0`, `template1`), which they refuse by default: a URL that names none, or names
+    /// it by mistake, would put the schema there.
+    pub allow_maintenance_database: bool,
 }
 
 impl Default for MigrationsConfig {
@@ -131,6 +143,8 @@ impl Default for MigrationsConfig {
             lock_timeout: Duration::from_secs(5),
             lock_wait: Duration::from_secs(60),
             progress_after: Duration::from_secs(5),
+            development: None,
+            allow_maintenance_database: false,
         }
     }
 }

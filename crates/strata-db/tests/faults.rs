@@ -60,7 +60,9 @@ struct Rig {
 impl Rig {
     async fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let cluster = PrivateCluster::start()?;
-        let url = cluster.url("postgres");
+        // The runner refuses the maintenance database: a database of the application's own.
+        cluster.psql("postgres", "create database app")?;
+        let url = cluster.url("app");
         let config =
             strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", url.as_str())])
                 .load()?;

@@ -22,7 +22,9 @@ struct Setup {
 
 async fn setup() -> Result<Setup, Box<dyn std::error::Error + Send + Sync>> {
     let primary = PrivateCluster::start()?;
-    let url = primary.url("postgres");
+    // The runner refuses the maintenance database: a database of the application's own.
+    primary.psql("postgres", "create database app")?;
+    let url = primary.url("app");
     let config = strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", url.as_str())])
         .load()?;
     strata_migrate::run(&config, &strata_migrate::MIGRATOR).await?;
@@ -54,7 +56,7 @@ async fn reads_go_to_the_replica_and_writes_there_are_refused() -> TestResult {
     assert!(matches!(write, Err(Error::ReadOnly)), "{write:?}");
     drop(read);
     // The runner refuses the replica, and reads its history.
-    let replica_url = s.replica.url("postgres");
+    let replica_url = s.replica.url("app");
     let config =
         strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", replica_url.as_str())])
             .load()?;

@@ -49,6 +49,27 @@ pub enum MigrateError {
         /// Replicas connected.
         replicas: usize,
     },
+    /// A writing command was pointed at a maintenance database (`postgres`, `template0`,
+    /// `template1`): a URL that names no database, or the wrong one.
+    #[error(
+        "{target} is the maintenance database {database:?}: refusing to put the schema there; name the application's database in the URL, or allow it with migrations.allow_maintenance_database = true"
+    )]
+    MaintenanceDatabase {
+        /// The database's name.
+        database: String,
+        /// The URL with its password redacted.
+        target: String,
+    },
+    /// `redo` on a database that is not a development one.
+    #[error(
+        "{target} is not a development database (host {host}): redo reverts migrations and their data; set migrations.development = true where that is wanted"
+    )]
+    NotDevelopment {
+        /// The URL with its password redacted.
+        target: String,
+        /// Its host.
+        host: String,
+    },
     /// Ctrl-C stopped the command (a scratch database it made is dropped).
     #[error("interrupted (Ctrl-C); the scratch database was dropped")]
     Interrupted,
@@ -239,7 +260,9 @@ impl MigrateError {
             | Self::ReadOnly { .. }
             | Self::NeedsSession => exit::CONNECT,
             Self::LockTimeout { .. } => exit::LOCK,
-            Self::Invalid { .. } => exit::USAGE,
+            Self::Invalid { .. }
+            | Self::MaintenanceDatabase { .. }
+            | Self::NotDevelopment { .. } => exit::USAGE,
             _ => exit::MIGRATION,
         }
     }

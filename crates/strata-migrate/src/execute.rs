@@ -24,6 +24,7 @@ use crate::error::MigrateError;
 use crate::events::{self, Book, Event, Kind};
 use crate::files;
 use crate::lexer::{self, Statement};
+use crate::observe::{Progress, tell};
 use crate::plan::{Direction, How, Plan, Planned, Statements};
 use crate::progress::{Watch, watched};
 use crate::report::millis;
@@ -75,8 +76,16 @@ impl<'m> Executor<'_, 'm> {
         let total = self.plan.steps.len();
         let up = self.plan.direction == Direction::Up;
         let mut outcomes = Vec::with_capacity(total);
+        let observer = self.plan.settings.observer.as_ref();
         for (index, step) in self.plan.steps.iter().enumerate() {
             let m = step.migration;
+            tell(observer, || Progress::Migration {
+                index: index + 1,
+                total,
+                version: m.version,
+                description: m.description.to_string(),
+                up,
+            });
             tracing::info!(
                 migration.version = m.version,
                 migration.description = %m.description,
@@ -91,6 +100,7 @@ impl<'m> Executor<'_, 'm> {
                 }
                 How::Statements(statements) => self.statements(m, statements).await?,
             };
+            tell(observer, || Progress::Done { version: m.version, elapsed: outcome.elapsed });
             tracing::info!(
                 migration.version = m.version,
                 duration_ms = millis(outcome.elapsed),
@@ -118,6 +128,12 @@ impl<'m> Executor<'_, 'm> {
             &self.plan.settings,
             async |retries| attempt(conn, m, begin, direction, (lock_wait_ms, retries), watch).await,
             |retry, delay| {
+                let of = self.plan.settings.lock_retries;
+                tell(self.plan.settings.observer.as_ref(), || Progress::Retry {
+                    version: m.version,
+                    retry,
+                    of,
+                });
                 tracing::warn!(
                     migration.version = m.version,
                     migration.description = %m.description,
@@ -206,6 +222,12 @@ impl<'m> Executor<'_, 'm> {
                     watched(watch, &what, statement(conn, m.version, planned, progress)).await
                 },
                 |retry, delay| {
+                    let of = self.plan.settings.lock_retries;
+                    tell(self.plan.settings.observer.as_ref(), || Progress::Retry {
+                        version: m.version,
+                        retry,
+                        of,
+                    });
                     tracing::warn!(
                         migration.version = m.version,
                         statement = index + 1,

@@ -37,6 +37,7 @@ mod lexer;
 mod lexer_oracle;
 mod lint;
 mod lock;
+mod observe;
 mod options;
 mod plan;
 mod progress;
@@ -56,11 +57,13 @@ pub use error::{MigrateError, exit};
 pub use files::{file_name, read_migrations, sum_file};
 pub use lexer::LexError;
 pub use lint::{Ignored, LintFinding, LintOptions, LintReport, RULES, Severity, lint};
+pub use observe::{Observer, Progress};
 pub use options::{APPLICATION_NAME, DownOptions, DownTarget, Settings, UpOptions};
 pub use report::{
-    AppliedNow, BaselineReport, DownReport, RepairAction, RepairReport, Reverted, UpReport,
+    AppliedNow, BaselineReport, DownReport, RedoReport, RepairAction, RepairReport, Reverted,
+    UpReport,
 };
-pub use session::{Session, run};
+pub use session::{Canceller, Session, Settled, run};
 pub use status::{MigrationStatus, State, status};
 pub use targets::{Outcome, TargetReport, on_targets, parse_targets, query_targets};
 pub use verify::{DiffReport, NotInverse, VerifyReport, diff, verify};

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::error::MigrateError;
+use crate::observe::{Observer, Progress, tell};
 
 /// sqlx's lock key for a database: `0x3d32ad9e * crc32(name)` (see `generate_lock_id` in
 /// sqlx-postgres' `migrate.rs`).
@@ -25,6 +26,7 @@ pub(crate) async fn acquire(
     conn: &mut PgConnection,
     key: i64,
     wait: Duration,
+    observer: Option<&Observer>,
 ) -> Result<Duration, MigrateError> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(25);
@@ -64,6 +66,7 @@ pub(crate) async fn acquire(
                 lock.holder = %holder,
                 "waiting for another migration runner to release the lock"
             );
+            tell(observer, || Progress::LockWait { waited, holder });
             last_report = Some(Instant::now());
         }
         tokio::time::sleep(delay.min(wait.saturating_sub(waited))).await;

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use strata_config::MigrationsConfig;
 
+use crate::observe::Observer;
+
 /// The `application_name` of the runner's session, visible in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "strata-migrate";
 
@@ -30,6 +32,14 @@ pub struct Settings {
     pub retry_base: Duration,
     /// Report a statement's progress and what it waits on once it has run this long.
     pub progress_after: Duration,
+    /// Receives the run's progress as it happens (a live display); `None`: the tracing events
+    /// alone.
+    pub observer: Option<Observer>,
+    /// [`strata_config::MigrationsConfig::development`]: whether `redo` may run; `None`: on a
+    /// loopback host or a Unix socket only.
+    pub development: Option<bool>,
+    /// Let the writing commands write to `postgres`, `template0` or `template1`.
+    pub allow_maintenance_database: bool,
 }
 
 impl Settings {
@@ -42,6 +52,9 @@ impl Settings {
             lock_retries: LOCK_RETRIES,
             retry_base: RETRY_BASE,
             progress_after: config.progress_after,
+            observer: None,
+            development: config.development,
+            allow_maintenance_database: config.allow_maintenance_database,
         }
     }
 }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, FromRow, PgConnection};
 
+use crate::observe::{Observer, Progress, tell};
+
 /// How to watch the runner's session.
 #[derive(Debug, Clone)]
 pub(crate) struct Watch {
@@ -20,10 +22,12 @@ pub(crate) struct Watch {
     pub pid: i32,
     /// Report once a statement has run this long, then every this long (at most 5 s).
     pub after: Duration,
+    /// Receives the reports too.
+    pub observer: Option<Observer>,
 }
 
 #[derive(FromRow)]
-struct Progress {
+struct Phase {
     command: String,
     phase: String,
     blocks_done: i64,
@@ -56,7 +60,7 @@ pub(crate) async fn watched<T>(
             return std::future::pending::<()>().await;
         };
         loop {
-            report(&mut monitor, watch.pid, what, started.elapsed()).await;
+            report(&mut monitor, watch, what, started.elapsed()).await;
             tokio::time::sleep(watch.after.min(Duration::from_secs(5))).await;
         }
     };
@@ -66,8 +70,9 @@ pub(crate) async fn watched<T>(
     }
 }
 
-async fn report(monitor: &mut PgConnection, pid: i32, what: &str, elapsed: Duration) {
-    let progress: Option<Progress> = sqlx::query_as(
+async fn report(monitor: &mut PgConnection, watch: &Watch, what: &str, elapsed: Duration) {
+    let (pid, observer) = (watch.pid, watch.observer.as_ref());
+    let progress: Option<Phase> = sqlx::query_as(
         "select command, phase, blocks_done, blocks_total, tuples_done, tuples_total
            from pg_stat_progress_create_index where pid = $1
          union all
@@ -80,11 +85,19 @@ async fn report(monitor: &mut PgConnection, pid: i32, what: &str, elapsed: Durat
     .ok()
     .flatten();
     let elapsed_s = elapsed.as_secs();
+    let of = |done: i64, total: i64| (total > 0).then(|| done * 100 / total);
+    tell(observer, || Progress::Running {
+        what: what.to_owned(),
+        elapsed,
+        phase: progress.as_ref().map(|p| p.phase.clone()),
+        percent: progress.as_ref().and_then(|p| {
+            of(p.blocks_done, p.blocks_total).or_else(|| of(p.tuples_done, p.tuples_total))
+        }),
+    });
     match progress {
         Some(p) => {
-            let percent = |done: i64, total: i64| (total > 0).then(|| done * 100 / total);
-            let percent = percent(p.blocks_done, p.blocks_total)
-                .or_else(|| percent(p.tuples_done, p.tuples_total));
+            let percent =
+                of(p.blocks_done, p.blocks_total).or_else(|| of(p.tuples_done, p.tuples_total));
             tracing::info!(
                 statement = what,
                 elapsed_s,
@@ -111,6 +124,13 @@ async fn report(monitor: &mut PgConnection, pid: i32, what: &str, elapsed: Durat
     .await
     .unwrap_or_default();
     for b in blockers {
+        tell(observer, || Progress::Blocked {
+            what: what.to_owned(),
+            pid: b.pid,
+            state: b.state.clone(),
+            since: b.since.clone(),
+            query: b.query.clone(),
+        });
         tracing::warn!(
             statement = what,
             elapsed_s,

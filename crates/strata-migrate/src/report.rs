@@ -64,6 +64,19 @@ pub struct DownReport {
     pub lock_wait_ms: f64,
 }
 
+/// What `redo` did: the migrations reverted, newest first, then applied again.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RedoReport {
+    /// Reverted, newest first.
+    pub reverted: Vec<Reverted>,
+    /// Applied again, oldest first.
+    pub applied: Vec<AppliedNow>,
+    /// Applied files that differ only in line endings or trailing white space.
+    pub warnings: Vec<String>,
+    /// How long the runner waited for the lock, in milliseconds.
+    pub lock_wait_ms: f64,
+}
+
 /// What `baseline` recorded.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct BaselineReport {
@@ -88,6 +101,32 @@ pub struct RepairReport {
 }
 
 /// A duration in milliseconds, as reports and events give them.
+/// The migrations `outcomes` applied, as reported.
+pub(crate) fn applied(outcomes: &[crate::execute::Outcome<'_>]) -> Vec<AppliedNow> {
+    outcomes
+        .iter()
+        .map(|o| AppliedNow {
+            version: o.migration.version,
+            description: o.migration.description.to_string(),
+            duration_ms: millis(o.elapsed),
+            retries: o.retries,
+            statements: o.statements,
+        })
+        .collect()
+}
+
+/// The migrations `outcomes` reverted, as reported.
+pub(crate) fn reverted(outcomes: &[crate::execute::Outcome<'_>]) -> Vec<Reverted> {
+    outcomes
+        .iter()
+        .map(|o| Reverted {
+            version: o.migration.version,
+            description: o.migration.description.to_string(),
+            duration_ms: millis(o.elapsed),
+        })
+        .collect()
+}
+
 pub(crate) fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }

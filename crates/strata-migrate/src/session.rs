@@ -13,12 +13,11 @@ use crate::error::MigrateError;
 use crate::execute;
 use crate::history::{self, History};
 use crate::lock;
+use crate::options::DownTarget;
 use crate::options::{APPLICATION_NAME, DownOptions, Settings, UpOptions};
 use crate::plan::Plan;
 use crate::render;
-use crate::report::{
-    AppliedNow, BaselineReport, DownReport, RepairReport, Reverted, UpReport, millis,
-};
+use crate::report::{BaselineReport, DownReport, RedoReport, RepairReport, UpReport, millis};
 
 /// A dedicated session to one database (never a pooled connection), closed on every path:
 /// dropping it closes the socket, which also releases the advisory lock.
@@ -32,7 +31,13 @@ pub struct Session {
     standby: Option<String>,
     /// The URL, password hidden, for messages.
     target: String,
+    /// The database's name, as the server says.
+    database: String,
 }
+
+/// The databases a writing command refuses unless allowed
+/// ([`Settings::allow_maintenance_database`]).
+const MAINTENANCE_DATABASES: [&str; 3] = ["postgres", "template0", "template1"];
 
 impl Session {
     /// Connects, notes whether the server is a read-only standby, and makes the server stop
@@ -83,17 +88,21 @@ impl Session {
             state.map_err(MigrateError::db("reading the server's state"))?;
         let standby = in_recovery.then_some(target.clone());
         let lock_key = lock::sqlx_lock_key(&database);
-        Ok(Self { conn, lock_key, options, pid, standby, target })
+        Ok(Self { conn, lock_key, options, pid, standby, target, database })
     }
 
     /// Takes the migration lock within `lock_wait`. A connection lost meanwhile (a server
     /// restart, a cut network) is opened again, and the wait goes on with what is left of it:
     /// a runner waiting at deploy time outlives a restart of the server.
-    async fn lock(&mut self, lock_wait: Duration) -> Result<Duration, MigrateError> {
+    async fn lock(
+        &mut self,
+        lock_wait: Duration,
+        observer: Option<&crate::Observer>,
+    ) -> Result<Duration, MigrateError> {
         let start = std::time::Instant::now();
         loop {
             let left = lock_wait.saturating_sub(start.elapsed());
-            match lock::acquire(&mut self.conn, self.lock_key, left).await {
+            match lock::acquire(&mut self.conn, self.lock_key, left, observer).await {
                 Err(MigrateError::Database { source, .. })
                     if crate::sqlstate::connection_lost(&source) && !left.is_zero() =>
                 {
@@ -152,7 +161,31 @@ impl Session {
             options: self.options.clone(),
             pid: self.pid,
             after: settings.progress_after,
+            observer: settings.observer.clone(),
         }
+    }
+
+    /// The database's name, as the server says.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The host connected to (a directory for a Unix socket).
+    pub fn host(&self) -> &str {
+        self.options.get_host()
+    }
+
+    /// Whether this is a development database, where `redo` may run: as
+    /// [`Settings::development`] says, else when the host is a loopback address or a Unix
+    /// socket.
+    pub fn is_development(&self, settings: &Settings) -> bool {
+        settings.development.unwrap_or_else(|| strata_config::is_loopback(self.host()))
+    }
+
+    /// What can stop this session's running statement from another connection: for a
+    /// command line's Ctrl-C.
+    pub fn canceller(&self) -> Canceller {
+        Canceller { options: self.options.clone(), pid: self.pid, lock_key: self.lock_key }
     }
 
     /// The advisory lock key this session uses (sqlx's, for this database).
@@ -191,7 +224,7 @@ impl Session {
         }
         let watch = self.watch(&options.settings);
         let (warnings, outcomes, waited) = self
-            .locked(options.settings.lock_wait, async |conn, waited| {
+            .locked(&options.settings, async |conn, waited| {
                 let plan = Plan::up(migrator, &History::read(conn).await?, options)?;
                 let outcomes = execute::run(conn, &plan, waited, Some(&watch)).await?;
                 Ok((plan.warnings, outcomes, waited))
@@ -204,16 +237,7 @@ impl Session {
         };
         Ok(UpReport {
             replicas_caught_up,
-            applied: outcomes
-                .iter()
-                .map(|o| AppliedNow {
-                    version: o.migration.version,
-                    description: o.migration.description.to_string(),
-                    duration_ms: millis(o.elapsed),
-                    retries: o.retries,
-                    statements: o.statements,
-                })
-                .collect(),
+            applied: crate::report::applied(&outcomes),
             warnings,
             lock_wait_ms: millis(waited),
             ..UpReport::default()
@@ -239,21 +263,61 @@ impl Session {
             return Ok(DownReport { planned, dry_run_sql, warnings, ..DownReport::default() });
         }
         let watch = self.watch(&options.settings);
-        self.locked(options.settings.lock_wait, async |conn, waited| {
+        self.locked(&options.settings, async |conn, waited| {
             let plan = Plan::down(migrator, &History::read(conn).await?, options)?;
             let outcomes = execute::run(conn, &plan, waited, Some(&watch)).await?;
             Ok(DownReport {
-                reverted: outcomes
-                    .iter()
-                    .map(|o| Reverted {
-                        version: o.migration.version,
-                        description: o.migration.description.to_string(),
-                        duration_ms: millis(o.elapsed),
-                    })
-                    .collect(),
+                reverted: crate::report::reverted(&outcomes),
                 warnings: plan.warnings,
                 lock_wait_ms: millis(waited),
                 ..DownReport::default()
+            })
+        })
+        .await
+    }
+
+    /// Reverts the newest `count` applied migrations with their `.down.sql` files, then applies
+    /// them again, under one hold of the migration lock: the loop of writing a migration.
+    /// Refuses, before changing anything, on a database that is not a development one
+    /// ([`Session::is_development`]) and when one of them has no `.down.sql`. Migrations
+    /// pending above them stay pending.
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::NotDevelopment`], [`MigrateError::NoDownFile`], and those of
+    /// [`Session::down`] and [`Session::up`].
+    pub async fn redo(
+        &mut self,
+        migrator: &Migrator,
+        count: usize,
+        settings: &Settings,
+    ) -> Result<RedoReport, MigrateError> {
+        if !self.is_development(settings) {
+            return Err(MigrateError::NotDevelopment {
+                target: self.target.clone(),
+                host: self.host().to_owned(),
+            });
+        }
+        let watch = self.watch(settings);
+        self.locked(settings, async |conn, waited| {
+            let down = DownOptions::new(settings.clone(), DownTarget::Steps(count));
+            let down = Plan::down(migrator, &History::read(conn).await?, &down)?;
+            let Some(top) = down.versions().into_iter().max() else {
+                return Ok(RedoReport { lock_wait_ms: millis(waited), ..RedoReport::default() });
+            };
+            let reverted = execute::run(conn, &down, waited, Some(&watch)).await?;
+            let mut up = UpOptions::new(settings.clone());
+            up.target = Some(top);
+            let up = Plan::up(migrator, &History::read(conn).await?, &up)?;
+            let applied = execute::run(conn, &up, waited, Some(&watch)).await?;
+            let mut warnings = down.warnings;
+            warnings.extend(up.warnings);
+            warnings.dedup();
+            Ok(RedoReport {
+                reverted: crate::report::reverted(&reverted),
+                applied: crate::report::applied(&applied),
+                warnings,
+                lock_wait_ms: millis(waited),
             })
         })
         .await
@@ -274,7 +338,7 @@ impl Session {
         settings: &Settings,
     ) -> Result<BaselineReport, MigrateError> {
         admin::check_baseline_target(migrator, target)?;
-        self.locked(settings.lock_wait, async |conn, waited| {
+        self.locked(settings, async |conn, waited| {
             let history = History::read(conn).await?;
             admin::baseline(conn, migrator, &history, target, waited).await
         })
@@ -295,7 +359,7 @@ impl Session {
         mark_applied: bool,
         settings: &Settings,
     ) -> Result<RepairReport, MigrateError> {
-        self.locked(settings.lock_wait, async |conn, _| {
+        self.locked(settings, async |conn, _| {
             let history = History::read(conn).await?;
             admin::repair(conn, migrator, &history, mark_applied).await
         })
@@ -347,18 +411,27 @@ impl Session {
         }
     }
 
-    /// Runs `work` while holding the migration lock (taken by polling until `lock_wait`), on a
-    /// database whose tracking tables exist, and releases the lock on every path; `work` gets
-    /// the connection and how long the lock took.
+    /// Runs `work` while holding the migration lock (taken by polling until
+    /// `settings.lock_wait`), on a database whose tracking tables exist and that is neither a
+    /// standby nor a maintenance database (unless allowed), and releases the lock on every
+    /// path; `work` gets the connection and how long the lock took.
     async fn locked<T>(
         &mut self,
-        lock_wait: Duration,
+        settings: &Settings,
         work: impl AsyncFnOnce(&mut PgConnection, Duration) -> Result<T, MigrateError>,
     ) -> Result<T, MigrateError> {
         if let Some(target) = &self.standby {
             return Err(MigrateError::ReadOnly { target: target.clone() });
         }
-        let waited = self.lock(lock_wait).await?;
+        if !settings.allow_maintenance_database
+            && MAINTENANCE_DATABASES.contains(&self.database.as_str())
+        {
+            return Err(MigrateError::MaintenanceDatabase {
+                database: self.database.clone(),
+                target: self.target.clone(),
+            });
+        }
+        let waited = self.lock(settings.lock_wait, settings.observer.as_ref()).await?;
         let result = match history::create_tables(&mut self.conn).await {
             Ok(()) => work(&mut self.conn, waited).await,
             Err(e) => Err(e),
@@ -367,6 +440,94 @@ impl Session {
         let value = result?;
         released?;
         Ok(value)
+    }
+}
+
+/// Stops a [`Session`]'s running statement from a second connection, and says what the
+/// session left behind: [`Session::canceller`].
+#[derive(Debug, Clone)]
+pub struct Canceller {
+    options: sqlx::postgres::PgConnectOptions,
+    pid: i32,
+    lock_key: i64,
+}
+
+/// What a cancelled session left on the server: [`Canceller::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// The session's backend has ended (its transaction rolled back, its statement stopped).
+    pub ended: bool,
+    /// No session holds the migration lock.
+    pub lock_free: bool,
+}
+
+impl Canceller {
+    /// The session's backend pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Asks the server to cancel the session's running statement (`pg_cancel_backend`, from a
+    /// connection of its own); whether a signal was sent.
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::Connect`] or [`MigrateError::Database`].
+    pub async fn cancel(&self) -> Result<bool, MigrateError> {
+        let mut conn = self.connect().await?;
+        let sent = sqlx::query_scalar("select pg_cancel_backend($1)")
+            .bind(self.pid)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(MigrateError::db("cancelling the running statement"));
+        let _ = conn.close().await;
+        sent
+    }
+
+    /// Waits up to `within` for the session's backend to end (after the session was closed),
+    /// then reads whether the migration lock is free.
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::Connect`] or [`MigrateError::Database`].
+    pub async fn settle(&self, within: Duration) -> Result<Settled, MigrateError> {
+        let mut conn = self.connect().await?;
+        let start = std::time::Instant::now();
+        let state = async {
+            loop {
+                let (ended, lock_free): (bool, bool) = sqlx::query_as(
+                    "select not exists (select from pg_stat_activity where pid = $1),
+                            not exists (
+                              select from pg_locks l
+                               where l.locktype = 'advisory' and l.granted
+                                 and l.classid = (($2::bigint >> 32) & 4294967295)::oid
+                                 and l.objid = ($2::bigint & 4294967295)::oid
+                                 and l.objsubid = 1
+                                 and l.database = (select oid from pg_database
+                                                    where datname = current_database()))",
+                )
+                .bind(self.pid)
+                .bind(self.lock_key)
+                .fetch_one(&mut conn)
+                .await?;
+                if (ended && lock_free) || start.elapsed() >= within {
+                    return Ok::<_, sqlx::Error>(Settled { ended, lock_free });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let settled = state.await.map_err(MigrateError::db("reading what the session left"));
+        let _ = conn.close().await;
+        settled
+    }
+
+    async fn connect(&self) -> Result<PgConnection, MigrateError> {
+        let options = self.options.clone().application_name("strata-migrate cancel");
+        PgConnection::connect_with(&options).await.map_err(|source| MigrateError::Connect {
+            reason: connect_reason(&source),
+            target: String::new(),
+            source,
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
-use support::{migrate_src, spawn_migrate, text, url_for, url_of, write_migrations};
+use support::{eventually, migrate_src, spawn_migrate, text, url_for, url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -19,18 +19,6 @@ const ROUNDS: usize = 10;
 /// Waits for a child without blocking the test's runtime.
 async fn wait(child: std::process::Child) -> Result<Output, Box<dyn std::error::Error>> {
     Ok(tokio::task::spawn_blocking(move || child.wait_with_output()).await??)
-}
-
-/// Polls `query` (one boolean) until it is true or `limit` passes.
-async fn until(pool: &PgPool, query: &'static str, limit: Duration) -> Result<bool, sqlx::Error> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if sqlx::query_scalar::<_, bool>(query).fetch_one(pool).await? {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(false)
 }
 
 #[sqlx::test(migrations = false)]
@@ -133,7 +121,7 @@ async fn a_waiting_runner_does_not_deadlock_a_concurrent_index_build(pool: PgPoo
     };
     let start = Instant::now();
     let first = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
-    let building = until(
+    let building = eventually(
         &pool,
         // The concurrent build of migration 2, not the primary key of migration 1's table.
         "select exists (select 1 from pg_stat_progress_create_index
@@ -202,14 +190,14 @@ async fn a_killed_runner_leaves_a_consistent_database_and_the_next_run_completes
 
     // A transactional migration, killed in the middle.
     let mut child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
-    let reached = until(&pool, sleeping, Duration::from_secs(20)).await;
+    let reached = eventually(&pool, sleeping, Duration::from_secs(20)).await;
     let killed_at = Instant::now();
     let killed = child.kill();
     let waited = child.wait();
     killed?;
     waited?;
     assert!(reached?, "runner reached the sleep");
-    assert!(until(&pool, gone, Duration::from_secs(15)).await?, "server ended the session");
+    assert!(eventually(&pool, gone, Duration::from_secs(15)).await?, "server ended the session");
     eprintln!(
         "SIGKILL (transactional): session and lock gone {:?} after the kill",
         killed_at.elapsed()
@@ -225,7 +213,7 @@ async fn a_killed_runner_leaves_a_consistent_database_and_the_next_run_completes
     // The rerun applies 2, then stops in the no-transaction file: killed again.
     sqlx::raw_sql("create table go (id int)").execute(&pool).await?;
     let mut child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
-    let reached = until(&pool, sleeping, Duration::from_secs(20)).await;
+    let reached = eventually(&pool, sleeping, Duration::from_secs(20)).await;
     let during = migrate_src(&url, &dir, &["status"], &[]);
     let killed_at = Instant::now();
     let killed = child.kill();
@@ -239,7 +227,7 @@ async fn a_killed_runner_leaves_a_consistent_database_and_the_next_run_completes
         "status while it runs: {}",
         text(&during)
     );
-    assert!(until(&pool, gone, Duration::from_secs(15)).await?, "server ended the session");
+    assert!(eventually(&pool, gone, Duration::from_secs(15)).await?, "server ended the session");
     let after = migrate_src(&url, &dir, &["status"], &[]);
     assert!(text(&after).contains("(1/3 statements done)"), "{}", text(&after));
     eprintln!(
@@ -291,7 +279,7 @@ async fn a_runner_killed_during_a_concurrent_build_leaves_an_invalid_index_that_
     ]);
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
     let mut child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
-    let building = until(
+    let building = eventually(
         &pool,
         // The concurrent build of migration 2, not the primary key of migration 1's table.
         "select exists (select 1 from pg_stat_progress_create_index
@@ -307,7 +295,10 @@ async fn a_runner_killed_during_a_concurrent_build_leaves_an_invalid_index_that_
     assert!(building?, "the build was running when the runner was killed");
     let gone = "select not exists (select 1 from pg_stat_progress_create_index
                                     where datname = current_database() and command = 'CREATE INDEX CONCURRENTLY')";
-    assert!(until(&pool, gone, Duration::from_secs(15)).await?, "the server stopped the build");
+    assert!(
+        eventually(&pool, gone, Duration::from_secs(15)).await?,
+        "the server stopped the build"
+    );
     eprintln!(
         "SIGKILL during CREATE INDEX CONCURRENTLY: build stopped {:?} after the kill",
         killed_at.elapsed()
@@ -339,7 +330,7 @@ async fn sqlx_migrator_waits_for_our_lock(pool: PgPool) -> TestResult {
         write_migrations(&[("1_slow.up.sql", "create table s (id int);\nselect pg_sleep(2);\n")]);
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
     let child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
-    let running = until(
+    let running = eventually(
         &pool,
         "select exists (select 1 from pg_stat_activity where datname = current_database()
                          and application_name = 'strata-migrate' and query like '%pg_sleep%')",

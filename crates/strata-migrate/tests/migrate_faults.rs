@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use strata_test_support::{FaultProxy, PrivateCluster};
-use support::{applied_versions, has_table, spawn_migrate, text, write_migrations};
+use support::{Running, applied_versions, has_table, spawn_migrate, text, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -29,13 +29,15 @@ impl Rig {
     async fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let cluster = PrivateCluster::start()?;
         let proxy = FaultProxy::start(cluster.port())?;
-        let admin = PgPool::connect(&cluster.url("postgres")).await?;
+        // A database of the application's own: the runner refuses the maintenance database.
+        cluster.psql("postgres", "create database app")?;
+        let admin = PgPool::connect(&cluster.url("app")).await?;
         Ok(Self { cluster, proxy, admin })
     }
 
     /// Starts the runner through the proxy.
     fn spawn(&self, dir: &Path, args: &[&str]) -> Child {
-        self.spawn_at(&self.proxy.url(&self.cluster, "postgres"), dir, args, ENV)
+        self.spawn_at(&self.proxy.url(&self.cluster, "app"), dir, args, ENV)
     }
 
     fn spawn_at(&self, url: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
@@ -161,7 +163,7 @@ async fn a_restart_while_eight_runners_wait_for_the_lock_applies_each_file_once(
         ("2_after.up.sql", "create table after_slow (id int);\n"),
     ]);
     // Straight to the server: the restart is the fault here.
-    let url = rig.cluster.url("postgres");
+    let url = rig.cluster.url("app");
     let env = [("RUST_LOG", "strata_migrate=info"), ("STRATA_MIGRATIONS__LOCK_WAIT", "60s")];
     let runners: Vec<Child> = (0..8).map(|_| rig.spawn_at(&url, &dir, &["up"], &env)).collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -218,12 +220,12 @@ async fn a_silent_lock_holder_is_ended_by_the_server_and_the_waiting_runner_goes
         ("STRATA_DATABASE__IDLE_IN_TRANSACTION_TIMEOUT", "3s"),
     ];
     let _holder =
-        KillOnDrop(rig.spawn_at(&rig.proxy.url(&rig.cluster, "postgres"), &dir, &["up"], &short));
+        Running::of(rig.spawn_at(&rig.proxy.url(&rig.cluster, "app"), &dir, &["up"], &short));
     tokio::time::sleep(Duration::from_millis(500)).await;
     rig.proxy.set_blackhole(true);
     let started = Instant::now();
     let waiter = rig.spawn_at(
-        &rig.cluster.url("postgres"),
+        &rig.cluster.url("app"),
         &dir,
         &["up"],
         &[("RUST_LOG", "strata_migrate=info"), ("STRATA_MIGRATIONS__LOCK_WAIT", "30s")],
@@ -239,14 +241,4 @@ async fn a_silent_lock_holder_is_ended_by_the_server_and_the_waiting_runner_goes
     assert!(rig.exists("slow_done").await?);
     assert_eq!(rig.applied().await?, [1]);
     Ok(())
-}
-
-/// A runner that the test stops, whatever happens to the test.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        drop(self.0.kill());
-        drop(self.0.wait());
-    }
 }

@@ -13,11 +13,14 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 #[test]
 fn up_waits_for_the_replica_to_replay_and_is_refused_on_it() -> TestResult {
     let primary = PrivateCluster::start()?;
+    // A database of the application's own (the runner refuses the maintenance database),
+    // made before the replica so that its base backup has it.
+    primary.psql("postgres", "create database app")?;
     let replica = primary.start_replica()?;
     let dir =
         write_migrations(&[("1_accounts.sql", "create table accounts (id bigint primary key);\n")]);
     let source = dir.to_string_lossy().into_owned();
-    let (on_primary, on_replica) = (primary.url("postgres"), replica.url("postgres"));
+    let (on_primary, on_replica) = (primary.url("app"), replica.url("app"));
     let run = |url: &str, args: &[&str]| {
         let mut all = vec!["--database-url", url, "--source", source.as_str()];
         all.extend_from_slice(args);
@@ -32,7 +35,7 @@ fn up_waits_for_the_replica_to_replay_and_is_refused_on_it() -> TestResult {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("1 streaming replica(s) have replayed it"), "{}", text(&out));
     // The replica has the table and the history the moment `up` returns.
-    assert_eq!(replica.psql("postgres", "select to_regclass('accounts') is not null")?, "t");
+    assert_eq!(replica.psql("app", "select to_regclass('accounts') is not null")?, "t");
     let out = run(&on_replica, &["--format", "json", "status"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let lines: serde_json::Value = serde_json::from_slice(&out.stdout)?;

@@ -8,6 +8,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::PgPool;
 
+/// Polls `query` (one boolean, asked of what PostgreSQL reports: `pg_stat_activity`,
+/// `pg_locks`, a row) every 20 ms until it is true or `limit` passes; whether it came true.
+/// Tests wait on the server's word with it, not on a fixed sleep.
+pub async fn eventually(
+    pool: &PgPool,
+    query: &str,
+    limit: std::time::Duration,
+) -> Result<bool, sqlx::Error> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(query.to_owned()))
+            .fetch_one(pool)
+            .await?
+        {
+            return Ok(true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(false)
+}
+
 /// The server every test uses, from `DATABASE_URL` (as `#[sqlx::test]` does).
 pub fn server_url() -> String {
     std::env::var("DATABASE_URL")

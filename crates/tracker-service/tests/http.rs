@@ -454,7 +454,9 @@ async fn another_tenants_task_is_not_found_and_never_shown(admin: PgPool) -> Tes
 #[tokio::test]
 async fn readiness_fails_while_the_database_is_stopped_and_recovers() -> TestResult {
     let cluster = PrivateCluster::start()?;
-    let url = cluster.url("postgres");
+    // The runner refuses the maintenance database: a database of the application's own.
+    cluster.psql("postgres", "create database app")?;
+    let url = cluster.url("app");
     let admin = PgPool::connect(&url).await?;
     let settings =
         PoolSettings { acquire_timeout: Duration::from_secs(1), ..PoolSettings::default() };

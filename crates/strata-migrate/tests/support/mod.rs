@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use sqlx::PgPool;
 
 pub use strata_test_support::runner::{
-    schema_dump, server_url, temp_dir, text, url_for, url_of, write_migrations,
+    eventually, schema_dump, server_url, temp_dir, text, url_for, url_of, write_migrations,
 };
 
 /// The `strata-migrate` command, set up as [`migrate`] runs it, for callers that need their
@@ -59,4 +59,43 @@ pub fn embedded_versions() -> Vec<i64> {
 /// Whether relation `name` exists.
 pub async fn has_table(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select to_regclass($1) is not null").bind(name).fetch_one(pool).await
+}
+
+/// A runner started in the background, killed and reaped if the test ends before it does.
+pub struct Running(Option<Child>);
+
+impl Running {
+    /// Starts `strata-migrate` with `args` (see [`spawn_migrate`]).
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self(Some(spawn_migrate(args, env)))
+    }
+
+    /// Wraps a started child.
+    pub fn of(child: Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// Sends it `signal` (`INT`, `TERM`, `KILL`).
+    pub fn signal(&self, signal: &str) -> std::io::Result<()> {
+        let Some(child) = &self.0 else { return Ok(()) };
+        let status = Command::new("kill").args(["-s", signal, &child.id().to_string()]).status()?;
+        if status.success() { Ok(()) } else { Err(std::io::Error::other("kill failed")) }
+    }
+
+    /// Waits for it to end, off the async runtime's threads; its output.
+    pub async fn output(mut self) -> std::io::Result<Output> {
+        let child = self.0.take().ok_or_else(|| std::io::Error::other("already waited"))?;
+        tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .map_err(std::io::Error::other)?
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            drop(child.kill());
+            drop(child.wait());
+        }
+    }
 }

@@ -3,17 +3,22 @@
 
 mod new;
 mod output;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use sqlx::migrate::Migrator;
 use strata_config::{Config, DatabaseUrl, Origin};
 
 use strata_migrate::{
-    DownOptions, DownTarget, Finding, MIGRATOR, MigrateError, Session, Settings, UpOptions, exit,
+    Canceller, DownOptions, DownTarget, Finding, MIGRATOR, MigrateError, Session, Settings,
+    UpOptions, exit,
 };
+
+use crate::terminal::{Interrupted, Live, When};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -24,7 +29,10 @@ Exit codes:
   3  the configuration is invalid, the database cannot be reached, or the connection was
      lost during a migration (running the command again goes on from there)
   4  the migration lock was not obtained within migrations.lock_wait
-  5  `check` found something it was told to fail on";
+  5  `check` found something it was told to fail on
+130  interrupted by Ctrl-C (SIGINT): the running statement was cancelled, and what it left
+     is printed
+143  stopped by SIGTERM, likewise";
 
 /// Applies and inspects the schema migrations of a PostgreSQL database.
 ///
@@ -56,6 +64,18 @@ struct Cli {
     /// With --targets: start no other database once one failed.
     #[arg(long, global = true)]
     fail_fast: bool,
+    /// A live progress display of the running migration on standard error: at a terminal
+    /// with text output (auto), always, or never (log lines instead).
+    #[arg(long, global = true, value_enum, default_value_t = When::Auto)]
+    progress: When,
+    /// Colour in status and findings: at a terminal unless NO_COLOR is set (auto), always,
+    /// or never.
+    #[arg(long, global = true, value_enum, default_value_t = clap::ColorChoice::Auto)]
+    color: clap::ColorChoice,
+    /// Let up, down, redo, baseline and repair write to a maintenance database (postgres,
+    /// template0, template1), which they refuse by default.
+    #[arg(long, global = true)]
+    allow_maintenance_database: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +96,14 @@ enum Command {
         /// Print the SQL that would run; change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Revert the newest N applied migrations with their .down.sql and apply them again, under
+    /// one hold of the lock: the loop of writing a migration. Development databases only (a
+    /// loopback host or a Unix socket, or migrations.development = true).
+    Redo {
+        /// How many of the newest applied migrations.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        count: usize,
     },
     /// List every migration with its state; read-only, takes no lock.
     Status,
@@ -149,6 +177,13 @@ enum Command {
         #[arg(long, value_name = "KEY")]
         get: Option<String>,
     },
+    /// Print the completion script of SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `man -l -` reads it).
+    Man,
     /// Create a timestamped reversible pair `<version>_<NAME>.up.sql` / `.down.sql`.
     New {
         /// Lowercase letters, digits and _ (e.g. add_tasks_due_date).
@@ -208,6 +243,7 @@ enum Format {
 /// Parses the arguments, runs the command, and returns its exit code.
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    terminal::color(cli.color);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -232,6 +268,16 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         let sum = strata_migrate::sum_file(migrator.as_ref().unwrap_or(&MIGRATOR));
         return output::sum(&sum, check.as_deref());
     }
+    if let Command::Completions { shell } = &cli.command {
+        let mut out = Vec::new();
+        clap_complete::generate(*shell, &mut Cli::command(), "strata-migrate", &mut out);
+        return output::bytes(&out).map(|()| exit::OK);
+    }
+    if let Command::Man = &cli.command {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(Cli::command()).render(&mut out).map_err(CliError::Output)?;
+        return output::bytes(&out).map(|()| exit::OK);
+    }
     if let Command::New { name, no_transaction, dir } = &cli.command {
         let paths = new::create(dir, name, *no_transaction)?;
         output::created(&paths, cli.format == Format::Json)?;
@@ -251,6 +297,18 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     if cli.format == Format::Json {
         // Machine-readable output: the log events (progress reports included) as JSON too.
         config.log.format = strata_config::LogFormat::Json;
+    }
+    let no_targets = cli.targets.is_none() && cli.targets_query.is_none();
+    let mut signals =
+        if no_targets && cli.command.writes() { terminal::Signals::catch() } else { None };
+    let live = if no_targets && cli.command.writes() {
+        Live::start(cli.progress, cli.format == Format::Json)
+    } else {
+        None
+    };
+    if live.is_some() {
+        // The display says what the log lines would; errors are printed at the end.
+        config.log.filter = "error".to_owned();
     }
     strata_config::init_tracing(&config.log).map_err(MigrateError::from)?;
     if cli.targets.is_some() || cli.targets_query.is_some() {
@@ -321,10 +379,92 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     let source = source?;
     let mut session = session?;
     let migrator = source.as_ref().unwrap_or(&MIGRATOR);
-    let settings = Settings::from_config(&config.migrations);
-    let result = command(&mut session, migrator, cli.command, settings, cli.format).await;
+    let mut settings = Settings::from_config(&config.migrations);
+    settings.allow_maintenance_database |= cli.allow_maintenance_database;
+    if let Some(live) = &live {
+        settings.observer = Some(live.observer());
+        // The display shows the phase within a second rather than after five.
+        settings.progress_after = settings.progress_after.min(Duration::from_secs(1));
+    }
+    let canceller = session.canceller();
+    let verb = cli.command.verb();
+    let result =
+        command(&mut session, migrator, cli.command, settings, cli.format, signals.as_mut()).await;
+    if let Some(live) = live {
+        live.finish();
+    }
     session.close().await;
-    result
+    match result {
+        Err(CliError::Interrupted(interrupted)) => {
+            report_interruption(&config, migrator, &canceller, &interrupted, verb).await;
+            Ok(interrupted.signal.exit_code())
+        }
+        other => other,
+    }
+}
+
+/// Says what an interrupted command left: whether the server stopped its statement and
+/// ended its session, whether the migration lock is free, the migrations not applied, and
+/// what to run next.
+async fn report_interruption(
+    config: &Config,
+    migrator: &Migrator,
+    canceller: &Canceller,
+    interrupted: &Interrupted,
+    verb: &str,
+) {
+    let mut out = vec![format!("interrupted by {}", interrupted.signal.name())];
+    if let Some(error) = &interrupted.error {
+        out.push(format!("  the cancelled statement: {error}"));
+    } else if !interrupted.cancelled {
+        out.push(
+            "  no statement was running (waiting for the lock, or between statements)".to_owned(),
+        );
+    }
+    match canceller.settle(Duration::from_secs(5)).await {
+        Ok(settled) => {
+            out.push(if settled.ended {
+                format!(
+                    "  the server ended this runner's session (pid {}): no statement of it runs, its transaction rolled back, and it holds no lock",
+                    canceller.pid()
+                )
+            } else {
+                format!(
+                    "  the server has not yet ended this runner's session (pid {}); it does within about a second of the connection closing",
+                    canceller.pid()
+                )
+            });
+            out.push(if settled.lock_free {
+                "  the migration lock is free".to_owned()
+            } else {
+                "  the migration lock is held by another session (another runner)".to_owned()
+            });
+        }
+        Err(e) => out.push(format!("  could not read what the session left: {e}")),
+    }
+    match Session::from_config(config).await {
+        Ok(mut session) => {
+            if let Ok(lines) = strata_migrate::status(session.connection(), migrator).await {
+                let waiting: Vec<String> = lines
+                    .iter()
+                    .filter(|l| l.state != strata_migrate::State::Applied)
+                    .map(|l| {
+                        let note = l.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                        format!("  {} {}: {}{note}", l.version, l.description, l.state.as_str())
+                    })
+                    .collect();
+                if waiting.is_empty() {
+                    out.push("  every migration is applied".to_owned());
+                } else {
+                    out.extend(waiting);
+                }
+            }
+            session.close().await;
+        }
+        Err(e) => out.push(format!("  could not read the migrations' state: {e}")),
+    }
+    out.push(format!("  next: run `strata-migrate {verb}` again when ready"));
+    eprintln!("{}", out.join("\n"));
 }
 
 /// The migrations of `--source`, if given.
@@ -398,13 +538,20 @@ async fn command(
     command: Command,
     settings: Settings,
     format: Format,
+    signals: Option<&mut terminal::Signals>,
 ) -> Result<u8, CliError> {
     let json = format == Format::Json;
+    let canceller = session.canceller();
     match command {
         Command::Up(up) => {
             let options = up.options(settings);
-            let report = session.up(migrator, &options).await?;
+            let report = guarded(&canceller, signals, session.up(migrator, &options)).await?;
             output::up(&report, json)?;
+        }
+        Command::Redo { count } => {
+            let report =
+                guarded(&canceller, signals, session.redo(migrator, count, &settings)).await?;
+            output::redo(&report, json)?;
         }
         Command::Down { to, steps, dry_run } => {
             let target = match (to, steps) {
@@ -416,12 +563,14 @@ async fn command(
             };
             let mut options = DownOptions::new(settings, target);
             options.dry_run = dry_run;
-            let report = session.down(migrator, &options).await?;
+            let report = guarded(&canceller, signals, session.down(migrator, &options)).await?;
             output::down(&report, json)?;
         }
         Command::Status => {
+            let development = session.is_development(&settings);
+            let about = (session.database().to_owned(), session.host().to_owned(), development);
             let lines = strata_migrate::status(session.connection(), migrator).await?;
-            output::status(&lines, json)?;
+            output::status(&lines, &about, json)?;
         }
         Command::Check { fail_on } => {
             let lines = strata_migrate::status(session.connection(), migrator).await?;
@@ -432,11 +581,14 @@ async fn command(
             }
         }
         Command::Baseline { to } => {
-            let report = session.baseline(migrator, to, &settings).await?;
+            let report =
+                guarded(&canceller, signals, session.baseline(migrator, to, &settings)).await?;
             output::baseline(&report, json)?;
         }
         Command::Repair { mark_applied } => {
-            let report = session.repair(migrator, mark_applied, &settings).await?;
+            let report =
+                guarded(&canceller, signals, session.repair(migrator, mark_applied, &settings))
+                    .await?;
             output::repair(&report, json)?;
         }
         Command::Schema { check } => {
@@ -445,8 +597,45 @@ async fn command(
         }
         Command::Verify { .. } | Command::Diff | Command::Lint { .. } => {}
         Command::New { .. } | Command::Config { .. } | Command::Sum { .. } => {}
+        Command::Completions { .. } | Command::Man => {}
     }
     Ok(exit::OK)
+}
+
+/// A writing command's work, stopped by Ctrl-C or SIGTERM ([`terminal::interruptible`]).
+async fn guarded<T>(
+    canceller: &Canceller,
+    signals: Option<&mut terminal::Signals>,
+    work: impl std::future::Future<Output = Result<T, MigrateError>>,
+) -> Result<T, CliError> {
+    match terminal::interruptible(canceller, signals, work).await {
+        Ok(result) => Ok(result?),
+        Err(interrupted) => Err(CliError::Interrupted(Box::new(interrupted))),
+    }
+}
+
+impl Command {
+    /// Whether the command writes (and so shows the live display at a terminal).
+    fn writes(&self) -> bool {
+        match self {
+            Self::Up(up) => !up.dry_run,
+            Self::Down { dry_run, .. } => !dry_run,
+            Self::Redo { .. } | Self::Baseline { .. } | Self::Repair { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The subcommand's name, for the advice after an interruption.
+    fn verb(&self) -> &'static str {
+        match self {
+            Self::Up(_) => "up",
+            Self::Down { .. } => "down",
+            Self::Redo { .. } => "redo",
+            Self::Baseline { .. } => "baseline",
+            Self::Repair { .. } => "repair",
+            _ => "status",
+        }
+    }
 }
 
 /// What stops a command: the library's error, or the command line's own.
@@ -465,6 +654,10 @@ enum CliError {
     /// A value that does not fit (an unknown setting, a missing target).
     #[error("{0}")]
     Usage(String),
+    /// Ctrl-C or SIGTERM stopped a writing command (reported by `run`, never printed as an
+    /// error).
+    #[error("interrupted by {}", .0.signal.name())]
+    Interrupted(Box<Interrupted>),
 }
 
 /// What the failing command was asked, for the hints.
@@ -493,6 +686,7 @@ impl CliError {
             Self::Migrate(MigrateError::Invalid { .. }) | Self::Usage(_) => exit::USAGE,
             Self::Migrate(e) => e.exit_code(),
             Self::Output(_) | Self::NewFile(_) => exit::MIGRATION,
+            Self::Interrupted(interrupted) => interrupted.signal.exit_code(),
         }
     }
 
@@ -508,6 +702,12 @@ impl CliError {
             }
             Self::Migrate(e @ MigrateError::OutOfOrder { .. }) => {
                 format!("{e}; to apply them now, pass --allow-out-of-order")
+            }
+            Self::Migrate(e @ MigrateError::MaintenanceDatabase { .. }) => {
+                format!("{e} (or pass --allow-maintenance-database)")
+            }
+            Self::Migrate(e @ MigrateError::NotDevelopment { .. }) => {
+                format!("{e} (STRATA_MIGRATIONS__DEVELOPMENT=true)")
             }
             other => other.to_string(),
         }
