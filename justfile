@@ -26,7 +26,7 @@ test: check verify-sqlx verify-schema
     # PgBouncer 1.18 (Debian's) and 1.21+ (built once from ../shared/vendor when none is
     # installed) for the pooler tests; a missing one fails those tests with the reason.
     scripts/pgbouncer.sh installed >/dev/null || true
-    if modern="$(scripts/pgbouncer.sh modern)"; then export STRATA_PGBOUNCER_MODERN="$modern"; fi
+    if modern="$(scripts/pgbouncer.sh modern)"; then export PGBOUNCER_MODERN="$modern"; fi
     DATABASE_URL="$url" cargo test --workspace --all-targets 2>&1 | tee target/test-output.log
     DATABASE_URL="$url" cargo test --workspace --doc 2>&1 | tee -a target/test-output.log
     if grep -q "{{ secret_sentinel }}" target/test-output.log; then
@@ -124,7 +124,7 @@ bench *ARGS: _sqlx-cli
     url="$(scripts/db.sh up)"
     # Workload 7's PgBouncers: Debian's 1.18, and 1.21+ (built once from ../shared/vendor).
     scripts/pgbouncer.sh installed >/dev/null || true
-    if modern="$(scripts/pgbouncer.sh modern)"; then export STRATA_PGBOUNCER_MODERN="$modern"; fi
+    if modern="$(scripts/pgbouncer.sh modern)"; then export PGBOUNCER_MODERN="$modern"; fi
     cargo build --release --locked -p strata-bench -p strata-migrate
     DATABASE_URL="$url" target/release/strata-bench {{ ARGS }}
 

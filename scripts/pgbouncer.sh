@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Finds the PgBouncers that the tests and the bench put in front of the server.
+# Finds the PgBouncers that the tests and the bench put in front of the server. Its variables
+# (PGBOUNCER_SRC) do not start with STRATA_: strata's programs refuse unknown STRATA_* keys.
 #
 #   pgbouncer.sh installed   print the path of the installed pgbouncer (Debian 12's is 1.18);
 #                            with none, install Debian's package when root, else fail saying so.
 #   pgbouncer.sh modern      print the path of a PgBouncer of 1.21 or later (protocol-level
 #                            prepared statements in transaction mode, `max_prepared_statements`):
 #                            1. the installed one, when it is that new;
-#                            2. else one built before, kept in $STRATA_CACHE (default
-#                               ~/.cache/strata; /var/cache/strata as root, where the tests
-#                               run it as the postgres user) so that later clones and CI runs
-#                               reuse it;
-#                            3. else built from $STRATA_PGBOUNCER_SRC or
+#                            2. else one built before, kept in ~/.cache/strata
+#                               (/var/cache/strata as root, where the tests run it as the
+#                               postgres user) so that later clones and CI runs reuse it;
+#                            3. else built from $PGBOUNCER_SRC or
 #                               ../shared/vendor/pgbouncer/pgbouncer-1.25.2.tar.gz (about 60 s;
 #                               the build packages are installed when root);
 #                            4. else one line saying what is missing, and exit 1.
@@ -19,9 +19,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="1.25.2"
 if [ "$(id -u)" = 0 ]; then default_cache=/var/cache/strata; else default_cache="${XDG_CACHE_HOME:-$HOME/.cache}/strata"; fi
-cache="${STRATA_CACHE:-$default_cache}"
+cache="$default_cache"
 prefix="$cache/pgbouncer-$version"
-source_tar="${STRATA_PGBOUNCER_SRC:-$root/../shared/vendor/pgbouncer/pgbouncer-$version.tar.gz}"
+source_tar="${PGBOUNCER_SRC:-$root/../shared/vendor/pgbouncer/pgbouncer-$version.tar.gz}"
 
 say() { printf 'pgbouncer: %s\n' "$*" >&2; }
 die() { printf 'pgbouncer: error: %s\n' "$*" >&2; exit 1; }
@@ -65,7 +65,7 @@ case "${1:-}" in
             echo "$prefix/pgbouncer"
             exit 0
         fi
-        [ -f "$source_tar" ] || die "no PgBouncer 1.21 or later is installed, and its source is not at $source_tar (set STRATA_PGBOUNCER_SRC to pgbouncer-$version.tar.gz)"
+        [ -f "$source_tar" ] || die "no PgBouncer 1.21 or later is installed, and its source is not at $source_tar (set PGBOUNCER_SRC to pgbouncer-$version.tar.gz)"
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
             missing=()
             for pkg in autoconf automake libtool pkg-config libevent-dev libssl-dev make gcc; do

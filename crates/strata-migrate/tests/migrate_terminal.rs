@@ -268,10 +268,11 @@ fn rand_suffix() -> u32 {
     (hasher.finish() & 0xffff_ffff) as u32
 }
 
-/// The shell line that runs the runner on `url` with `dir`, then keeps the pane open.
+/// The shell line that runs the runner on `url` with `dir`, then keeps the pane open; in an
+/// environment of its own (the tmux server's may hold anything, `STRATA_*` keys included).
 fn at_terminal(url: &str, dir: &std::path::Path, args: &str, env: &str) -> String {
     format!(
-        "env -u RUST_LOG {env} {bin} --database-url '{url}' --source '{dir}' {args}; echo \"exit=$?\"; sleep 600",
+        "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=tmux-256color {env} {bin} --database-url '{url}' --source '{dir}' {args}; echo \"exit=$?\"; sleep 600",
         bin = env!("CARGO_BIN_EXE_strata-migrate"),
         dir = dir.display(),
     )

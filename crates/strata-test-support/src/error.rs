@@ -87,7 +87,7 @@ pub enum HarnessError {
     #[error(
         "no PgBouncer 1.21 or later (max_prepared_statements) could be found or built: {reason} \
          (`scripts/pgbouncer.sh modern` builds 1.25.2 from ../shared/vendor/pgbouncer, or set \
-         STRATA_PGBOUNCER_MODERN to one)"
+         PGBOUNCER_MODERN to one)"
     )]
     PgBouncerModernMissing {
         /// What the script said.

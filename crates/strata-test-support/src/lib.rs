@@ -36,4 +36,4 @@ pub use cluster::PrivateCluster;
 pub use error::HarnessError;
 pub use pgbouncer::{PgBouncer, PgBouncerBuilder, PoolMode, find_modern};
 pub use proxy::FaultProxy;
-pub use roles::{APP_ROLE, RELAY_ROLE, login_role_options};
+pub use roles::{APP_ROLE, RELAY_ROLE, login_role_options, login_role_url};

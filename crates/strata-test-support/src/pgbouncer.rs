@@ -242,7 +242,7 @@ fn find() -> Option<PathBuf> {
     on_path.or_else(|| Some(PathBuf::from("/usr/sbin/pgbouncer")).filter(|p| p.is_file()))
 }
 
-/// A PgBouncer of 1.21 or later: `STRATA_PGBOUNCER_MODERN`, else what the workspace's
+/// A PgBouncer of 1.21 or later: `PGBOUNCER_MODERN`, else what the workspace's
 /// `scripts/pgbouncer.sh modern` finds or builds (the installed one when new enough, one built
 /// before and cached, or 1.25.2 built from `../shared/vendor/pgbouncer`).
 ///
@@ -250,7 +250,7 @@ fn find() -> Option<PathBuf> {
 ///
 /// [`HarnessError::PgBouncerModernMissing`] with the script's reason.
 pub fn find_modern() -> Result<PathBuf, HarnessError> {
-    if let Some(path) = std::env::var_os("STRATA_PGBOUNCER_MODERN") {
+    if let Some(path) = std::env::var_os("PGBOUNCER_MODERN") {
         return Ok(PathBuf::from(path));
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pgbouncer.sh");

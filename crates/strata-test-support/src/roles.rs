@@ -52,3 +52,20 @@ pub async fn login_role_options(
     }
     Ok(admin.connect_options().as_ref().clone().username(role).password(PASSWORD))
 }
+
+/// [`login_role_options`] as a URL, for a program the test starts (a service's
+/// `DATABASE_URL`). It holds the role's password: hand it to the program's environment, never
+/// to a log or an assertion message.
+///
+/// # Errors
+///
+/// As [`login_role_options`].
+pub async fn login_role_url(admin: &PgPool, role: &str) -> Result<String, sqlx::Error> {
+    let options = login_role_options(admin, role).await?;
+    let database = options.get_database().unwrap_or("postgres").to_owned();
+    Ok(format!(
+        "postgres://{role}:{PASSWORD}@{host}:{port}/{database}?sslmode=disable",
+        host = options.get_host(),
+        port = options.get_port(),
+    ))
+}
