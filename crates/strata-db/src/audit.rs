@@ -37,7 +37,7 @@ pub struct AuditEvent {
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn history(
     tx: &mut TenantTx<'_>,
     entity: &str,

@@ -1,6 +1,7 @@
 //! Comments on tasks, by members.
 
 use crate::TenantTx;
+use crate::input;
 use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -34,8 +35,9 @@ pub struct Comment {
 ///
 /// [`Error::Forbidden`] for viewers, [`Error::NotFound`] when the task is not in this
 /// organization, [`Error::Invalid`] for a blank body.
-#[tracing::instrument(skip(tx, body), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx, body), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn create(tx: &mut TenantTx<'_>, task: TaskId, body: &str) -> Result<Comment, Error> {
+    input::text("body", body, input::TEXT_MAX)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
@@ -72,8 +74,9 @@ pub async fn create(tx: &mut TenantTx<'_>, task: TaskId, body: &str) -> Result<C
 /// # Errors
 ///
 /// [`Error::Forbidden`] for anyone but the author, [`Error::NotFound`], [`Error::Invalid`].
-#[tracing::instrument(skip(tx, body), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx, body), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn edit(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<Comment, Error> {
+    input::text("body", body, input::TEXT_MAX)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
@@ -114,7 +117,7 @@ pub async fn edit(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<Co
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn list(tx: &mut TenantTx<'_>, task: TaskId) -> Result<Vec<Comment>, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
@@ -137,7 +140,7 @@ pub async fn list(tx: &mut TenantTx<'_>, task: TaskId) -> Result<Vec<Comment>, E
 /// # Errors
 ///
 /// [`Error::Forbidden`] for anyone else, [`Error::NotFound`] when there is no such comment.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn delete(tx: &mut TenantTx<'_>, id: CommentId) -> Result<(), Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);

@@ -52,6 +52,8 @@ pub mod constraints {
 
 use constraints::*;
 
+use crate::input::ValueProblem;
+
 /// What a data-layer call can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -91,6 +93,16 @@ pub enum Error {
         constraint: &'static str,
         /// What is wrong, for a human.
         message: &'static str,
+    },
+    /// A value the database cannot store or index: refused at the data layer's boundary,
+    /// naming the field ([`crate::input`]), or by the server (field `"input"`,
+    /// [`ValueProblem::Refused`]). Nothing was written.
+    #[error("invalid {field}: {problem}")]
+    InvalidValue {
+        /// The field, as the input type names it (`title`, `labels`, `due_on` …).
+        field: &'static str,
+        /// What is wrong with it.
+        problem: ValueProblem,
     },
     /// The caller may not do this in this organization (not a member, a too-weak role, or a
     /// row outside its tenant, as row-level security reports it).
@@ -331,6 +343,12 @@ impl From<sqlx::Error> for Error {
                 (Kind::Forbidden, _) => Self::Forbidden { reason: message },
                 _ => Self::Database(error),
             };
+        }
+        // Values the server cannot store or index: a bad encoding (a NUL), a datetime or a
+        // number out of range, a string too long for its type, an index entry or a tsvector
+        // over the server's size limits. The data layer's own checks name the field first.
+        if matches!(code.as_ref(), "22021" | "22P05" | "22008" | "22003" | "22001" | "54000") {
+            return Self::InvalidValue { field: "input", problem: ValueProblem::Refused };
         }
         // read_only_sql_transaction: a write on a hot standby.
         if code == "25006" {

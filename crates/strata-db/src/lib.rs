@@ -27,6 +27,7 @@ pub mod comments;
 mod error;
 mod exec;
 mod ids;
+pub mod input;
 pub mod memberships;
 pub mod organizations;
 pub mod outbox;
@@ -42,6 +43,7 @@ pub mod users;
 
 pub use error::{Error, Retry, constraints};
 pub use ids::{AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId, TaskId, UserId};
+pub use input::ValueProblem;
 #[doc(hidden)]
 pub use pool::Watch;
 pub use pool::{Pool, PoolMetrics, PoolSettings, PooledConnection};

@@ -32,7 +32,7 @@ pub struct Membership {
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::Conflict`] when already a member,
 /// [`Error::Invalid`] when there is no such user.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn add(tx: &mut TenantTx<'_>, user: UserId, role: Role) -> Result<Membership, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
@@ -70,7 +70,7 @@ pub async fn add(tx: &mut TenantTx<'_>, user: UserId, role: Role) -> Result<Memb
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when not a member,
 /// [`Error::Invalid`] when it would leave the organization without an owner.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn change_role(
     tx: &mut TenantTx<'_>,
     user: UserId,
@@ -135,7 +135,7 @@ pub async fn change_role(
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn list(tx: &mut TenantTx<'_>) -> Result<Vec<Membership>, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
@@ -183,7 +183,7 @@ pub(crate) async fn add_owner(
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when not a member,
 /// [`Error::Invalid`] for the last owner or a member with assigned tasks.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn remove(tx: &mut TenantTx<'_>, user: UserId) -> Result<(), Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);

@@ -1,5 +1,6 @@
 //! Organizations: the tenants.
 
+use crate::input;
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgExecutor};
 use time::OffsetDateTime;
@@ -40,12 +41,19 @@ pub struct NewOrganization<'a> {
 ///
 /// [`Error::Conflict`] when the slug is taken, [`Error::Invalid`] when the slug or name is
 /// malformed.
-#[tracing::instrument(skip_all, fields(organization.slug = new.slug), err)]
+#[tracing::instrument(skip_all, fields(organization.slug = new.slug), err(level = "debug"))]
 pub async fn create(
     conn: impl PgExecutor<'_>,
     new: &NewOrganization<'_>,
 ) -> Result<Organization, Error> {
+    check(new)?;
     insert(conn, new).await.map_err(of_write)
+}
+
+/// The values of `new` that the database could not hold.
+fn check(new: &NewOrganization<'_>) -> Result<(), Error> {
+    input::text("slug", new.slug, input::NAME_MAX)?;
+    input::text("name", new.name, input::NAME_MAX)
 }
 
 /// The insert behind [`create`], for callers that run it inside a transaction of their own.
@@ -71,7 +79,7 @@ async fn insert(
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none.
-#[tracing::instrument(skip(conn), err)]
+#[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn get(conn: impl PgExecutor<'_>, id: OrganizationId) -> Result<Organization, Error> {
     sqlx::query_as!(
         Organization,
@@ -89,7 +97,7 @@ pub async fn get(conn: impl PgExecutor<'_>, id: OrganizationId) -> Result<Organi
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none.
-#[tracing::instrument(skip(conn), err)]
+#[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn get_by_slug(conn: impl PgExecutor<'_>, slug: &str) -> Result<Organization, Error> {
     sqlx::query_as!(
         Organization,
@@ -108,7 +116,7 @@ pub async fn get_by_slug(conn: impl PgExecutor<'_>, slug: &str) -> Result<Organi
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(conn), err)]
+#[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn list(
     conn: impl PgExecutor<'_>,
     after: Option<OrganizationId>,
@@ -136,12 +144,13 @@ pub async fn list(
 /// # Errors
 ///
 /// As [`create`], and [`Error::Invalid`] when there is no such user.
-#[tracing::instrument(skip_all, fields(organization.slug = new.slug, user.id = %owner), err)]
+#[tracing::instrument(skip_all, fields(organization.slug = new.slug, user.id = %owner), err(level = "debug"))]
 pub async fn create_with_owner(
     conn: &mut (impl AsConnection + ?Sized),
     new: &NewOrganization<'_>,
     owner: UserId,
 ) -> Result<(Organization, Scope), Error> {
+    check(new)?;
     let (raw, mut watch) = conn.split_connection();
     let nested = raw.is_in_transaction();
     let mut tx = crate::exec::begin(raw, watch.as_deref_mut()).await?;

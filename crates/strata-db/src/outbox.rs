@@ -39,7 +39,7 @@ pub struct OutboxEvent {
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(conn), err)]
+#[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn claim(
     conn: impl PgExecutor<'_>,
     batch: i64,
@@ -74,7 +74,7 @@ pub async fn claim(
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(conn, ids), fields(count = ids.len()), err)]
+#[tracing::instrument(skip(conn, ids), fields(count = ids.len()), err(level = "debug"))]
 pub async fn mark_delivered(
     conn: impl PgExecutor<'_>,
     ids: &[OutboxEventId],
@@ -96,7 +96,7 @@ pub async fn mark_delivered(
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is no undelivered event with this ID.
-#[tracing::instrument(skip(conn), err)]
+#[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn release(
     conn: impl PgExecutor<'_>,
     id: OutboxEventId,

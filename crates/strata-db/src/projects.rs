@@ -1,6 +1,7 @@
 //! Projects: per organization, with a short key (`OPS`) that prefixes task keys.
 
 use crate::TenantTx;
+use crate::input;
 use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -47,8 +48,11 @@ pub struct NewProject<'a> {
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::Conflict`] when the key is taken,
 /// [`Error::Invalid`] for a malformed key or blank name.
-#[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.key = new.key), err)]
+#[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.key = new.key), err(level = "debug"))]
 pub async fn create(tx: &mut TenantTx<'_>, new: &NewProject<'_>) -> Result<Project, Error> {
+    input::text("key", new.key, input::NAME_MAX)?;
+    input::text("name", new.name, input::NAME_MAX)?;
+    input::text("description", new.description, input::TEXT_MAX)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
@@ -84,7 +88,7 @@ pub async fn create(tx: &mut TenantTx<'_>, new: &NewProject<'_>) -> Result<Proje
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none in this organization.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn get(tx: &mut TenantTx<'_>, id: ProjectId) -> Result<Project, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
@@ -106,7 +110,7 @@ pub async fn get(tx: &mut TenantTx<'_>, id: ProjectId) -> Result<Project, Error>
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none in this organization.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Project, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
@@ -128,7 +132,7 @@ pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Project, Err
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn list(tx: &mut TenantTx<'_>, include_archived: bool) -> Result<Vec<Project>, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
@@ -151,7 +155,7 @@ pub async fn list(tx: &mut TenantTx<'_>, include_archived: bool) -> Result<Vec<P
 /// # Errors
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`] when there is no such project.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn set_archived(
     tx: &mut TenantTx<'_>,
     id: ProjectId,
@@ -213,7 +217,7 @@ pub struct ProjectSummary {
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn summaries(tx: &mut TenantTx<'_>) -> Result<Vec<ProjectSummary>, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
@@ -242,13 +246,15 @@ pub async fn summaries(tx: &mut TenantTx<'_>) -> Result<Vec<ProjectSummary>, Err
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`], [`Error::Invalid`] for a blank
 /// name.
-#[tracing::instrument(skip(tx, name, description), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx, name, description), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn update(
     tx: &mut TenantTx<'_>,
     id: ProjectId,
     name: Option<&str>,
     description: Option<&str>,
 ) -> Result<Project, Error> {
+    name.map_or(Ok(()), |name| input::text("name", name, input::NAME_MAX))?;
+    description.map_or(Ok(()), |d| input::text("description", d, input::TEXT_MAX))?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;

@@ -44,7 +44,7 @@ impl Scope {
     /// # Errors
     ///
     /// [`Error::Forbidden`] when the user is not a member.
-    #[tracing::instrument(skip(conn), err)]
+    #[tracing::instrument(skip(conn), err(level = "debug"))]
     pub async fn resolve(
         conn: &mut (impl AsConnection + ?Sized),
         organization_id: OrganizationId,

@@ -112,7 +112,7 @@ impl<'c> TenantTx<'c> {
     ///
     /// [`Error::Forbidden`] when the user is not a member (the transaction is rolled back), or
     /// when the connection's transaction is already scoped to another organization.
-    #[tracing::instrument(skip(conn), err)]
+    #[tracing::instrument(skip(conn), err(level = "debug"))]
     pub async fn begin(
         conn: &'c mut (impl AsConnection + ?Sized),
         organization: OrganizationId,

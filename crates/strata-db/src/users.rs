@@ -1,5 +1,6 @@
 //! Users: people, who join organizations through memberships.
 
+use crate::input;
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
@@ -39,8 +40,10 @@ pub struct NewUser<'a> {
 ///
 /// [`Error::Conflict`] when the email is taken in any case, [`Error::Invalid`] when the email
 /// or display name is malformed.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn create(conn: impl PgExecutor<'_>, new: &NewUser<'_>) -> Result<User, Error> {
+    input::text("email", new.email, input::EMAIL_MAX)?;
+    input::text("display_name", new.display_name, input::NAME_MAX)?;
     let user = sqlx::query_as!(
         User,
         r#"insert into users (id, email, display_name)
@@ -62,7 +65,7 @@ pub async fn create(conn: impl PgExecutor<'_>, new: &NewUser<'_>) -> Result<User
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none.
-#[tracing::instrument(skip(conn), err)]
+#[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn get(conn: impl PgExecutor<'_>, id: UserId) -> Result<User, Error> {
     sqlx::query_as!(
         User,
@@ -81,8 +84,9 @@ pub async fn get(conn: impl PgExecutor<'_>, id: UserId) -> Result<User, Error> {
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn get_by_email(conn: impl PgExecutor<'_>, email: &str) -> Result<User, Error> {
+    input::text("email", email, input::EMAIL_MAX)?;
     sqlx::query_as!(
         User,
         r#"select id as "id: UserId", email, display_name, created_at, updated_at
@@ -99,7 +103,7 @@ pub async fn get_by_email(conn: impl PgExecutor<'_>, email: &str) -> Result<User
 /// # Errors
 ///
 /// [`Error::Database`] only.
-#[tracing::instrument(skip(conn), err)]
+#[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn list(
     conn: impl PgExecutor<'_>,
     after: Option<UserId>,
@@ -125,12 +129,13 @@ pub async fn list(
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is no such user, [`Error::Invalid`] for a blank name.
-#[tracing::instrument(skip(conn, display_name), err)]
+#[tracing::instrument(skip(conn, display_name), err(level = "debug"))]
 pub async fn set_display_name(
     conn: impl PgExecutor<'_>,
     id: UserId,
     display_name: &str,
 ) -> Result<User, Error> {
+    input::text("display_name", display_name, input::NAME_MAX)?;
     sqlx::query_as!(
         User,
         r#"update users set display_name = $2 where id = $1

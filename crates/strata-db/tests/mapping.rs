@@ -391,3 +391,105 @@ async fn a_member_who_has_written_comments_stays_a_member(admin: PgPool) -> Test
     assert_eq!(count(&admin, "memberships").await, 2, "bob is still a member");
     Ok(())
 }
+
+/// `Error::InvalidValue`'s field and problem, if that is what `result` is.
+fn invalid_value<T>(result: Result<T, Error>) -> Option<(&'static str, strata_db::ValueProblem)> {
+    match result {
+        Err(Error::InvalidValue { field, problem }) => Some((field, problem)),
+        _ => None,
+    }
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn values_the_database_cannot_hold_are_refused_naming_the_field(admin: PgPool) -> TestResult {
+    use strata_db::ValueProblem::{DateOutOfRange, Nul, TooLong};
+    use strata_db::input::{LABEL_MAX, TITLE_MAX};
+    use strata_db::users::{self, NewUser};
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let tasks_before = count(&admin, "tasks").await;
+
+    let nul_email = NewUser { email: "a\0@b.c", display_name: "A" };
+    assert_eq!(invalid_value(users::create(&mut conn, &nul_email).await), Some(("email", Nul)));
+    let long = format!("{}@example.com", "x".repeat(10_000));
+    let long_email = NewUser { email: &long, display_name: "A" };
+    let refused = invalid_value(users::create(&mut conn, &long_email).await);
+    assert!(matches!(refused, Some(("email", TooLong { .. }))), "{refused:?}");
+
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let nul_title = tasks::create(&mut tx, &new_task(t.project.id, "a\0b")).await;
+    assert_eq!(invalid_value(nul_title), Some(("title", Nul)));
+    // 1.5 MB of distinct words: more than the title's search index could hold.
+    let words: String = (0..150_000).map(|i| format!("w{i} ")).collect();
+    let huge = tasks::create(&mut tx, &new_task(t.project.id, &words)).await;
+    assert_eq!(invalid_value(huge), Some(("title", TooLong { max: TITLE_MAX })));
+    let label = "l".repeat(10_000);
+    let labels = [label];
+    let new = strata_db::tasks::NewTask { labels: &labels, ..new_task(t.project.id, "labelled") };
+    assert_eq!(
+        invalid_value(tasks::create(&mut tx, &new).await),
+        Some(("labels", TooLong { max: LABEL_MAX }))
+    );
+    let early = time::Date::from_calendar_date(-4800, time::Month::January, 1)?;
+    let new = strata_db::tasks::NewTask { due_on: Some(early), ..new_task(t.project.id, "due") };
+    assert_eq!(invalid_value(tasks::create(&mut tx, &new).await), Some(("due_on", DateOutOfRange)));
+    let mut metadata = strata_db::tasks::TaskMetadata::default();
+    metadata.extra.insert("k\0".to_owned(), serde_json::json!("v"));
+    let new = strata_db::tasks::NewTask { metadata: &metadata, ..new_task(t.project.id, "meta") };
+    assert_eq!(invalid_value(tasks::create(&mut tx, &new).await), Some(("metadata", Nul)));
+    let filter = strata_db::tasks::TaskFilter { title_search: Some("a\0"), ..Default::default() };
+    let listed =
+        tasks::list(&mut tx, t.project.id, &filter, strata_db::tasks::TaskOrder::Number, None, 10);
+    assert_eq!(invalid_value(listed.await), Some(("q", Nul)));
+    assert_eq!(
+        invalid_value(comments::create(&mut tx, strata_db::TaskId::new(), "\0").await),
+        Some(("body", Nul))
+    );
+    tx.rollback().await?;
+    assert_eq!(count(&admin, "tasks").await, tasks_before, "nothing written");
+
+    // What reaches the server anyway (a service's own SQL) is mapped by its SQLSTATE.
+    let refused = strata_db::ValueProblem::Refused;
+    for sql in [
+        "select 'a' || chr(0)",   // 22021: no NUL in text
+        "select 70000::smallint", // 22003: out of range
+        "select to_tsvector('simple', string_agg('w' || i, ' ')) from generate_series(1, 150000) i",
+    ] {
+        let error = Error::from(sqlx::query(sql).execute(&mut conn).await.err().ok_or(sql)?);
+        assert_eq!(invalid_value(Err::<(), _>(error)), Some(("input", refused)), "{sql}");
+    }
+    // 22008: a date before PostgreSQL's first, sent as a parameter.
+    let early_date = sqlx::query("select $1::date").bind(early).execute(&mut conn).await;
+    let error = Error::from(early_date.err().ok_or("a date before 4713 BC")?);
+    assert_eq!(invalid_value(Err::<(), _>(error)), Some(("input", refused)), "date");
+    // 54000: an index entry larger than a btree page holds (9,600 characters that do not
+    // compress).
+    let huge_email = "insert into users (id, email, display_name) \
+         select gen_random_uuid(), string_agg(md5(i::text), '') || '@e.x', 'n' \
+           from generate_series(1, 300) i";
+    let error =
+        Error::from(sqlx::query(huge_email).execute(&mut conn).await.err().ok_or("stored")?);
+    assert_eq!(invalid_value(Err::<(), _>(error)), Some(("input", refused)), "index row size");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn a_patch_that_changes_nothing_changes_nothing(admin: PgPool) -> TestResult {
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
+    let t = tenant(&mut conn, "acme").await?;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let task = tasks::create(&mut tx, &new_task(t.project.id, "still")).await?;
+    tx.commit().await?;
+    let audit_before = count(&admin, "audit_events").await;
+    let mut tx = t.scope.begin(&mut conn).await?;
+    let same = tasks::update(&mut tx, task.id, task.version, &tasks::TaskPatch::default()).await?;
+    assert_eq!((same.version, same.updated_at), (task.version, task.updated_at));
+    let stale =
+        tasks::update(&mut tx, task.id, task.version + 1, &tasks::TaskPatch::default()).await;
+    assert!(matches!(stale, Err(Error::Stale { .. })), "{stale:?}");
+    tx.commit().await?;
+    assert_eq!(count(&admin, "audit_events").await, audit_before, "no audit event");
+    Ok(())
+}

@@ -26,6 +26,15 @@ pub enum ApiError {
     /// A write that needs `If-Match: "<version>"` came without it.
     #[error("this change needs the task's version in If-Match (its ETag)")]
     PreconditionRequired,
+    /// No route has this path.
+    #[error("no such resource: {0}")]
+    NoRoute(String),
+    /// The route has no such method.
+    #[error("{0} is not allowed on this resource")]
+    MethodNotAllowed(String),
+    /// The body is larger than the service takes.
+    #[error("the request body is too large")]
+    TooLarge,
 }
 
 /// The body of an error response.
@@ -56,6 +65,9 @@ impl ApiError {
             Self::Data(E::Invalid { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid input")
             }
+            Self::Data(E::InvalidValue { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", "Invalid value")
+            }
             Self::Data(E::InvalidTransition { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-transition", "Invalid transition")
             }
@@ -79,6 +91,11 @@ impl ApiError {
             Self::PreconditionRequired => {
                 (StatusCode::PRECONDITION_REQUIRED, "version-required", "The version is required")
             }
+            Self::NoRoute(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
+            }
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request too large"),
         }
     }
 
@@ -149,6 +166,8 @@ mod tests {
         assert_eq!(status_of(E::Stale { expected: 1, actual: 2 }), StatusCode::PRECONDITION_FAILED);
         let invalid = E::Invalid { constraint: "c", message: "bad" };
         assert_eq!(status_of(invalid), StatusCode::UNPROCESSABLE_ENTITY);
+        let value = E::InvalidValue { field: "title", problem: strata_db::ValueProblem::Nul };
+        assert_eq!(status_of(value), StatusCode::UNPROCESSABLE_ENTITY);
         let transition = E::InvalidTransition { message: "done to todo".to_owned() };
         assert_eq!(status_of(transition), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(

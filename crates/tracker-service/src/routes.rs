@@ -3,7 +3,7 @@
 //! rolls it back. Handlers map nothing themselves: errors go to [`crate::problem`].
 
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -54,6 +54,9 @@ pub(crate) fn routes() -> Router<App> {
             "/organizations/{org}/comments/{comment}",
             patch(edit_comment).delete(delete_comment),
         )
+        // Last: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(no_route)
 }
 
 /// A JSON body; a malformed one is 400, one of the wrong shape 422, both as problems.
@@ -67,6 +70,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Unprocessable(e.body_text())),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
     }
@@ -84,6 +88,31 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .map(|axum::extract::Path(value)| Self(value))
             .map_err(|e| ApiError::BadRequest(e.body_text()))
     }
+}
+
+/// Query parameters; one that does not parse (`limit=-1`, `order=random()`) is 400, as a
+/// problem, naming the parameter.
+pub(crate) struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// What a path no route has gets: 404, as a problem.
+pub(crate) async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_owned())
+}
+
+/// What a method a route does not have gets: 405, as a problem.
+pub(crate) async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
 }
 
 /// A request in one organization (`/organizations/{org}/…`), by a caller, about `item` (the
@@ -164,6 +193,7 @@ async fn readyz(State(app): State<App>) -> Result<Response, ApiError> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewUserBody {
     email: String,
     display_name: String,
@@ -193,6 +223,7 @@ async fn get_user(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewOrganizationBody {
     slug: String,
     name: String,
@@ -220,6 +251,7 @@ async fn list_members(r: InOrg) -> Result<Response, ApiError> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewMemberBody {
     user_id: UserId,
     role: Role,
@@ -231,6 +263,7 @@ async fn add_member(r: InOrg, Json(body): Json<NewMemberBody>) -> Result<Respons
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RoleBody {
     role: Role,
 }
@@ -248,6 +281,7 @@ async fn remove_member(r: InOrg<UserId>) -> Result<Response, ApiError> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProjectListQuery {
     #[serde(default)]
     include_archived: bool,
@@ -261,6 +295,7 @@ async fn list_projects(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewProjectBody {
     key: String,
     name: String,
@@ -281,6 +316,7 @@ async fn get_project(r: InOrg<ProjectId>) -> Result<Response, ApiError> {
 /// The query of a task listing: `?limit=&after=&order=number|priority&status=todo,done&
 /// assignee=&label=&q=`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TaskListQuery {
     after: Option<String>,
     limit: Option<u32>,
@@ -293,6 +329,7 @@ struct TaskListQuery {
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 enum Order {
     #[default]
@@ -355,6 +392,7 @@ fn parse_statuses(text: Option<&str>) -> Result<Vec<TaskStatus>, ApiError> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewTaskBody {
     /// Chosen by the client to make the create idempotent: a POST retried with the same ID
     /// after a lost answer gets 409 when the first one landed. A new one when absent.
@@ -405,6 +443,7 @@ async fn get_task(r: InOrg<TaskId>) -> Result<Response, ApiError> {
 
 /// The fields a PATCH may change; absent ones stay. `due_on: null` clears the date.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TaskPatchBody {
     title: Option<String>,
     description: Option<String>,
@@ -438,6 +477,7 @@ async fn update_task(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TransitionBody {
     status: TaskStatus,
 }
@@ -452,6 +492,7 @@ async fn transition_task(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AssignBody {
     assignee_id: Option<UserId>,
 }
@@ -480,6 +521,7 @@ async fn list_comments(r: InOrg<TaskId>) -> Result<Response, ApiError> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CommentBody {
     body: String,
 }

@@ -551,3 +551,109 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish(admin: PgPool) ->
     assert_eq!(title, "finished");
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn hostile_input_gets_a_problem_never_a_500(admin: PgPool) -> TestResult {
+    let service =
+        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
+            .await?;
+    let w = world(&service, "acme").await?;
+    let (org, project, task, owner) = (&w.org, &w.project, &w.task, w.owner.as_str());
+    let tasks_path = format!("/organizations/{org}/projects/{project}/tasks");
+    let words: String = (0..250_000).map(|i| format!("w{i} ")).collect();
+    let long = "x".repeat(10_000);
+
+    // Values PostgreSQL cannot store or index: 422, naming the field.
+    let refused: Vec<(&str, String, Value, &str)> = vec![
+        ("POST", "/users".to_owned(), json!({"email": "a\u{0}@b.c", "display_name": "A"}), "email"),
+        (
+            "POST",
+            "/users".to_owned(),
+            json!({"email": format!("{long}@b.c"), "display_name": "A"}),
+            "email",
+        ),
+        (
+            "POST",
+            "/users".to_owned(),
+            json!({"email": "n@b.c", "display_name": "A\u{0}"}),
+            "display_name",
+        ),
+        ("POST", "/organizations".to_owned(), json!({"slug": "nul", "name": "N\u{0}"}), "name"),
+        (
+            "POST",
+            format!("/organizations/{org}/projects"),
+            json!({"key": "NUL", "name": "N\u{0}"}),
+            "name",
+        ),
+        ("POST", tasks_path.clone(), json!({"title": "a\u{0}b"}), "title"),
+        ("POST", tasks_path.clone(), json!({"title": words}), "title"),
+        ("POST", tasks_path.clone(), json!({"title": "t", "description": "\u{0}"}), "description"),
+        ("POST", tasks_path.clone(), json!({"title": "t", "labels": ["\u{0}"]}), "labels"),
+        ("POST", tasks_path.clone(), json!({"title": "t", "labels": [long]}), "labels"),
+        (
+            "POST",
+            tasks_path.clone(),
+            json!({"title": "t", "metadata": {"k\u{0}": "v"}}),
+            "metadata",
+        ),
+        (
+            "POST",
+            tasks_path.clone(),
+            json!({"title": "t", "metadata": {"k": "v\u{0}"}}),
+            "metadata",
+        ),
+        ("POST", tasks_path.clone(), json!({"title": "t", "due_on": "-4800-01-01"}), "due_on"),
+        (
+            "POST",
+            format!("/organizations/{org}/tasks/{task}/comments"),
+            json!({"body": "\u{0}"}),
+            "body",
+        ),
+    ];
+    for (method, path, body, field) in refused {
+        let method = Method::from_bytes(method.as_bytes())?;
+        let reply = service.call(method, &path, Some(owner), None, Some(body)).await?;
+        assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            reply.json["detail"].as_str().is_some_and(|d| d.contains(field)),
+            "{field}: {}",
+            reply.text
+        );
+    }
+    for query in ["q=a%00", "label=%00"] {
+        let reply = service.get(&format!("{tasks_path}?{query}"), owner).await?;
+        assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    // Query strings that do not parse: 400 problems, like every other refusal.
+    for query in ["limit=-1", "limit=abc", "order=random()", "assignee=not-a-uuid", "colour=red"] {
+        let reply = service.get(&format!("{tasks_path}?{query}"), owner).await?;
+        assert_problem(&reply, StatusCode::BAD_REQUEST);
+    }
+    let reply = service
+        .get(&format!("/organizations/{org}/projects?include_archived=maybe"), owner)
+        .await?;
+    assert_problem(&reply, StatusCode::BAD_REQUEST);
+
+    // Unknown fields are refused by name; a PATCH of them changes nothing.
+    let reply = service.post(&tasks_path, owner, json!({"title": "t", "colour": "red"})).await?;
+    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.text.contains("colour"), "{}", reply.text);
+    let task_path = format!("/organizations/{org}/tasks/{task}");
+    let reply = service
+        .call(Method::PATCH, &task_path, Some(owner), Some(1), Some(json!({"colour": "red"})))
+        .await?;
+    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    let reply =
+        service.call(Method::PATCH, &task_path, Some(owner), Some(1), Some(json!({}))).await?;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.headers[header::ETAG], "\"1\"", "an empty PATCH made a new version");
+
+    // Unknown routes and methods, and a body over the limit: problems too.
+    assert_problem(&service.get("/nowhere", owner).await?, StatusCode::NOT_FOUND);
+    let reply = service.call(Method::DELETE, "/users", Some(owner), None, None).await?;
+    assert_problem(&reply, StatusCode::METHOD_NOT_ALLOWED);
+    let big = json!({"title": "x".repeat(3 * 1024 * 1024)});
+    assert_problem(&service.post(&tasks_path, owner, big).await?, StatusCode::PAYLOAD_TOO_LARGE);
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Bulk import: many tasks in one call, streamed in chunks through UNNEST arrays, so memory
 //! stays bounded whatever the count.
 
+use crate::input;
 use serde::Serialize;
 use sqlx::types::Json;
 use time::Date;
@@ -63,7 +64,7 @@ pub struct ImportReport {
 ///
 /// As [`super::create`]; a bad row fails the import with the constraint it broke, and
 /// nothing of the import remains.
-#[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.id = %project), err)]
+#[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.id = %project), err(level = "debug"))]
 pub async fn import(
     tx: &mut TenantTx<'_>,
     project: ProjectId,
@@ -90,11 +91,12 @@ pub async fn import(
     // Two buffers: the next chunk is read from `tasks` while the server inserts this one.
     let mut tasks = tasks.into_iter();
     let (mut chunk, mut next_chunk) = (Columns::default(), Columns::default());
-    chunk.fill(&mut tasks);
+    chunk.fill(&mut tasks)?;
     while chunk.len() > 0 {
         let insert = insert_chunk(&mut exec, scope, project, next, &chunk, &mut report);
-        let (inserted, ()) = tokio::join!(insert, async { next_chunk.fill(&mut tasks) });
+        let (inserted, filled) = tokio::join!(insert, async { next_chunk.fill(&mut tasks) });
         inserted?;
+        filled?;
         std::mem::swap(&mut chunk, &mut next_chunk);
         next_chunk.clear();
     }
@@ -128,7 +130,13 @@ struct Columns {
 }
 
 impl Columns {
-    fn push(&mut self, task: ImportTask) {
+    /// Adds `task`, once its values pass the boundary checks ([`crate::input`]).
+    fn push(&mut self, task: ImportTask) -> Result<(), Error> {
+        input::text("title", &task.title, input::TITLE_MAX)?;
+        input::text("description", &task.description, input::TEXT_MAX)?;
+        input::labels(&task.labels)?;
+        input::metadata(&task.metadata)?;
+        input::date("due_on", task.due_on)?;
         self.ids.push(TaskId::new().into_uuid());
         self.titles.push(task.title);
         self.descriptions.push(task.description);
@@ -138,13 +146,13 @@ impl Columns {
         let empty = task.metadata == TaskMetadata::default();
         self.metadata.push((!empty).then_some(Json(task.metadata)));
         self.due.push(task.due_on);
+        Ok(())
     }
 
-    /// Takes up to a chunk's worth of rows from `tasks`.
-    fn fill(&mut self, tasks: &mut impl Iterator<Item = ImportTask>) {
-        for task in tasks.take(CHUNK - self.len()) {
-            self.push(task);
-        }
+    /// Takes up to a chunk's worth of rows from `tasks`; the first row that fails the checks
+    /// stops the import (nothing of it is kept: the savepoint rolls back).
+    fn fill(&mut self, tasks: &mut impl Iterator<Item = ImportTask>) -> Result<(), Error> {
+        tasks.take(CHUNK - self.len()).try_for_each(|task| self.push(task))
     }
 
     fn len(&self) -> usize {

@@ -1,5 +1,6 @@
 //! Reading tasks: by ID, by key, and listed with filters in keyset pages.
 
+use crate::input;
 use crate::tenant::TenantExec;
 use crate::{Tenant, TenantTx};
 use sqlx::types::Json;
@@ -17,7 +18,7 @@ use crate::{Error, OrganizationId, ProjectId, TaskId, UserId};
 /// # Errors
 ///
 /// [`Error::NotFound`] when there is none in this organization.
-#[tracing::instrument(skip(tenant), fields(organization.id = %tenant.scope().organization_id()), err)]
+#[tracing::instrument(skip(tenant), fields(organization.id = %tenant.scope().organization_id()), err(level = "debug"))]
 pub async fn get(tenant: &mut (impl Tenant + ?Sized), id: TaskId) -> Result<Task, Error> {
     let (mut exec, scope) = TenantExec::of(tenant);
     let (conn, scope) = (&mut exec, &scope);
@@ -43,7 +44,7 @@ pub async fn get(tenant: &mut (impl Tenant + ?Sized), id: TaskId) -> Result<Task
 /// # Errors
 ///
 /// [`Error::Invalid`] for a malformed key, [`Error::NotFound`] when there is no such task.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Task, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
@@ -115,7 +116,7 @@ pub struct Page<T> {
 /// # Errors
 ///
 /// [`Error::Invalid`] for a malformed cursor or one from the other sort order.
-#[tracing::instrument(skip(tx, filter), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx, filter), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn list(
     tx: &mut TenantTx<'_>,
     project: ProjectId,
@@ -124,6 +125,9 @@ pub async fn list(
     after: Option<&Cursor>,
     limit: u32,
 ) -> Result<Page<Task>, Error> {
+    filter.label.map_or(Ok(()), |label| input::text("label", label, input::LABEL_MAX))?;
+    filter.title_search.map_or(Ok(()), |q| input::text("q", q, input::TITLE_MAX))?;
+    input::date("due_before", filter.due_before)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     let statuses: Option<Vec<String>> = (!filter.statuses.is_empty())

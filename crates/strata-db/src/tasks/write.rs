@@ -2,6 +2,7 @@
 //! (for what other services care about) its outbox event: one round trip, atomic.
 
 use crate::TenantTx;
+use crate::input;
 use crate::tenant::TenantExec;
 use sqlx::types::Json;
 use time::Date;
@@ -17,8 +18,13 @@ use crate::{AuditEventId, Error, OrganizationId, OutboxEventId, ProjectId, Scope
 /// [`Error::Forbidden`] for viewers, [`Error::NotFound`] when the project is not in this
 /// organization, [`Error::Invalid`] when it is archived or the input is malformed,
 /// [`Error::Conflict`] on [`crate::constraints::TASKS_PKEY`] when a task with `new.id` exists.
-#[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.id = %new.project_id), err)]
+#[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.id = %new.project_id), err(level = "debug"))]
 pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Error> {
+    input::text("title", new.title, input::TITLE_MAX)?;
+    input::text("description", new.description, input::TEXT_MAX)?;
+    input::labels(new.labels)?;
+    input::metadata(new.metadata)?;
+    input::date("due_on", new.due_on)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
@@ -108,6 +114,31 @@ pub struct TaskPatch {
     pub due_on: Option<Option<Date>>,
 }
 
+impl TaskPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        let TaskPatch { title, description, priority, labels, metadata, due_on } = self;
+        title.is_none()
+            && description.is_none()
+            && priority.is_none()
+            && labels.is_none()
+            && metadata.is_none()
+            && due_on.is_none()
+    }
+
+    /// The values the database could not hold ([`crate::input`]).
+    fn check(&self) -> Result<(), Error> {
+        let text = |field, value: &Option<String>, max| {
+            value.as_deref().map_or(Ok(()), |v| input::text(field, v, max))
+        };
+        text("title", &self.title, input::TITLE_MAX)?;
+        text("description", &self.description, input::TEXT_MAX)?;
+        self.labels.as_deref().map_or(Ok(()), input::labels)?;
+        self.metadata.as_ref().map_or(Ok(()), input::metadata)?;
+        input::date("due_on", self.due_on.flatten())
+    }
+}
+
 /// Applies `patch` if the task is still at `expected_version`, bumping the version, with its
 /// audit event (before and after).
 ///
@@ -115,13 +146,23 @@ pub struct TaskPatch {
 ///
 /// [`Error::Stale`] when the task changed since it was read (nothing is written),
 /// [`Error::NotFound`], [`Error::Forbidden`] for viewers, [`Error::Invalid`] for bad values.
-#[tracing::instrument(skip(tx, patch), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx, patch), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn update(
     tx: &mut TenantTx<'_>,
     id: TaskId,
     expected_version: i32,
     patch: &TaskPatch,
 ) -> Result<Task, Error> {
+    patch.check()?;
+    if patch.is_empty() {
+        // Nothing to change: no new version, no audit event; the version is still checked.
+        tx.scope().require_writer()?;
+        let task = super::read::get(tx, id).await?;
+        return match task.version {
+            v if v == expected_version => Ok(task),
+            actual => Err(Error::Stale { expected: expected_version, actual }),
+        };
+    }
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
@@ -185,7 +226,7 @@ enum Change {
 ///
 /// [`Error::InvalidTransition`] when the move is not allowed, [`Error::Stale`],
 /// [`Error::NotFound`], [`Error::Forbidden`] for viewers.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn transition(
     tx: &mut TenantTx<'_>,
     id: TaskId,
@@ -204,7 +245,7 @@ pub async fn transition(
 ///
 /// [`Error::Invalid`] when the assignee is not a member, [`Error::Stale`],
 /// [`Error::NotFound`], [`Error::Forbidden`] for viewers.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn assign(
     tx: &mut TenantTx<'_>,
     id: TaskId,
@@ -222,7 +263,7 @@ pub async fn assign(
 /// # Errors
 ///
 /// [`Error::Stale`], [`Error::NotFound`], [`Error::Forbidden`] for viewers.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn delete(
     tx: &mut TenantTx<'_>,
     id: TaskId,
@@ -239,7 +280,7 @@ pub async fn delete(
 ///
 /// [`Error::Stale`], [`Error::NotFound`] when there is no deleted task with this ID,
 /// [`Error::Forbidden`] for viewers.
-#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err)]
+#[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn restore(
     tx: &mut TenantTx<'_>,
     id: TaskId,
