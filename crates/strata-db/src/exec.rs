@@ -59,11 +59,10 @@ pub(crate) async fn begin<'c>(
     conn: &'c mut PgConnection,
     watch: Option<&mut Watch>,
 ) -> Result<Transaction<'c, Postgres>, sqlx::Error> {
-    let statement = watch.as_ref().and_then(|w| w.begin.clone());
-    match statement.filter(|_| !conn.is_in_transaction()) {
-        Some(statement) => watched(watch, conn.begin_with(AssertSqlSafe(statement))).await,
-        None => watched(watch, conn.begin()).await,
-    }
+    // A savepoint takes no `BEGIN` statement of its own (sqlx refuses one).
+    let statement =
+        watch.as_ref().and_then(|w| w.begin.clone()).filter(|_| !conn.is_in_transaction());
+    watched(watch, begin_unwatched(conn, statement)).await
 }
 
 /// [`watched`], boxed for an executor.
@@ -230,7 +229,8 @@ where
     observed_stream(watch, futures_util::stream::once(all).try_flatten().boxed())
 }
 
-/// `BEGIN`, or `statement` in its place, for the bare statements above (watched as a whole).
+/// `BEGIN`, or `statement` in its place (for [`begin`], and for the bare statements above,
+/// which are watched as a whole).
 async fn begin_unwatched(
     conn: &mut PgConnection,
     statement: Option<std::sync::Arc<str>>,
