@@ -510,7 +510,7 @@ async fn creates(set: &DataSet, plan: Plan, round: Duration) -> anyhow::Result<V
     {
         let mut conn = pool.acquire().await?;
         let mut tx = set.scope.begin(&mut conn).await?;
-        let existing = projects::list(&mut tx, false).await?;
+        let existing = projects::list(&mut tx, false, None, 100).await?.items;
         for p in 0..64 {
             let key = format!("C{p}");
             let id = match existing.iter().find(|e| e.key == key) {

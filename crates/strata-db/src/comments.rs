@@ -2,6 +2,7 @@
 
 use crate::TenantTx;
 use crate::input;
+use crate::page::Page;
 use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -112,27 +113,41 @@ pub async fn edit(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<Co
     Err(refusal(conn, scope, id, "only its author can edit a comment").await?)
 }
 
-/// Lists a task's comments, oldest first.
+/// Lists a task's comments, oldest first, `limit` at a time after `after` (the previous
+/// page's `next`).
 ///
 /// # Errors
 ///
-/// [`Error::Database`] only.
+/// [`Error::Invalid`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`]; [`Error::Database`].
 #[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
-pub async fn list(tx: &mut TenantTx<'_>, task: TaskId) -> Result<Vec<Comment>, Error> {
+pub async fn list(
+    tx: &mut TenantTx<'_>,
+    task: TaskId,
+    after: Option<CommentId>,
+    limit: u32,
+) -> Result<Page<Comment, CommentId>, Error> {
+    let fetch = crate::page::fetch_count(limit)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
+    // Ids are UUIDv7, in time order; the nil UUID is before every one.
     let comments = sqlx::query_as!(
         Comment,
         r#"select id as "id: CommentId", organization_id as "organization_id: OrganizationId",
                   task_id as "task_id: TaskId", author_id as "author_id: UserId", body, edited_at,
                   created_at
-             from comments where organization_id = $1 and task_id = $2 order by id"#,
+             from comments
+            where organization_id = $1 and task_id = $2
+              and id > coalesce($3, '00000000-0000-0000-0000-000000000000'::uuid)
+            order by id
+            limit $4"#,
         scope.organization_id().into_uuid(),
         task.into_uuid(),
+        after.map(CommentId::into_uuid),
+        fetch,
     )
     .fetch_all(conn)
     .await?;
-    Ok(comments)
+    Ok(Page::of(comments, limit, |c| c.id))
 }
 
 /// Deletes a comment; its author, owners and admins may. Records the audit event (before).

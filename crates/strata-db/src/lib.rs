@@ -31,6 +31,7 @@ pub mod input;
 pub mod memberships;
 pub mod organizations;
 pub mod outbox;
+pub mod page;
 mod pool;
 pub mod projects;
 pub mod replicas;

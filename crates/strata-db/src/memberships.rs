@@ -1,5 +1,6 @@
 //! Memberships: which users belong to which organization, with which role.
 
+use crate::page::Page;
 use serde::{Deserialize, Serialize};
 
 use crate::TenantTx;
@@ -130,25 +131,39 @@ pub async fn change_role(
     .ok_or(Error::NotFound { entity: "membership" })
 }
 
-/// Lists the organization's members, oldest first.
+/// Lists the organization's members by user id (the users' creation order), `limit` at a
+/// time after `after` (the previous page's `next`).
 ///
 /// # Errors
 ///
-/// [`Error::Database`] only.
+/// [`Error::Invalid`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`]; [`Error::Database`].
 #[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
-pub async fn list(tx: &mut TenantTx<'_>) -> Result<Vec<Membership>, Error> {
+pub async fn list(
+    tx: &mut TenantTx<'_>,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Page<Membership, UserId>, Error> {
+    let fetch = crate::page::fetch_count(limit)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
+    // By user id (UUIDv7, in the users' creation order; the primary key's order): the nil
+    // UUID is before every one.
     let members = sqlx::query_as!(
         Membership,
         r#"select organization_id as "organization_id: OrganizationId", user_id as "user_id: UserId",
                   role as "role: Role", created_at, updated_at
-             from memberships where organization_id = $1 order by created_at, user_id"#,
+             from memberships
+            where organization_id = $1
+              and user_id > coalesce($2, '00000000-0000-0000-0000-000000000000'::uuid)
+            order by user_id
+            limit $3"#,
         scope.organization_id().into_uuid(),
+        after.map(UserId::into_uuid),
+        fetch,
     )
     .fetch_all(conn)
     .await?;
-    Ok(members)
+    Ok(Page::of(members, limit, |m| m.user_id))
 }
 
 /// Bootstraps the first (owner) membership of a new organization, in the caller's

@@ -2,6 +2,7 @@
 
 use crate::TenantTx;
 use crate::input;
+use crate::page::Page;
 use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -127,27 +128,40 @@ pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Project, Err
     .ok_or(Error::NotFound { entity: "project" })
 }
 
-/// Lists the organization's projects by key; archived ones only when asked.
+/// Lists the organization's projects by key, `limit` at a time after the key `after` (the
+/// previous page's `next`); archived ones only when asked.
 ///
 /// # Errors
 ///
-/// [`Error::Database`] only.
+/// [`Error::Invalid`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`]; [`Error::Database`].
 #[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
-pub async fn list(tx: &mut TenantTx<'_>, include_archived: bool) -> Result<Vec<Project>, Error> {
+pub async fn list(
+    tx: &mut TenantTx<'_>,
+    include_archived: bool,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Page<Project, String>, Error> {
+    let fetch = crate::page::fetch_count(limit)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
+    // Keys are non-empty: '' is before every one (the condition is never optional, so the
+    // prepared statement's generic plan walks the key index).
     let projects = sqlx::query_as!(
         Project,
         r#"select id as "id: ProjectId", organization_id as "organization_id: OrganizationId",
                   key, name, description, archived, created_at, updated_at
-             from projects where organization_id = $1 and ($2 or not archived)
-            order by key"#,
+             from projects
+            where organization_id = $1 and ($2 or not archived) and key > coalesce($3, '')
+            order by key
+            limit $4"#,
         scope.organization_id().into_uuid(),
         include_archived,
+        after,
+        fetch,
     )
     .fetch_all(conn)
     .await?;
-    Ok(projects)
+    Ok(Page::of(projects, limit, |p| p.key.clone()))
 }
 
 /// Archives or unarchives a project, with its audit event. Owners and admins only.

@@ -44,7 +44,7 @@ async fn membership_conflicts_and_unknown_users(admin: PgPool) -> TestResult {
     let err =
         memberships::change_role(&mut tx, UserId::new(), Role::Admin).await.expect_err("absent");
     assert!(matches!(err, Error::NotFound { entity: "membership" }), "{err:?}");
-    let members = memberships::list(&mut tx).await?;
+    let members = memberships::list(&mut tx, None, 100).await?.items;
     assert_eq!(members.iter().map(|m| m.role).collect::<Vec<_>>(), [Role::Owner, Role::Admin]);
     let err =
         memberships::change_role(&mut tx, t.owner.id, Role::Admin).await.expect_err("last owner");
@@ -102,7 +102,7 @@ async fn project_conflicts_and_malformed_projects(admin: PgPool) -> TestResult {
     assert_eq!(count(&admin, "projects").await, 1, "only OPS");
     let mut tx = t.scope.begin(&mut conn).await?;
     assert_eq!(projects::get_by_key(&mut tx, "OPS").await?.id, t.project.id);
-    assert_eq!(projects::list(&mut tx, false).await?.len(), 1);
+    assert_eq!(projects::list(&mut tx, false, None, 100).await?.items.len(), 1);
     Ok(())
 }
 
@@ -180,7 +180,7 @@ async fn comments_by_members_edited_by_their_author(admin: PgPool) -> TestResult
     let mut tx = bob_scope.begin(&mut conn).await?;
     let err = comments::edit(&mut tx, comment.id, "hijack").await.expect_err("not author");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
-    let listed = comments::list(&mut tx, task.id).await?;
+    let listed = comments::list(&mut tx, task.id, None, 100).await?.items;
     assert_eq!(listed.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["First, edited"]);
     Ok(())
 }
@@ -331,7 +331,7 @@ async fn projects_users_and_comments_change_and_go(admin: PgPool) -> TestResult 
     comments::delete(&mut tx, second.id).await?;
     let err = comments::delete(&mut tx, second.id).await.expect_err("gone");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    assert!(comments::list(&mut tx, task.id).await?.is_empty());
+    assert!(comments::list(&mut tx, task.id, None, 100).await?.items.is_empty());
     Ok(())
 }
 

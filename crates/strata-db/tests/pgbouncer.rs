@@ -273,7 +273,7 @@ async fn workload(
                             500,
                         )
                         .await?;
-                        let notes = comments::list(&mut tx, task.id).await?;
+                        let notes = comments::list(&mut tx, task.id, None, 50).await?.items;
                         tx.commit().await?;
                         Ok::<_, strata_db::Error>(
                             read.title == title

@@ -246,8 +246,21 @@ async fn get_organization(r: InOrg) -> Result<Response, ApiError> {
     Ok(ok(r.run(async |tx, ()| organizations::get(&mut *tx, org).await).await?))
 }
 
-async fn list_members(r: InOrg) -> Result<Response, ApiError> {
-    Ok(ok(r.run(async |tx, ()| memberships::list(tx).await).await?))
+/// `?after=…&limit=…` of the lists that page by a key (members, comments).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery<K> {
+    after: Option<K>,
+    limit: Option<u32>,
+}
+
+async fn list_members(
+    r: InOrg,
+    Query(query): Query<PageQuery<UserId>>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(50).min(MAX_PAGE);
+    let page = r.run(async |tx, ()| memberships::list(tx, query.after, limit).await).await?;
+    Ok(ok(PageBody { items: page.items, next: page.next.map(|id| id.to_string()) }))
 }
 
 #[derive(Deserialize)]
@@ -285,13 +298,20 @@ async fn remove_member(r: InOrg<UserId>) -> Result<Response, ApiError> {
 struct ProjectListQuery {
     #[serde(default)]
     include_archived: bool,
+    after: Option<String>,
+    limit: Option<u32>,
 }
 
 async fn list_projects(
     r: InOrg,
     Query(query): Query<ProjectListQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(r.run(async |tx, ()| projects::list(tx, query.include_archived).await).await?))
+    let limit = query.limit.unwrap_or(50).min(MAX_PAGE);
+    let after = query.after.as_deref();
+    let page = r
+        .run(async |tx, ()| projects::list(tx, query.include_archived, after, limit).await)
+        .await?;
+    Ok(ok(PageBody { items: page.items, next: page.next }))
 }
 
 #[derive(Deserialize)]
@@ -337,13 +357,13 @@ enum Order {
     Priority,
 }
 
-/// The most tasks one page holds.
-const MAX_PAGE: u32 = 500;
+/// The most rows one page holds.
+const MAX_PAGE: u32 = strata_db::page::MAX_LIMIT;
 
-/// A page of tasks and where the next one starts.
+/// A page of a list and where the next one starts (`?after=` of the next request).
 #[derive(serde::Serialize)]
-struct TaskPage {
-    items: Vec<Task>,
+struct PageBody<T> {
+    items: Vec<T>,
     next: Option<String>,
 }
 
@@ -376,7 +396,7 @@ async fn list_tasks(
             tasks::list(tx, project, &filter, order, after.as_ref(), limit).await
         })
         .await?;
-    Ok(ok(TaskPage { items: page.items, next: page.next.map(|c| c.to_string()) }))
+    Ok(ok(PageBody { items: page.items, next: page.next.map(|c| c.to_string()) }))
 }
 
 /// `todo,in_progress` into statuses.
@@ -516,8 +536,13 @@ async fn restore_task(r: InOrg<TaskId>, IfMatch(version): IfMatch) -> Result<Res
     Ok(task_response(StatusCode::OK, task))
 }
 
-async fn list_comments(r: InOrg<TaskId>) -> Result<Response, ApiError> {
-    Ok(ok(r.run(async |tx, task| comments::list(tx, task).await).await?))
+async fn list_comments(
+    r: InOrg<TaskId>,
+    Query(query): Query<PageQuery<CommentId>>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(50).min(MAX_PAGE);
+    let page = r.run(async |tx, task| comments::list(tx, task, query.after, limit).await).await?;
+    Ok(ok(PageBody { items: page.items, next: page.next.map(|id| id.to_string()) }))
 }
 
 #[derive(Deserialize)]

@@ -310,7 +310,7 @@ async fn every_error_has_its_status_and_a_problem_body(admin: PgPool) -> TestRes
         service.post(&format!("{task}/comments"), &stranger, json!({ "body": "on it" })).await?;
     assert_eq!(comment.status, StatusCode::CREATED, "{}", comment.text);
     let listed = service.get(&format!("{task}/comments"), &w.owner).await?;
-    assert_eq!(listed.json.as_array().map(Vec::len), Some(1), "{}", listed.text);
+    assert_eq!(listed.json["items"].as_array().map(Vec::len), Some(1), "{}", listed.text);
     let viewer = service
         .call(
             Method::PATCH,
@@ -655,5 +655,62 @@ async fn hostile_input_gets_a_problem_never_a_500(admin: PgPool) -> TestResult {
     assert_problem(&reply, StatusCode::METHOD_NOT_ALLOWED);
     let big = json!({"title": "x".repeat(3 * 1024 * 1024)});
     assert_problem(&service.post(&tasks_path, owner, big).await?, StatusCode::PAYLOAD_TOO_LARGE);
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn members_projects_and_comments_page_like_tasks(admin: PgPool) -> TestResult {
+    let service =
+        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
+            .await?;
+    let w = world(&service, "acme").await?;
+    let (org, owner) = (&w.org, w.owner.as_str());
+    // 5 members, 5 projects, 5 comments (the world has 1 member and 1 project already).
+    for i in 0..4 {
+        let body = json!({"email": format!("m{i}@acme.example"), "display_name": "M"});
+        let user = service.call(Method::POST, "/users", None, None, Some(body)).await?;
+        let member = json!({"user_id": user.id(), "role": "member"});
+        let added = service.post(&format!("/organizations/{org}/members"), owner, member).await?;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+        let project = json!({"key": format!("P{i}"), "name": "P"});
+        let made = service.post(&format!("/organizations/{org}/projects"), owner, project).await?;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    }
+    let comments = format!("/organizations/{org}/tasks/{}/comments", w.task);
+    for i in 0..5 {
+        let said = service.post(&comments, owner, json!({"body": format!("note {i}")})).await?;
+        assert_eq!(said.status, StatusCode::CREATED, "{}", said.text);
+    }
+    for (list, key) in [
+        (format!("/organizations/{org}/members"), "user_id"),
+        (format!("/organizations/{org}/projects"), "key"),
+        (comments.clone(), "id"),
+    ] {
+        // Pages of 2: 2, 2, 1, each row once, in order, and the last page says so.
+        let (mut seen, mut after, mut pages) = (Vec::new(), None::<String>, 0);
+        loop {
+            let path = match &after {
+                Some(a) => format!("{list}?limit=2&after={a}"),
+                None => format!("{list}?limit=2"),
+            };
+            let page = service.get(&path, owner).await?;
+            assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.text);
+            let items = page.json["items"].as_array().ok_or("items")?;
+            assert!(items.len() <= 2, "{}", page.text);
+            seen.extend(items.iter().map(|i| i[key].as_str().unwrap_or_default().to_owned()));
+            pages += 1;
+            match page.json["next"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!((seen.len(), pages), (5, 3), "{list}: {seen:?}");
+        assert_eq!(seen, sorted, "{list}: out of order or twice");
+        let too_many = service.get(&format!("{list}?limit=0"), owner).await?;
+        assert_problem(&too_many, StatusCode::UNPROCESSABLE_ENTITY);
+    }
     Ok(())
 }

@@ -96,14 +96,7 @@ pub enum TaskOrder {
     Priority,
 }
 
-/// One page of a listing.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    /// The rows.
-    pub items: Vec<T>,
-    /// Where the next page starts; `None` on the last page.
-    pub next: Option<Cursor>,
-}
+pub use crate::page::Page;
 
 /// Lists a project's tasks (not soft-deleted) matching `filter`, `limit` at a time, after
 /// `after` (the `next` of the previous page). Keyset pagination: no OFFSET, every row exactly
