@@ -252,8 +252,7 @@ mod tests {
     /// statement "sqlx_s_922" already exists`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn workload_7_runs_through_every_pooler() -> anyhow::Result<()> {
-        let server = std::env::var("DATABASE_URL")
-            .map_err(|_| anyhow::anyhow!("DATABASE_URL must name the test server"))?;
+        let server = strata_test_support::runner::server_url();
         let fixture = crate::data::small_fixture(&server, "strata_bench_pooler").await?;
         let plan = Plan { quick: true, rounds: 1, round: Duration::from_millis(200), only: &[7] };
         let rows = gets(&fixture, plan).await?;

@@ -566,8 +566,7 @@ mod tests {
     /// its charts, against the test server (`DATABASE_URL`).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_short_sweep_measures_every_curve_and_draws_it() -> anyhow::Result<()> {
-        let server = std::env::var("DATABASE_URL")
-            .map_err(|_| anyhow::anyhow!("DATABASE_URL must name the test server"))?;
+        let server = strata_test_support::runner::server_url();
         let round = Duration::from_millis(100);
         let plan = Plan { quick: true, rounds: 1, round, only: &[] };
         let sizes = Sizes { tables: &[1_000, 3_000], import: 2_000, round };
