@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::{PgPool, Postgres, Transaction};
 use strata_migrate::exit;
-use support::{spawn_migrate, text, url_of, write_migrations};
+use strata_test_support::runner::retried_on_a_lock;
+use support::{Running, eventually, spawn_migrate, text, url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -44,17 +45,19 @@ async fn retries_until_the_lock_is_freed(pool: PgPool) -> TestResult {
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
 
     let start = Instant::now();
-    let child = spawn_migrate(
+    let child = Running::spawn(
         &["--database-url", &url, "--source", &source, "up", "--lock-retries", "5"],
         ENV,
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Released once the runner has retried at least once, as PostgreSQL shows it.
+    let retried = retried_on_a_lock(&pool, "strata-migrate", Duration::from_secs(30)).await?;
+    assert!(retried, "the runner never retried");
     let released = holder.commit().await;
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let out = child.output().await?;
     released?;
     let all = text(&out);
     eprintln!(
-        "lock retry (freed after 1.5 s): exit {:?} after {:?}",
+        "lock retry (freed after the first retry): exit {:?} after {:?}",
         out.status.code(),
         start.elapsed()
     );
@@ -114,13 +117,15 @@ async fn a_no_transaction_statement_retries_too(pool: PgPool) -> TestResult {
         "-- no-transaction\ncreate table side (id int);\nalter table busy add column note text;\n",
     )]);
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
-    let child = spawn_migrate(
+    let child = Running::spawn(
         &["--database-url", &url, "--source", &source, "up", "--lock-retries", "5"],
         ENV,
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Released once the runner has retried at least once, as PostgreSQL shows it.
+    let retried = retried_on_a_lock(&pool, "strata-migrate", Duration::from_secs(30)).await?;
+    assert!(retried, "the runner never retried");
     let released = holder.commit().await;
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let out = child.output().await?;
     released?;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
@@ -151,18 +156,25 @@ async fn a_concurrent_build_waits_for_old_transactions_instead_of_timing_out(
     sqlx::raw_sql("set transaction isolation level repeatable read; select count(*) from other")
         .execute(&mut *old)
         .await?;
-    let start = Instant::now();
     let child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], ENV);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The build waits for the old transaction (a lock on its virtual transaction id) ...
+    let waiting = "select exists (select from pg_stat_activity \
+                   where application_name = 'strata-migrate' and wait_event = 'virtualxid' \
+                     and datname = current_database())";
+    let waited = eventually(&pool, waiting, Duration::from_secs(30)).await;
+    // ... well past lock_timeout (200 ms), as PostgreSQL shows it, and is not cancelled.
+    let still = if matches!(waited, Ok(true)) {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        sqlx::query_scalar::<_, bool>(waiting).fetch_one(&pool).await
+    } else {
+        Ok(false)
+    };
     let finished = old.commit().await;
     let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
     finished?;
-    let elapsed = start.elapsed();
-    eprintln!(
-        "concurrent build behind a 1.5 s transaction (lock_timeout 200ms): done in {elapsed:?}"
-    );
+    assert!(waited?, "the build never waited for the old transaction");
+    assert!(still?, "the build stopped waiting before the old transaction ended");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(elapsed >= Duration::from_millis(1400), "it waited: {elapsed:?}");
     let valid: bool = sqlx::query_scalar(
         "select indisvalid from pg_index where indexrelid = 'busy_id_idx'::regclass",
     )

@@ -14,9 +14,11 @@ use support::{Running, eventually, migrate, migrate_src, text, url_of, write_mig
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// The runner's statement `pg_sleep` is running on the server.
+/// The runner's statement `pg_sleep` is running on the test's database (the tests of this file
+/// run side by side, each on a database of its own).
 const SLEEPING: &str = "select exists (select from pg_stat_activity \
-     where application_name = 'strata-migrate' and state = 'active' and query like '%pg_sleep%')";
+     where application_name = 'strata-migrate' and state = 'active' and query like '%pg_sleep%' \
+       and datname = current_database())";
 
 async fn exists(pool: &PgPool, table: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select to_regclass($1) is not null").bind(table).fetch_one(pool).await
@@ -95,7 +97,7 @@ async fn ctrl_c_while_waiting_for_the_lock_applies_nothing(pool: PgPool) -> Test
     sqlx::query("select pg_advisory_lock($1)").bind(key).execute(&mut *holder).await?;
     let child = Running::spawn(&["--database-url", &url, "--source", &source, "up"], &[]);
     let waiting = "select exists (select from pg_stat_activity \
-                   where application_name = 'strata-migrate')";
+                   where application_name = 'strata-migrate' and datname = current_database())";
     assert!(eventually(&pool, waiting, Duration::from_secs(20)).await?, "never connected");
     child.signal("INT")?;
     let out = child.output().await?;
@@ -219,14 +221,23 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// Runs `command` (a shell line) in a new detached session, 200 columns wide.
+    /// Runs `command` (a shell line) in a new detached session, 200 columns wide. Two tests
+    /// starting the first session at once race to start tmux's server, and one may fail:
+    /// tried again, a few times.
     fn start(command: &str) -> Result<Self, Box<dyn std::error::Error>> {
-        let name = format!("strata-{}-{}", std::process::id(), rand_suffix());
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "200", "-y", "40", command])
-            .status()?;
-        assert!(status.success(), "tmux could not start");
-        Ok(Self { name })
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("strata-{}-{n}", std::process::id());
+        for _ in 0..5 {
+            let status = Command::new("tmux")
+                .args(["new-session", "-d", "-s", &name, "-x", "200", "-y", "40", command])
+                .status()?;
+            if status.success() {
+                return Ok(Self { name });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err("tmux could not start a session".into())
     }
 
     /// The screen now; with `escapes`, with its colour codes.
@@ -259,13 +270,6 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
     }
-}
-
-fn rand_suffix() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(u64::from(std::process::id()));
-    (hasher.finish() & 0xffff_ffff) as u32
 }
 
 /// The shell line that runs the runner on `url` with `dir`, then keeps the pane open; in an

@@ -29,6 +29,37 @@ pub async fn eventually(
     Ok(false)
 }
 
+/// Waits until a session of `application` on `pool`'s database (tests run side by side, each on
+/// a database of its own) has waited on a lock in two different transactions
+/// (`pg_stat_activity.xact_start` changed while `wait_event_type = 'Lock'`): its
+/// `lock_timeout` expired and it tried again. Whether that happened within `limit`.
+pub async fn retried_on_a_lock(
+    pool: &PgPool,
+    application: &str,
+    limit: std::time::Duration,
+) -> Result<bool, sqlx::Error> {
+    let start = std::time::Instant::now();
+    let mut first: Option<String> = None;
+    while start.elapsed() < limit {
+        let waiting: Option<String> = sqlx::query_scalar(
+            "select xact_start::text from pg_stat_activity
+              where application_name = $1 and wait_event_type = 'Lock' and xact_start is not null
+                and datname = current_database()
+              limit 1",
+        )
+        .bind(application)
+        .fetch_optional(pool)
+        .await?;
+        match (&first, waiting) {
+            (None, Some(xact)) => first = Some(xact),
+            (Some(seen), Some(xact)) if *seen != xact => return Ok(true),
+            _ => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(false)
+}
+
 /// The server every test uses, from `DATABASE_URL` (as `#[sqlx::test]` does).
 pub fn server_url() -> String {
     std::env::var("DATABASE_URL")
