@@ -404,6 +404,7 @@ impl Pool {
         let closed = Arc::new(AtomicBool::new(false));
         let failures = Arc::new(ConnectFailures::new());
         let server_settings = settings.server_settings();
+        let transaction_pooler = settings.pooler == Pooler::Transaction;
         let inner = bb8::Pool::builder()
             .max_size(max)
             .min_idle((settings.min_connections > 0).then_some(settings.min_connections.min(max)))
@@ -422,9 +423,9 @@ impl Pool {
                 connect_timeout: settings.connect_timeout,
                 response_timeout: settings.response_timeout,
                 closed: closed.clone(),
-                transaction_pooler: settings.pooler == Pooler::Transaction,
+                transaction_pooler,
                 unnamed: settings.unnamed(),
-                stale: (settings.pooler == Pooler::Transaction && !settings.unnamed())
+                stale: (transaction_pooler && settings.pooler_prepared_statements)
                     .then(Arc::default),
                 begin: server_settings.begin(),
                 settings: server_settings,

@@ -31,12 +31,13 @@ pub(crate) struct Live {
 impl Live {
     /// A display on standard error, if `when` asks for one here; `json` output never has one.
     pub(crate) fn start(when: When, json: bool) -> Option<Self> {
-        let show = match when {
-            When::Never => false,
-            When::Always => true,
-            When::Auto => !json && std::io::stderr().is_terminal(),
-        };
-        if !show || json {
+        let show = !json
+            && match when {
+                When::Never => false,
+                When::Always => true,
+                When::Auto => std::io::stderr().is_terminal(),
+            };
+        if !show {
             return None;
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
