@@ -97,7 +97,7 @@ status *ARGS:
     url="$(scripts/db.sh up)"
     DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- status {{ ARGS }}
 
-# Serve the work tracker's HTTP API (crates/tracker-service) on 127.0.0.1:8080 (TRACKER_LISTEN) against the database of `just up`: migrations as its owner, requests as the service role.
+# Serve the work tracker's HTTP API (crates/tracker-service) on 127.0.0.1:8080 (http.listen, STRATA_HTTP__LISTEN) against the database of `just up`: migrations as its owner, requests as the service role; callers need a token (`just token USER`).
 [group('main')]
 serve:
     #!/usr/bin/env bash
@@ -107,6 +107,15 @@ serve:
     scripts/db.sh service >/dev/null
     DATABASE_URL="$(sed -n 's/^DATABASE_URL=//p' target/strata-service.env)" \
         STRATA_MIGRATIONS__URL="$owner" cargo run --quiet --locked -p tracker-service
+
+# Issue an API token for user USER (a UUID) on the database of `just up`, as the service role, and print it alone (the first token; later ones come from POST /tokens).
+[group('main')]
+token USER *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    scripts/db.sh service >/dev/null
+    DATABASE_URL="$(sed -n 's/^DATABASE_URL=//p' target/strata-service.env)" \
+        cargo run --quiet --locked -p tracker-service -- issue-token --user {{ quote(USER) }} {{ ARGS }}
 
 # Run the data layer's example service flow against the database of db-up.
 [group('database')]

@@ -1,5 +1,12 @@
 -- The schema that migrations/ produce, one object per line, sorted; written by
 -- `just prepare` (`strata-migrate schema`) and checked by `just test`.
+column public.api_tokens.created_at timestamp with time zone not null default now()
+column public.api_tokens.expires_at timestamp with time zone not null
+column public.api_tokens.id uuid not null
+column public.api_tokens.name text not null
+column public.api_tokens.revoked_at timestamp with time zone
+column public.api_tokens.secret_sha256 bytea not null
+column public.api_tokens.user_id uuid not null
 column public.audit_events.action text not null
 column public.audit_events.actor_id uuid not null
 column public.audit_events.after jsonb
@@ -69,6 +76,11 @@ column public.users.display_name text not null
 column public.users.email text not null
 column public.users.id uuid not null
 column public.users.updated_at timestamp with time zone not null default now()
+constraint public.api_tokens api_tokens_expires_after_created CHECK ((expires_at > created_at))
+constraint public.api_tokens api_tokens_name_not_blank CHECK ((btrim(name) <> ''::text))
+constraint public.api_tokens api_tokens_pkey PRIMARY KEY (id)
+constraint public.api_tokens api_tokens_secret_sha256_length CHECK ((octet_length(secret_sha256) = 32))
+constraint public.api_tokens api_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 constraint public.audit_events audit_events_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES users(id)
 constraint public.audit_events audit_events_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES organizations(id)
 constraint public.audit_events audit_events_pkey PRIMARY KEY (id)
@@ -98,7 +110,7 @@ constraint public.tasks tasks_assignee_fkey FOREIGN KEY (organization_id, assign
 constraint public.tasks tasks_id_organization_id_key UNIQUE (id, organization_id)
 constraint public.tasks tasks_number_key UNIQUE (project_id, organization_id, number)
 constraint public.tasks tasks_number_positive CHECK ((number > 0))
-constraint public.tasks tasks_pkey PRIMARY KEY (id)
+constraint public.tasks tasks_pkey PRIMARY KEY (organization_id, id)
 constraint public.tasks tasks_priority_range CHECK (((priority >= 0) AND (priority <= 4)))
 constraint public.tasks tasks_project_fkey FOREIGN KEY (project_id, organization_id) REFERENCES projects(id, organization_id) ON DELETE CASCADE
 constraint public.tasks tasks_title_not_blank CHECK ((btrim(title) <> ''::text))
@@ -126,6 +138,7 @@ grant EXECUTE on function strata_keep_an_owner() to public
 grant EXECUTE on function strata_refuse_change() to public
 grant EXECUTE on function strata_set_updated_at() to public
 grant EXECUTE on function strata_task_by_id(uuid,uuid) to strata_app
+grant INSERT on table public.api_tokens to strata_app
 grant INSERT on table public.audit_events to strata_app
 grant INSERT on table public.comments to strata_app
 grant INSERT on table public.memberships to strata_app
@@ -134,6 +147,7 @@ grant INSERT on table public.outbox_events to strata_app
 grant INSERT on table public.projects to strata_app
 grant INSERT on table public.tasks to strata_app
 grant INSERT on table public.users to strata_app
+grant SELECT on table public.api_tokens to strata_app
 grant SELECT on table public.audit_events to strata_app
 grant SELECT on table public.comments to strata_app
 grant SELECT on table public.memberships to strata_app
@@ -153,6 +167,7 @@ grant UPDATE on table public.users to strata_app
 grant USAGE on schema public to public
 grant USAGE on schema public to strata_app
 grant USAGE on schema public to strata_relay
+index CREATE INDEX api_tokens_user_id_idx ON public.api_tokens USING btree (user_id)
 index CREATE INDEX audit_events_actor_id_idx ON public.audit_events USING btree (actor_id)
 index CREATE INDEX audit_events_entity_idx ON public.audit_events USING btree (organization_id, entity, entity_id, id)
 index CREATE INDEX comments_author_idx ON public.comments USING btree (organization_id, author_id)
@@ -164,6 +179,7 @@ index CREATE INDEX tasks_assignee_idx ON public.tasks USING btree (organization_
 index CREATE INDEX tasks_labels_idx ON public.tasks USING gin (labels)
 index CREATE INDEX tasks_priority_idx ON public.tasks USING btree (project_id, organization_id, priority, number)
 index CREATE INDEX tasks_title_search_idx ON public.tasks USING gin (to_tsvector('simple'::regconfig, title))
+index CREATE UNIQUE INDEX api_tokens_pkey ON public.api_tokens USING btree (id)
 index CREATE UNIQUE INDEX audit_events_pkey ON public.audit_events USING btree (id)
 index CREATE UNIQUE INDEX comments_pkey ON public.comments USING btree (id)
 index CREATE UNIQUE INDEX memberships_pkey ON public.memberships USING btree (organization_id, user_id)
@@ -176,7 +192,7 @@ index CREATE UNIQUE INDEX projects_pkey ON public.projects USING btree (id)
 index CREATE UNIQUE INDEX task_status_transitions_pkey ON public.task_status_transitions USING btree (from_status, to_status)
 index CREATE UNIQUE INDEX tasks_id_organization_id_key ON public.tasks USING btree (id, organization_id)
 index CREATE UNIQUE INDEX tasks_number_key ON public.tasks USING btree (project_id, organization_id, number)
-index CREATE UNIQUE INDEX tasks_pkey ON public.tasks USING btree (id)
+index CREATE UNIQUE INDEX tasks_pkey ON public.tasks USING btree (organization_id, id)
 index CREATE UNIQUE INDEX users_email_key ON public.users USING btree (lower(email))
 index CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)
 policy public.audit_events audit_events_tenant PERMISSIVE for ALL to public using ((organization_id = strata_current_organization())) with check ()
@@ -193,6 +209,7 @@ row level security on public.memberships, forced
 row level security on public.outbox_events, forced
 row level security on public.projects, forced
 row level security on public.tasks, forced
+table public.api_tokens
 table public.audit_events
 table public.comments
 table public.memberships

@@ -66,7 +66,7 @@ async fn a_fresh_database_migrated_served_and_read_back() -> Result<(), BoxError
         &[
             ("DATABASE_URL", service_url.as_str()),
             ("STRATA_MIGRATIONS__URL", db.owner_url()),
-            ("TRACKER_LISTEN", address.as_str()),
+            ("STRATA_HTTP__LISTEN", address.as_str()),
             ("RUST_LOG", "warn"),
         ],
     )?
@@ -95,11 +95,24 @@ async fn a_fresh_database_migrated_served_and_read_back() -> Result<(), BoxError
     )?;
     assert_eq!(user.status, 201, "{}", user.text);
     let user_id = user.json["id"].as_str().ok_or("a user id")?.to_owned();
+    // The first token, as an operator issues it; the header alone is refused.
+    let refused = http(&address, "GET", &format!("/users/{user_id}"), None, None)?;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    let issued = run_binary(
+        "tracker-service",
+        &["issue-token", "--user", &user_id, "--name", "journey", "--expires-in", "1h"],
+        &[("DATABASE_URL", service_url.as_str()), ("RUST_LOG", "warn")],
+    )?;
+    assert!(issued.status.success(), "issue-token: {}", String::from_utf8_lossy(&issued.stderr));
+    let token = String::from_utf8(issued.stdout)?.trim().to_owned();
+    assert!(token.starts_with("strata_"), "the token alone on stdout");
+    let me = http(&address, "GET", &format!("/users/{user_id}"), Some(&token), None)?;
+    assert_eq!(me.status, 200, "{}", me.text);
     let org = http(
         &address,
         "POST",
         "/organizations",
-        Some(&user_id),
+        Some(&token),
         Some(&json!({"slug": "acme", "name": "Acme"})),
     )?;
     assert_eq!(org.status, 201, "{}", org.text);
@@ -108,7 +121,7 @@ async fn a_fresh_database_migrated_served_and_read_back() -> Result<(), BoxError
         &address,
         "POST",
         &format!("/organizations/{org_id}/projects"),
-        Some(&user_id),
+        Some(&token),
         Some(&json!({"key": "OPS", "name": "Operations"})),
     )?;
     assert_eq!(project.status, 201, "{}", project.text);
@@ -117,7 +130,7 @@ async fn a_fresh_database_migrated_served_and_read_back() -> Result<(), BoxError
         &address,
         "POST",
         &format!("/organizations/{org_id}/projects/{project_id}/tasks"),
-        Some(&user_id),
+        Some(&token),
         Some(&json!({"title": "Ship the journey"})),
     )?;
     assert_eq!(task.status, 201, "{}", task.text);

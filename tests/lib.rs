@@ -122,7 +122,8 @@ pub struct Reply {
     pub text: String,
 }
 
-/// Sends one HTTP/1.1 request to `address` (`127.0.0.1:port`) and reads the whole answer.
+/// Sends one HTTP/1.1 request to `address` (`127.0.0.1:port`), with the caller's bearer token
+/// when there is one, and reads the whole answer.
 ///
 /// # Errors
 ///
@@ -139,8 +140,8 @@ pub fn http(
     let body = body.map(serde_json::Value::to_string).unwrap_or_default();
     let mut request =
         format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    if let Some(caller) = caller {
-        request.push_str(&format!("X-User-Id: {caller}\r\n"));
+    if let Some(token) = caller {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
     if !body.is_empty() {
         request.push_str("Content-Type: application/json\r\n");

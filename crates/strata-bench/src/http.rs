@@ -22,6 +22,8 @@ use crate::{Plan, Row};
 struct HttpGet {
     client: Client<HttpConnector, Empty<Bytes>>,
     base: Arc<str>,
+    /// `Bearer <the actor's API token>`.
+    bearer: Arc<str>,
     scope: Scope,
     ids: Arc<Vec<Uuid>>,
 }
@@ -31,9 +33,7 @@ impl Worker for HttpGet {
         let id = self.ids[i as usize % self.ids.len()];
         let uri =
             format!("{}/organizations/{}/tasks/{id}", self.base, self.scope.organization_id());
-        let request = Request::get(uri)
-            .header("x-user-id", self.scope.actor().to_string())
-            .body(Empty::new())?;
+        let request = Request::get(uri).header("authorization", &*self.bearer).body(Empty::new())?;
         let response = self.client.request(request).await?;
         anyhow::ensure!(response.status() == StatusCode::OK, "status {}", response.status());
         let body = response.into_body().collect().await?.to_bytes();
@@ -69,7 +69,8 @@ pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base: Arc<str> = format!("http://{}", listener.local_addr()?).into();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = tracker_service::App::with_pool(service_pool);
+    let bearer: Arc<str> = format!("Bearer {}", issue_token(&service_pool, f.scope).await?).into();
+    let app = tracker_service::App::new(service_pool, &strata_config::Config::default())?;
     let served = tokio::spawn(tracker_service::serve(listener, app, async move {
         let _ = stopped.await;
     }));
@@ -79,6 +80,7 @@ pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
             .map(|_| HttpGet {
                 client: client.clone(),
                 base: base.clone(),
+                bearer: bearer.clone(),
                 scope: f.scope,
                 ids: f.ids.clone(),
             })
@@ -123,4 +125,17 @@ pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
             note,
         ),
     ])
+}
+
+/// An API token for the fixture's actor, as `tracker-service issue-token` issues it.
+pub(crate) async fn issue_token(pool: &Pool, scope: Scope) -> anyhow::Result<String> {
+    use secrecy::ExposeSecret as _;
+    let mut conn = pool.acquire().await?;
+    let new = strata_db::tokens::NewApiToken {
+        user: scope.actor(),
+        name: "bench",
+        expires_at: time::OffsetDateTime::now_utc() + time::Duration::DAY,
+    };
+    let issued = strata_db::tokens::issue(&mut conn, &new).await?;
+    Ok(issued.secret.expose_secret().to_owned())
 }

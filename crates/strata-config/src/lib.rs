@@ -21,6 +21,7 @@
 mod database;
 mod duration;
 mod error;
+mod http;
 mod load;
 mod telemetry;
 
@@ -33,6 +34,7 @@ pub use database::{
     is_outcome_unknown,
 };
 pub use error::{ConfigError, Origin, Problem};
+pub use http::{AuthConfig, HttpConfig, JwtAlgorithm};
 pub use load::Loader;
 pub use telemetry::{LogConfig, LogFormat, init_tracing};
 
@@ -47,6 +49,10 @@ pub struct Config {
     pub migrations: MigrationsConfig,
     /// Logging for binaries.
     pub log: LogConfig,
+    /// Where and how an HTTP service listens.
+    pub http: HttpConfig,
+    /// How an HTTP service authenticates its callers.
+    pub auth: AuthConfig,
 }
 
 impl Config {
@@ -103,6 +109,24 @@ impl Config {
             ),
             ("log.format", Some(self.log.format.as_str().to_owned())),
             ("log.filter", Some(self.log.filter.clone())),
+            ("http.listen", Some(self.http.listen.to_string())),
+            ("http.request_timeout", duration(self.http.request_timeout)),
+            ("http.max_body_bytes", Some(self.http.max_body_bytes.to_string())),
+            (
+                "http.cors_allowed_origins",
+                (!self.http.cors_allowed_origins.is_empty())
+                    .then(|| self.http.cors_allowed_origins.join(", ")),
+            ),
+            ("auth.trust_user_header", Some(self.auth.trust_user_header.to_string())),
+            ("auth.token_lifetime", duration(self.auth.token_lifetime)),
+            ("auth.jwt_issuer", self.auth.jwt_issuer.clone()),
+            ("auth.jwt_audience", self.auth.jwt_audience.clone()),
+            ("auth.jwt_algorithm", Some(self.auth.jwt_algorithm.as_str().to_owned())),
+            ("auth.jwt_secret", self.auth.jwt_secret.as_ref().map(|_| "***".to_owned())),
+            (
+                "auth.jwt_public_key_file",
+                self.auth.jwt_public_key_file.as_ref().map(|p| p.display().to_string()),
+            ),
         ]
     }
 }

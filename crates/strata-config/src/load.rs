@@ -21,8 +21,13 @@ const DATABASE_URL_VAR: &str = "DATABASE_URL";
 /// The file read from the working directory when `STRATA_CONFIG` is not set.
 const DEFAULT_FILE: &str = "strata.toml";
 /// Keys whose values are never shown in a message.
-const SECRET_KEYS: [&str; 4] =
-    ["database.url", "database.password", "migrations.url", "database.replica_urls"];
+const SECRET_KEYS: [&str; 5] = [
+    "database.url",
+    "database.password",
+    "migrations.url",
+    "database.replica_urls",
+    "auth.jwt_secret",
+];
 
 /// Loads a [`Config`] from a given environment and directory; [`Config::load`] uses the
 /// process's. Tests use [`Loader::new`] to load without touching the process environment.
@@ -192,6 +197,9 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
     }
     if config.migrations.lock_wait.is_zero() {
         report("migrations.lock_wait", "must be more than 0s".to_owned());
+    }
+    for (key, message) in crate::http::problems(&config.http, &config.auth) {
+        report(key, message);
     }
     if let Err(e) = EnvFilter::builder().parse(&config.log.filter) {
         report("log.filter", format!("{:?} is not a valid filter: {e}", config.log.filter));

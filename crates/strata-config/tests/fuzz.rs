@@ -16,7 +16,8 @@ fn known_keys() -> Vec<&'static str> {
 }
 
 /// Keys holding a password, where the secret may go.
-const SECRET_KEYS: &[&str] = &["database.url", "database.password", "migrations.url"];
+const SECRET_KEYS: &[&str] =
+    &["database.url", "database.password", "migrations.url", "auth.jwt_secret"];
 
 /// A TOML value of any shape, the secret inside the strings sometimes.
 fn value() -> impl Strategy<Value = String> {

@@ -37,8 +37,8 @@ pub mod constraints {
     pub const TASKS_PRIORITY_RANGE: &str = "tasks_priority_range";
     /// A status change is in `task_status_transitions` (raised by a trigger).
     pub const TASKS_STATUS_TRANSITION: &str = "tasks_status_transition";
-    /// A task's ID is unique: a create retried with the same ID after an in-doubt outcome
-    /// meets the one that landed.
+    /// A task's ID is unique in its organization (the key is `(organization_id, id)`): a
+    /// create retried with the same ID after an in-doubt outcome meets the one that landed.
     pub const TASKS_PKEY: &str = "tasks_pkey";
     /// A task number is unique in its project.
     pub const TASKS_NUMBER_KEY: &str = "tasks_number_key";
@@ -46,6 +46,12 @@ pub mod constraints {
     pub const COMMENTS_AUTHOR_FKEY: &str = "comments_author_fkey";
     /// `comments.body` is not blank.
     pub const COMMENTS_BODY_NOT_BLANK: &str = "comments_body_not_blank";
+    /// An API token names an existing user.
+    pub const API_TOKENS_USER_ID_FKEY: &str = "api_tokens_user_id_fkey";
+    /// An API token's name is not blank.
+    pub const API_TOKENS_NAME_NOT_BLANK: &str = "api_tokens_name_not_blank";
+    /// An API token expires after it is issued.
+    pub const API_TOKENS_EXPIRES_AFTER_CREATED: &str = "api_tokens_expires_after_created";
     /// `audit_events` refuses UPDATE, DELETE and TRUNCATE (raised by a trigger).
     pub const AUDIT_EVENTS_APPEND_ONLY: &str = "audit_events_append_only";
 }
@@ -111,6 +117,10 @@ pub enum Error {
         /// Why, for a human.
         reason: &'static str,
     },
+    /// A bearer token was refused ([`crate::tokens::authenticate`]); why is for logs and
+    /// metrics, not for the caller.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(crate::tokens::TokenRefusal),
     /// A write was sent to a read-only server: a replica (`ReadPool` hands out replica
     /// connections for reads only), or a primary in read-only mode.
     #[error("cannot write on a read-only server (a replica): write through the primary's pool")]
@@ -285,6 +295,10 @@ enum Kind {
     Forbidden,
 }
 
+/// The same key as [`TASKS_PKEY`], its columns in the other order (comments' foreign key
+/// references it): a duplicate id meets this index first, and is reported as [`TASKS_PKEY`].
+const TASKS_ID_ORGANIZATION_ID_KEY: &str = "tasks_id_organization_id_key";
+
 /// Known constraints: name, what a violation means, message.
 const KNOWN: &[(&str, Kind, &str)] = &[
     (ORGANIZATIONS_SLUG_KEY, Kind::Conflict, "an organization with this slug already exists"),
@@ -322,6 +336,9 @@ const KNOWN: &[(&str, Kind, &str)] = &[
         Kind::Invalid,
         "a member who has written comments in the organization stays a member",
     ),
+    (API_TOKENS_USER_ID_FKEY, Kind::Invalid, "no such user"),
+    (API_TOKENS_NAME_NOT_BLANK, Kind::Invalid, "a token's name must not be blank"),
+    (API_TOKENS_EXPIRES_AFTER_CREATED, Kind::Invalid, "a token expires after it is issued"),
     (AUDIT_EVENTS_APPEND_ONLY, Kind::Forbidden, "the audit log is append-only"),
 ];
 
@@ -334,8 +351,12 @@ impl From<sqlx::Error> for Error {
         if db.constraint() == Some(TASKS_STATUS_TRANSITION) {
             return Self::InvalidTransition { message: db.message().to_owned() };
         }
+        let name = match db.constraint() {
+            Some(TASKS_ID_ORGANIZATION_ID_KEY) => Some(TASKS_PKEY),
+            other => other,
+        };
         if let Some(&(constraint, kind, message)) =
-            db.constraint().and_then(|name| KNOWN.iter().find(|(known, ..)| *known == name))
+            name.and_then(|name| KNOWN.iter().find(|(known, ..)| *known == name))
         {
             return match (kind, code.as_ref()) {
                 (Kind::Conflict, "23505") => Self::Conflict { constraint, message },

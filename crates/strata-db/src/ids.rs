@@ -57,6 +57,10 @@ id_type!(
     OrganizationId
 );
 id_type!(
+    /// The ID of an API token (the public part of the token).
+    ApiTokenId
+);
+id_type!(
     /// The ID of a user.
     UserId
 );

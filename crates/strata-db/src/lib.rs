@@ -40,10 +40,13 @@ mod scope;
 mod settings;
 pub mod tasks;
 pub mod tenant;
+pub mod tokens;
 pub mod users;
 
 pub use error::{Error, Retry, constraints};
-pub use ids::{AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId, TaskId, UserId};
+pub use ids::{
+    ApiTokenId, AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId, TaskId, UserId,
+};
 pub use input::ValueProblem;
 #[doc(hidden)]
 pub use pool::Watch;

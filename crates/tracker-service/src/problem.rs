@@ -14,8 +14,9 @@ pub enum ApiError {
     /// A data-layer error; [`ApiError::status`] maps each kind.
     #[error(transparent)]
     Data(#[from] strata_db::Error),
-    /// No caller: the `X-User-Id` header is missing or not a user id.
-    #[error("{0}")]
+    /// No caller: no credentials, or credentials that were refused. The reason is logged and
+    /// counted, never told to the caller: every refusal answers the same.
+    #[error("the request needs valid credentials: Authorization: Bearer <token>")]
     Unauthenticated(&'static str),
     /// The request is malformed (a header, a path or query parameter, a JSON body).
     #[error("{0}")]
@@ -37,9 +38,32 @@ pub enum ApiError {
     TooLarge,
 }
 
+/// The class of a data-layer error a response answered, for the error metrics: set as a
+/// response extension by [`ApiError`]'s response.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorClass(pub &'static str);
+
+/// The class of a data-layer error, or `None` for the service's own refusals.
+fn error_class(error: &ApiError) -> Option<&'static str> {
+    use strata_db::Error as E;
+    let ApiError::Data(e) = error else { return None };
+    Some(match e {
+        E::NotFound { .. } => "not_found",
+        E::Forbidden { .. } => "forbidden",
+        E::Conflict { .. } => "conflict",
+        E::Stale { .. } => "stale",
+        E::Invalid { .. } | E::InvalidValue { .. } | E::InvalidTransition { .. } => "invalid",
+        E::Unauthenticated(_) => "unauthenticated",
+        E::InDoubt(_) => "in_doubt",
+        e if e.is_unavailable() || matches!(e, E::ReadOnly) => "unavailable",
+        e if e.is_retryable() => "serialization",
+        _ => "internal",
+    })
+}
+
 /// The body of an error response.
-#[derive(Debug, Serialize)]
-struct Problem {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]
     kind: String,
@@ -51,6 +75,40 @@ struct Problem {
     detail: String,
 }
 
+impl Problem {
+    /// The problem of a status the service answers without an [`ApiError`] (a layer's
+    /// refusal: a timeout, a body over the limit, a CORS preflight refused).
+    pub(crate) fn of_status(status: StatusCode) -> Self {
+        let title = status.canonical_reason().unwrap_or("Error");
+        let kind = title.to_lowercase().replace(' ', "-");
+        Self {
+            kind: format!("urn:strata:problem:{kind}"),
+            title,
+            status: status.as_u16(),
+            detail: match status {
+                StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
+                    "the request took longer than the service allows".to_owned()
+                }
+                StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                    "the request's headers are too large".to_owned()
+                }
+                _ => title.to_owned(),
+            },
+        }
+    }
+
+    /// As a response: `application/problem+json`.
+    pub(crate) fn into_response_with(self, status: StatusCode) -> Response {
+        let mut response = (status, axum::Json(self)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+/// The media type of a problem (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 impl ApiError {
     /// The status, the problem's short name and its title.
     fn classify(&self) -> (StatusCode, &'static str, &'static str) {
@@ -61,6 +119,9 @@ impl ApiError {
             Self::Data(E::Conflict { .. }) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Self::Data(E::Stale { .. }) => {
                 (StatusCode::PRECONDITION_FAILED, "stale-version", "The version is stale")
+            }
+            Self::Data(E::Unauthenticated(_)) => {
+                (StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated")
             }
             Self::Data(E::Invalid { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid input")
@@ -83,7 +144,9 @@ impl ApiError {
                 "The change may or may not have been saved",
             ),
             Self::Data(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
-            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", "No caller"),
+            Self::Unauthenticated(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated")
+            }
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
             Self::Unprocessable(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid input")
@@ -114,8 +177,16 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             // The driver's words may name tables, SQL or hosts: they go to the log only.
             Self::Data(strata_db::Error::Database(source)) => {
-                tracing::error!(error = %source, status = status.as_u16(), "database error");
+                if status.is_server_error() {
+                    tracing::error!(error = %source, status = status.as_u16(), "database error");
+                } else {
+                    tracing::info!(error = %source, status = status.as_u16(), "database error");
+                }
                 title.to_owned()
+            }
+            // One answer for every refusal; which one it was is the log's and the metrics'.
+            Self::Data(strata_db::Error::Unauthenticated(_)) | Self::Unauthenticated(_) => {
+                ApiError::Unauthenticated("").to_string()
             }
             Self::Data(strata_db::Error::InDoubt(source)) => {
                 tracing::error!(error = %source, "connection lost before a commit was confirmed");
@@ -130,8 +201,14 @@ impl IntoResponse for ApiError {
             // The data layer's words for people; not its constraint names.
             Self::Data(strata_db::Error::Conflict { message, .. })
             | Self::Data(strata_db::Error::Invalid { message, .. }) => (*message).to_owned(),
-            other => other.to_string(),
+            other => {
+                if status.is_server_error() {
+                    tracing::error!(error = %other, status = status.as_u16(), "request failed");
+                }
+                other.to_string()
+            }
         };
+        let class = error_class(&self);
         let problem = Problem {
             kind: format!("urn:strata:problem:{kind}"),
             title,
@@ -140,9 +217,18 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, axum::Json(problem)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"strata\""),
+            );
+        }
+        if let Some(class) = class {
+            response.extensions_mut().insert(ErrorClass(class));
         }
         response
     }

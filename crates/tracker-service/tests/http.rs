@@ -2,6 +2,8 @@
 //! PostgreSQL (a database of its own per test), connected as the application's login role
 //! (neither superuser nor BYPASSRLS); the superuser only migrates and makes the role.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -10,10 +12,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use strata_db::{Pool, PoolSettings};
+use strata_db::{Pool, PoolSettings, UserId, tokens};
 use strata_test_support::runner::url_of;
 use strata_test_support::{APP_ROLE, PrivateCluster, login_role_options};
 use tokio::sync::oneshot;
@@ -43,19 +46,53 @@ struct Service {
     http: HyperClient<HttpConnector, Full<Bytes>>,
     stop: Option<oneshot::Sender<()>>,
     served: Option<JoinHandle<std::io::Result<()>>>,
+    pool: Pool,
+    /// An API token per user id, issued on first use.
+    tokens: Mutex<HashMap<String, String>>,
 }
 
 impl Service {
-    async fn start(pool: Pool) -> Result<Self, std::io::Error> {
+    async fn start(pool: Pool) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Self::start_with(pool, &strata_config::Config::default()).await
+    }
+
+    /// The service with `[http]` and `[auth]` of `config`.
+    async fn start_with(
+        pool: Pool,
+        config: &strata_config::Config,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let served = tokio::spawn(tracker_service::serve(listener, App::with_pool(pool), shutdown));
+        let app = App::new(pool.clone(), config)?;
+        let served = tokio::spawn(tracker_service::serve(listener, app, shutdown));
         let http = HyperClient::builder(TokioExecutor::new()).build_http();
-        Ok(Self { base, http, stop: Some(stop), served: Some(served) })
+        let tokens = Mutex::new(HashMap::new());
+        Ok(Self { base, http, stop: Some(stop), served: Some(served), pool, tokens })
+    }
+
+    /// The bearer token of a user (issued through the data layer on first use, as
+    /// `tracker-service issue-token` does); anything that is not a user id is sent as is.
+    async fn token_for(
+        &self,
+        caller: &str,
+    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let Ok(user) = caller.parse::<uuid::Uuid>() else { return Ok(caller.to_owned()) };
+        if let Some(token) = self.tokens.lock().map_err(|_| "poisoned")?.get(caller) {
+            return Ok(token.clone());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let new = tokens::NewApiToken {
+            user: UserId::from_uuid(user),
+            name: "test",
+            expires_at: time::OffsetDateTime::now_utc() + time::Duration::HOUR,
+        };
+        let token = tokens::issue(&mut conn, &new).await?.secret.expose_secret().to_owned();
+        self.tokens.lock().map_err(|_| "poisoned")?.insert(caller.to_owned(), token.clone());
+        Ok(token)
     }
 
     /// Sends a request as `caller` (if any), with `If-Match: "<version>"` (if any).
@@ -69,7 +106,8 @@ impl Service {
     ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
         let mut request = Request::builder().method(method).uri(format!("{}{path}", self.base));
         if let Some(caller) = caller {
-            request = request.header("x-user-id", caller);
+            let token = self.token_for(caller).await?;
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         if let Some(version) = if_match {
             request = request.header(header::IF_MATCH, format!("\"{version}\""));
@@ -512,13 +550,13 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish(admin: PgPool) ->
         .execute(&mut *blocker)
         .await?;
     let in_flight = {
-        let (http, url, owner) =
-            (service.http.clone(), format!("{}{task}", service.base), w.owner.clone());
+        let (http, url) = (service.http.clone(), format!("{}{task}", service.base));
+        let bearer = format!("Bearer {}", service.token_for(&w.owner).await?);
         tokio::spawn(async move {
             let request = Request::builder()
                 .method(Method::PATCH)
                 .uri(url)
-                .header("x-user-id", owner)
+                .header(header::AUTHORIZATION, bearer)
                 .header(header::IF_MATCH, "\"1\"")
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Full::new(Bytes::from(json!({ "title": "finished" }).to_string())))?;
