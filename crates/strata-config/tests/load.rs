@@ -297,3 +297,61 @@ fn the_response_timeout_must_outlast_the_statement_timeout() -> Result<(), Confi
     }
     Ok(())
 }
+
+#[test]
+fn http_and_auth_are_read_and_checked_together() -> Result<(), ConfigError> {
+    let config = load(
+        Some(
+            "[http]\nlisten = \"0.0.0.0:9000\"\nrequest_timeout = \"5s\"\n\
+             cors_allowed_origins = [\"https://app.example\"]\n\
+             [auth]\njwt_issuer = \"https://idp.example/\"\njwt_audience = \"tracker\"\n",
+        ),
+        &[("STRATA_AUTH__JWT_SECRET", &format!("{SECRET}-{SECRET}"))],
+    )?;
+    assert_eq!(config.http.listen.port(), 9000);
+    assert_eq!(config.http.request_timeout, Duration::from_secs(5));
+    assert!(!config.auth.trust_user_header, "the development header is off by default");
+    let shown = format!("{config:?} {:?}", config.settings());
+    assert!(!shown.contains(SECRET), "the JWT key shows: {shown}");
+
+    let refused = [
+        (&[("STRATA_HTTP__LISTEN", "localhost")][..], "http.listen"),
+        (
+            &[("STRATA_HTTP__CORS_ALLOWED_ORIGINS", "[\"https://app.example/path\"]")],
+            "http.cors_allowed_origins",
+        ),
+        (&[("STRATA_HTTP__MAX_BODY_BYTES", "0")], "http.max_body_bytes"),
+        (&[("STRATA_AUTH__JWT_ISSUER", "https://idp.example/")], "auth.jwt_audience"),
+        (
+            &[
+                ("STRATA_AUTH__JWT_ISSUER", "https://idp.example/"),
+                ("STRATA_AUTH__JWT_AUDIENCE", "t"),
+            ],
+            "auth.jwt_issuer",
+        ),
+        (
+            &[
+                ("STRATA_AUTH__JWT_ISSUER", "i"),
+                ("STRATA_AUTH__JWT_AUDIENCE", "t"),
+                ("STRATA_AUTH__JWT_SECRET", SECRET),
+            ],
+            "auth.jwt_secret",
+        ),
+        (
+            &[
+                ("STRATA_AUTH__JWT_ISSUER", "i"),
+                ("STRATA_AUTH__JWT_AUDIENCE", "t"),
+                ("STRATA_AUTH__JWT_ALGORITHM", "RS256"),
+                ("STRATA_AUTH__JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem"),
+            ],
+            "auth.jwt_public_key_file",
+        ),
+        (&[("STRATA_AUTH__JWT_ALGORITHM", "none")], "auth.jwt_algorithm"),
+        (&[("STRATA_AUTH__TOKEN_LIFETIME", "0s")], "auth.token_lifetime"),
+    ];
+    for (vars, key) in refused {
+        let message = message_of(load(None, vars));
+        assert!(message.contains(key), "{vars:?}: {message}");
+    }
+    Ok(())
+}

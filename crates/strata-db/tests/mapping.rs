@@ -493,3 +493,85 @@ async fn a_patch_that_changes_nothing_changes_nothing(admin: PgPool) -> TestResu
     assert_eq!(count(&admin, "audit_events").await, audit_before, "no audit event");
     Ok(())
 }
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn api_tokens_live_expire_and_are_revoked_once(admin: PgPool) -> TestResult {
+    use secrecy::ExposeSecret as _;
+    use strata_db::tokens::{self, NewApiToken, TokenRefusal};
+    let app = app_pool(&admin).await?;
+    let mut conn = app.acquire().await?;
+    let ada = user(&mut conn, "ada@example.com").await?;
+    let in_a_day = time::OffsetDateTime::now_utc() + time::Duration::DAY;
+    let new = |name| NewApiToken { user: ada.id, name, expires_at: in_a_day };
+
+    // Every constraint of the table, through the API; nothing written.
+    let err = tokens::issue(&mut conn, &new("  ")).await.expect_err("blank");
+    assert!(
+        matches!(err, Error::Invalid { constraint: constraints::API_TOKENS_NAME_NOT_BLANK, .. }),
+        "{err:?}"
+    );
+    let ghost = NewApiToken { user: UserId::new(), name: "x", expires_at: in_a_day };
+    let err = tokens::issue(&mut conn, &ghost).await.expect_err("no such user");
+    assert!(
+        matches!(err, Error::Invalid { constraint: constraints::API_TOKENS_USER_ID_FKEY, .. }),
+        "{err:?}"
+    );
+    let past = NewApiToken { expires_at: in_a_day - time::Duration::days(2), ..new("old") };
+    let err = tokens::issue(&mut conn, &past).await.expect_err("already expired");
+    assert!(
+        matches!(
+            err,
+            Error::Invalid { constraint: constraints::API_TOKENS_EXPIRES_AFTER_CREATED, .. }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(count(&admin, "api_tokens").await, 0);
+
+    // Issued: the secret is not stored, only its hash; it authenticates its user.
+    let issued = tokens::issue(&mut conn, &new("laptop")).await?;
+    let secret = issued.secret.expose_secret().to_owned();
+    assert!(!format!("{issued:?}").contains(&secret[40..]), "Debug shows the secret");
+    let stored: Vec<u8> =
+        sqlx::query_scalar("select secret_sha256 from api_tokens").fetch_one(&admin).await?;
+    assert_eq!(stored.len(), 32);
+    assert_eq!(tokens::authenticate(&mut conn, &secret).await?, ada.id);
+    let refusal = |e: Error| match e {
+        Error::Unauthenticated(why) => Some(why),
+        _ => None,
+    };
+    let mut forged = secret.clone();
+    let flipped = if secret.ends_with('0') { "1" } else { "0" };
+    forged.replace_range(secret.len() - 1.., flipped);
+    let err = tokens::authenticate(&mut conn, &forged).await.expect_err("forged");
+    assert_eq!(refusal(err), Some(TokenRefusal::WrongSecret));
+
+    // Two revocations at once: both see it revoked, and the first time stays.
+    let (a, b) = (app.acquire(), app.acquire());
+    let (mut a, mut b) = (a.await?, b.await?);
+    let (first, second) = tokio::join!(
+        tokens::revoke(&mut a, ada.id, issued.token.id),
+        tokens::revoke(&mut b, ada.id, issued.token.id)
+    );
+    let (first, second) = (first?, second?);
+    assert!(first.revoked_at.is_some() && first.revoked_at == second.revoked_at);
+    let err = tokens::authenticate(&mut conn, &secret).await.expect_err("revoked");
+    assert_eq!(refusal(err), Some(TokenRefusal::Revoked));
+    let bob = user(&mut conn, "bob@example.com").await?;
+    let err = tokens::revoke(&mut conn, bob.id, issued.token.id).await.expect_err("not his");
+    assert!(matches!(err, Error::NotFound { entity: "token" }), "{err:?}");
+
+    // Expiry, and paging through a user's tokens.
+    let short = tokens::issue(&mut conn, &new("short")).await?;
+    sqlx::query("update api_tokens set expires_at = created_at + interval '1 ms' where id = $1")
+        .bind(short.token.id.into_uuid())
+        .execute(&admin)
+        .await?;
+    let err = tokens::authenticate(&mut conn, short.secret.expose_secret()).await.expect_err("old");
+    assert_eq!(refusal(err), Some(TokenRefusal::Expired));
+    let page = tokens::list(&mut conn, ada.id, None, 1).await?;
+    assert_eq!(page.items.len(), 1);
+    let rest = tokens::list(&mut conn, ada.id, page.next, 10).await?;
+    assert_eq!((rest.items.len(), rest.next), (1, None));
+    assert_ne!(page.items[0].id, rest.items[0].id);
+    Ok(())
+}

@@ -7,6 +7,7 @@
 
 use utoipa::Modify;
 use utoipa::OpenApi as _;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
@@ -49,8 +50,9 @@ const AUTHENTICATED: [(u16, &str); 3] = [
     (403, "The caller may not do this"),
     (404, "Not found, or not visible to the caller"),
 ];
-/// Answered by a route that takes a body.
-const WITH_BODY: [(u16, &str); 1] = [(422, "A value is invalid or the body has the wrong shape")];
+/// Answered by a route that takes a body or query parameters.
+const WITH_BODY: [(u16, &str); 1] =
+    [(422, "A value is invalid (a field, a page's limit) or the body has the wrong shape")];
 
 impl Modify for Refusals {
     fn modify(&self, openapi: &mut OpenApi) {
@@ -72,7 +74,12 @@ impl Modify for Refusals {
                 [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for operation in operations.into_iter().flatten() {
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-                let body = operation.request_body.is_some();
+                let queried = operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
+                let body = operation.request_body.is_some() || queried;
                 let extra = ANY_ROUTE
                     .iter()
                     .chain(if secured { &AUTHENTICATED[..] } else { &[] })
