@@ -7,9 +7,7 @@ mod common;
 use common::*;
 #[sqlx::test(migrations = false)]
 async fn every_error_has_its_status_and_a_problem_body(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "acme").await?;
     let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
 
@@ -144,9 +142,7 @@ async fn every_error_has_its_status_and_a_problem_body(admin: PgPool) -> TestRes
 
 #[sqlx::test(migrations = false)]
 async fn two_updates_of_one_version_at_once_one_wins_one_is_stale(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "race").await?;
     let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
     for round in 0..10_i64 {
@@ -172,9 +168,7 @@ async fn two_updates_of_one_version_at_once_one_wins_one_is_stale(admin: PgPool)
 
 #[sqlx::test(migrations = false)]
 async fn a_create_retried_with_its_id_is_a_conflict_not_a_second_task(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "retry").await?;
     let tasks = format!("/organizations/{}/projects/{}/tasks", w.org, w.project);
     let id = uuid::Uuid::now_v7();
@@ -239,9 +233,7 @@ async fn paging_through_a_thousand_tasks_sees_each_once_in_order(admin: PgPool) 
 
 #[sqlx::test(migrations = false)]
 async fn another_tenants_task_is_not_found_and_never_shown(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let acme = world(&service, "acme").await?;
     let globex = world(&service, "globex").await?;
     // Globex's owner asks, in Globex, for Acme's task: row-level security hides it.
@@ -313,9 +305,7 @@ async fn readiness_fails_while_the_database_is_stopped_and_recovers() -> TestRes
 
 #[sqlx::test(migrations = false)]
 async fn a_graceful_shutdown_lets_the_request_in_flight_finish(admin: PgPool) -> TestResult {
-    let mut service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let mut service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "drain").await?;
     let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
     // Hold the task's row so that an update waits in the database.
@@ -367,9 +357,7 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish(admin: PgPool) ->
 
 #[sqlx::test(migrations = false)]
 async fn hostile_input_gets_a_problem_never_a_500(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "acme").await?;
     let (org, project, task, owner) = (&w.org, &w.project, &w.task, w.owner.as_str());
     let tasks_path = format!("/organizations/{org}/projects/{project}/tasks");
@@ -473,9 +461,7 @@ async fn hostile_input_gets_a_problem_never_a_500(admin: PgPool) -> TestResult {
 
 #[sqlx::test(migrations = false)]
 async fn members_projects_and_comments_page_like_tasks(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "acme").await?;
     let (org, owner) = (&w.org, w.owner.as_str());
     // 5 members, 5 projects, 5 comments (the world has 1 member and 1 project already).

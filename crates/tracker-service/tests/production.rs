@@ -38,9 +38,7 @@ fn assert_refused(reply: &Reply, case: &str) {
 
 #[sqlx::test(migrations = false)]
 async fn api_tokens_refuse_every_bad_credential_alike(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "acme").await?;
     let me = format!("/users/{}", w.owner);
     let good = service.token_for(&w.owner).await?;
@@ -129,10 +127,9 @@ async fn api_tokens_refuse_every_bad_credential_alike(admin: PgPool) -> TestResu
 
 #[sqlx::test(migrations = false)]
 async fn the_development_header_works_only_when_allowed(admin: PgPool) -> TestResult {
-    let pool = service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?;
     let mut config = strata_config::Config::default();
     config.auth.trust_user_header = true;
-    let service = Service::start_with(pool, &config).await?;
+    let service = Service::on(&admin, &config).await?;
     let w = world(&service, "dev").await?;
     let me = format!("/users/{}", w.owner);
     let reply = service.send(Method::GET, &me, &[("x-user-id", &w.owner)], None).await?;
@@ -153,12 +150,11 @@ fn jwt(claims: &Value, algorithm: Algorithm, key: &str) -> String {
 
 #[sqlx::test(migrations = false)]
 async fn jwts_of_the_identity_provider_are_verified(admin: PgPool) -> TestResult {
-    let pool = service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?;
     let mut config = strata_config::Config::default();
     config.auth.jwt_issuer = Some(ISSUER.to_owned());
     config.auth.jwt_audience = Some(AUDIENCE.to_owned());
     config.auth.jwt_secret = Some(SecretString::from(JWT_KEY));
-    let service = Service::start_with(pool, &config).await?;
+    let service = Service::on(&admin, &config).await?;
     let w = world(&service, "idp").await?;
     let me = format!("/users/{}", w.owner);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -252,9 +248,7 @@ async fn jwts_of_the_identity_provider_are_verified(admin: PgPool) -> TestResult
 
 #[sqlx::test(migrations = false)]
 async fn a_task_id_is_per_organization_and_tells_nothing_of_others(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let (a, b) = (world(&service, "alpha").await?, world(&service, "beta").await?);
     let id = uuid::Uuid::now_v7();
     let create = |w: &World, title: &str| {
@@ -284,12 +278,11 @@ async fn a_task_id_is_per_organization_and_tells_nothing_of_others(admin: PgPool
 
 #[sqlx::test(migrations = false)]
 async fn the_layers_answer_as_problems(admin: PgPool) -> TestResult {
-    let pool = service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?;
     let mut config = strata_config::Config::default();
     config.http.request_timeout = Duration::from_millis(500);
     config.http.max_body_bytes = 4096;
     config.http.cors_allowed_origins = vec!["https://app.example".to_owned()];
-    let service = Service::start_with(pool, &config).await?;
+    let service = Service::on(&admin, &config).await?;
     let w = world(&service, "layers").await?;
     let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
 
@@ -351,9 +344,7 @@ async fn the_layers_answer_as_problems(admin: PgPool) -> TestResult {
 
 #[sqlx::test(migrations = false)]
 async fn the_metrics_move_with_the_requests(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "metrics").await?;
     let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
     let before = scrape(&service).await?;
@@ -498,9 +489,7 @@ fn check_answer(doc: &Value, method: &Method, path: &str, reply: &Reply) -> Stri
 
 #[sqlx::test(migrations = false)]
 async fn the_contract_covers_every_route_and_every_answer(admin: PgPool) -> TestResult {
-    let service =
-        Service::start(service_pool(&admin, &url_of(&admin).await, PoolSettings::default()).await?)
-            .await?;
+    let service = Service::on(&admin, &Default::default()).await?;
     let doc = service.send(Method::GET, "/openapi.json", &[], None).await?.json;
     assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."), "{doc}");
     let mut every: Vec<String> = Vec::new();

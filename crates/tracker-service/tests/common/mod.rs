@@ -58,6 +58,16 @@ impl Service {
         Self::start_with(pool, &strata_config::Config::default()).await
     }
 
+    /// The service on the test's database (migrated, the application's login role), with
+    /// `[http]` and `[auth]` of `config`.
+    pub async fn on(
+        admin: &PgPool,
+        config: &strata_config::Config,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let pool = service_pool(admin, &url_of(admin).await, PoolSettings::default()).await?;
+        Self::start_with(pool, config).await
+    }
+
     /// The service with `[http]` and `[auth]` of `config`.
     pub async fn start_with(
         pool: Pool,
