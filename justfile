@@ -125,7 +125,7 @@ demo:
     url="$(scripts/db.sh up)"
     DATABASE_URL="$url" cargo run --quiet --locked -p strata-db --example service_flow
 
-# Measure strata-db and strata-migrate against their peers in one run (release build); `--quick` takes under a minute; `--scale` measures the growth curves (10k-5M tasks, 1-64 callers) and draws them as SVG charts.
+# Measure strata-db and strata-migrate against their peers in one run (release build), and tracker-service under oha; `--quick` takes about a minute; `--scale` measures the growth curves (10k-5M tasks, 1-64 callers) and draws them as SVG charts.
 [group('bench')]
 bench *ARGS: _sqlx-cli
     #!/usr/bin/env bash
@@ -134,7 +134,9 @@ bench *ARGS: _sqlx-cli
     # Workload 7's PgBouncers: Debian's 1.18, and 1.21+ (built once from ../shared/vendor).
     scripts/pgbouncer.sh installed >/dev/null || true
     if modern="$(scripts/pgbouncer.sh modern)"; then export PGBOUNCER_MODERN="$modern"; fi
-    cargo build --release --locked -p strata-bench -p strata-migrate
+    # Workload 12's load generator, pinned, built once into /var/cache/strata (or target/tools).
+    if oha="$(scripts/oha.sh)"; then export OHA="$oha"; fi
+    cargo build --release --locked -p strata-bench -p strata-migrate -p tracker-service
     DATABASE_URL="$url" target/release/strata-bench {{ ARGS }}
 
 # Revert the newest N applied migrations of the db-up database and apply them again (development databases only): the loop of writing a migration.

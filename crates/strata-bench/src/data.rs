@@ -173,6 +173,9 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     if plan.runs(7) {
         rows.extend(crate::pooler::gets(&f, plan).await?);
     }
+    if plan.runs(12) {
+        rows.extend(crate::load::run(&f, plan).await?);
+    }
     Ok(rows)
 }
 

@@ -43,10 +43,10 @@ impl Worker for HttpGet {
 }
 
 /// What the handler does, without HTTP.
-struct DirectGet {
-    pool: Pool,
-    scope: Scope,
-    ids: Arc<Vec<Uuid>>,
+pub(crate) struct DirectGet {
+    pub(crate) pool: Pool,
+    pub(crate) scope: Scope,
+    pub(crate) ids: Arc<Vec<Uuid>>,
 }
 
 impl Worker for DirectGet {

@@ -15,6 +15,7 @@ mod charts;
 mod compare;
 mod data;
 mod http;
+mod load;
 mod pooler;
 mod runner;
 mod same_create;
@@ -35,7 +36,7 @@ pub struct Plan {
     pub rounds: usize,
     /// Length of one timed round.
     pub round: Duration,
-    /// Workloads to run (1–7); all when empty.
+    /// Workloads to run (1–7, 12); all when empty.
     pub only: &'static [u8],
 }
 
