@@ -48,8 +48,6 @@ pub use ids::{
     ApiTokenId, AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId, TaskId, UserId,
 };
 pub use input::ValueProblem;
-#[doc(hidden)]
-pub use pool::Watch;
 pub use pool::{Pool, PoolMetrics, PoolSettings, PooledConnection};
 pub use replicas::{ReadConnection, ReadPool, WalPosition};
 pub use scope::{Role, Scope};

@@ -78,7 +78,7 @@ pub struct ReadConnection {
 }
 
 impl crate::AsConnection for ReadConnection {
-    fn split_connection(&mut self) -> (&mut sqlx::PgConnection, Option<&mut crate::Watch>) {
+    fn split_connection(&mut self) -> (&mut sqlx::PgConnection, Option<&mut crate::pool::Watch>) {
         self.conn.split_connection()
     }
 }

@@ -38,10 +38,27 @@ use crate::exec::{begin, observed_executor, watched};
 use crate::pool::Watch;
 use crate::{Error, OrganizationId, PooledConnection, Role, Scope, UserId};
 
+/// Seals [`AsConnection`] and [`Tenant`]: only this crate's types implement them, so that the
+/// data layer's own statements always know the connection's pool (its health, its timeout,
+/// its pooler mode).
+mod sealed {
+    /// Implemented by this crate's connection and tenant types only.
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for PgConnection {}
+impl sealed::Sealed for PooledConnection {}
+impl sealed::Sealed for sqlx::pool::PoolConnection<Postgres> {}
+impl sealed::Sealed for Transaction<'_, Postgres> {}
+impl sealed::Sealed for crate::ReadConnection {}
+impl sealed::Sealed for TenantTx<'_> {}
+impl sealed::Sealed for TenantConn<'_> {}
+
 /// What a tenant handle can be made on: a [`PooledConnection`] (whose failures its pool then
 /// sees), a bare `PgConnection`, a connection of sqlx's own pool (as `#[sqlx::test]` hands
-/// out), or a sqlx `Transaction` (the tenant transaction becomes a savepoint in it).
-pub trait AsConnection: Send {
+/// out), or a sqlx `Transaction` (the tenant transaction becomes a savepoint in it). Sealed:
+/// implemented by these types only.
+pub trait AsConnection: sealed::Sealed + Send {
     /// The connection, and the pool's watch on it when there is one.
     #[doc(hidden)]
     fn split_connection(&mut self) -> (&mut PgConnection, Option<&mut Watch>);
@@ -74,7 +91,8 @@ impl AsConnection for Transaction<'_, Postgres> {
 
 /// A handle on one organization's data, as one member: a [`TenantTx`] or a [`TenantConn`].
 /// Functions that take any `Tenant` run a single statement that sets the organization itself.
-pub trait Tenant: Send {
+/// Sealed: implemented by these two types only.
+pub trait Tenant: sealed::Sealed + Send {
     /// The organization and member this handle acts for.
     fn scope(&self) -> &Scope;
 
