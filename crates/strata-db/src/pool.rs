@@ -267,12 +267,13 @@ impl bb8::ManageConnection for Manager {
         // Bytes waiting to be sent are a queued ROLLBACK or the rest of a cancelled statement.
         conn.unsettled = conn.raw.should_flush();
         conn.returned = Instant::now();
-        // Through a transaction-mode pooler, a connection given back inside a transaction (its
-        // ROLLBACK still queued) holds one of the pooler's few server connections until it
-        // is used again: close it instead, and the pooler rolls back and frees the server.
-        conn.watch.broken
-            || (self.transaction_pooler && conn.unsettled)
-            || self.closed.load(Ordering::Relaxed)
+        // A connection given back inside a transaction (a request cancelled mid-work: its
+        // ROLLBACK is only queued) keeps the transaction's locks, and through a
+        // transaction-mode pooler one of its few server connections, until it is used again,
+        // which an idle service may never do: close it, and the server (or the pooler) rolls
+        // back at once. Found by the bench's workload 12: creates cancelled when oha stopped
+        // held their project's row lock, and the next writers timed out behind it.
+        conn.watch.broken || conn.unsettled || self.closed.load(Ordering::Relaxed)
     }
 }
 

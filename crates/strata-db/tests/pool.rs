@@ -333,3 +333,33 @@ async fn a_caller_that_gives_up_waiting_leaves_the_queue(admin: PgPool) -> TestR
     drop(held);
     Ok(())
 }
+
+#[sqlx::test]
+async fn a_transaction_cancelled_mid_work_releases_its_locks_at_once(admin: PgPool) -> TestResult {
+    sqlx::query("create table held (id int primary key)").execute(&admin).await?;
+    sqlx::query("insert into held values (1)").execute(&admin).await?;
+    let pool = Pool::new(tagged(&admin, "pool-abandoned"), PoolSettings::default())?;
+    // A request's work, cancelled (a client gone, a timeout) while it holds a row lock.
+    let work = async {
+        let mut conn = pool.acquire().await?;
+        let mut tx = sqlx::Connection::begin(conn.raw_connection()).await?;
+        sqlx::query("select 1 from held where id = 1 for update").execute(&mut *tx).await?;
+        std::future::pending::<()>().await;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    };
+    assert!(tokio::time::timeout(Duration::from_millis(200), work).await.is_err());
+    // The pool is idle: nothing will use that connection again soon. Its lock must go now,
+    // not when it is next checked out.
+    let started = Instant::now();
+    loop {
+        let free =
+            sqlx::query("select 1 from held where id = 1 for update nowait").execute(&admin).await;
+        if free.is_ok() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "the row stayed locked: {free:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pool.metrics().in_use, 0);
+    Ok(())
+}
