@@ -140,9 +140,16 @@ fn validate(config: &Config, origin: &dyn Fn(&str) -> Origin) -> Vec<Problem> {
         );
     }
     // A password typed into a key that is not secret would be shown, logged and sent on.
-    for (key, value) in
-        [("database.application_name", &db.application_name), ("log.filter", &config.log.filter)]
-    {
+    let auth = &config.auth;
+    let optional = |value: &Option<String>| value.clone().unwrap_or_default();
+    let shown = [
+        ("database.application_name", db.application_name.clone()),
+        ("log.filter", config.log.filter.clone()),
+        ("auth.jwt_issuer", optional(&auth.jwt_issuer)),
+        ("auth.jwt_audience", optional(&auth.jwt_audience)),
+        ("http.cors_allowed_origins", config.http.cors_allowed_origins.join(" ")),
+    ];
+    for (key, value) in &shown {
         if hide_passwords(value) != *value {
             report(
                 key,
