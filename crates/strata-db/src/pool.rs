@@ -267,13 +267,13 @@ impl bb8::ManageConnection for Manager {
         // Bytes waiting to be sent are a queued ROLLBACK or the rest of a cancelled statement.
         conn.unsettled = conn.raw.should_flush();
         conn.returned = Instant::now();
-        // A connection given back inside a transaction (a request cancelled mid-work: its
-        // ROLLBACK is only queued) keeps the transaction's locks, and through a
-        // transaction-mode pooler one of its few server connections, until it is used again,
-        // which an idle service may never do: close it, and the server (or the pooler) rolls
-        // back at once. Found by the bench's workload 12: creates cancelled when oha stopped
-        // held their project's row lock, and the next writers timed out behind it.
-        conn.watch.broken || conn.unsettled || self.closed.load(Ordering::Relaxed)
+        // Through a transaction-mode pooler, a connection given back inside a transaction (its
+        // ROLLBACK still queued, and the settling in `PooledConnection`'s drop not possible or
+        // failed) holds one of the pooler's few server connections until it is used again:
+        // close it instead, and the pooler rolls back and frees the server.
+        conn.watch.broken
+            || (self.transaction_pooler && conn.unsettled)
+            || self.closed.load(Ordering::Relaxed)
     }
 }
 
@@ -503,7 +503,7 @@ impl Pool {
             None => Error::Database(sqlx::Error::PoolTimedOut),
         };
         match got {
-            Ok(Ok(inner)) => Ok(PooledConnection { inner, _turn: turn }),
+            Ok(Ok(inner)) => Ok(PooledConnection { inner: Some(inner), _turn: turn }),
             Ok(Err(bb8::RunError::User(error))) => Err(Error::Connect(error)),
             Ok(Err(bb8::RunError::TimedOut)) => Err(timed_out()),
             Err(_elapsed) => {
@@ -545,7 +545,7 @@ impl Pool {
     /// As [`Pool::acquire`], or the ping's error.
     pub async fn ping(&self) -> Result<(), Error> {
         let mut conn = self.acquire().await?;
-        let (raw, watch) = conn.inner.split();
+        let (raw, watch) = conn.conn().split();
         Ok(watched(Some(watch), raw.ping()).await?)
     }
 
@@ -616,8 +616,33 @@ pub struct PoolMetrics {
 /// [`PgConnection`]: [`PooledConnection::raw_connection`] says what that bypasses.
 pub struct PooledConnection {
     // Fields drop in order: the connection goes back to bb8 before the next caller's turn.
-    inner: bb8::PooledConnection<'static, Manager>,
+    // `None` only once dropped (see `Drop`).
+    inner: Option<bb8::PooledConnection<'static, Manager>>,
     _turn: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for PooledConnection {
+    /// A transaction dropped without a commit (an error's early return, a request cancelled
+    /// mid-work) only queues its ROLLBACK, which sqlx sends with the connection's next
+    /// statement: until then the server keeps the transaction's locks, and an idle service
+    /// may not use the connection again for a long time. Settle it now, on a task of its own,
+    /// then give it back. Found by bench workload 12: creates cancelled when oha stopped held
+    /// their project's row lock, and the next writers timed out behind it.
+    fn drop(&mut self) {
+        let Some(mut conn) = self.inner.take() else { return };
+        if conn.watch.broken || !conn.raw.should_flush() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let limit = conn.watch.response_timeout.unwrap_or(Duration::from_secs(30));
+        runtime.spawn(async move {
+            // The ping flushes the queued ROLLBACK first; a connection that does not answer
+            // is closed, which also ends the transaction on the server.
+            if !matches!(tokio::time::timeout(limit, conn.raw.ping()).await, Ok(Ok(()))) {
+                conn.watch.broken = true;
+            }
+        });
+    }
 }
 
 impl fmt::Debug for PooledConnection {
@@ -629,12 +654,20 @@ impl fmt::Debug for PooledConnection {
 impl PooledConnection {
     /// Closes the connection instead of returning it, for a caller that saw it fail.
     pub fn discard(mut self) {
-        self.inner.watch.broken = true;
+        self.conn().watch.broken = true;
+    }
+
+    /// The pooled connection (there until the drop).
+    fn conn(&mut self) -> &mut Conn {
+        match &mut self.inner {
+            Some(conn) => conn,
+            None => unreachable!("a PooledConnection is used only before its drop"),
+        }
     }
 
     /// The connection and its broken flag, borrowed apart (for [`crate::TenantTx`]).
     pub(crate) fn split(&mut self) -> (&mut PgConnection, &mut Watch) {
-        self.inner.split()
+        self.conn().split()
     }
 
     /// The driver's connection itself, for what the data layer does not offer (sqlx's own
@@ -646,12 +679,12 @@ impl PooledConnection {
     /// its statements are named and sent outside a transaction, which the pooler breaks. Use
     /// `&mut conn` as the executor instead wherever it will do.
     pub fn raw_connection(&mut self) -> &mut PgConnection {
-        &mut self.inner.raw
+        &mut self.conn().raw
     }
 
     /// Whether a statement on it failed in a way that leaves it unusable.
     pub(crate) fn is_broken(&self) -> bool {
-        self.inner.watch.broken
+        self.inner.as_ref().is_some_and(|conn| conn.watch.broken)
     }
 }
 
