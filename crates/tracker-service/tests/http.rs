@@ -26,16 +26,7 @@ async fn every_error_has_its_status_and_a_problem_body(admin: PgPool) -> TestRes
     let missing = format!("/organizations/{}/tasks/{}", w.org, uuid::Uuid::now_v7());
     assert_problem(&service.get(&missing, &w.owner).await?, StatusCode::NOT_FOUND);
 
-    let stranger = service
-        .call(
-            Method::POST,
-            "/users",
-            None,
-            None,
-            Some(json!({ "email": "eve@example.com", "display_name": "Eve" })),
-        )
-        .await?
-        .id();
+    let stranger = service.sign_up("eve@example.com", "Eve").await?.id();
     assert_problem(&service.get(&task, &stranger).await?, StatusCode::FORBIDDEN);
     assert_problem(
         &service.call(Method::GET, &task, None, None, None).await?,
@@ -274,15 +265,7 @@ async fn readiness_fails_while_the_database_is_stopped_and_recovers() -> TestRes
     assert_problem(&down, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(down.headers[header::RETRY_AFTER], "1");
     assert_eq!(service.get("/healthz", "-").await?.status, StatusCode::OK, "the process is fine");
-    let users = service
-        .call(
-            Method::POST,
-            "/users",
-            None,
-            None,
-            Some(json!({ "email": "a@b.example", "display_name": "A" })),
-        )
-        .await?;
+    let users = service.sign_up("a@b.example", "A").await?;
     assert_problem(&users, StatusCode::SERVICE_UNAVAILABLE);
 
     cluster.start_again()?;

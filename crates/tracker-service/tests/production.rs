@@ -25,6 +25,14 @@ async fn scrape(service: &Service) -> Result<String, Box<dyn std::error::Error +
     Ok(reply.text)
 }
 
+/// Each refusal reason was counted again between the two scrapes.
+fn assert_counted(before: &str, after: &str, reasons: &[&str]) {
+    for reason in reasons {
+        let series = format!("auth_failures_total{{reason=\"{reason}\"}}");
+        assert!(sample(after, &series) > sample(before, &series), "{series} did not move");
+    }
+}
+
 /// A 401 problem, with the same words whatever the reason.
 fn assert_refused(reply: &Reply, case: &str) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{case}: {}", reply.text);
@@ -56,16 +64,7 @@ async fn api_tokens_refuse_every_bad_credential_alike(admin: PgPool) -> TestResu
     assert!(!listed.text.contains(&second[20..]) && !listed.text.contains("secret"));
     let ok = service.send(Method::GET, &me, &[("authorization", &bearer(&second))], None).await?;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
-    let stranger = service
-        .call(
-            Method::POST,
-            "/users",
-            None,
-            None,
-            Some(json!({"email": "eve@example.com", "display_name": "Eve"})),
-        )
-        .await?
-        .id();
+    let stranger = service.sign_up("eve@example.com", "Eve").await?.id();
     let theirs = service
         .call(Method::DELETE, &format!("/tokens/{second_id}"), Some(&stranger), None, None)
         .await?;
@@ -109,19 +108,20 @@ async fn api_tokens_refuse_every_bad_credential_alike(admin: PgPool) -> TestResu
         assert_refused(&service.send(Method::GET, &me, &headers, None).await?, case);
     }
     let after = scrape(&service).await?;
-    for reason in [
-        "missing",
-        "not_bearer",
-        "malformed",
-        "unknown",
-        "wrong_secret",
-        "expired",
-        "revoked",
-        "ambiguous",
-    ] {
-        let series = format!("auth_failures_total{{reason=\"{reason}\"}}");
-        assert!(sample(&after, &series) > sample(&before, &series), "{series} did not move");
-    }
+    assert_counted(
+        &before,
+        &after,
+        &[
+            "missing",
+            "not_bearer",
+            "malformed",
+            "unknown",
+            "wrong_secret",
+            "expired",
+            "revoked",
+            "ambiguous",
+        ],
+    );
     Ok(())
 }
 
@@ -229,18 +229,19 @@ async fn jwts_of_the_identity_provider_are_verified(admin: PgPool) -> TestResult
         assert_refused(&call(token).await?, case);
     }
     let after = scrape(&service).await?;
-    for reason in [
-        "jwt_expired",
-        "jwt_signature",
-        "jwt_algorithm",
-        "jwt_issuer",
-        "jwt_audience",
-        "jwt_subject",
-        "jwt_claims",
-    ] {
-        let series = format!("auth_failures_total{{reason=\"{reason}\"}}");
-        assert!(sample(&after, &series) > sample(&before, &series), "{series} did not move");
-    }
+    assert_counted(
+        &before,
+        &after,
+        &[
+            "jwt_expired",
+            "jwt_signature",
+            "jwt_algorithm",
+            "jwt_issuer",
+            "jwt_audience",
+            "jwt_subject",
+            "jwt_claims",
+        ],
+    );
     // API tokens still work beside JWTs.
     assert_eq!(service.get(&me, &w.owner).await?.status, StatusCode::OK);
     Ok(())
@@ -505,29 +506,9 @@ async fn the_contract_covers_every_route_and_every_answer(admin: PgPool) -> Test
     // A tour of every operation, as a client would make it, and some refusals; every answer
     // is checked against the contract.
     let mut covered = std::collections::BTreeSet::new();
-    let user = service
-        .call(
-            Method::POST,
-            "/users",
-            None,
-            None,
-            Some(json!({"email": "ada@example.com", "display_name": "Ada"})),
-        )
-        .await?;
+    let user = service.sign_up("ada@example.com", "Ada").await?;
     covered.insert(check_answer(&doc, &Method::POST, "/users", &user));
-    let (ada, eve) = (
-        user.id(),
-        service
-            .call(
-                Method::POST,
-                "/users",
-                None,
-                None,
-                Some(json!({"email": "eve@example.com", "display_name": "Eve"})),
-            )
-            .await?
-            .id(),
-    );
+    let (ada, eve) = (user.id(), service.sign_up("eve@example.com", "Eve").await?.id());
     let org = service.post("/organizations", &ada, json!({"slug": "acme", "name": "Acme"})).await?;
     let o = org.id();
     let project = service

@@ -129,6 +129,16 @@ impl Service {
         self.send(method, path, &headers, body.map(|b| b.to_string())).await
     }
 
+    /// Signs a user up (`POST /users`, no caller).
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        display_name: &str,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+        let body = json!({ "email": email, "display_name": display_name });
+        self.call(Method::POST, "/users", None, None, Some(body)).await
+    }
+
     /// Sends a request with exactly these headers (a JSON body gets its content type).
     pub async fn send(
         &self,
@@ -212,15 +222,7 @@ pub async fn world(
     service: &Service,
     slug: &str,
 ) -> Result<World, Box<dyn std::error::Error + Send + Sync>> {
-    let user = service
-        .call(
-            Method::POST,
-            "/users",
-            None,
-            None,
-            Some(json!({ "email": format!("owner@{slug}.example"), "display_name": "Owner" })),
-        )
-        .await?;
+    let user = service.sign_up(&format!("owner@{slug}.example"), "Owner").await?;
     assert_eq!(user.status, StatusCode::CREATED, "{}", user.text);
     let owner = user.id();
     let org =
