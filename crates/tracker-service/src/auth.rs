@@ -105,7 +105,9 @@ impl Authenticator {
                             source,
                         })?
                     }
-                    (None, None) => return Ok(Self::tokens_only(config.trust_user_header)),
+                    (None, None) => {
+                        return Ok(Self { trust_user_header: config.trust_user_header, jwt: None });
+                    }
                 };
                 let mut validation = Validation::new(algorithm);
                 validation.set_issuer(&[issuer]);
@@ -120,19 +122,9 @@ impl Authenticator {
         Ok(Self { trust_user_header: config.trust_user_header, jwt })
     }
 
-    /// API tokens only (and the development header when `trust_user_header`).
-    pub fn tokens_only(trust_user_header: bool) -> Self {
-        Self { trust_user_header, jwt: None }
-    }
-
     /// Whether `X-User-Id` is trusted (a development setting).
     pub fn trusts_user_header(&self) -> bool {
         self.trust_user_header
-    }
-
-    /// Whether JWTs of an identity provider are taken.
-    pub fn takes_jwts(&self) -> bool {
-        self.jwt.is_some()
     }
 
     /// The caller of a request with these headers, or why there is none.

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -47,12 +46,11 @@ pub(crate) async fn problems_only(request: Request, next: Next) -> Response {
     if status.as_u16() < 400 || is_problem {
         return response;
     }
+    // The layer's own headers (CORS, the request id) stay; the body becomes the problem.
     let (mut parts, _) = response.into_parts();
-    let problem = Problem::of_status(status).into_response_with(status);
-    let (problem_parts, body): (_, Body) = problem.into_parts();
+    let body = Problem::of_status(status).into_response_with(status).into_body();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    drop(problem_parts);
     Response::from_parts(parts, body)
 }
 
