@@ -82,12 +82,12 @@ migrate *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh up)"
-    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- up {{ ARGS }}
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- up {{ ARGS }}
 
 # Print the runner's effective settings (strata.toml, STRATA_* variables, DATABASE_URL), passwords hidden.
 [group('database')]
 config *ARGS:
-    cargo run --quiet --locked -p strata-migrate -- config {{ ARGS }}
+    cargo run --quiet --locked -p strata-migrate-cli -- config {{ ARGS }}
 
 # Show the state of every migration in the database of db-up.
 [group('database')]
@@ -95,7 +95,7 @@ status *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh up)"
-    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- status {{ ARGS }}
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- status {{ ARGS }}
 
 # Serve the work tracker's HTTP API (crates/tracker-service) on 127.0.0.1:8080 (http.listen, STRATA_HTTP__LISTEN) against the database of `just up`: migrations as its owner, requests as the service role; callers need a token (`just token USER`).
 [group('main')]
@@ -103,7 +103,7 @@ serve:
     #!/usr/bin/env bash
     set -euo pipefail
     owner="$(scripts/db.sh up)"
-    DATABASE_URL="$owner" cargo run --quiet --locked -p strata-migrate -- up >&2
+    DATABASE_URL="$owner" cargo run --quiet --locked -p strata-migrate-cli -- up >&2
     scripts/db.sh service >/dev/null
     DATABASE_URL="$(sed -n 's/^DATABASE_URL=//p' target/strata-service.env)" \
         STRATA_MIGRATIONS__URL="$owner" cargo run --quiet --locked -p tracker-service
@@ -136,7 +136,7 @@ bench *ARGS: _sqlx-cli
     if modern="$(scripts/pgbouncer.sh modern)"; then export PGBOUNCER_MODERN="$modern"; fi
     # Workload 12's load generator, pinned, built once into /var/cache/strata (or target/tools).
     if oha="$(scripts/oha.sh)"; then export OHA="$oha"; fi
-    cargo build --release --locked -p strata-bench -p strata-migrate -p tracker-service
+    cargo build --release --locked -p strata-bench -p strata-migrate-cli -p tracker-service
     DATABASE_URL="$url" target/release/strata-bench {{ ARGS }}
 
 # Revert the newest N applied migrations of the db-up database and apply them again (development databases only): the loop of writing a migration.
@@ -145,7 +145,7 @@ redo N="1":
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh up)"
-    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- redo --count {{ N }}
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- redo --count {{ N }}
 
 # Write strata-migrate's shell completions (bash, zsh, fish) and man page into target/shell, from its clap definitions.
 [group('database')]
@@ -153,7 +153,7 @@ completions:
     #!/usr/bin/env bash
     set -euo pipefail
     mkdir -p target/shell
-    cargo build --quiet --locked -p strata-migrate
+    cargo build --quiet --locked -p strata-migrate-cli
     bin=target/debug/strata-migrate
     "$bin" completions bash > target/shell/strata-migrate.bash
     "$bin" completions zsh > target/shell/_strata-migrate
@@ -164,7 +164,7 @@ completions:
 # Create a timestamped reversible migration pair in migrations/.
 [group('database')]
 new NAME *ARGS:
-    cargo run --quiet --locked -p strata-migrate -- new {{ quote(NAME) }} {{ ARGS }}
+    cargo run --quiet --locked -p strata-migrate-cli -- new {{ quote(NAME) }} {{ ARGS }}
 
 # Regenerate .sqlx/, schema.sql and migrations/strata.sum against a freshly migrated database (commit them with the query or migration change).
 [group('sqlx')]
@@ -173,8 +173,8 @@ prepare: _sqlx-cli
     set -euo pipefail
     url="$(just _fresh-migrated strata_prepare)"
     DATABASE_URL="$url" SQLX_OFFLINE=false cargo sqlx prepare --workspace -- --all-targets --locked
-    cargo run --quiet --locked -p strata-migrate -- --database-url "$url" schema > schema.sql
-    cargo run --quiet --locked -p strata-migrate -- --source migrations sum > migrations/strata.sum
+    cargo run --quiet --locked -p strata-migrate-cli -- --database-url "$url" schema > schema.sql
+    cargo run --quiet --locked -p strata-migrate-cli -- --source migrations sum > migrations/strata.sum
 
 # Verify that .sqlx/ matches the queries and a freshly migrated database.
 [group('sqlx')]
@@ -193,13 +193,13 @@ verify-schema:
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(just _fresh-migrated strata_schema)"
-    if ! cargo run --quiet --locked -p strata-migrate -- --database-url "$url" schema --check schema.sql; then
+    if ! cargo run --quiet --locked -p strata-migrate-cli -- --database-url "$url" schema --check schema.sql; then
         echo "error: schema.sql is stale: run 'just prepare' and commit schema.sql" >&2
         exit 1
     fi
-    cargo run --quiet --locked -p strata-migrate -- --database-url "$url" verify --require-down
-    cargo run --quiet --locked -p strata-migrate -- --source migrations lint --all
-    if ! cargo run --quiet --locked -p strata-migrate -- --source migrations sum --check migrations/strata.sum; then
+    cargo run --quiet --locked -p strata-migrate-cli -- --database-url "$url" verify --require-down
+    cargo run --quiet --locked -p strata-migrate-cli -- --source migrations lint --all
+    if ! cargo run --quiet --locked -p strata-migrate-cli -- --source migrations sum --check migrations/strata.sum; then
         echo "error: migrations/strata.sum is stale: run 'just prepare' and commit it (a merge conflict there means two branches added migrations: rebase, renumber, regenerate)" >&2
         exit 1
     fi
@@ -209,7 +209,7 @@ _fresh-migrated NAME:
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh fresh {{ NAME }})"
-    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate -- up >&2
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- up >&2
     echo "$url"
 
 # Install sqlx-cli at the pinned version unless it is there.

@@ -112,7 +112,7 @@ config_url() {
     if [ ! -x "$root/target/debug/strata-migrate" ]; then
         say "reading the configuration with strata-migrate config (building it first)"
     fi
-    (cd "$root" && SQLX_OFFLINE=true cargo run --quiet --locked -p strata-migrate -- config --get database.url)
+    (cd "$root" && SQLX_OFFLINE=true cargo run --quiet --locked -p strata-migrate-cli -- config --get database.url)
 }
 
 # Runs a server program as the postgres user when we are root (the server refuses root).

@@ -14,8 +14,9 @@
 //!
 //! The library is what a service or another tool calls: [`run`] at start-up, [`Session`]'s
 //! commands, [`status`] and [`check`], their options and reports, and [`MigrateError`]. The
-//! `strata-migrate` binary (the default `cli` feature, which alone brings clap) adds parsing,
-//! output and flag hints; a service depends on this crate with `default-features = false`.
+//! schema tools (catalog snapshots, `diff`, `verify`, `lint`, `generate`) are the crate
+//! strata-schema, and the `strata-migrate` binary is strata-migrate-cli: a service that
+//! imports this crate builds neither clap nor squawk.
 //!
 //! Inside, every writing command goes the same way: [`Session`] takes the lock, the history
 //! is read (`history`), a plan is made (`plan`), and the executor runs it (`execute`), or
@@ -23,7 +24,6 @@
 //! (`sqlstate`) each have one module.
 
 mod admin;
-mod catalog;
 mod check;
 mod checksum;
 mod directive;
@@ -32,10 +32,9 @@ mod events;
 mod execute;
 mod files;
 mod history;
-mod lexer;
+pub mod lexer;
 #[cfg(test)]
 mod lexer_oracle;
-mod lint;
 mod lock;
 mod observe;
 mod options;
@@ -49,24 +48,21 @@ mod session;
 mod sqlstate;
 mod status;
 mod targets;
-mod verify;
 
-pub use catalog::{Difference, Schema, differences, snapshot};
 pub use check::{CheckReport, Finding, Found, check};
 pub use error::{MigrateError, exit};
 pub use files::{file_name, read_migrations, sum_file};
 pub use lexer::LexError;
-pub use lint::{Ignored, LintFinding, LintOptions, LintReport, RULES, Severity, lint};
 pub use observe::{Observer, Progress};
 pub use options::{APPLICATION_NAME, DownOptions, DownTarget, Settings, UpOptions};
 pub use report::{
     AppliedNow, BaselineReport, DownReport, RedoReport, RepairAction, RepairReport, Reverted,
     UpReport,
 };
+pub use scratch::with_scratch;
 pub use session::{Canceller, Session, Settled, run};
 pub use status::{MigrationStatus, State, status};
 pub use targets::{Outcome, TargetReport, on_targets, parse_targets, query_targets};
-pub use verify::{DiffReport, NotInverse, VerifyReport, diff, verify};
 
 /// The project's migrations (`migrations/` at the workspace root), embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

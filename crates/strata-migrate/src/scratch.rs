@@ -20,11 +20,11 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 ///
 /// [`MigrateError::Database`] when the database cannot be created (the role needs
 /// `CREATEDB`), and `work`'s error.
-pub(crate) async fn with_scratch<T>(
+pub async fn with_scratch<T, E: From<MigrateError>>(
     config: &Config,
     purpose: &str,
-    work: impl AsyncFnOnce(&Config) -> Result<T, MigrateError>,
-) -> Result<T, MigrateError> {
+    work: impl AsyncFnOnce(&Config) -> Result<T, E>,
+) -> Result<T, E> {
     let database = runner_database(config);
     let url = database.url.as_ref();
     let url = url.ok_or(MigrateError::Config(strata_config::ConfigError::MissingUrl))?;
@@ -36,7 +36,8 @@ pub(crate) async fn with_scratch<T>(
     parsed.set_path(&name);
     let mut scratch = config.clone();
     scratch.migrations.url = Some(DatabaseUrl::new(parsed.as_str()));
-    let options = database.connect_options_without_timeout(APPLICATION_NAME)?;
+    let options =
+        database.connect_options_without_timeout(APPLICATION_NAME).map_err(MigrateError::from)?;
     let mut admin = PgConnection::connect_with(&options)
         .await
         .map_err(MigrateError::db("connecting to create a scratch database"))?;
@@ -47,7 +48,7 @@ pub(crate) async fn with_scratch<T>(
     tracing::info!(database = %name, "created a scratch database");
     let result = tokio::select! {
         result = work(&scratch) => result,
-        _ = tokio::signal::ctrl_c() => Err(MigrateError::Interrupted),
+        _ = tokio::signal::ctrl_c() => Err(MigrateError::Interrupted.into()),
     };
     let dropped =
         sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))

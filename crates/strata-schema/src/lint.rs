@@ -20,9 +20,8 @@ use sqlx::PgConnection;
 use sqlx::migrate::Migration;
 use squawk_linter::{Linter, Rule};
 
-use crate::error::MigrateError;
-use crate::files;
-use crate::lexer;
+use crate::error::SchemaError;
+use strata_migrate::lexer;
 
 /// The rules enabled: those about locks, rewrites and scans under traffic, and about
 /// changes that break the code still running. Each has a test that triggers it.
@@ -213,17 +212,45 @@ fn ignores_above(sql: &str, statement_line: usize) -> Vec<(String, Option<String
     out
 }
 
+/// About how many rows table `name` has, `None` when there is no such table.
+///
+/// `reltuples` when the table was ever analyzed or vacuumed; otherwise it is -1 (a table
+/// filled by a bulk load or a restore and not yet analyzed), and the planner's own estimate
+/// stands in: it sizes such a table from its pages, as it does when it plans a query on it.
+async fn table_rows(conn: &mut PgConnection, name: &str) -> Result<Option<f64>, SchemaError> {
+    let found: Option<(String, f32)> = sqlx::query_as(
+        "select c.oid::regclass::text, c.reltuples from pg_class c where c.oid = to_regclass($1)",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(SchemaError::db("reading table sizes"))?;
+    let Some((relation, reltuples)) = found else { return Ok(None) };
+    if reltuples >= 0.0 {
+        return Ok(Some(f64::from(reltuples)));
+    }
+    // `relation` is the regclass's own text: quoted and schema-qualified as needed.
+    let plan: sqlx::types::JsonValue = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "explain (format json) select from only {relation}"
+    )))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(SchemaError::db("estimating the size of a table never analyzed"))?;
+    let rows = plan[0]["Plan"]["Plan Rows"].as_f64();
+    Ok(rows)
+}
+
 /// Lints `migrations` (in order); with `database`, table sizes decide each finding's severity.
 ///
 /// # Errors
 ///
-/// [`MigrateError::Lex`] for a file that cannot be split into statements;
-/// [`MigrateError::Database`] when the table sizes cannot be read.
+/// [`SchemaError::Lex`] for a file that cannot be split into statements;
+/// [`SchemaError::Database`] when the table sizes cannot be read.
 pub async fn lint(
     migrations: &[&Migration],
     mut database: Option<&mut PgConnection>,
     options: &LintOptions,
-) -> Result<LintReport, MigrateError> {
+) -> Result<LintReport, SchemaError> {
     let mut report = LintReport::default();
     let file_ignores: Vec<(String, String, String)> = options
         .ignore_file
@@ -240,10 +267,10 @@ pub async fn lint(
         .collect();
     let mut sizes: BTreeMap<String, Option<f64>> = BTreeMap::new();
     for m in migrations {
-        let file = files::file_name(m);
+        let file = strata_migrate::file_name(m);
         let sql = m.sql.as_str();
         let statements =
-            lexer::split(sql).map_err(|source| MigrateError::Lex { version: m.version, source })?;
+            lexer::split(sql).map_err(|source| SchemaError::Lex { version: m.version, source })?;
         let created = created_tables(&statements);
         let rules = RULES.into_iter().filter(|r| m.no_tx || *r != Rule::PreferRobustStmts);
         let mut linter = Linter::from(rules);
@@ -350,15 +377,7 @@ pub async fn lint(
             let (severity, table) = match (&mut database, table) {
                 (Some(conn), Some(name)) => {
                     if !sizes.contains_key(&name) {
-                        let rows: Option<f64> = sqlx::query_scalar(
-                            "select greatest(c.reltuples, 0)::float8 from pg_class c
-                              where c.oid = to_regclass($1)",
-                        )
-                        .bind(&name)
-                        .fetch_optional(&mut **conn)
-                        .await
-                        .map_err(MigrateError::db("reading table sizes"))?;
-                        sizes.insert(name.clone(), rows);
+                        sizes.insert(name.clone(), table_rows(conn, &name).await?);
                     }
                     match sizes.get(&name).copied().flatten() {
                         Some(rows) if rows >= options.large_table_rows => {

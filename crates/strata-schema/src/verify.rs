@@ -7,11 +7,8 @@ use sqlx::migrate::Migrator;
 use strata_config::Config;
 
 use crate::catalog::{self, Difference, Schema};
-use crate::error::MigrateError;
-use crate::files;
-use crate::options::{DownOptions, DownTarget, Settings, UpOptions};
-use crate::scratch::with_scratch;
-use crate::session::Session;
+use crate::error::SchemaError;
+use strata_migrate::{DownOptions, DownTarget, Session, Settings, UpOptions, with_scratch};
 
 /// A migration whose down file is not an exact inverse.
 #[derive(Debug, Clone, Serialize)]
@@ -52,14 +49,15 @@ impl VerifyReport {
 ///
 /// # Errors
 ///
-/// A migration that fails to apply or revert ([`MigrateError::Migration`]), or the scratch
+/// A migration that fails to apply or revert ([`strata_migrate::MigrateError::Migration`], through [`SchemaError::Migrate`]), or the scratch
 /// database's errors.
-pub async fn verify(config: &Config, migrator: &Migrator) -> Result<VerifyReport, MigrateError> {
+pub async fn verify(config: &Config, migrator: &Migrator) -> Result<VerifyReport, SchemaError> {
     let settings = Settings::from_config(&config.migrations);
     with_scratch(config, "verify", async |scratch| {
         let mut session = Session::from_config(scratch).await?;
         let mut report = VerifyReport::default();
-        let mut ups: Vec<_> = files::up_migrations(migrator).collect();
+        let mut ups: Vec<_> =
+            migrator.iter().filter(|m| !m.migration_type.is_down_migration()).collect();
         ups.sort_by_key(|m| m.version);
         for m in ups {
             let before = catalog::snapshot(session.connection()).await?;
@@ -67,7 +65,10 @@ pub async fn verify(config: &Config, migrator: &Migrator) -> Result<VerifyReport
             up.target = Some(m.version);
             session.up(migrator, &up).await?;
             let after = catalog::snapshot(session.connection()).await?;
-            if files::down_migration(migrator, m.version).is_none() {
+            if !migrator
+                .iter()
+                .any(|d| d.version == m.version && d.migration_type.is_down_migration())
+            {
                 report.without_down.push(m.version);
                 continue;
             }
@@ -114,19 +115,19 @@ pub struct DiffReport {
 ///
 /// # Errors
 ///
-/// As [`crate::status`] and [`verify`].
-pub async fn diff(config: &Config, migrator: &Migrator) -> Result<DiffReport, MigrateError> {
+/// As [`strata_migrate::status`] and [`verify`].
+pub async fn diff(config: &Config, migrator: &Migrator) -> Result<DiffReport, SchemaError> {
     let mut live = Session::from_config(config).await?;
     let read = async {
-        let lines = crate::status::status(live.connection(), migrator).await?;
+        let lines = strata_migrate::status(live.connection(), migrator).await?;
         let actual = catalog::snapshot(live.connection()).await?;
-        Ok::<_, MigrateError>((lines, actual))
+        Ok::<_, SchemaError>((lines, actual))
     }
     .await;
     live.close().await;
     let (lines, actual) = read?;
     let applied_through =
-        lines.iter().filter(|l| l.state != crate::status::State::Pending).map(|l| l.version).max();
+        lines.iter().filter(|l| l.state != strata_migrate::State::Pending).map(|l| l.version).max();
     let settings = Settings::from_config(&config.migrations);
     let expected = with_scratch(config, "diff", async |scratch| {
         let mut session = Session::from_config(scratch).await?;

@@ -7,9 +7,10 @@ use std::io::Write as _;
 
 use anstyle::AnsiColor;
 use strata_migrate::{
-    BaselineReport, CheckReport, DiffReport, DownReport, LintReport, MigrationStatus, Outcome,
-    RedoReport, RepairReport, Schema, Severity, State, TargetReport, UpReport, VerifyReport,
+    BaselineReport, CheckReport, DownReport, MigrationStatus, Outcome, RedoReport, RepairReport,
+    State, TargetReport, UpReport,
 };
+use strata_schema::{DiffReport, LintReport, Schema, Severity, VerifyReport};
 
 use crate::CliError;
 use crate::terminal::paint;
@@ -364,7 +365,7 @@ pub(crate) fn schema(
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("schema --check {}: {e}", path.display())))?;
-    let differences = strata_migrate::differences(&Schema::from_text(&text), schema);
+    let differences = strata_schema::differences(&Schema::from_text(&text), schema);
     if json {
         print_json(&differences)?;
     } else if differences.is_empty() {

@@ -131,8 +131,8 @@ fn each_rule_triggers_on_the_unsafe_form_and_not_on_the_safe_one() -> TestResult
             "select 1;",
         ),
     ];
-    assert!(cases.len() >= strata_migrate::RULES.len(), "a case for every enabled rule");
-    for rule in strata_migrate::RULES {
+    assert!(cases.len() >= strata_schema::RULES.len(), "a case for every enabled rule");
+    for rule in strata_schema::RULES {
         assert!(cases.iter().any(|(name, ..)| *name == rule.to_string()), "no case for {rule}");
     }
     for (rule, unsafe_form, safe_form) in cases {
@@ -195,5 +195,39 @@ async fn table_sizes_decide_between_error_and_warning(pool: PgPool) -> TestResul
     assert!(text(&out).contains("locks: SHARE lock on the table"), "{}", text(&out));
     let out = migrate_src(&url, &dir, &["lint", "--all", "--large-table-rows", "5000"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    Ok(())
+}
+
+/// A table filled by a bulk load and never analyzed has `reltuples = -1`; its size is the
+/// planner's estimate, not "about 0 rows".
+#[sqlx::test(migrations = false)]
+async fn a_table_never_analyzed_is_sized_by_the_planner(pool: PgPool) -> TestResult {
+    let url = url_of(&pool).await;
+    sqlx::raw_sql(
+        "create table t (id int, x int) with (autovacuum_enabled = false);\n\
+         create table u (id int primary key);\n\
+         create unique index t_x_key_idx on t (x);\n\
+         insert into t select g, g from generate_series(1, 200000) g;",
+    )
+    .execute(&pool)
+    .await?;
+    let reltuples: f32 =
+        sqlx::query_scalar("select reltuples from pg_class where oid = 't'::regclass")
+            .fetch_one(&pool)
+            .await?;
+    assert!(reltuples < 0.0, "the table must be one never analyzed: reltuples {reltuples}");
+    for unsafe_form in
+        ["create index t_i on t (x);\n", "alter table t alter column x type bigint;\n"]
+    {
+        let found = findings(unsafe_form, &[], Some(&url))?;
+        assert!(
+            !found.is_empty() && found.iter().all(|(_, severity)| severity == "error"),
+            "{unsafe_form}: {found:?}"
+        );
+    }
+    let dir = write_migrations(&[BASE, ("2_case.sql", "create index t_i on t (x);\n")]);
+    let out = migrate_src(&url, &dir, &["lint", "--all"], &[]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::CHECK)), "{}", text(&out));
+    assert!(!text(&out).contains("about 0 rows"), "{}", text(&out));
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use sqlx::{PgConnection, Row};
 
-use crate::error::MigrateError;
+use crate::error::SchemaError;
 
 /// Every object, one line each, sorted: equal snapshots mean equal schemas.
 ///
@@ -175,17 +175,17 @@ impl std::fmt::Display for Difference {
 ///
 /// # Errors
 ///
-/// [`MigrateError::Database`] when the catalogs cannot be read.
-pub async fn snapshot(conn: &mut PgConnection) -> Result<Schema, MigrateError> {
+/// [`SchemaError::Database`] when the catalogs cannot be read.
+pub async fn snapshot(conn: &mut PgConnection) -> Result<Schema, SchemaError> {
     let rows = sqlx::raw_sql(SNAPSHOT)
         .fetch_all(conn)
         .await
-        .map_err(MigrateError::db("reading the schema from the catalogs"))?;
+        .map_err(SchemaError::db("reading the schema from the catalogs"))?;
     let lines = rows
         .iter()
         .map(|row| row.try_get::<String, _>(0))
         .collect::<Result<_, _>>()
-        .map_err(MigrateError::db("reading the schema from the catalogs"))?;
+        .map_err(SchemaError::db("reading the schema from the catalogs"))?;
     Ok(Schema { lines })
 }
 

@@ -18,6 +18,8 @@ use strata_migrate::{
     UpOptions, exit,
 };
 
+use strata_schema::SchemaError;
+
 use crate::terminal::{Interrupted, Live, When};
 
 const EXIT_CODES: &str = "\
@@ -317,7 +319,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     if let Command::Lint { all, ignores, large_table_rows, files } = &cli.command {
         let migrator = migrations(&cli).await?;
         let migrator = migrator.as_ref().unwrap_or(&MIGRATOR);
-        let mut options = strata_migrate::LintOptions::default();
+        let mut options = strata_schema::LintOptions::default();
         options.large_table_rows = *large_table_rows;
         if let Some(path) = ignores {
             options.ignore_file = std::fs::read_to_string(path)
@@ -351,8 +353,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             })
             .collect();
         let report =
-            strata_migrate::lint(&chosen, session.as_mut().map(Session::connection), &options)
-                .await;
+            strata_schema::lint(&chosen, session.as_mut().map(Session::connection), &options).await;
         if let Some(session) = session {
             session.close().await;
         }
@@ -362,14 +363,13 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     }
     if let Command::Verify { require_down } = &cli.command {
         let migrator = migrations(&cli).await?;
-        let report =
-            strata_migrate::verify(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
+        let report = strata_schema::verify(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
         output::verify(&report, cli.format == Format::Json)?;
         return Ok(if report.failed(*require_down) { exit::CHECK } else { exit::OK });
     }
     if let Command::Diff = &cli.command {
         let migrator = migrations(&cli).await?;
-        let report = strata_migrate::diff(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
+        let report = strata_schema::diff(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
         output::diff(&report, cli.format == Format::Json)?;
         return Ok(if report.differences.is_empty() { exit::OK } else { exit::CHECK });
     }
@@ -592,7 +592,7 @@ async fn command(
             output::repair(&report, json)?;
         }
         Command::Schema { check } => {
-            let schema = strata_migrate::snapshot(session.connection()).await?;
+            let schema = strata_schema::snapshot(session.connection()).await?;
             return output::schema(&schema, check.as_deref(), json);
         }
         Command::Verify { .. } | Command::Diff | Command::Lint { .. } => {}
@@ -641,9 +641,12 @@ impl Command {
 /// What stops a command: the library's error, or the command line's own.
 #[derive(Debug, thiserror::Error)]
 enum CliError {
-    /// The library's.
+    /// The runner's.
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    /// The schema tools'.
+    #[error(transparent)]
+    Schema(strata_schema::SchemaError),
     /// The output could not be written (a full disk, say); a reader that stopped early
     /// (`| head`) is not an error.
     #[error("could not write the output: {0}")]
@@ -658,6 +661,16 @@ enum CliError {
     /// error).
     #[error("interrupted by {}", .0.signal.name())]
     Interrupted(Box<Interrupted>),
+}
+
+impl From<SchemaError> for CliError {
+    /// The runner's errors inside the schema tools' keep their hints and exit codes.
+    fn from(error: SchemaError) -> Self {
+        match error {
+            SchemaError::Migrate(e) => Self::Migrate(e),
+            other => Self::Schema(other),
+        }
+    }
 }
 
 /// What the failing command was asked, for the hints.
@@ -684,7 +697,9 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Migrate(MigrateError::Invalid { .. }) | Self::Usage(_) => exit::USAGE,
-            Self::Migrate(e) => e.exit_code(),
+            Self::Migrate(e) | Self::Schema(SchemaError::Migrate(e)) => e.exit_code(),
+            Self::Schema(SchemaError::Refused(_)) => exit::CHECK,
+            Self::Schema(_) => exit::MIGRATION,
             Self::Output(_) | Self::NewFile(_) => exit::MIGRATION,
             Self::Interrupted(interrupted) => interrupted.signal.exit_code(),
         }
