@@ -146,6 +146,24 @@ enum Command {
     /// Compare the database with the schema its applied migrations produce (built on a
     /// scratch database); exit 5 when they differ.
     Diff,
+    /// Write the migration that takes the history (--source, default migrations/) to a desired
+    /// schema, safe under traffic, after proving it on scratch databases: its up gives exactly
+    /// the desired schema, its down gives back the previous one. Nothing is written otherwise.
+    Generate {
+        /// The migration's name (lowercase letters, digits and _).
+        name: String,
+        /// The desired schema: a .sql file or a directory of them (pg_dump --schema-only
+        /// output works).
+        #[arg(long, value_name = "PATH", default_value = "schema", conflicts_with = "to_url")]
+        to: PathBuf,
+        /// The desired schema is this live database's (read only): to adopt an existing one.
+        #[arg(long, value_name = "URL")]
+        to_url: Option<String>,
+        /// A rename, not a drop and an add: TABLE=NEW_NAME or TABLE.COLUMN=NEW_NAME
+        /// (repeatable).
+        #[arg(long, value_name = "OLD=NEW")]
+        rename: Vec<String>,
+    },
     /// Lint the pending migrations (or --all, or the named files) with squawk's rules, told
     /// what the runner does and, with a database, how big the tables are. Exit 5 when errors
     /// remain.
@@ -366,6 +384,18 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         let report = strata_schema::verify(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
         output::verify(&report, cli.format == Format::Json)?;
         return Ok(if report.failed(*require_down) { exit::CHECK } else { exit::OK });
+    }
+    if let Command::Generate { name, to, to_url, rename } = &cli.command {
+        let source = cli.source.clone().unwrap_or_else(|| PathBuf::from("migrations"));
+        let desired = match to_url {
+            Some(url) => strata_schema::Desired::Url(DatabaseUrl::new(url.clone())),
+            None => strata_schema::Desired::Files(to.clone()),
+        };
+        let mut options = strata_schema::GenerateOptions::new(name.clone(), source, desired);
+        options.renames = rename.clone();
+        let generation = strata_schema::generate(&config, &options).await?;
+        output::generated(&generation, cli.format == Format::Json)?;
+        return Ok(exit::OK);
     }
     if let Command::Diff = &cli.command {
         let migrator = migrations(&cli).await?;
@@ -596,6 +626,7 @@ async fn command(
             return output::schema(&schema, check.as_deref(), json);
         }
         Command::Verify { .. } | Command::Diff | Command::Lint { .. } => {}
+        Command::Generate { .. } => {}
         Command::New { .. } | Command::Config { .. } | Command::Sum { .. } => {}
         Command::Completions { .. } | Command::Man => {}
     }

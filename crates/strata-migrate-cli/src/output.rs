@@ -10,7 +10,7 @@ use strata_migrate::{
     BaselineReport, CheckReport, DownReport, MigrationStatus, Outcome, RedoReport, RepairReport,
     State, TargetReport, UpReport,
 };
-use strata_schema::{DiffReport, LintReport, Schema, Severity, VerifyReport};
+use strata_schema::{DiffReport, Generation, LintReport, Schema, Severity, VerifyReport};
 
 use crate::CliError;
 use crate::terminal::paint;
@@ -498,5 +498,45 @@ pub(crate) fn lint(report: &LintReport, files: usize, json: bool) -> Result<(), 
         report.findings.len() - errors,
         report.ignored.len()
     );
+    emit(&out)
+}
+
+/// `generate`: the files written, what they destroy, and what lint reports on them.
+pub(crate) fn generated(generation: &Generation, json: bool) -> Result<(), CliError> {
+    if json {
+        return print_json(generation);
+    }
+    let mut out = String::new();
+    match generation {
+        Generation::Equal => {
+            outln!(out, "no change: the history already gives the desired schema; nothing written");
+        }
+        Generation::Written { files, drops_data, down_drops_data, lint } => {
+            for file in files {
+                outln!(out, "wrote {} ({} statement(s))", file.path.display(), file.statements);
+            }
+            outln!(
+                out,
+                "proven on a scratch database: the up files give the desired schema, the down files give back the previous one"
+            );
+            if !drops_data.is_empty() {
+                outln!(
+                    out,
+                    "{}: the up files drop data: {}",
+                    paint(AnsiColor::Yellow, "warning"),
+                    drops_data.join(", ")
+                );
+            }
+            if !down_drops_data.is_empty() {
+                outln!(out, "the down files drop data: {}", down_drops_data.join(", "));
+            }
+            for f in &lint.findings {
+                outln!(out, "reported: {}:{}: [{}] {}", f.file, f.line, f.rule, f.message);
+                if let Some(locks) = f.locks {
+                    outln!(out, "    locks: {locks}");
+                }
+            }
+        }
+    }
     emit(&out)
 }

@@ -14,10 +14,14 @@
 
 mod catalog;
 mod error;
+mod generate;
 mod lint;
+mod model;
+mod plan;
 mod verify;
 
 pub use catalog::{Difference, Schema, differences, snapshot};
 pub use error::SchemaError;
+pub use generate::{Desired, GenerateOptions, Generation, WrittenFile, generate};
 pub use lint::{Ignored, LintFinding, LintOptions, LintReport, RULES, Severity, lint};
 pub use verify::{DiffReport, NotInverse, VerifyReport, diff, verify};

@@ -1,0 +1,569 @@
+//! `generate`: the migration that takes a history to a desired schema, written only once it
+//! is proven on a scratch database: its up gives exactly the desired schema, and its down
+//! gives back exactly the previous one.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Connection};
+use strata_config::{Config, DatabaseUrl};
+use strata_migrate::{DownOptions, DownTarget, Session, Settings, UpOptions, with_scratch};
+
+use crate::catalog::{self, Schema};
+use crate::error::SchemaError;
+use crate::lint::{LintOptions, LintReport, lint};
+use crate::model::{self, Model};
+use crate::plan::{Plan, plan};
+
+/// Where the desired schema comes from.
+#[derive(Debug, Clone)]
+pub enum Desired {
+    /// A `.sql` file, or a directory of them (applied in path order, psql's `\` lines
+    /// skipped, so `pg_dump --schema-only` output works).
+    Files(PathBuf),
+    /// A live database, read only (to adopt an existing one).
+    Url(DatabaseUrl),
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct GenerateOptions {
+    /// The migrations' name (`add_due_dates`): lowercase letters, digits and `_`.
+    pub name: String,
+    /// The history's directory, where the files are written.
+    pub source: PathBuf,
+    /// The desired schema.
+    pub desired: Desired,
+    /// Renames the caller vouches for: `table=new_name`, `table.column=new_name` (a schema
+    /// may lead: `app.tasks.title=name`).
+    pub renames: Vec<String>,
+}
+
+impl GenerateOptions {
+    /// Options for `name`, from the history in `source` to `desired`.
+    pub fn new(name: impl Into<String>, source: impl Into<PathBuf>, desired: Desired) -> Self {
+        Self { name: name.into(), source: source.into(), desired, renames: Vec::new() }
+    }
+}
+
+/// One file written.
+#[derive(Debug, Clone, Serialize)]
+pub struct WrittenFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its statements (without the header comments).
+    pub statements: usize,
+}
+
+/// What `generate` did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Generation {
+    /// The history already gives the desired schema: nothing was written.
+    Equal,
+    /// The files were proven and written.
+    Written {
+        /// Up and down files, in version order.
+        files: Vec<WrittenFile>,
+        /// What the up files destroy (tables, columns).
+        drops_data: Vec<String>,
+        /// What the down files destroy.
+        down_drops_data: Vec<String>,
+        /// What `lint` reports on the up files: what still takes a heavy lock or rewrites a
+        /// table, generated because the change needs it.
+        lint: LintReport,
+    },
+}
+
+/// A pair of files to write.
+struct Pair {
+    version: i64,
+    name: String,
+    online: bool,
+    up: Vec<String>,
+    down: Vec<String>,
+    up_drops: Vec<String>,
+    down_drops: Vec<String>,
+}
+
+/// Generates, proves and writes the migration from the history in `options.source` to
+/// `options.desired`; both schemas are built on scratch databases of the configured server.
+///
+/// # Errors
+///
+/// [`SchemaError::Refused`] for a change the generator will not make (it names the objects
+/// and says what to do), [`SchemaError::NotProven`] when the generated files do not give
+/// exactly the desired schema and back, [`SchemaError::Desired`] for a desired schema that
+/// does not apply, and the runner's errors.
+pub async fn generate(
+    config: &Config,
+    options: &GenerateOptions,
+) -> Result<Generation, SchemaError> {
+    valid_name(&options.name)?;
+    let history = strata_migrate::read_migrations(&options.source).await?;
+    let (want, want_schema) = desired(config, &options.desired).await?;
+    let settings = Settings::from_config(&config.migrations);
+    with_scratch(config, "generate", async |scratch| {
+        let mut session = Session::from_config(scratch).await?;
+        let result = prove(&mut session, &history, &settings, options, &want, &want_schema).await;
+        session.close().await;
+        let pairs = match result? {
+            None => return Ok(Generation::Equal),
+            Some(pairs) => pairs,
+        };
+        let mut generation = write(options, pairs)?;
+        lint_generated(&mut generation).await?;
+        Ok(generation)
+    })
+    .await
+}
+
+/// Brings the scratch database to the history, plans, applies the up files and then the
+/// down files, comparing each time; the pairs when both prove out, `None` when there is
+/// nothing to do.
+async fn prove(
+    session: &mut Session,
+    history: &sqlx::migrate::Migrator,
+    settings: &Settings,
+    options: &GenerateOptions,
+    want: &Model,
+    want_schema: &Schema,
+) -> Result<Option<Vec<Pair>>, SchemaError> {
+    session.up(history, &UpOptions::new(settings.clone())).await?;
+    let before = model::read(session.connection()).await?;
+    let before_schema = catalog::snapshot(session.connection()).await?;
+    if before_schema == *want_schema && before.lines() == want.lines() {
+        return Ok(None);
+    }
+    let (renames, unrenames) = renames(&before, &options.renames)?;
+    let renamed = if renames.is_empty() {
+        before.clone()
+    } else {
+        let conn = session.connection();
+        let mut tx =
+            conn.begin().await.map_err(SchemaError::db("renaming on the scratch database"))?;
+        for sql in &renames {
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *tx)
+                .await
+                .map_err(SchemaError::db("renaming on the scratch database"))?;
+        }
+        let renamed = model::read(&mut tx).await?;
+        tx.rollback().await.map_err(SchemaError::db("renaming on the scratch database"))?;
+        renamed
+    };
+    let up = plan(&renamed, want, true)?;
+    if up.is_empty() && renames.is_empty() {
+        let lines = catalog::differences(want_schema, &before_schema);
+        return Err(SchemaError::Refused(format!(
+            "the schemas differ in what the generator does not cover; write this migration by hand:\n{}",
+            lines.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        )));
+    }
+    let version = next_version(&options.source)?;
+    let mut pairs = Vec::new();
+    let mut atomic = renames.clone();
+    atomic.extend(up.atomic.iter().cloned());
+    if !atomic.is_empty() {
+        pairs.push(Pair {
+            version,
+            name: options.name.clone(),
+            online: false,
+            up: atomic,
+            down: Vec::new(),
+            up_drops: up.drops_data.clone(),
+            down_drops: Vec::new(),
+        });
+    }
+    if !up.online.is_empty() {
+        pairs.push(Pair {
+            version: version + i64::try_from(pairs.len()).unwrap_or(0),
+            name: format!("{}_online", options.name),
+            online: true,
+            up: up.online.clone(),
+            down: Vec::new(),
+            up_drops: if pairs.is_empty() { up.drops_data.clone() } else { Vec::new() },
+            down_drops: Vec::new(),
+        });
+    }
+    let dir = Scratch::new()?;
+    copy_history(&options.source, dir.path())?;
+    for pair in &pairs {
+        write_pair(dir.path(), pair, false)?;
+    }
+    let with_ups = strata_migrate::read_migrations(dir.path()).await?;
+    // Up, pair by pair: the states between are what each down file goes back to.
+    let mut states = vec![renamed];
+    for pair in &pairs {
+        let mut options = UpOptions::new(settings.clone());
+        options.target = Some(pair.version);
+        session.up(&with_ups, &options).await?;
+        states.push(model::read(session.connection()).await?);
+    }
+    let after_schema = catalog::snapshot(session.connection()).await?;
+    let after = states.last().cloned().unwrap_or_default();
+    compare("up", "desired", want_schema, &after_schema, want, &after)?;
+    for (i, pair) in pairs.iter_mut().enumerate() {
+        let back: Plan = plan(&states[i + 1], &states[i], false)?;
+        pair.down = back.atomic.into_iter().chain(back.online).collect();
+        if i == 0 {
+            pair.down.extend(unrenames.iter().cloned());
+        }
+        pair.down_drops = back.drops_data;
+        write_pair(dir.path(), pair, true)?;
+    }
+    let with_downs = strata_migrate::read_migrations(dir.path()).await?;
+    session
+        .down(&with_downs, &DownOptions::new(settings.clone(), DownTarget::Steps(pairs.len())))
+        .await?;
+    let back_schema = catalog::snapshot(session.connection()).await?;
+    let back = model::read(session.connection()).await?;
+    compare("down", "previous", &before_schema, &back_schema, &before, &back)?;
+    Ok(Some(pairs))
+}
+
+/// [`SchemaError::NotProven`] unless `actual` is `expected`, by the snapshot and the model.
+fn compare(
+    stage: &'static str,
+    expected_name: &'static str,
+    expected: &Schema,
+    actual: &Schema,
+    expected_model: &Model,
+    actual_model: &Model,
+) -> Result<(), SchemaError> {
+    let mut differences: Vec<String> =
+        catalog::differences(expected, actual).iter().map(ToString::to_string).collect();
+    if differences.is_empty() {
+        let want: std::collections::BTreeSet<String> = expected_model.lines().into_iter().collect();
+        let have: std::collections::BTreeSet<String> = actual_model.lines().into_iter().collect();
+        differences.extend(want.difference(&have).map(|l| format!("- {l}")));
+        differences.extend(have.difference(&want).map(|l| format!("+ {l}")));
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaError::NotProven { stage, expected: expected_name, differences })
+    }
+}
+
+/// The desired schema's model and snapshot.
+async fn desired(config: &Config, desired: &Desired) -> Result<(Model, Schema), SchemaError> {
+    match desired {
+        Desired::Files(path) => {
+            let files = sql_files(path)?;
+            with_scratch(config, "desired", async |scratch| {
+                let mut session = Session::from_config(scratch).await?;
+                let result = async {
+                    for file in &files {
+                        let text = std::fs::read_to_string(file).map_err(|e| {
+                            SchemaError::Desired { path: file.clone(), message: e.to_string() }
+                        })?;
+                        let sql: String = text
+                            .lines()
+                            .filter(|l| !l.trim_start().starts_with('\\'))
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        sqlx::raw_sql(AssertSqlSafe(sql))
+                            .execute(&mut *session.connection())
+                            .await
+                            .map_err(|e| SchemaError::Desired {
+                                path: file.clone(),
+                                message: e.to_string(),
+                            })?;
+                    }
+                    // pg_dump's files empty the search path; the reads qualify every name.
+                    sqlx::raw_sql("reset all")
+                        .execute(&mut *session.connection())
+                        .await
+                        .map_err(SchemaError::db("resetting the session"))?;
+                    let model = model::read(session.connection()).await?;
+                    let schema = catalog::snapshot(session.connection()).await?;
+                    Ok::<_, SchemaError>((model, schema))
+                }
+                .await;
+                session.close().await;
+                result
+            })
+            .await
+        }
+        Desired::Url(url) => {
+            let mut live = config.clone();
+            live.migrations.url = Some(url.clone());
+            let mut session = Session::from_config(&live).await?;
+            let result = async {
+                let model = model::read(session.connection()).await?;
+                let schema = catalog::snapshot(session.connection()).await?;
+                Ok::<_, SchemaError>((model, schema))
+            }
+            .await;
+            session.close().await;
+            result
+        }
+    }
+}
+
+/// The `.sql` files of `path` (itself, or the directory's, recursively, in path order).
+fn sql_files(path: &Path) -> Result<Vec<PathBuf>, SchemaError> {
+    let error = |e: std::io::Error| SchemaError::Desired {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(error)? {
+            let entry = entry.map_err(error)?.path();
+            if entry.is_dir() {
+                pending.push(entry);
+            } else if entry.extension().is_some_and(|e| e == "sql") {
+                out.push(entry);
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(SchemaError::Desired {
+            path: path.to_path_buf(),
+            message: "no .sql file here".to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// The rename statements of the hints, and those that undo them (in reverse order).
+fn renames(model: &Model, hints: &[String]) -> Result<(Vec<String>, Vec<String>), SchemaError> {
+    let mut up = Vec::new();
+    let mut down = Vec::new();
+    for hint in hints {
+        let bad = || {
+            SchemaError::Refused(format!(
+                "--rename {hint}: expected TABLE=NEW_NAME or TABLE.COLUMN=NEW_NAME naming a table or column of the history"
+            ))
+        };
+        let (lhs, new) = hint.split_once('=').ok_or_else(bad)?;
+        let parts: Vec<&str> = lhs.split('.').collect();
+        let table = |schema: &str, name: &str| format!("{}.{}", ident(schema), ident(name));
+        let (target, column) = match parts.as_slice() {
+            [t] => (table("public", t), None),
+            [a, b]
+                if model.get(&format!("table {}", table("public", a))).is_some_and(|_| {
+                    model.get(&format!("column {}.{}", table("public", a), ident(b))).is_some()
+                }) =>
+            {
+                (table("public", a), Some(*b))
+            }
+            [a, b] => (table(a, b), None),
+            [s, t, c] => (table(s, t), Some(*c)),
+            _ => return Err(bad()),
+        };
+        let new = ident(new.trim());
+        match column {
+            None => {
+                model.get(&format!("table {target}")).ok_or_else(bad)?;
+                let schema = target.rsplit_once('.').map_or("", |(s, _)| s);
+                up.push(format!("alter table {target} rename to {new};"));
+                down.push(format!(
+                    "alter table {schema}.{new} rename to {};",
+                    target.rsplit_once('.').map_or(target.as_str(), |(_, n)| n)
+                ));
+            }
+            Some(column) => {
+                let column = ident(column);
+                model.get(&format!("column {target}.{column}")).ok_or_else(bad)?;
+                up.push(format!("alter table {target} rename column {column} to {new};"));
+                down.push(format!("alter table {target} rename column {new} to {column};"));
+            }
+        }
+    }
+    down.reverse();
+    Ok((up, down))
+}
+
+/// `name` quoted if it needs to be.
+fn ident(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain || (name.starts_with('"') && name.ends_with('"') && name.len() > 1) {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+fn valid_name(name: &str) -> Result<(), SchemaError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(SchemaError::Refused(format!(
+            "{name:?} is not a usable migration name: use 1-64 lowercase letters, digits and _, starting with a letter"
+        )))
+    }
+}
+
+/// The UTC time as `YYYYMMDDhhmmss`, or one past the newest version in `dir` if later.
+fn next_version(dir: &Path) -> Result<i64, SchemaError> {
+    let now = time::OffsetDateTime::now_utc();
+    let now = i64::from(now.year()) * 10_000_000_000
+        + i64::from(u8::from(now.month())) * 100_000_000
+        + i64::from(now.day()) * 1_000_000
+        + i64::from(now.hour()) * 10_000
+        + i64::from(now.minute()) * 100
+        + i64::from(now.second());
+    let newest = std::fs::read_dir(dir)
+        .map_err(|e| SchemaError::Desired { path: dir.to_path_buf(), message: e.to_string() })?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.split('_').next().and_then(|v| v.parse::<i64>().ok())
+        })
+        .max();
+    Ok(now.max(newest.map_or(0, |v| v + 1)))
+}
+
+/// The file names of a pair.
+fn file_names(pair: &Pair) -> [String; 2] {
+    [
+        format!("{}_{}.up.sql", pair.version, pair.name),
+        format!("{}_{}.down.sql", pair.version, pair.name),
+    ]
+}
+
+/// The text of one file: `-- no-transaction` first for an online pair, a header, the
+/// data-loss warning, then the statements.
+fn file_text(pair: &Pair, down: bool) -> String {
+    let mut text = String::new();
+    if pair.online {
+        text.push_str("-- no-transaction\n");
+    }
+    let (statements, drops) =
+        if down { (&pair.down, &pair.down_drops) } else { (&pair.up, &pair.up_drops) };
+    text.push_str(&format!(
+        "-- {} {}{}: generated by `strata-migrate generate`, proven on a scratch database.\n",
+        pair.version,
+        pair.name,
+        if down { " (down)" } else { "" }
+    ));
+    if pair.online {
+        text.push_str(
+            "-- Each statement runs on its own (CONCURRENTLY, VALIDATE): a rerun resumes here.\n",
+        );
+    }
+    if !drops.is_empty() {
+        text.push_str(&format!(
+            "-- This {} drops data: {}.\n",
+            if down { "down file" } else { "migration" },
+            drops.join(", ")
+        ));
+    }
+    text.push('\n');
+    for statement in statements {
+        text.push_str(statement.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// Writes a pair's up file, and its down file when `with_down`.
+fn write_pair(dir: &Path, pair: &Pair, with_down: bool) -> Result<(), SchemaError> {
+    let [up, down] = file_names(pair);
+    let mut files = vec![(dir.join(up), file_text(pair, false))];
+    if with_down {
+        files.push((dir.join(down), file_text(pair, true)));
+    }
+    for (path, text) in files {
+        std::fs::write(&path, text).map_err(|source| SchemaError::Write { path, source })?;
+    }
+    Ok(())
+}
+
+/// Writes the proven pairs into the history's directory (refusing to overwrite a file) and
+/// lints the up files.
+fn write(options: &GenerateOptions, pairs: Vec<Pair>) -> Result<Generation, SchemaError> {
+    let mut files = Vec::new();
+    let mut drops_data = Vec::new();
+    let mut down_drops_data = Vec::new();
+    for pair in &pairs {
+        let [up, down] = file_names(pair);
+        for (name, is_down) in [(up, false), (down, true)] {
+            let path = options.source.join(name);
+            let text = file_text(pair, is_down);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+                .map_err(|source| SchemaError::Write { path: path.clone(), source })?;
+            let statements = if is_down { pair.down.len() } else { pair.up.len() };
+            files.push(WrittenFile { path, statements });
+        }
+        drops_data.extend(pair.up_drops.iter().cloned());
+        down_drops_data.extend(pair.down_drops.iter().cloned());
+    }
+    Ok(Generation::Written { files, drops_data, down_drops_data, lint: LintReport::default() })
+}
+
+/// Lints the up files of a generation (no database: every finding is reported as found).
+async fn lint_generated(generation: &mut Generation) -> Result<(), SchemaError> {
+    let Generation::Written { files, lint: report, .. } = generation else { return Ok(()) };
+    let Some(dir) = files.first().and_then(|f| f.path.parent()).map(Path::to_path_buf) else {
+        return Ok(());
+    };
+    let migrator = strata_migrate::read_migrations(&dir).await?;
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let chosen: Vec<&sqlx::migrate::Migration> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| names.iter().any(|n| *n == strata_migrate::file_name(m)))
+        .collect();
+    *report = lint(&chosen, None, &LintOptions::default()).await?;
+    Ok(())
+}
+
+/// Copies the history's migration files into `to`.
+fn copy_history(from: &Path, to: &Path) -> Result<(), SchemaError> {
+    let error = |path: &Path, source| SchemaError::Write { path: path.to_path_buf(), source };
+    for entry in std::fs::read_dir(from).map_err(|e| error(from, e))? {
+        let path = entry.map_err(|e| error(from, e))?.path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            let target = to.join(path.file_name().unwrap_or_default());
+            std::fs::copy(&path, &target).map_err(|e| error(&target, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Self, SchemaError> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("strata-generate-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .map_err(|source| SchemaError::Write { path: path.clone(), source })?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
