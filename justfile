@@ -166,6 +166,14 @@ completions:
 new NAME *ARGS:
     cargo run --quiet --locked -p strata-migrate-cli -- new {{ quote(NAME) }} {{ ARGS }}
 
+# Write the migration that takes migrations/ to schema/ (the desired schema, in SQL), proven on scratch databases first; `--rename T.COL=NEW` for a rename; see `strata-migrate generate --help`.
+[group('database')]
+generate NAME *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- --source migrations generate {{ quote(NAME) }} --to schema {{ ARGS }}
+
 # Regenerate .sqlx/, schema.sql and migrations/strata.sum against a freshly migrated database (commit them with the query or migration change).
 [group('sqlx')]
 prepare: _sqlx-cli
@@ -187,7 +195,7 @@ verify-sqlx: _sqlx-cli
         exit 1
     fi
 
-# Check that schema.sql is what migrations/ produce, that every .down.sql undoes its .up.sql, that migrations/ lint clean, and that migrations/strata.sum is current.
+# Check that schema.sql and schema/ are what migrations/ produce, that every .down.sql undoes its .up.sql, that migrations/ lint clean, and that migrations/strata.sum is current.
 [group('sqlx')]
 verify-schema:
     #!/usr/bin/env bash
@@ -199,6 +207,10 @@ verify-schema:
     fi
     cargo run --quiet --locked -p strata-migrate-cli -- --database-url "$url" verify --require-down
     cargo run --quiet --locked -p strata-migrate-cli -- --source migrations lint --all
+    if ! cargo run --quiet --locked -p strata-migrate-cli -- --database-url "$url" --source migrations generate --check --to schema; then
+        echo "error: migrations/ do not give schema/: change schema/, then 'just generate NAME' (or write the migration by hand)" >&2
+        exit 1
+    fi
     if ! cargo run --quiet --locked -p strata-migrate-cli -- --source migrations sum --check migrations/strata.sum; then
         echo "error: migrations/strata.sum is stale: run 'just prepare' and commit it (a merge conflict there means two branches added migrations: rebase, renumber, regenerate)" >&2
         exit 1

@@ -151,7 +151,12 @@ enum Command {
     /// the desired schema, its down gives back the previous one. Nothing is written otherwise.
     Generate {
         /// The migration's name (lowercase letters, digits and _).
-        name: String,
+        #[arg(required_unless_present = "check")]
+        name: Option<String>,
+        /// Only compare the history with the desired schema: exit 5 when they differ, with the
+        /// lines that do; write nothing.
+        #[arg(long)]
+        check: bool,
         /// The desired schema: a .sql file or a directory of them (pg_dump --schema-only
         /// output works).
         #[arg(long, value_name = "PATH", default_value = "schema", conflicts_with = "to_url")]
@@ -385,17 +390,20 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         output::verify(&report, cli.format == Format::Json)?;
         return Ok(if report.failed(*require_down) { exit::CHECK } else { exit::OK });
     }
-    if let Command::Generate { name, to, to_url, rename } = &cli.command {
+    if let Command::Generate { name, check, to, to_url, rename } = &cli.command {
         let source = cli.source.clone().unwrap_or_else(|| PathBuf::from("migrations"));
         let desired = match to_url {
             Some(url) => strata_schema::Desired::Url(DatabaseUrl::new(url.clone())),
             None => strata_schema::Desired::Files(to.clone()),
         };
-        let mut options = strata_schema::GenerateOptions::new(name.clone(), source, desired);
+        let name = name.clone().unwrap_or_else(|| "check".to_owned());
+        let mut options = strata_schema::GenerateOptions::new(name, source, desired);
         options.renames = rename.clone();
+        options.check = *check;
         let generation = strata_schema::generate(&config, &options).await?;
         output::generated(&generation, cli.format == Format::Json)?;
-        return Ok(exit::OK);
+        let differs = matches!(generation, strata_schema::Generation::Differs { .. });
+        return Ok(if differs { exit::CHECK } else { exit::OK });
     }
     if let Command::Diff = &cli.command {
         let migrator = migrations(&cli).await?;

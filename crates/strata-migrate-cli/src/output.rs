@@ -511,6 +511,17 @@ pub(crate) fn generated(generation: &Generation, json: bool) -> Result<(), CliEr
         Generation::Equal => {
             outln!(out, "no change: the history already gives the desired schema; nothing written");
         }
+        Generation::Differs { differences } => {
+            outln!(
+                out,
+                "the history does not give the desired schema ({} line(s); - desired only, + history only):",
+                differences.len()
+            );
+            for line in differences {
+                outln!(out, "  {line}");
+            }
+            outln!(out, "run `just generate NAME` to write the migration");
+        }
         Generation::Written { files, drops_data, down_drops_data, lint } => {
             for file in files {
                 outln!(out, "wrote {} ({} statement(s))", file.path.display(), file.statements);

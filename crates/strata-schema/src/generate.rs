@@ -38,12 +38,21 @@ pub struct GenerateOptions {
     /// Renames the caller vouches for: `table=new_name`, `table.column=new_name` (a schema
     /// may lead: `app.tasks.title=name`).
     pub renames: Vec<String>,
+    /// Only compare: report [`Generation::Differs`] when the history does not give the
+    /// desired schema, and write nothing (for CI).
+    pub check: bool,
 }
 
 impl GenerateOptions {
     /// Options for `name`, from the history in `source` to `desired`.
     pub fn new(name: impl Into<String>, source: impl Into<PathBuf>, desired: Desired) -> Self {
-        Self { name: name.into(), source: source.into(), desired, renames: Vec::new() }
+        Self {
+            name: name.into(),
+            source: source.into(),
+            desired,
+            renames: Vec::new(),
+            check: false,
+        }
     }
 }
 
@@ -62,6 +71,11 @@ pub struct WrittenFile {
 pub enum Generation {
     /// The history already gives the desired schema: nothing was written.
     Equal,
+    /// With `check`: the history does not give the desired schema. Nothing was written.
+    Differs {
+        /// `-` in the desired schema only, `+` in the history's only.
+        differences: Vec<String>,
+    },
     /// The files were proven and written.
     Written {
         /// Up and down files, in version order.
@@ -109,8 +123,9 @@ pub async fn generate(
         let result = prove(&mut session, &history, &settings, options, &want, &want_schema).await;
         session.close().await;
         let pairs = match result? {
-            None => return Ok(Generation::Equal),
-            Some(pairs) => pairs,
+            Proof::Equal => return Ok(Generation::Equal),
+            Proof::Differs(differences) => return Ok(Generation::Differs { differences }),
+            Proof::Proven(pairs) => pairs,
         };
         let mut generation = write(options, pairs)?;
         lint_generated(&mut generation).await?;
@@ -120,8 +135,7 @@ pub async fn generate(
 }
 
 /// Brings the scratch database to the history, plans, applies the up files and then the
-/// down files, comparing each time; the pairs when both prove out, `None` when there is
-/// nothing to do.
+/// down files, comparing each time: the pairs when both prove out.
 async fn prove(
     session: &mut Session,
     history: &sqlx::migrate::Migrator,
@@ -129,12 +143,19 @@ async fn prove(
     options: &GenerateOptions,
     want: &Model,
     want_schema: &Schema,
-) -> Result<Option<Vec<Pair>>, SchemaError> {
+) -> Result<Proof, SchemaError> {
     session.up(history, &UpOptions::new(settings.clone())).await?;
     let before = model::read(session.connection()).await?;
     let before_schema = catalog::snapshot(session.connection()).await?;
     if before_schema == *want_schema && before.lines() == want.lines() {
-        return Ok(None);
+        return Ok(Proof::Equal);
+    }
+    if options.check {
+        let differences = match compare("", "", want_schema, &before_schema, want, &before) {
+            Err(SchemaError::NotProven { differences, .. }) => differences,
+            _ => Vec::new(),
+        };
+        return Ok(Proof::Differs(differences));
     }
     let (renames, unrenames) = renames(&before, &options.renames)?;
     let renamed = if renames.is_empty() {
@@ -220,7 +241,17 @@ async fn prove(
     let back_schema = catalog::snapshot(session.connection()).await?;
     let back = model::read(session.connection()).await?;
     compare("down", "previous", &before_schema, &back_schema, &before, &back)?;
-    Ok(Some(pairs))
+    Ok(Proof::Proven(pairs))
+}
+
+/// What [`prove`] found.
+enum Proof {
+    /// Nothing to do.
+    Equal,
+    /// With `check`: the lines that differ.
+    Differs(Vec<String>),
+    /// The pairs, proven.
+    Proven(Vec<Pair>),
 }
 
 /// [`SchemaError::NotProven`] unless `actual` is `expected`, by the snapshot and the model.

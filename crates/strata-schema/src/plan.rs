@@ -49,8 +49,22 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
     refuse_possible_renames(from, to)?;
     let mut dropped: BTreeSet<String> =
         from.objects.keys().filter(|k| to.get(k).is_none()).cloned().collect();
-    let created: BTreeSet<String> =
+    let mut created: BTreeSet<String> =
         to.objects.keys().filter(|k| from.get(k).is_none()).cloned().collect();
+    // A key or index that only changes its name (a table renamed, say) is renamed.
+    let mut renames = Vec::new();
+    for old_key in dropped.clone() {
+        let Some(old) = from.get(&old_key) else { continue };
+        let Some(new) = created.iter().filter_map(|k| to.get(k)).find(|new| {
+            new.kind == old.kind && new.parent == old.parent && same_but_name(old, new)
+        }) else {
+            continue;
+        };
+        renames.push(rename(old, new));
+        dropped.remove(&old_key);
+        let new_key = new.key.clone();
+        created.remove(&new_key);
+    }
     let mut rebuilt: BTreeSet<String> = BTreeSet::new();
     let mut in_place: Vec<String> = Vec::new();
     // Columns whose type changes (in place): what depends on them and cannot follow is rebuilt.
@@ -146,6 +160,7 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         }
         out.atomic.extend(statements(&object.drop));
     }
+    out.atomic.extend(renames.into_iter().flatten());
     // 2. Changes in place, in dependency order.
     let changing: BTreeSet<String> = in_place.iter().cloned().collect();
     let existing = |table: &str| from.get(table).is_some() && !created.contains(table);
@@ -158,10 +173,13 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
     let mut inline: BTreeMap<String, String> = BTreeMap::new();
     for key in &coming {
         if let Some(object) = to.get(key)
-            && object.kind == Kind::Column
+            && matches!(object.kind, Kind::Column | Kind::Constraint)
             && let Some(table) = &object.parent
             && coming.contains(table)
-            && to.get(table).is_some_and(|t| t.kind == Kind::Table)
+            && to.get(table).is_some_and(|t| {
+                // A partition's constraints follow it (its columns are its parent's).
+                t.kind == Kind::Table && (object.kind == Kind::Column || t.part(1).is_empty())
+            })
         {
             inline.insert(key.clone(), table.clone());
         }
@@ -172,6 +190,9 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
             continue;
         }
         let Some(object) = to.get(&key) else { continue };
+        if is_default_grant(object) && object.parent.as_ref().is_some_and(|p| coming.contains(p)) {
+            continue;
+        }
         let on_existing =
             safe && object.parent.as_deref().is_some_and(|p| existing(p) && !rebuilt.contains(p));
         let after_online = object
@@ -212,6 +233,15 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
     Ok(out)
 }
 
+/// Whether `object` is a privilege a new function, procedure or type has from the start.
+fn is_default_grant(object: &Object) -> bool {
+    object.kind == Kind::Grant
+        && object.key.ends_with(" to public")
+        && (object.key.starts_with("grant EXECUTE on function ")
+            || object.key.starts_with("grant EXECUTE on procedure ")
+            || object.key.starts_with("grant USAGE on type "))
+}
+
 /// A new function, procedure or type comes with privileges to PUBLIC (EXECUTE, USAGE); the
 /// revokes of those the target does not have.
 fn revoke_defaults(object: &Object, to: &Model) -> Vec<String> {
@@ -244,12 +274,44 @@ fn top_owner_in(model: &Model, object: &Object, set: &BTreeSet<String>) -> Optio
     let mut parent = object.parent.clone();
     for _ in 0..8 {
         let Some(p) = parent else { break };
+        // A schema is dropped only once empty: what is in it goes first, on its own.
+        if model.get(&p).is_none_or(|o| o.kind == Kind::Schema) {
+            break;
+        }
         if set.contains(&p) {
             found = Some(p.clone());
         }
         parent = model.get(&p).and_then(|o| o.parent.clone());
     }
     found
+}
+
+/// Whether two keys or indexes differ in their names only.
+fn same_but_name(old: &Object, new: &Object) -> bool {
+    match old.kind {
+        Kind::Constraint | Kind::ForeignKey => old.def == new.def,
+        Kind::Index => {
+            let body = |o: &Object| o.part(0).split_once(" ON ").map(|(_, rest)| rest.to_owned());
+            let head = |o: &Object| o.part(0).starts_with("CREATE UNIQUE");
+            body(old).is_some() && body(old) == body(new) && head(old) == head(new)
+        }
+        _ => false,
+    }
+}
+
+/// The statement that renames `old` to `new` (see [`same_but_name`]).
+fn rename(old: &Object, new: &Object) -> Option<String> {
+    let name = |o: &Object, at: usize| bare(o.part(at)).to_owned();
+    match old.kind {
+        Kind::Constraint | Kind::ForeignKey => Some(format!(
+            "alter table {} rename constraint {} to {};",
+            old.part(4),
+            old.part(3),
+            new.part(3)
+        )),
+        Kind::Index => Some(format!("alter index {} rename to {};", old.part(1), name(new, 1))),
+        _ => None,
+    }
 }
 
 /// How `old` becomes `new`.
@@ -366,7 +428,8 @@ fn topological(
     out
 }
 
-/// `create table` with the table's columns inline, in their order.
+/// `create table` with the table's columns inline, in their order, then its constraints other
+/// than foreign keys (key first).
 fn create_table(table: &Object, model: &Model) -> String {
     let name = table.key.trim_start_matches("table ");
     let mut columns: Vec<&Object> = model
@@ -381,7 +444,17 @@ fn create_table(table: &Object, model: &Model) -> String {
     if !partition_of.is_empty() {
         return format!("create {unlogged}table {name}{partition_of}{partition_by}{with};");
     }
-    let body: Vec<String> = columns.iter().map(|c| format!("    {}", c.def)).collect();
+    let mut constraints: Vec<&Object> = model
+        .objects
+        .values()
+        .filter(|o| o.kind == Kind::Constraint && o.parent.as_deref() == Some(table.key.as_str()))
+        .collect();
+    constraints.sort_by_key(|c| (c.part(0) != "p", c.part(0) != "u", c.key.clone()));
+    let body: Vec<String> = columns
+        .iter()
+        .map(|c| format!("    {}", c.def))
+        .chain(constraints.iter().map(|c| format!("    constraint {} {}", c.part(3), c.part(5))))
+        .collect();
     let body = if body.is_empty() { String::new() } else { format!("\n{}\n", body.join(",\n")) };
     format!("create {unlogged}table {name} ({body}){partition_by}{with};")
 }

@@ -37,3 +37,4 @@ pub use error::HarnessError;
 pub use pgbouncer::{PgBouncer, PgBouncerBuilder, PoolMode, find_modern};
 pub use proxy::FaultProxy;
 pub use roles::{APP_ROLE, RELAY_ROLE, login_role_options, login_role_url};
+pub use toolchain::client_program;

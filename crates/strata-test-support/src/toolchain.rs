@@ -194,3 +194,12 @@ fn id(args: &[&str]) -> Option<u32> {
     let output = run(command).ok().filter(|output| output.status.success())?;
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
+
+/// A client program of the installed PostgreSQL (`pg_dump`, `psql`): beside the server's
+/// programs, else on PATH; `None` when neither has it.
+pub fn client_program(name: &str) -> Option<PathBuf> {
+    match server_bin_dir().map(|dir| dir.join(name)) {
+        Some(beside) if is_executable(&beside) => Some(beside),
+        _ => on_path(name),
+    }
+}
