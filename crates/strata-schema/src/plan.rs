@@ -46,6 +46,17 @@ enum Change {
 /// while a similar one comes), or one the generator does not make (a domain's base type,
 /// how a table is partitioned).
 pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaError> {
+    if from.uncovered != to.uncovered {
+        let changed: Vec<String> = from
+            .uncovered
+            .symmetric_difference(&to.uncovered)
+            .map(|u| format!("{} {u}", if to.uncovered.contains(u) { "+" } else { "-" }))
+            .collect();
+        return Err(SchemaError::Refused(format!(
+            "the change involves what the generator does not cover; write this migration by hand:\n  {}",
+            changed.join("\n  ")
+        )));
+    }
     refuse_possible_renames(from, to)?;
     let mut dropped: BTreeSet<String> =
         from.objects.keys().filter(|k| to.get(k).is_none()).cloned().collect();
@@ -123,9 +134,20 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
             queue.push(d.clone());
         }
     }
+    // A column whose default uses what is rebuilt keeps its rows: its default is dropped
+    // first and set again at the end.
+    let mut defaults_reset: BTreeSet<String> = BTreeSet::new();
     while let Some(key) = queue.pop() {
         for d in reverse.get(&key).into_iter().flatten() {
-            if dropped.contains(d) || rebuilt.contains(d) {
+            if dropped.contains(d) || rebuilt.contains(d) || defaults_reset.contains(d) {
+                continue;
+            }
+            if let (Some(old), Some(new)) = (from.get(d), to.get(d))
+                && old.kind == Kind::Column
+                && old.part(5).is_empty()
+                && new.part(5).is_empty()
+            {
+                defaults_reset.insert(d.clone());
                 continue;
             }
             if to.get(d).is_some() {
@@ -138,6 +160,17 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         }
     }
     let mut out = Plan::default();
+    for key in &defaults_reset {
+        let Some(column) = from.get(key) else { continue };
+        if !column.part(2).is_empty() && !dropped.iter().any(|t| column.parent.as_ref() == Some(t))
+        {
+            out.atomic.push(format!(
+                "alter table {} alter column {} drop default;",
+                column.part(7),
+                column.part(6)
+            ));
+        }
+    }
     // 1. Drops, dependents first; nothing whose owner goes too.
     let going: BTreeSet<String> = dropped.union(&rebuilt).cloned().collect();
     // What goes with its owner is ordered as its owner: a trigger's function is dropped
@@ -229,6 +262,17 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         }
         out.atomic.extend(statements(&sql));
         out.atomic.extend(revoke_defaults(object, to));
+    }
+    for key in &defaults_reset {
+        let Some(column) = to.get(key) else { continue };
+        if !column.part(2).is_empty() && !changing.contains(key) {
+            out.atomic.push(format!(
+                "alter table {} alter column {} set default {};",
+                column.part(7),
+                column.part(6),
+                column.part(2)
+            ));
+        }
     }
     Ok(out)
 }
@@ -324,9 +368,12 @@ fn change(old: &Object, new: &Object) -> Result<Change, SchemaError> {
                 Change::InPlace
             }
         }
-        Kind::Enum | Kind::Sequence | Kind::Extension | Kind::RowSecurity | Kind::Comment => {
-            Change::InPlace
-        }
+        Kind::Enum
+        | Kind::Composite
+        | Kind::Sequence
+        | Kind::Extension
+        | Kind::RowSecurity
+        | Kind::Comment => Change::InPlace,
         Kind::Domain => {
             if old.part(0) != new.part(0) || old.part(1) != new.part(1) {
                 return Err(SchemaError::Refused(format!(
@@ -534,6 +581,25 @@ fn alter(old: &Object, new: &Object, from: &Model, to: &Model, safe: bool, out: 
             }
         }
         Kind::Sequence => out.atomic.push(new.part(0).to_owned()),
+        Kind::Composite => {
+            let name = old.key.trim_start_matches("type ");
+            let attribute =
+                |a: &String| a.split_once(' ').map(|(n, t)| (n.to_owned(), t.to_owned()));
+            let old_attrs: Vec<(String, String)> = old.parts.iter().filter_map(attribute).collect();
+            let new_attrs: Vec<(String, String)> = new.parts.iter().filter_map(attribute).collect();
+            for (n, _) in old_attrs.iter().filter(|(n, _)| !new_attrs.iter().any(|(m, _)| m == n)) {
+                out.atomic.push(format!("alter type {name} drop attribute {n};"));
+            }
+            for (n, t) in &new_attrs {
+                match old_attrs.iter().find(|(m, _)| m == n) {
+                    Some((_, old_type)) if old_type != t => {
+                        out.atomic.push(format!("alter type {name} alter attribute {n} type {t};"));
+                    }
+                    Some(_) => {}
+                    None => out.atomic.push(format!("alter type {name} add attribute {n} {t};")),
+                }
+            }
+        }
         Kind::Extension => {
             let name = old.key.trim_start_matches("extension ");
             out.atomic.push(format!("alter extension {name} update to '{}';", new.part(0)));
