@@ -18,7 +18,7 @@ up: db-up migrate status service-url
 
 # Everything CI checks: the static checks, .sqlx/ against a fresh database, every test.
 [group('main')]
-test: check verify-sqlx verify-schema
+test: check verify-sqlx verify-schema (generate-sweep "--own")
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh up)"
@@ -173,6 +173,24 @@ generate NAME *ARGS:
     set -euo pipefail
     url="$(scripts/db.sh up)"
     DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- --source migrations generate {{ quote(NAME) }} --to schema {{ ARGS }}
+
+# Measure `generate` on migration histories others wrote: each step regenerated from the state before it to the state after it, proven, counted; the public histories are fetched once into target/histories (scripts/histories.sh, pinned commits), the figures go to docs/bench/. `--own`: this project's history only, every step required exact (what `just test` runs).
+[group('main')]
+generate-sweep *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    if [ "{{ ARGS }}" = "--own" ]; then
+        dir=target/sweep/own
+        rm -rf "$dir" && mkdir -p "$dir"
+        for f in migrations/*.up.sql; do cp "$f" "$dir/$(basename "$f" .up.sql).sql"; done
+        cargo build --quiet --locked -p strata-schema --example generate_sweep
+        DATABASE_URL="$url" target/debug/examples/generate_sweep --require-exact --out target/sweep/own.json "$dir"
+        exit 0
+    fi
+    scripts/histories.sh target/histories
+    cargo build --quiet --release --locked -p strata-schema --example generate_sweep
+    DATABASE_URL="$url" target/release/examples/generate_sweep --out "docs/bench/generate-sweep-$(date +%F).json" {{ ARGS }} target/histories/*/
 
 # Regenerate .sqlx/, schema.sql and migrations/strata.sum against a freshly migrated database (commit them with the query or migration change).
 [group('sqlx')]

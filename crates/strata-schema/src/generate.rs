@@ -254,6 +254,24 @@ enum Proof {
     Proven(Vec<Pair>),
 }
 
+/// The lines in which the schemas of two databases differ (`-` only in `expected`'s, `+` only
+/// in `actual`'s), by the snapshot and by the generator's model: what `generate` proves with.
+///
+/// # Errors
+///
+/// [`SchemaError::Database`] when a catalog cannot be read.
+pub async fn compare_databases(
+    expected: &mut sqlx::PgConnection,
+    actual: &mut sqlx::PgConnection,
+) -> Result<Vec<String>, SchemaError> {
+    let (want, want_schema) = (model::read(expected).await?, catalog::snapshot(expected).await?);
+    let (have, have_schema) = (model::read(actual).await?, catalog::snapshot(actual).await?);
+    match compare("", "", &want_schema, &have_schema, &want, &have) {
+        Err(SchemaError::NotProven { differences, .. }) => Ok(differences),
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// [`SchemaError::NotProven`] unless `actual` is `expected`, by the snapshot and the model.
 fn compare(
     stage: &'static str,

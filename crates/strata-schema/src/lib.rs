@@ -22,6 +22,8 @@ mod verify;
 
 pub use catalog::{Difference, Schema, differences, snapshot};
 pub use error::SchemaError;
-pub use generate::{Desired, GenerateOptions, Generation, WrittenFile, generate};
+pub use generate::{
+    Desired, GenerateOptions, Generation, WrittenFile, compare_databases, generate,
+};
 pub use lint::{Ignored, LintFinding, LintOptions, LintReport, RULES, Severity, lint};
 pub use verify::{DiffReport, NotInverse, VerifyReport, diff, verify};

@@ -1,0 +1,332 @@
+//! The generator measured on histories others wrote: for every step of each history, the
+//! state before it (the files before, replayed by `generate` itself) is taken to the state
+//! after it (a live database that has the step applied, `--to-url`), and the outcome is
+//! counted: regenerated exactly (written only once proven), no schema change, refused (with
+//! its reason), or failed (nothing written: the proof or the apply failed).
+//!
+//! Usage: `generate_sweep [--limit N] [--require-exact] [--out FILE.json] DIR...`, with
+//! `DATABASE_URL` naming a server where it may create and drop databases; `--require-exact`
+//! fails unless every step is regenerated exactly (CI, on this project's own history). Each DIR holds one history in sqlx's file
+//! format (`<version>_<name>.sql` or `.up.sql`). `just generate-sweep` fetches the public
+//! histories (scripts/histories.sh) and runs it in release mode.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use strata_config::{Config, DatabaseUrl};
+use strata_schema::{Desired, GenerateOptions, Generation, SchemaError};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One step's outcome.
+#[derive(Debug, Clone, Serialize)]
+struct Step {
+    file: String,
+    outcome: &'static str,
+    /// For a refusal or failure: the first line of the message.
+    detail: Option<String>,
+    /// Files written (for `exact`).
+    files: usize,
+    millis: u128,
+}
+
+/// One history's results.
+#[derive(Debug, Clone, Serialize)]
+struct History {
+    name: String,
+    steps: Vec<Step>,
+    counts: BTreeMap<&'static str, usize>,
+    seconds: f64,
+    /// `up` of the whole history on an empty database.
+    up_seconds: f64,
+    /// `generate` from every file but the last to the schema of all.
+    generate_last_seconds: f64,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), BoxError> {
+    let mut args = std::env::args().skip(1);
+    let mut limit = usize::MAX;
+    let mut require_exact = false;
+    let mut out = PathBuf::from("target/sweep/generate-sweep.json");
+    let mut dirs = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--limit" => limit = args.next().ok_or("--limit N")?.parse()?,
+            "--require-exact" => require_exact = true,
+            "--out" => out = PathBuf::from(args.next().ok_or("--out FILE")?),
+            _ => dirs.push(PathBuf::from(arg)),
+        }
+    }
+    if dirs.is_empty() {
+        return Err("usage: generate_sweep [--limit N] [--out FILE.json] DIR...".into());
+    }
+    let mut config = Config::load()?;
+    config.migrations.url = config.database.url.clone();
+    config.log.filter = "warn".to_owned();
+    let server = config.database.url.clone().ok_or("DATABASE_URL names the server")?;
+    let mut histories = Vec::new();
+    for dir in &dirs {
+        let history = sweep(&config, &server, dir, limit).await?;
+        print_history(&history);
+        histories.push(history);
+    }
+    let mut total: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for h in &histories {
+        for (k, v) in &h.counts {
+            *total.entry(k).or_default() += v;
+        }
+    }
+    let steps: usize = total.values().sum();
+    let exact =
+        total.get("exact").copied().unwrap_or(0) + total.get("unchanged").copied().unwrap_or(0);
+    let seconds: f64 = histories.iter().map(|h| h.seconds).sum();
+    println!(
+        "\nall: {steps} steps, {exact} regenerated exactly ({:.1}%), {total:?}, {seconds:.1} s",
+        100.0 * exact as f64 / steps.max(1) as f64
+    );
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let (compare_seconds, compare_differences) = time_compare(&server, 200).await?;
+    println!(
+        "comparison of two 200-table schemas: {compare_seconds:.3} s ({compare_differences} differences)"
+    );
+    for h in &histories {
+        println!(
+            "{}: up of the whole history {:.2} s, generate of its last step {:.2} s ({:.2}x)",
+            h.name,
+            h.up_seconds,
+            h.generate_last_seconds,
+            h.generate_last_seconds / h.up_seconds.max(1e-9)
+        );
+    }
+    let report = serde_json::json!({ "histories": histories, "total": total, "steps": steps,
+                                      "exact": exact, "seconds": seconds,
+                                      "compare_200_tables_seconds": compare_seconds });
+    std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
+    println!("wrote {}", out.display());
+    if require_exact && exact < steps {
+        return Err(format!("{} of {steps} steps not regenerated exactly", steps - exact).into());
+    }
+    Ok(())
+}
+
+fn print_history(history: &History) {
+    println!("{}: {:?} in {:.1} s", history.name, history.counts, history.seconds);
+    for step in history.steps.iter().filter(|s| s.outcome != "exact" && s.outcome != "unchanged") {
+        println!("  {} {}: {}", step.outcome, step.file, step.detail.as_deref().unwrap_or(""));
+    }
+}
+
+/// The history's files in order.
+fn files_of(dir: &Path) -> Result<Vec<PathBuf>, BoxError> {
+    let mut files: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            name.ends_with(".sql") && !name.ends_with(".down.sql")
+        })
+        .filter_map(|p| {
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            Some((name.split('_').next()?.parse().ok()?, p))
+        })
+        .collect();
+    files.sort();
+    Ok(files.into_iter().map(|(_, p)| p).collect())
+}
+
+/// A file's text as the runner takes it: `-- no-transaction` first where it builds an index
+/// concurrently, and without the transaction control a file wrapped in one must not have.
+fn runner_text(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let control = |s: &str| {
+        let s = s.trim().trim_end_matches(';').trim().to_lowercase();
+        matches!(s.as_str(), "begin" | "commit" | "end" | "start transaction" | "begin transaction")
+    };
+    let mut out = match strata_migrate::lexer::split(text) {
+        Ok(statements) if statements.iter().any(|s| control(s.text)) => statements
+            .iter()
+            .filter(|s| !control(s.text))
+            .map(|s| s.text)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => text.to_owned(),
+    };
+    if lower.contains("concurrently") && !lower.starts_with("-- no-transaction") {
+        out = format!("-- no-transaction\n{out}");
+    }
+    out
+}
+
+/// Runs every step of the history in `dir`.
+async fn sweep(
+    config: &Config,
+    server: &DatabaseUrl,
+    dir: &Path,
+    limit: usize,
+) -> Result<History, BoxError> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let files = files_of(dir)?;
+    let mut admin = PgConnection::connect(server.expose()).await?;
+    let after_db = "strata_sweep_after";
+    sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {after_db} with (force)")))
+        .execute(&mut admin)
+        .await?;
+    sqlx::raw_sql(AssertSqlSafe(format!("create database {after_db}"))).execute(&mut admin).await?;
+    let mut after_url = url::Url::parse(server.expose())?;
+    after_url.set_path(after_db);
+    let mut after = PgConnection::connect(after_url.as_str()).await?;
+    let history = std::env::temp_dir().join(format!("strata-sweep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&history);
+    std::fs::create_dir_all(&history)?;
+    let started = Instant::now();
+    let mut steps = Vec::new();
+    for file in files.iter().take(limit) {
+        let file_name =
+            file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = runner_text(&std::fs::read_to_string(file)?);
+        apply(&mut after, &text).await.map_err(|e| format!("{file_name} does not apply: {e}"))?;
+        let at = Instant::now();
+        let mut options = GenerateOptions::new(
+            "step",
+            &history,
+            Desired::Url(DatabaseUrl::new(after_url.as_str())),
+        );
+        options.renames = Vec::new();
+        let result = strata_schema::generate(config, &options).await;
+        let millis = at.elapsed().as_millis();
+        let (outcome, detail, written) = match result {
+            Ok(Generation::Equal) => ("unchanged", None, Vec::new()),
+            Ok(Generation::Written { files, .. }) => {
+                ("exact", None, files.into_iter().map(|f| f.path).collect())
+            }
+            Ok(Generation::Differs { .. }) => ("failed", Some("check mode".to_owned()), Vec::new()),
+            Err(SchemaError::Refused(message)) => {
+                ("refused", Some(first_lines(&message)), Vec::new())
+            }
+            Err(SchemaError::NotProven { stage, differences, .. }) => (
+                "not proven",
+                Some(format!(
+                    "{stage}: {}",
+                    differences.iter().take(3).cloned().collect::<Vec<_>>().join(" | ")
+                )),
+                Vec::new(),
+            ),
+            Err(other) => ("failed", Some(first_lines(&other.to_string())), Vec::new()),
+        };
+        // The history goes on with the real file, not the generated one.
+        for path in &written {
+            let _ = std::fs::remove_file(path);
+        }
+        std::fs::write(history.join(&file_name), &text)?;
+        steps.push(Step { file: file_name, outcome, detail, files: written.len(), millis });
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = after.close().await;
+    sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {after_db} with (force)")))
+        .execute(&mut admin)
+        .await?;
+    let _ = std::fs::remove_dir_all(&history);
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for step in &steps {
+        *counts.entry(step.outcome).or_default() += 1;
+    }
+    let generate_last_seconds = steps.last().map_or(0.0, |s| s.millis as f64 / 1000.0);
+    let up_seconds = time_up(config, dir, limit).await?;
+    Ok(History { name, steps, counts, seconds, up_seconds, generate_last_seconds })
+}
+
+/// How long `up` of the history's first `limit` files takes on an empty scratch database.
+async fn time_up(config: &Config, dir: &Path, limit: usize) -> Result<f64, BoxError> {
+    let copy = std::env::temp_dir().join(format!("strata-sweep-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(&copy)?;
+    for file in files_of(dir)?.iter().take(limit) {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        std::fs::write(copy.join(name), runner_text(&std::fs::read_to_string(file)?))?;
+    }
+    let migrator = strata_migrate::read_migrations(&copy).await?;
+    let settings = strata_migrate::Settings::from_config(&config.migrations);
+    let seconds = strata_migrate::with_scratch(config, "sweep", async |scratch| {
+        let mut session = strata_migrate::Session::from_config(scratch).await?;
+        let at = Instant::now();
+        session.up(&migrator, &strata_migrate::UpOptions::new(settings.clone())).await?;
+        let seconds = at.elapsed().as_secs_f64();
+        session.close().await;
+        Ok::<_, strata_migrate::MigrateError>(seconds)
+    })
+    .await?;
+    let _ = std::fs::remove_dir_all(&copy);
+    Ok(seconds)
+}
+
+/// How long [`strata_schema::compare_databases`] takes on two databases of `tables` tables
+/// each (a key, a foreign key, an index, a check, a comment and a grant a table).
+async fn time_compare(server: &DatabaseUrl, tables: usize) -> Result<(f64, usize), BoxError> {
+    let mut admin = PgConnection::connect(server.expose()).await?;
+    let mut sql = String::new();
+    for i in 0..tables {
+        let fk = if i == 0 {
+            String::new()
+        } else {
+            format!(", parent_id bigint references t{} (id)", i - 1)
+        };
+        sql.push_str(&format!(
+            "create table t{i} (id bigint primary key, name text not null check (name <> ''), created_at timestamptz not null default now(){fk});\n\
+             create index t{i}_name_idx on t{i} (name);\n\
+             comment on table t{i} is 'table {i}';\n\
+             grant select on t{i} to public;\n"
+        ));
+    }
+    let mut urls = Vec::new();
+    for name in ["strata_sweep_compare_a", "strata_sweep_compare_b"] {
+        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
+            .execute(&mut admin)
+            .await?;
+        sqlx::raw_sql(AssertSqlSafe(format!("create database {name}"))).execute(&mut admin).await?;
+        let mut url = url::Url::parse(server.expose())?;
+        url.set_path(name);
+        let mut conn = PgConnection::connect(url.as_str()).await?;
+        sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(&mut conn).await?;
+        let _ = conn.close().await;
+        urls.push(url);
+    }
+    let mut a = PgConnection::connect(urls[0].as_str()).await?;
+    let mut b = PgConnection::connect(urls[1].as_str()).await?;
+    let at = Instant::now();
+    let differences = strata_schema::compare_databases(&mut a, &mut b).await?;
+    let seconds = at.elapsed().as_secs_f64();
+    let _ = (a.close().await, b.close().await);
+    for name in ["strata_sweep_compare_a", "strata_sweep_compare_b"] {
+        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
+            .execute(&mut admin)
+            .await?;
+    }
+    Ok((seconds, differences.len()))
+}
+
+/// Applies one file as the runner would: in one transaction, or, with `-- no-transaction`,
+/// statement by statement.
+async fn apply(conn: &mut PgConnection, text: &str) -> Result<(), BoxError> {
+    if text.starts_with("-- no-transaction") {
+        for statement in strata_migrate::lexer::split(text)? {
+            sqlx::raw_sql(AssertSqlSafe(statement.text.to_owned())).execute(&mut *conn).await?;
+        }
+    } else {
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(AssertSqlSafe(text.to_owned())).execute(&mut *tx).await?;
+        tx.commit().await?;
+    }
+    sqlx::raw_sql("reset all").execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// The first two lines of a message, on one line.
+fn first_lines(message: &str) -> String {
+    message.lines().take(2).collect::<Vec<_>>().join(" / ")
+}
