@@ -174,7 +174,7 @@ generate NAME *ARGS:
     url="$(scripts/db.sh up)"
     DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- --source migrations generate {{ quote(NAME) }} --to schema {{ ARGS }}
 
-# Measure `generate` on migration histories others wrote: each step regenerated from the state before it to the state after it, proven, counted; the public histories are fetched once into target/histories (scripts/histories.sh, pinned commits), the figures go to docs/bench/. `--own`: this project's history only, every step required exact (what `just test` runs).
+# Measure `generate` on migration histories others wrote: each step regenerated from the state before it to the state after it, proven, counted; the public histories are fetched once into target/histories (scripts/histories.py, pinned commits), the figures go to docs/bench/. `--own`: this project's history only, every step required exact (what `just test` runs).
 [group('main')]
 generate-sweep *ARGS:
     #!/usr/bin/env bash
@@ -188,7 +188,7 @@ generate-sweep *ARGS:
         DATABASE_URL="$url" target/debug/examples/generate_sweep --require-exact --out target/sweep/own.json "$dir"
         exit 0
     fi
-    scripts/histories.sh target/histories
+    scripts/histories.py target/histories
     cargo build --quiet --release --locked -p strata-schema --example generate_sweep
     DATABASE_URL="$url" target/release/examples/generate_sweep --out "docs/bench/generate-sweep-$(date +%F).json" {{ ARGS }} target/histories/*/
 

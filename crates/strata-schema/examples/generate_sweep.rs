@@ -70,9 +70,13 @@ async fn main() -> Result<(), BoxError> {
     let server = config.database.url.clone().ok_or("DATABASE_URL names the server")?;
     let mut histories = Vec::new();
     for dir in &dirs {
-        let history = sweep(&config, &server, dir, limit).await?;
-        print_history(&history);
-        histories.push(history);
+        match sweep(&config, &server, dir, limit).await {
+            Ok(history) => {
+                print_history(&history);
+                histories.push(history);
+            }
+            Err(error) => println!("{}: stopped: {error}", dir.display()),
+        }
     }
     let mut total: BTreeMap<&'static str, usize> = BTreeMap::new();
     for h in &histories {
@@ -181,6 +185,14 @@ async fn sweep(
     let mut after_url = url::Url::parse(server.expose())?;
     after_url.set_path(after_db);
     let mut after = PgConnection::connect(after_url.as_str()).await?;
+    // sqlx's table, which a history may write to (one deletes its own rows from it).
+    sqlx::raw_sql(
+        "create table _sqlx_migrations (version bigint primary key, description text not null,
+           installed_on timestamptz not null default now(), success boolean not null,
+           checksum bytea not null, execution_time bigint not null)",
+    )
+    .execute(&mut after)
+    .await?;
     let history = std::env::temp_dir().join(format!("strata-sweep-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&history);
     std::fs::create_dir_all(&history)?;
