@@ -177,13 +177,13 @@ async fn sweep(
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let files = files_of(dir)?;
     let mut admin = PgConnection::connect(server.expose()).await?;
-    let after_db = "strata_sweep_after";
+    let after_db = format!("strata_sweep_after_{}", std::process::id());
     sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {after_db} with (force)")))
         .execute(&mut admin)
         .await?;
     sqlx::raw_sql(AssertSqlSafe(format!("create database {after_db}"))).execute(&mut admin).await?;
     let mut after_url = url::Url::parse(server.expose())?;
-    after_url.set_path(after_db);
+    after_url.set_path(&after_db);
     let mut after = PgConnection::connect(after_url.as_str()).await?;
     // sqlx's table, which a history may write to (one deletes its own rows from it).
     sqlx::raw_sql(
@@ -296,7 +296,8 @@ async fn time_compare(server: &DatabaseUrl, tables: usize) -> Result<(f64, usize
         ));
     }
     let mut urls = Vec::new();
-    for name in ["strata_sweep_compare_a", "strata_sweep_compare_b"] {
+    let names = ["a", "b"].map(|x| format!("strata_sweep_compare_{x}_{}", std::process::id()));
+    for name in &names {
         sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
             .execute(&mut admin)
             .await?;
@@ -314,7 +315,7 @@ async fn time_compare(server: &DatabaseUrl, tables: usize) -> Result<(f64, usize
     let differences = strata_schema::compare_databases(&mut a, &mut b).await?;
     let seconds = at.elapsed().as_secs_f64();
     let _ = (a.close().await, b.close().await);
-    for name in ["strata_sweep_compare_a", "strata_sweep_compare_b"] {
+    for name in &names {
         sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
             .execute(&mut admin)
             .await?;

@@ -513,6 +513,11 @@ fn file_text(pair: &Pair, down: bool) -> String {
         ));
     }
     text.push('\n');
+    if statements.is_empty() {
+        // The up file's changes cancel out at this point (one that only validates what a
+        // later file changes again, say): nothing to undo, and the runner wants a statement.
+        text.push_str("-- Nothing to undo here.\nselect 1;\n");
+    }
     for statement in statements {
         text.push_str(statement.trim_end());
         text.push('\n');

@@ -177,6 +177,11 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
     // after the table that the trigger goes with.
     let mut owned: BTreeMap<String, String> = BTreeMap::new();
     for key in &going {
+        // A foreign key is dropped on its own, before the tables: two tables that reference
+        // each other would otherwise need each other gone first.
+        if from.get(key).is_some_and(|o| o.kind == Kind::ForeignKey) {
+            continue;
+        }
         if let Some(owner) = from.get(key).and_then(|o| top_owner_in(from, o, &going)) {
             owned.insert(key.clone(), owner);
         }
@@ -392,6 +397,11 @@ fn change(old: &Object, new: &Object) -> Result<Change, SchemaError> {
             }
             Change::InPlace
         }
+        Kind::Constraint | Kind::ForeignKey
+            if old.def.strip_suffix(" NOT VALID") == Some(new.def.as_str()) =>
+        {
+            Change::InPlace
+        }
         Kind::Function => {
             if old.part(0) == new.part(0) && old.part(1) == new.part(1) {
                 Change::InPlace
@@ -579,6 +589,11 @@ fn alter(old: &Object, new: &Object, from: &Model, to: &Model, safe: bool, out: 
                 let verb = if new.part(3) == "true" { "set" } else { "drop" };
                 out.atomic.push(format!("alter domain {name} {verb} not null;"));
             }
+        }
+        Kind::Constraint | Kind::ForeignKey => {
+            let validate =
+                format!("alter table {} validate constraint {};", new.part(4), new.part(3));
+            if safe { out.online.push(validate) } else { out.atomic.push(validate) }
         }
         Kind::Sequence => out.atomic.push(new.part(0).to_owned()),
         Kind::Composite => {
