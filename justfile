@@ -184,13 +184,12 @@ generate-sweep *ARGS:
         dir=target/sweep/own
         rm -rf "$dir" && mkdir -p "$dir"
         for f in migrations/*.up.sql; do cp "$f" "$dir/$(basename "$f" .up.sql).sql"; done
-        cargo build --quiet --locked -p strata-schema --example generate_sweep
-        DATABASE_URL="$url" target/debug/examples/generate_sweep --require-exact --out target/sweep/own.json "$dir"
+        DATABASE_URL="$url" cargo run --quiet --locked -p strata-schema --example generate_sweep -- \
+            --require-exact --out target/sweep/own.json "$dir"
         exit 0
     fi
     scripts/histories.py target/histories
-    cargo build --quiet --release --locked -p strata-schema --example generate_sweep
-    DATABASE_URL="$url" target/release/examples/generate_sweep --out "docs/bench/generate-sweep-$(date +%F).json" {{ ARGS }} target/histories/*/
+    DATABASE_URL="$url" cargo run --quiet --release --locked -p strata-schema --example generate_sweep -- --out "docs/bench/generate-sweep-$(date +%F).json" {{ ARGS }} target/histories/*/
 
 # Regenerate .sqlx/, schema.sql and migrations/strata.sum against a freshly migrated database (commit them with the query or migration change).
 [group('sqlx')]
