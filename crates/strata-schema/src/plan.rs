@@ -202,9 +202,20 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
     // 2. Changes in place, in dependency order.
     let changing: BTreeSet<String> = in_place.iter().cloned().collect();
     let existing = |table: &str| from.get(table).is_some() && !created.contains(table);
+    // A default set here may call what step 3 creates: defaults are set after it.
+    let mut late_defaults = Vec::new();
     for key in topological(to, &changing, &BTreeMap::new()) {
         let (Some(old), Some(new)) = (from.get(&key), to.get(&key)) else { continue };
-        alter(old, new, from, to, safe && new.parent.as_deref().is_some_and(existing), &mut out);
+        let mut here = Plan::default();
+        alter(old, new, from, to, safe && new.parent.as_deref().is_some_and(existing), &mut here);
+        for statement in here.atomic {
+            if new.kind == Kind::Column && statement.contains(" set default ") {
+                late_defaults.push(statement);
+            } else {
+                out.atomic.push(statement);
+            }
+        }
+        out.online.extend(here.online);
     }
     // 3. Creates, dependencies first; a new table's columns inline.
     let coming: BTreeSet<String> = created.union(&rebuilt).cloned().collect();
@@ -268,6 +279,7 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         out.atomic.extend(statements(&sql));
         out.atomic.extend(revoke_defaults(object, to));
     }
+    out.atomic.extend(late_defaults);
     for key in &defaults_reset {
         let Some(column) = to.get(key) else { continue };
         if !column.part(2).is_empty() && !changing.contains(key) {
