@@ -2,9 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use time::OffsetDateTime;
-use time::macros::format_description;
-
 use crate::CliError;
 
 /// Creates `<version>_<name>.up.sql` and `.down.sql` in `dir` and returns their paths.
@@ -17,22 +14,9 @@ use crate::CliError;
 /// written.
 pub fn create(dir: &Path, name: &str, no_transaction: bool) -> Result<[PathBuf; 2], CliError> {
     let bad = CliError::NewFile;
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
-        return Err(bad(format!(
-            "{name:?} is not a usable migration name: use 1-64 lowercase letters, digits and _, starting with a letter (e.g. add_tasks_due_date)"
-        )));
-    }
-    let now = OffsetDateTime::now_utc()
-        .format(format_description!("[year][month][day][hour][minute][second]"))
-        .map_err(|e| bad(e.to_string()))?;
-    let now: i64 = now.parse().map_err(|e: std::num::ParseIntError| bad(e.to_string()))?;
-    let newest =
-        newest_version(dir).map_err(|e| bad(format!("cannot read {}: {e}", dir.display())))?;
-    let version = now.max(newest.map_or(0, |v| v + 1));
+    strata_migrate::check_migration_name(name).map_err(bad)?;
+    let version = strata_migrate::next_version(dir)
+        .map_err(|e| bad(format!("cannot read {}: {e}", dir.display())))?;
     std::fs::create_dir_all(dir)
         .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
     let first_line = if no_transaction { "-- no-transaction\n" } else { "" };
@@ -54,20 +38,6 @@ pub fn create(dir: &Path, name: &str, no_transaction: bool) -> Result<[PathBuf; 
             .map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
     }
     Ok([up, down])
-}
-
-fn newest_version(dir: &Path) -> std::io::Result<Option<i64>> {
-    if !dir.exists() {
-        return Ok(None);
-    }
-    let mut newest = None;
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let version =
-            name.to_str().and_then(|n| n.split_once('_')).and_then(|(v, _)| v.parse::<i64>().ok());
-        newest = newest.max(version);
-    }
-    Ok(newest)
 }
 
 #[cfg(test)]

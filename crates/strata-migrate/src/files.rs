@@ -195,6 +195,55 @@ pub fn sum_file(migrator: &Migrator) -> String {
     format!("total {}\n{body}", hex::encode(Sha384::digest(body.as_bytes())))
 }
 
+/// Checks that `name` makes a usable migration file name: 1-64 lowercase letters, digits and
+/// `_`, starting with a letter. The error says so, with an example.
+///
+/// # Errors
+///
+/// The message to show when it does not.
+pub fn check_migration_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a usable migration name: use 1-64 lowercase letters, digits and _, starting with a letter (e.g. add_tasks_due_date)"
+        ))
+    }
+}
+
+/// The version of a new migration in `dir`: the UTC time (`YYYYMMDDhhmmss`), or one past the
+/// newest file's version if that is later, so a new file always sorts last. A directory that
+/// does not exist yet has no versions.
+///
+/// # Errors
+///
+/// When `dir` cannot be read.
+pub fn next_version(dir: &Path) -> std::io::Result<i64> {
+    let now = time::OffsetDateTime::now_utc();
+    let now = i64::from(now.year()) * 10_000_000_000
+        + i64::from(u8::from(now.month())) * 100_000_000
+        + i64::from(now.day()) * 1_000_000
+        + i64::from(now.hour()) * 10_000
+        + i64::from(now.minute()) * 100
+        + i64::from(now.second());
+    let mut newest = None;
+    if dir.exists() {
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let version = name
+                .to_str()
+                .and_then(|n| n.split_once('_'))
+                .and_then(|(v, _)| v.parse::<i64>().ok());
+            newest = newest.max(version);
+        }
+    }
+    Ok(now.max(newest.map_or(0, |v| v + 1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,7 @@ mod targets;
 
 pub use check::{CheckReport, Finding, Found, check};
 pub use error::{MigrateError, exit};
-pub use files::{file_name, read_migrations, sum_file};
+pub use files::{check_migration_name, file_name, next_version, read_migrations, sum_file};
 pub use lexer::LexError;
 pub use observe::{Observer, Progress};
 pub use options::{APPLICATION_NAME, DownOptions, DownTarget, Settings, UpOptions};

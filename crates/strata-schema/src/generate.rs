@@ -114,13 +114,13 @@ pub async fn generate(
     config: &Config,
     options: &GenerateOptions,
 ) -> Result<Generation, SchemaError> {
-    valid_name(&options.name)?;
+    strata_migrate::check_migration_name(&options.name).map_err(SchemaError::Refused)?;
     let history = strata_migrate::read_migrations(&options.source).await?;
-    let (want, want_schema) = desired(config, &options.desired).await?;
+    let want = desired(config, &options.desired).await?;
     let settings = Settings::from_config(&config.migrations);
     with_scratch(config, "generate", async |scratch| {
         let mut session = Session::from_config(scratch).await?;
-        let result = prove(&mut session, &history, &settings, options, &want, &want_schema).await;
+        let result = prove(&mut session, &history, &settings, options, &want).await;
         session.close().await;
         let pairs = match result? {
             Proof::Equal => return Ok(Generation::Equal),
@@ -141,23 +141,19 @@ async fn prove(
     history: &sqlx::migrate::Migrator,
     settings: &Settings,
     options: &GenerateOptions,
-    want: &Model,
-    want_schema: &Schema,
+    want: &State,
 ) -> Result<Proof, SchemaError> {
     session.up(history, &UpOptions::new(settings.clone())).await?;
-    let before = model::read(session.connection()).await?;
-    let before_schema = catalog::snapshot(session.connection()).await?;
-    if before_schema == *want_schema && before.lines() == want.lines() {
+    let previous = read_state(session.connection()).await?;
+    let differences = differing(want, &previous);
+    if differences.is_empty() {
         return Ok(Proof::Equal);
     }
     if options.check {
-        let differences = match compare("", "", want_schema, &before_schema, want, &before) {
-            Err(SchemaError::NotProven { differences, .. }) => differences,
-            _ => Vec::new(),
-        };
         return Ok(Proof::Differs(differences));
     }
-    let (renames, unrenames) = renames(&before, &options.renames)?;
+    let before = &previous.0;
+    let (renames, unrenames) = renames(before, &options.renames)?;
     let renamed = if renames.is_empty() {
         before.clone()
     } else {
@@ -174,15 +170,16 @@ async fn prove(
         tx.rollback().await.map_err(SchemaError::db("renaming on the scratch database"))?;
         renamed
     };
-    let up = plan(&renamed, want, true)?;
+    let up = plan(&renamed, &want.0, true)?;
     if up.is_empty() && renames.is_empty() {
-        let lines = catalog::differences(want_schema, &before_schema);
         return Err(SchemaError::Refused(format!(
             "the schemas differ in what the generator does not cover; write this migration by hand:\n{}",
-            lines.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            differences.join("\n")
         )));
     }
-    let version = next_version(&options.source)?;
+    let version = strata_migrate::next_version(&options.source).map_err(|e| {
+        SchemaError::Desired { path: options.source.clone(), message: e.to_string() }
+    })?;
     let mut pairs = Vec::new();
     let mut atomic = renames.clone();
     atomic.extend(up.atomic.iter().cloned());
@@ -224,7 +221,7 @@ async fn prove(
     }
     let after_schema = catalog::snapshot(session.connection()).await?;
     let after = states.last().cloned().unwrap_or_default();
-    compare("up", "desired", want_schema, &after_schema, want, &after)?;
+    proven("up", "desired", want, &(after, after_schema))?;
     for (i, pair) in pairs.iter_mut().enumerate() {
         let back: Plan = plan(&states[i + 1], &states[i], false)?;
         pair.down = back.atomic.into_iter().chain(back.online).collect();
@@ -238,9 +235,8 @@ async fn prove(
     session
         .down(&with_downs, &DownOptions::new(settings.clone(), DownTarget::Steps(pairs.len())))
         .await?;
-    let back_schema = catalog::snapshot(session.connection()).await?;
-    let back = model::read(session.connection()).await?;
-    compare("down", "previous", &before_schema, &back_schema, &before, &back)?;
+    let back = read_state(session.connection()).await?;
+    proven("down", "previous", &previous, &back)?;
     Ok(Proof::Proven(pairs))
 }
 
@@ -264,31 +260,39 @@ pub async fn compare_databases(
     expected: &mut sqlx::PgConnection,
     actual: &mut sqlx::PgConnection,
 ) -> Result<Vec<String>, SchemaError> {
-    let (want, want_schema) = (model::read(expected).await?, catalog::snapshot(expected).await?);
-    let (have, have_schema) = (model::read(actual).await?, catalog::snapshot(actual).await?);
-    match compare("", "", &want_schema, &have_schema, &want, &have) {
-        Err(SchemaError::NotProven { differences, .. }) => Ok(differences),
-        _ => Ok(Vec::new()),
-    }
+    Ok(differing(&read_state(expected).await?, &read_state(actual).await?))
 }
 
-/// [`SchemaError::NotProven`] unless `actual` is `expected`, by the snapshot and the model.
-fn compare(
-    stage: &'static str,
-    expected_name: &'static str,
-    expected: &Schema,
-    actual: &Schema,
-    expected_model: &Model,
-    actual_model: &Model,
-) -> Result<(), SchemaError> {
+/// A database's schema as both readers see it: the generator's model and the snapshot.
+type State = (Model, Schema);
+
+/// Reads [`State`] from the database `conn` is on.
+async fn read_state(conn: &mut sqlx::PgConnection) -> Result<State, SchemaError> {
+    Ok((model::read(&mut *conn).await?, catalog::snapshot(conn).await?))
+}
+
+/// The lines in which `actual` differs from `expected`: the snapshot's, or, when it sees no
+/// difference, the model's (`-` expected only, `+` actual only).
+fn differing((want_model, want): &State, (have_model, have): &State) -> Vec<String> {
     let mut differences: Vec<String> =
-        catalog::differences(expected, actual).iter().map(ToString::to_string).collect();
+        catalog::differences(want, have).iter().map(ToString::to_string).collect();
     if differences.is_empty() {
-        let want: std::collections::BTreeSet<String> = expected_model.lines().into_iter().collect();
-        let have: std::collections::BTreeSet<String> = actual_model.lines().into_iter().collect();
+        let want: std::collections::BTreeSet<String> = want_model.lines().into_iter().collect();
+        let have: std::collections::BTreeSet<String> = have_model.lines().into_iter().collect();
         differences.extend(want.difference(&have).map(|l| format!("- {l}")));
         differences.extend(have.difference(&want).map(|l| format!("+ {l}")));
     }
+    differences
+}
+
+/// [`SchemaError::NotProven`] unless `actual` is `expected`.
+fn proven(
+    stage: &'static str,
+    expected_name: &'static str,
+    expected: &State,
+    actual: &State,
+) -> Result<(), SchemaError> {
+    let differences = differing(expected, actual);
     if differences.is_empty() {
         Ok(())
     } else {
@@ -297,7 +301,7 @@ fn compare(
 }
 
 /// The desired schema's model and snapshot.
-async fn desired(config: &Config, desired: &Desired) -> Result<(Model, Schema), SchemaError> {
+async fn desired(config: &Config, desired: &Desired) -> Result<State, SchemaError> {
     match desired {
         Desired::Files(path) => {
             let files = sql_files(path)?;
@@ -326,9 +330,7 @@ async fn desired(config: &Config, desired: &Desired) -> Result<(Model, Schema), 
                         .execute(&mut *session.connection())
                         .await
                         .map_err(SchemaError::db("resetting the session"))?;
-                    let model = model::read(session.connection()).await?;
-                    let schema = catalog::snapshot(session.connection()).await?;
-                    Ok::<_, SchemaError>((model, schema))
+                    read_state(session.connection()).await
                 }
                 .await;
                 session.close().await;
@@ -340,12 +342,7 @@ async fn desired(config: &Config, desired: &Desired) -> Result<(Model, Schema), 
             let mut live = config.clone();
             live.migrations.url = Some(url.clone());
             let mut session = Session::from_config(&live).await?;
-            let result = async {
-                let model = model::read(session.connection()).await?;
-                let schema = catalog::snapshot(session.connection()).await?;
-                Ok::<_, SchemaError>((model, schema))
-            }
-            .await;
+            let result = read_state(session.connection()).await;
             session.close().await;
             result
         }
@@ -441,40 +438,6 @@ fn ident(name: &str) -> String {
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
     }
-}
-
-fn valid_name(name: &str) -> Result<(), SchemaError> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(SchemaError::Refused(format!(
-            "{name:?} is not a usable migration name: use 1-64 lowercase letters, digits and _, starting with a letter"
-        )))
-    }
-}
-
-/// The UTC time as `YYYYMMDDhhmmss`, or one past the newest version in `dir` if later.
-fn next_version(dir: &Path) -> Result<i64, SchemaError> {
-    let now = time::OffsetDateTime::now_utc();
-    let now = i64::from(now.year()) * 10_000_000_000
-        + i64::from(u8::from(now.month())) * 100_000_000
-        + i64::from(now.day()) * 1_000_000
-        + i64::from(now.hour()) * 10_000
-        + i64::from(now.minute()) * 100
-        + i64::from(now.second());
-    let newest = std::fs::read_dir(dir)
-        .map_err(|e| SchemaError::Desired { path: dir.to_path_buf(), message: e.to_string() })?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.split('_').next().and_then(|v| v.parse::<i64>().ok())
-        })
-        .max();
-    Ok(now.max(newest.map_or(0, |v| v + 1)))
 }
 
 /// The file names of a pair.
