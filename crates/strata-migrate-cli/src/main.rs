@@ -169,6 +169,21 @@ enum Command {
         #[arg(long, value_name = "OLD=NEW")]
         rename: Vec<String>,
     },
+    /// Squash the files through VERSION into one checkpoint migration, after proving it on
+    /// scratch databases (same schema, same rows as the files; recorded, not run, where the
+    /// files were applied), and delete the files it replaces. Refused while the configured
+    /// database has one of them failed or pending.
+    Squash {
+        /// The last version the checkpoint stands for.
+        #[arg(long, value_name = "VERSION")]
+        through: i64,
+        /// The checkpoint's name.
+        #[arg(long, default_value = "checkpoint")]
+        name: String,
+        /// Do not look at the configured database (a history no database has applied yet).
+        #[arg(long)]
+        no_database: bool,
+    },
     /// Lint the pending migrations (or --all, or the named files) with squawk's rules, told
     /// what the runner does and, with a database, how big the tables are. Exit 5 when errors
     /// remain.
@@ -405,6 +420,15 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         let differs = matches!(generation, strata_schema::Generation::Differs { .. });
         return Ok(if differs { exit::CHECK } else { exit::OK });
     }
+    if let Command::Squash { through, name, no_database } = &cli.command {
+        let source = cli.source.clone().unwrap_or_else(|| PathBuf::from("migrations"));
+        let mut options = strata_schema::SquashOptions::new(source, *through);
+        options.name = name.clone();
+        options.check_database = !no_database;
+        let report = strata_schema::squash(&config, &options).await?;
+        output::squashed(&report, cli.format == Format::Json)?;
+        return Ok(exit::OK);
+    }
     if let Command::Diff = &cli.command {
         let migrator = migrations(&cli).await?;
         let report = strata_schema::diff(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
@@ -485,7 +509,12 @@ async fn report_interruption(
             if let Ok(lines) = strata_migrate::status(session.connection(), migrator).await {
                 let waiting: Vec<String> = lines
                     .iter()
-                    .filter(|l| l.state != strata_migrate::State::Applied)
+                    .filter(|l| {
+                        !matches!(
+                            l.state,
+                            strata_migrate::State::Applied | strata_migrate::State::InCheckpoint
+                        )
+                    })
                     .map(|l| {
                         let note = l.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
                         format!("  {} {}: {}{note}", l.version, l.description, l.state.as_str())
@@ -634,7 +663,7 @@ async fn command(
             return output::schema(&schema, check.as_deref(), json);
         }
         Command::Verify { .. } | Command::Diff | Command::Lint { .. } => {}
-        Command::Generate { .. } => {}
+        Command::Generate { .. } | Command::Squash { .. } => {}
         Command::New { .. } | Command::Config { .. } | Command::Sum { .. } => {}
         Command::Completions { .. } | Command::Man => {}
     }

@@ -10,7 +10,9 @@ use strata_migrate::{
     BaselineReport, CheckReport, DownReport, MigrationStatus, Outcome, RedoReport, RepairReport,
     State, TargetReport, UpReport,
 };
-use strata_schema::{DiffReport, Generation, LintReport, Schema, Severity, VerifyReport};
+use strata_schema::{
+    DiffReport, Generation, LintReport, Schema, Severity, SquashReport, VerifyReport,
+};
 
 use crate::CliError;
 use crate::terminal::paint;
@@ -40,11 +42,17 @@ pub(crate) fn up(report: &UpReport, json: bool) -> Result<(), CliError> {
         let statements = m.statements.map(|n| format!(", {n} statement(s)")).unwrap_or_default();
         outln!(
             out,
-            "[{}/{total}] applied {} {} ({:.1} ms{retries}{statements})",
+            "[{}/{total}] {} {} {} ({:.1} ms{retries}{statements}){}",
             index + 1,
+            if m.recorded { "recorded" } else { "applied" },
             m.version,
             m.description,
-            m.duration_ms
+            m.duration_ms,
+            if m.recorded {
+                ", not run: this database applied the files the checkpoint stands for"
+            } else {
+                ""
+            }
         );
     }
     match total {
@@ -132,7 +140,7 @@ pub(crate) fn status(
             remark.push_str(" (out of order: older than the newest applied)");
         }
         let color = match l.state {
-            State::Applied => AnsiColor::Green,
+            State::Applied | State::InCheckpoint => AnsiColor::Green,
             State::Pending => AnsiColor::Yellow,
             _ => AnsiColor::Red,
         };
@@ -149,12 +157,16 @@ pub(crate) fn status(
     let count = |state| lines.iter().filter(|l| l.state == state).count();
     outln!(
         out,
-        "{} applied, {} pending, {} checksum changed, {} file missing, {} failed",
+        "{} applied, {} pending, {} checksum changed, {} file missing, {} failed{}",
         count(State::Applied),
         count(State::Pending),
         count(State::ChecksumChanged),
         count(State::FileMissing),
-        count(State::Failed)
+        count(State::Failed),
+        match count(State::InCheckpoint) {
+            0 => String::new(),
+            n => format!(", {n} in a checkpoint"),
+        }
     );
     emit(&out)
 }
@@ -396,6 +408,13 @@ pub(crate) fn verify(report: &VerifyReport, json: bool) -> Result<(), CliError> 
         report.verified.len(),
         report.verified
     );
+    if !report.checkpoints.is_empty() {
+        outln!(
+            out,
+            "checkpoints (applied only, not reversible by design): {:?}",
+            report.checkpoints
+        );
+    }
     if !report.without_down.is_empty() {
         outln!(out, "without a .down.sql (applied only): {:?}", report.without_down);
     }
@@ -548,6 +567,47 @@ pub(crate) fn generated(generation: &Generation, json: bool) -> Result<(), CliEr
                 }
             }
         }
+    }
+    emit(&out)
+}
+
+/// `squash`: the checkpoint written, what it carries, and what was deleted.
+pub(crate) fn squashed(report: &SquashReport, json: bool) -> Result<(), CliError> {
+    if json {
+        return print_json(report);
+    }
+    let mut out = String::new();
+    outln!(
+        out,
+        "wrote {} ({} statement(s), {} table(s) of rows, {} sequence(s)) and {}",
+        report.checkpoint.display(),
+        report.statements,
+        report.rows.len(),
+        report.sequences,
+        report.down.display()
+    );
+    outln!(
+        out,
+        "proven on scratch databases: the checkpoint gives the schema and the rows of the {} migration(s) it stands for, and where they were applied it is recorded, not run",
+        report.replaced.len()
+    );
+    for (table, rows) in &report.rows {
+        outln!(out, "  carries {rows} row(s) of {table}");
+    }
+    outln!(out, "deleted {} file(s) it replaces:", report.deleted.len());
+    for path in &report.deleted {
+        outln!(out, "  {}", path.display());
+    }
+    match report.database_applied {
+        Some(0) => outln!(
+            out,
+            "the configured database has applied none of them: it will run the checkpoint"
+        ),
+        Some(n) => outln!(
+            out,
+            "the configured database has applied all {n}: `up` records the checkpoint there without running it"
+        ),
+        None => outln!(out, "the configured database was not looked at (--no-database)"),
     }
     emit(&out)
 }

@@ -88,13 +88,7 @@ async fn ctrl_c_while_waiting_for_the_lock_applies_nothing(pool: PgPool) -> Test
     let dir = write_migrations(&[("1_a.up.sql", "create table a (id int);\n")]);
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
     // Another runner holds the lock: a session of the test's own, with sqlx's key.
-    let mut holder = pool.acquire().await?;
-    let mut config = strata_config::DatabaseConfig::default();
-    config.url = Some(strata_config::DatabaseUrl::new(url.clone()));
-    let session = strata_migrate::Session::connect(&config).await?;
-    let key = session.lock_key();
-    session.close().await;
-    sqlx::query("select pg_advisory_lock($1)").bind(key).execute(&mut *holder).await?;
+    let (holder, _) = support::hold_migration_lock(&pool, &url).await?;
     let child = Running::spawn(&["--database-url", &url, "--source", &source, "up"], &[]);
     let waiting = "select exists (select from pg_stat_activity \
                    where application_name = 'strata-migrate' and datname = current_database())";

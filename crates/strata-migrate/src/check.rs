@@ -43,7 +43,7 @@ impl Finding {
             State::ChecksumChanged => Some(Self::Changed),
             State::FileMissing => Some(Self::Missing),
             State::Failed => Some(Self::Failed),
-            State::Applied => None,
+            State::Applied | State::InCheckpoint => None,
         }
     }
 }

@@ -172,6 +172,16 @@ pub enum MigrateError {
         /// The commands that fix it, one per index.
         fixes: Vec<String>,
     },
+    /// A checkpoint (`strata-migrate squash`) does not fit the database or the files: the
+    /// database applied only some of the files it stands for, `down` would go past it, or a
+    /// file it replaces is still there.
+    #[error("checkpoint {version}: {message}")]
+    Checkpoint {
+        /// The checkpoint's version.
+        version: i64,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A request that does not fit the migrations: a target version that does not exist or
     /// is not applied.
     #[error("{message}")]

@@ -127,6 +127,9 @@ pub(crate) enum Book {
     Reverted,
     /// sqlx's row for a migration marked applied without running it, as sqlx's `skip` does.
     Baseline,
+    /// A checkpoint recorded where the files it stands for were applied: the row of its
+    /// version takes its checksum and description.
+    Checkpoint,
 }
 
 /// The event's insert; parameters $1–$14, the bookkeeping's own from $15.
@@ -137,7 +140,7 @@ const INSERT_EVENT: &str = "insert into _strata_migration_events
     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// The statement for each kind of bookkeeping, built once.
-static STATEMENTS: LazyLock<[String; 5]> = LazyLock::new(|| {
+static STATEMENTS: LazyLock<[String; 6]> = LazyLock::new(|| {
     [
         INSERT_EVENT.to_owned(),
         format!(
@@ -159,6 +162,11 @@ static STATEMENTS: LazyLock<[String; 5]> = LazyLock::new(|| {
                           values ($2, $3, true, $4, -1))
              {INSERT_EVENT}"
         ),
+        format!(
+            "with row as (update _sqlx_migrations set checksum = $4, description = $3
+                           where version = $2)
+             {INSERT_EVENT}"
+        ),
     ]
 });
 
@@ -175,6 +183,7 @@ pub(crate) async fn record(
         Book::Finished { elapsed } => (2, Some(elapsed)),
         Book::Reverted => (3, None),
         Book::Baseline => (4, None),
+        Book::Checkpoint => (5, None),
     };
     let query = bind_event(sqlx::query(AssertSqlSafe(STATEMENTS[index].as_str())), event);
     let query = match elapsed {

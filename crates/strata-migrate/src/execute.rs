@@ -39,6 +39,8 @@ pub(crate) struct Outcome<'m> {
     pub retries: u32,
     /// Statements run, for a no-transaction file.
     pub statements: Option<usize>,
+    /// A checkpoint recorded, not run.
+    pub recorded: bool,
 }
 
 /// Runs every step of `plan` in order; a failed step stops the run (those before it stay
@@ -99,6 +101,7 @@ impl<'m> Executor<'_, 'm> {
                     self.transaction(m, begin, timeouts.lock).await?
                 }
                 How::Statements(statements) => self.statements(m, statements).await?,
+                How::Record { replaced } => self.record(m, *replaced).await?,
             };
             tell(observer, || Progress::Done { version: m.version, elapsed: outcome.elapsed });
             tracing::info!(
@@ -113,6 +116,27 @@ impl<'m> Executor<'_, 'm> {
             outcomes.push(outcome);
         }
         Ok(outcomes)
+    }
+
+    /// Records a checkpoint whose files this database applied: its row and event, in one
+    /// statement; nothing of the file runs.
+    async fn record(
+        &mut self,
+        m: &'m Migration,
+        replaced: usize,
+    ) -> Result<Outcome<'m>, MigrateError> {
+        let start = Instant::now();
+        let event = Event::of(Kind::Baseline, m).lock_wait_ms(self.lock_wait_ms).detail(format!(
+            "checkpoint recorded, not run: this database applied the {replaced} migration(s) it stands for"
+        ));
+        events::record(self.conn, Book::Checkpoint, &event).await?;
+        Ok(Outcome {
+            migration: m,
+            elapsed: start.elapsed(),
+            retries: 0,
+            statements: None,
+            recorded: true,
+        })
     }
 
     /// Runs a file in one transaction with its bookkeeping, retried on a lock timeout.
@@ -146,7 +170,15 @@ impl<'m> Executor<'_, 'm> {
         )
         .await?;
         let (error, rolled_back) = match result {
-            Ok(elapsed) => return Ok(Outcome { migration: m, elapsed, retries, statements: None }),
+            Ok(elapsed) => {
+                return Ok(Outcome {
+                    migration: m,
+                    elapsed,
+                    retries,
+                    statements: None,
+                    recorded: false,
+                });
+            }
             Err(SqlFailure { error, rolled_back }) => (error, rolled_back),
         };
         if sqlstate::connection_lost(&error) {
@@ -262,7 +294,7 @@ impl<'m> Executor<'_, 'm> {
         let book = if up { Book::Finished { elapsed } } else { Book::Reverted };
         events::record(self.conn, book, &event).await?;
         let ran = total - plan.resume_at.unwrap_or(0);
-        Ok(Outcome { migration: m, elapsed, retries, statements: Some(ran) })
+        Ok(Outcome { migration: m, elapsed, retries, statements: Some(ran), recorded: false })
     }
 
     /// Runs the plan's `SET` (`set`) or `RESET` of the session's timeouts.

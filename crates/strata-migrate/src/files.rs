@@ -26,6 +26,9 @@ pub async fn read_migrations(dir: &Path) -> Result<Migrator, MigrateError> {
     if let Some(message) = odd_name(dir)? {
         return Err(source(message));
     }
+    // A file a checkpoint replaced, still here, is named as such (before the duplicate check:
+    // it has the checkpoint's version when it is the last one).
+    crate::checkpoint::Checkpoints::of(&migrator)?;
     let mut seen = HashMap::new();
     for m in migrator.iter() {
         if let Some(first) = seen.insert((m.version, m.migration_type.is_down_migration()), m) {

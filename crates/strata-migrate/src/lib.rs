@@ -25,6 +25,7 @@
 
 mod admin;
 mod check;
+mod checkpoint;
 mod checksum;
 mod directive;
 mod error;
@@ -50,6 +51,7 @@ mod status;
 mod targets;
 
 pub use check::{CheckReport, Finding, Found, check};
+pub use checkpoint::{Replaced, header as checkpoint_header, replaced_by};
 pub use error::{MigrateError, exit};
 pub use files::{check_migration_name, file_name, next_version, read_migrations, sum_file};
 pub use lexer::LexError;

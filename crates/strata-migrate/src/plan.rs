@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migration, Migrator};
 
+use crate::checkpoint::Checkpoints;
 use crate::checksum::{self, Match};
 use crate::directive;
 use crate::error::MigrateError;
@@ -68,6 +69,13 @@ pub(crate) enum How<'m> {
     },
     /// A `-- no-transaction` file, statement by statement.
     Statements(Statements<'m>),
+    /// A checkpoint on a database that applied every file it stands for: nothing runs; its
+    /// row takes the checkpoint's checksum and description (so sqlx reads it as applied),
+    /// with a `baseline` event.
+    Record {
+        /// How many files it stands for.
+        replaced: usize,
+    },
 }
 
 /// The statements of a no-transaction file.
@@ -124,12 +132,22 @@ impl<'m> Plan<'m> {
             chosen.push(resume_point(migrator, history, row.version)?);
         }
         let warnings = check_applied(migrator, history, options.ignore_missing)?;
+        let checkpoints = Checkpoints::of(migrator)?;
         let newest = history.newest();
         let applied = history.applied_by_version();
         let mut out_of_order = Vec::new();
+        let mut records = Vec::new();
         for migration in files::up_migrations(migrator) {
-            let recorded = applied.contains_key(&migration.version);
-            if recorded || options.target.is_some_and(|t| migration.version > t) {
+            if options.target.is_some_and(|t| migration.version > t) {
+                continue;
+            }
+            // A checkpoint is recorded where its files were applied, refused where only some
+            // were, and applied where none were.
+            if let Some(replaced) = checkpoints.to_record(migration.version, history)? {
+                records.push(Step { migration, how: How::Record { replaced } });
+                continue;
+            }
+            if applied.contains_key(&migration.version) {
                 continue;
             }
             if newest.is_some_and(|n| migration.version < n) {
@@ -144,7 +162,10 @@ impl<'m> Plan<'m> {
             return Err(MigrateError::OutOfOrder { versions: out_of_order, newest });
         }
         chosen.sort_by_key(|(m, _)| m.version);
-        Self::of(Direction::Up, chosen, warnings, &options.settings)
+        let mut plan = Self::of(Direction::Up, chosen, warnings, &options.settings)?;
+        plan.steps.extend(records);
+        plan.steps.sort_by_key(|s| s.migration.version);
+        Ok(plan)
     }
 
     /// The plan of `down`: the applied migrations it reverts, newest first, each with its
@@ -176,6 +197,7 @@ impl<'m> Plan<'m> {
             }
             DownTarget::Steps(n) => applied.into_iter().take(n).collect(),
         };
+        Checkpoints::of(migrator)?.refuse_down(&chosen)?;
         let mut downs = Vec::new();
         let mut missing = Vec::new();
         for version in chosen {
@@ -301,7 +323,25 @@ pub(crate) fn check_applied(
     let mut missing = Vec::new();
     let mut warnings = Vec::new();
     let files = files::up_by_version(migrator);
+    let checkpoints = Checkpoints::of(migrator)?;
     for row in history.applied.iter().filter(|a| a.success) {
+        // The record of a file a checkpoint stands for: what the checkpoint lists for it.
+        if let Some(owner) = checkpoints.owner_of(row.version)
+            && files.get(&row.version).is_none_or(|f| *f.checksum != *row.checksum)
+        {
+            if checkpoints.matches(owner, row) {
+                continue;
+            }
+            return Err(MigrateError::Checkpoint {
+                version: owner,
+                message: format!(
+                    "migration {} ({}) was applied here with checksum {}, which is not the one the checkpoint lists for it: this database ran another file than the history that was squashed",
+                    row.version,
+                    row.description,
+                    hex::encode(&row.checksum)
+                ),
+            });
+        }
         let Some(&file) = files.get(&row.version) else {
             missing.push(row.version);
             continue;

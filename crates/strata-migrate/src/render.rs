@@ -56,6 +56,21 @@ pub(crate) fn script(plan: &Plan<'_>, lock_key: i64) -> String {
                 line(event(up, m.version));
                 line("COMMIT;".to_owned());
             }
+            How::Record { replaced } => {
+                line(format!(
+                    "-- A checkpoint: this database applied the {replaced} migration(s) it stands for, so it is recorded, not run."
+                ));
+                line(format!(
+                    "UPDATE _sqlx_migrations SET checksum = '\\x{}', description = {} WHERE version = {};",
+                    hex::encode(&*m.checksum),
+                    literal(&m.description),
+                    m.version
+                ));
+                line(format!(
+                    "INSERT INTO _strata_migration_events (kind, version, ...) VALUES ('baseline', {}, ...);",
+                    m.version
+                ));
+            }
             How::Statements(statements) => {
                 no_transaction(&mut line, up, m, statements);
                 line(if up {

@@ -16,6 +16,9 @@ pub struct AppliedNow {
     /// Statements run, for a no-transaction file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statements: Option<usize>,
+    /// A checkpoint recorded, not run: this database had applied the files it stands for.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub recorded: bool,
 }
 
 /// What `up` did, or with `dry_run` would do.
@@ -111,6 +114,7 @@ pub(crate) fn applied(outcomes: &[crate::execute::Outcome<'_>]) -> Vec<AppliedNo
             duration_ms: millis(o.elapsed),
             retries: o.retries,
             statements: o.statements,
+            recorded: o.recorded,
         })
         .collect()
 }

@@ -366,6 +366,30 @@ impl Session {
         .await
     }
 
+    /// Whether the files through `through` may be squashed into a checkpoint, as this
+    /// database stands: read under the migration lock (so no runner is half-way through), and
+    /// refused when one of them failed here, or when this database applied some of them but
+    /// not all (it would need the files the squash deletes). Returns how many it applied:
+    /// none (a new database) or all. Changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::LockTimeout`] when another runner keeps the lock, and
+    /// [`MigrateError::Checkpoint`] for a failed or pending migration.
+    pub async fn squashable(
+        &mut self,
+        migrator: &Migrator,
+        through: i64,
+        settings: &Settings,
+    ) -> Result<usize, MigrateError> {
+        self.lock(settings.lock_wait, settings.observer.as_ref()).await?;
+        let history = History::read(&mut self.conn).await;
+        let released = lock::release(&mut self.conn, self.lock_key).await;
+        let applied = crate::checkpoint::squashable(migrator, &history?, through)?;
+        released?;
+        Ok(applied)
+    }
+
     /// Reads the history without a lock, plans, and renders the plan: the versions it would
     /// run, its script, and the warnings.
     async fn dry_run<'m>(

@@ -5,6 +5,7 @@ use sqlx::PgConnection;
 use sqlx::migrate::Migrator;
 use time::OffsetDateTime;
 
+use crate::checkpoint::Checkpoints;
 use crate::checksum::{self, Match};
 use crate::error::MigrateError;
 use crate::files;
@@ -26,6 +27,9 @@ pub enum State {
     FileMissing,
     /// Recorded with `success = false` (a partial no-transaction migration).
     Failed,
+    /// Applied as one of the files a checkpoint stands for (its file is gone); the note names
+    /// the checkpoint.
+    InCheckpoint,
 }
 
 impl State {
@@ -37,6 +41,7 @@ impl State {
             Self::ChecksumChanged => "checksum changed",
             Self::FileMissing => "file missing",
             Self::Failed => "failed",
+            Self::InCheckpoint => "in checkpoint",
         }
     }
 }
@@ -80,6 +85,7 @@ pub async fn status(
     } else {
         false
     };
+    let checkpoints = Checkpoints::of(migrator)?;
     let applied = history.applied_by_version();
     let newest = history.newest();
     let mut lines: Vec<MigrationStatus> = files::up_migrations(migrator)
@@ -103,6 +109,17 @@ pub async fn status(
                     };
                     State::Failed
                 }
+                Some(a)
+                    if *a.checksum != *file.checksum
+                        && checkpoints.owner_of(a.version) == Some(a.version)
+                        && checkpoints.matches(a.version, a) =>
+                {
+                    note = Some(
+                        "a checkpoint: this database applied the files it stands for; the next `up` records it"
+                            .to_owned(),
+                    );
+                    State::Applied
+                }
                 Some(a) => {
                     let normalized = history.normalized.get(&a.version).map(Vec::as_slice);
                     match checksum::compare(&a.checksum, normalized, file) {
@@ -123,8 +140,24 @@ pub async fn status(
         .collect();
     let files = files::up_by_version(migrator);
     for row in &history.applied {
-        if !files.contains_key(&row.version) {
-            lines.push(line(row.version, row.description.clone(), State::FileMissing, Some(row)));
+        if files.contains_key(&row.version) {
+            continue;
+        }
+        match checkpoints.owner_of(row.version) {
+            Some(owner) if checkpoints.matches(owner, row) => {
+                let mut line =
+                    line(row.version, row.description.clone(), State::InCheckpoint, Some(row));
+                line.note = Some(format!("checkpoint {owner} stands for it"));
+                lines.push(line);
+            }
+            _ => {
+                lines.push(line(
+                    row.version,
+                    row.description.clone(),
+                    State::FileMissing,
+                    Some(row),
+                ));
+            }
         }
     }
     lines.sort_by_key(|l| l.version);

@@ -264,16 +264,16 @@ pub async fn compare_databases(
 }
 
 /// A database's schema as both readers see it: the generator's model and the snapshot.
-type State = (Model, Schema);
+pub(crate) type State = (Model, Schema);
 
 /// Reads [`State`] from the database `conn` is on.
-async fn read_state(conn: &mut sqlx::PgConnection) -> Result<State, SchemaError> {
+pub(crate) async fn read_state(conn: &mut sqlx::PgConnection) -> Result<State, SchemaError> {
     Ok((model::read(&mut *conn).await?, catalog::snapshot(conn).await?))
 }
 
 /// The lines in which `actual` differs from `expected`: the snapshot's, or, when it sees no
 /// difference, the model's (`-` expected only, `+` actual only).
-fn differing((want_model, want): &State, (have_model, have): &State) -> Vec<String> {
+pub(crate) fn differing((want_model, want): &State, (have_model, have): &State) -> Vec<String> {
     let mut differences: Vec<String> =
         catalog::differences(want, have).iter().map(ToString::to_string).collect();
     if differences.is_empty() {
@@ -561,10 +561,10 @@ fn copy_history(from: &Path, to: &Path) -> Result<(), SchemaError> {
 }
 
 /// A directory of its own under the system's temporary directory, removed when dropped.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> Result<Self, SchemaError> {
+    pub(crate) fn new() -> Result<Self, SchemaError> {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("strata-generate-{}-{n}", std::process::id()));
@@ -574,7 +574,7 @@ impl Scratch {
         Ok(Self(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }

@@ -31,6 +31,8 @@ pub struct VerifyReport {
     pub verified: Vec<i64>,
     /// The versions with no down file (only applied).
     pub without_down: Vec<i64>,
+    /// The checkpoints (only applied: a checkpoint is not reversible, by design).
+    pub checkpoints: Vec<i64>,
     /// The first migration whose down file is not an exact inverse; verification stops there.
     pub failure: Option<NotInverse>,
 }
@@ -65,6 +67,10 @@ pub async fn verify(config: &Config, migrator: &Migrator) -> Result<VerifyReport
             up.target = Some(m.version);
             session.up(migrator, &up).await?;
             let after = catalog::snapshot(session.connection()).await?;
+            if strata_migrate::replaced_by(m)?.is_some() {
+                report.checkpoints.push(m.version);
+                continue;
+            }
             if !migrator
                 .iter()
                 .any(|d| d.version == m.version && d.migration_type.is_down_migration())

@@ -56,6 +56,22 @@ pub fn embedded_versions() -> Vec<i64> {
         .collect()
 }
 
+/// Takes the migration lock of the database at `url` (sqlx's key, as the runner takes it) on
+/// a connection of `pool`, as another runner would hold it; returns the connection and the key.
+pub async fn hold_migration_lock(
+    pool: &PgPool,
+    url: &str,
+) -> Result<(sqlx::pool::PoolConnection<sqlx::Postgres>, i64), Box<dyn std::error::Error>> {
+    let mut holder = pool.acquire().await?;
+    let mut config = strata_config::DatabaseConfig::default();
+    config.url = Some(strata_config::DatabaseUrl::new(url));
+    let session = strata_migrate::Session::connect(&config).await?;
+    let key = session.lock_key();
+    session.close().await;
+    sqlx::query("select pg_advisory_lock($1)").bind(key).execute(&mut *holder).await?;
+    Ok((holder, key))
+}
+
 /// Whether relation `name` exists.
 pub async fn has_table(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select to_regclass($1) is not null").bind(name).fetch_one(pool).await
