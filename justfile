@@ -174,6 +174,23 @@ generate NAME *ARGS:
     url="$(scripts/db.sh up)"
     DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- --source migrations generate {{ quote(NAME) }} --to schema {{ ARGS }}
 
+# Squash each public history of `generate-sweep` through its last step (proven on both kinds of database) and time a new database from the files and from the checkpoint; figures to docs/bench/.
+[group('main')]
+squash-sweep *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    scripts/histories.py target/histories
+    DATABASE_URL="$url" cargo run --quiet --release --locked -p strata-schema --example generate_sweep -- --squash --out "docs/bench/squash-sweep-$(date +%F).json" {{ ARGS }} target/histories/*/
+
+# Squash migrations/ through VERSION into one checkpoint (proven on scratch databases first; the files it replaces are deleted, git keeps them); see `strata-migrate squash --help`.
+[group('database')]
+squash VERSION *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    url="$(scripts/db.sh up)"
+    DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- --source migrations squash --through {{ quote(VERSION) }} {{ ARGS }}
+
 # Measure `generate` on migration histories others wrote: each step regenerated from the state before it to the state after it, proven, counted; the public histories are fetched once into target/histories (scripts/histories.py, pinned commits), the figures go to docs/bench/. `--own`: this project's history only, every step required exact (what `just test` runs).
 [group('main')]
 generate-sweep *ARGS:

@@ -62,6 +62,34 @@ fn write_realistic() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The realistic history squashed into one checkpoint (`strata-migrate squash`, which proves
+/// it first), in a directory of its own.
+async fn squash_realistic(ours: &Path, server: &str, realistic: &Path) -> anyhow::Result<PathBuf> {
+    let dir = realistic.with_file_name("migrations-167-squashed");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(realistic)? {
+        let path = entry?.path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap_or_default()))?;
+    }
+    let url = plaintext(&fresh_database(server, "strata_bench_squash", false).await?);
+    let (source, through) = (dir.to_string_lossy().into_owned(), (TABLES + INDEXED).to_string());
+    exec(
+        ours,
+        &[
+            "--database-url",
+            &url,
+            "--source",
+            &source,
+            "squash",
+            "--through",
+            &through,
+            "--no-database",
+        ],
+    )?;
+    Ok(dir)
+}
+
 /// `url` without TLS unless it asks for a mode: both tools then measure their own work, not
 /// the TLS handshake, which on sqlx 0.9 stalls about 90 ms on Nagle's algorithm (it never
 /// sets `TCP_NODELAY`), whichever tool connects.
@@ -116,8 +144,12 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     };
     let dir = write_migrations()?;
     let source = dir.to_string_lossy().into_owned();
-    let realistic = write_realistic()?.to_string_lossy().into_owned();
+    let realistic_dir = write_realistic()?;
+    let squashed = squash_realistic(&ours, server, &realistic_dir).await?;
+    let squashed = squashed.to_string_lossy().into_owned();
+    let realistic = realistic_dir.to_string_lossy().into_owned();
     let (mut history_s, mut history_p) = (Sample::default(), Sample::default());
+    let mut checkpoint_s = Sample::default();
     let times = if plan.quick { 4 } else { 20 };
     let (mut apply_s, mut apply_p) = (Sample::default(), Sample::default());
     let (mut noop_s, mut noop_p) = (Sample::default(), Sample::default());
@@ -166,6 +198,9 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
             for (sample, program, args) in apply {
                 sample.absorb(repeat(1, 1.0, |_| async { exec(program, args) }).await?);
             }
+            let url = plaintext(&fresh_database(server, "strata_bench_history_c", false).await?);
+            let up = ["--database-url", url.as_str(), "--source", squashed.as_str(), "up"];
+            checkpoint_s.absorb(repeat(1, 1.0, |_| async { exec(&ours, &up) }).await?);
         }
         let (status, info) = (ours_args("status"), sqlx_args("info"));
         for i in 0..times {
@@ -206,6 +241,18 @@ pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
             &history_p,
             "≥ 1.0×",
             note.clone(),
+        ),
+        Row::new(
+            &format!(
+                "5. the same {}-file history squashed into one checkpoint (`squash`, rows carried), to an empty database",
+                TABLES + INDEXED
+            ),
+            &checkpoint_s,
+            "strata-migrate up, the files",
+            &history_s,
+            "> 1.0×",
+            "runs/s of the whole process; ratio > 1 means the checkpoint is faster than the files"
+                .to_owned(),
         ),
         Row::new(
             "5. up with nothing pending (500 applied)",

@@ -331,3 +331,86 @@ async fn a_squash_waits_for_another_runner_and_gives_up_after_lock_wait(
     assert_eq!(up_versions(&dir), [2]);
     Ok(())
 }
+
+/// sqlx-cli's `migrate` command (`cargo sqlx migrate ARGS --source DIR --database-url URL`).
+fn sqlx_cli(args: &[&str], dir: &Path, url: &str) -> std::process::Output {
+    let source = dir.to_string_lossy().into_owned();
+    std::process::Command::new("cargo")
+        .args(["sqlx", "migrate"])
+        .args(args)
+        .args(["--source", &source, "--database-url", url])
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("sqlx-cli (`just _sqlx-cli` installs it; `just test` does first)")
+}
+
+/// What the README says of sqlx-cli 0.9 and sqlx's `Migrator` after a squash, on a database
+/// that applied the files (before and after `strata-migrate up` recorded the checkpoint) and
+/// on a new one.
+#[sqlx::test(migrations = false)]
+async fn sqlx_cli_reads_both_kinds_of_database_after_a_squash(pool: PgPool) -> TestResult {
+    let old_url = url_of(&pool).await;
+    let dir = project_history();
+    let versions = up_versions(&dir);
+    let out = migrate_src(&old_url, &dir, &["up"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let through = versions[3].to_string();
+    let out = migrate_src(&old_url, &dir, &["squash", "--through", &through], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = versions[0].to_string();
+
+    // Before strata-migrate recorded the checkpoint there: sqlx-cli refuses to run.
+    let info = sqlx_cli(&["info"], &dir, &old_url);
+    assert!(text(&info).contains(&format!("{through}/installed (different checksum) checkpoint")));
+    let run = sqlx_cli(&["run"], &dir, &old_url);
+    assert!(!run.status.success());
+    assert!(text(&run).contains(&format!(
+        "migration {first} was previously applied but is missing in the resolved migrations"
+    )));
+    let run = sqlx_cli(&["run", "--ignore-missing"], &dir, &old_url);
+    assert!(!run.status.success());
+    assert!(
+        text(&run)
+            .contains(&format!("migration {through} was previously applied but has been modified"))
+    );
+
+    // Once `up` recorded it: applied, with `--ignore-missing` (the files it replaced are gone).
+    let out = migrate_src(&old_url, &dir, &["up"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let info = sqlx_cli(&["info"], &dir, &old_url);
+    assert!(text(&info).contains(&format!("{through}/installed checkpoint")), "{}", text(&info));
+    assert!(!text(&info).contains("different checksum"), "{}", text(&info));
+    let run = sqlx_cli(&["run"], &dir, &old_url);
+    assert!(!run.status.success(), "{}", text(&run));
+    let run = sqlx_cli(&["run", "--ignore-missing"], &dir, &old_url);
+    assert!(run.status.success(), "{}", text(&run));
+    // sqlx's Migrator, as `sqlx::migrate!` embeds the directory in a service: the same.
+    let mut migrator = sqlx::migrate::Migrator::new(dir.as_path()).await?;
+    let missing = migrator.run(&pool).await.expect_err("the replaced files are missing");
+    assert!(missing.to_string().contains("missing in the resolved migrations"), "{missing}");
+    migrator.set_ignore_missing(true);
+    migrator.run(&pool).await?;
+
+    // A new database: sqlx-cli runs the checkpoint and the later files; strata-migrate agrees.
+    let (new_url, new_pool) = new_database("sqlx").await?;
+    let run = sqlx_cli(&["run"], &dir, &new_url);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        text(&run).contains(&format!("Applied {through}/migrate checkpoint")),
+        "{}",
+        text(&run)
+    );
+    assert_eq!(schema_dump(&new_pool).await, schema_dump(&pool).await);
+    let out = migrate_src(&new_url, &dir, &["up"], &[]);
+    assert!(text(&out).contains("nothing to apply"), "{}", text(&out));
+    // sqlx-cli's revert stops at the checkpoint: its down file refuses.
+    let revert = sqlx_cli(&["revert", "--target-version", "0"], &dir, &new_url);
+    assert!(!revert.status.success());
+    assert!(
+        text(&revert).contains(&format!("checkpoint {through} cannot be reverted")),
+        "{}",
+        text(&revert)
+    );
+    drop_database("sqlx", new_pool).await?;
+    Ok(())
+}

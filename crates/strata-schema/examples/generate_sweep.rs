@@ -4,7 +4,11 @@
 //! counted: regenerated exactly (written only once proven), no schema change, refused (with
 //! its reason), or failed (nothing written: the proof or the apply failed).
 //!
-//! Usage: `generate_sweep [--limit N] [--require-exact] [--out FILE.json] DIR...`, with
+//! With `--squash`, each history is instead squashed through its last step (`squash`, which
+//! proves the checkpoint on both kinds of database), and a new database is brought up from
+//! the files and from the checkpoint, timed.
+//!
+//! Usage: `generate_sweep [--squash] [--limit N] [--require-exact] [--out FILE.json] DIR...`, with
 //! `DATABASE_URL` naming a server where it may create and drop databases; `--require-exact`
 //! fails unless every step is regenerated exactly (CI, on this project's own history). Each DIR holds one history in sqlx's file
 //! format (`<version>_<name>.sql` or `.up.sql`). `just generate-sweep` fetches the public
@@ -53,8 +57,10 @@ async fn main() -> Result<(), BoxError> {
     let mut require_exact = false;
     let mut out = PathBuf::from("target/sweep/generate-sweep.json");
     let mut dirs = Vec::new();
+    let mut squash = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--squash" => squash = true,
             "--limit" => limit = args.next().ok_or("--limit N")?.parse()?,
             "--require-exact" => require_exact = true,
             "--out" => out = PathBuf::from(args.next().ok_or("--out FILE")?),
@@ -68,6 +74,9 @@ async fn main() -> Result<(), BoxError> {
     config.migrations.url = config.database.url.clone();
     config.log.filter = "warn".to_owned();
     let server = config.database.url.clone().ok_or("DATABASE_URL names the server")?;
+    if squash {
+        return squash_all(&config, &dirs, limit, &out).await;
+    }
     let mut histories = Vec::new();
     for dir in &dirs {
         match sweep(&config, &server, dir, limit).await {
@@ -253,16 +262,111 @@ async fn sweep(
     Ok(History { name, steps, counts, seconds, up_seconds, generate_last_seconds })
 }
 
-/// How long `up` of the history's first `limit` files takes on an empty scratch database.
-async fn time_up(config: &Config, dir: &Path, limit: usize) -> Result<f64, BoxError> {
-    let copy = std::env::temp_dir().join(format!("strata-sweep-up-{}", std::process::id()));
+/// The history's first `limit` files as the runner takes them ([`runner_text`]), in a
+/// directory of its own named after `tag`.
+fn runner_copy(dir: &Path, limit: usize, tag: &str) -> Result<PathBuf, BoxError> {
+    let copy = std::env::temp_dir().join(format!("strata-sweep-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&copy);
     std::fs::create_dir_all(&copy)?;
     for file in files_of(dir)?.iter().take(limit) {
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         std::fs::write(copy.join(name), runner_text(&std::fs::read_to_string(file)?))?;
     }
-    let migrator = strata_migrate::read_migrations(&copy).await?;
+    Ok(copy)
+}
+
+/// One history squashed.
+#[derive(Debug, Serialize)]
+struct Squashed {
+    name: String,
+    files: usize,
+    /// `squash`, proof included.
+    squash_seconds: f64,
+    statements: usize,
+    rows: usize,
+    /// `up` on an empty database from the files, and from the checkpoint.
+    up_files_seconds: f64,
+    up_checkpoint_seconds: f64,
+    /// Why it was refused, if it was.
+    refused: Option<String>,
+}
+
+/// `--squash`: every history squashed through its last step, then brought up both ways.
+async fn squash_all(
+    config: &Config,
+    dirs: &[PathBuf],
+    limit: usize,
+    out: &Path,
+) -> Result<(), BoxError> {
+    let mut results = Vec::new();
+    for dir in dirs {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let copy = runner_copy(dir, limit, "squash")?;
+        let files = files_of(&copy)?;
+        let through = files
+            .last()
+            .and_then(|f| f.file_name()?.to_str()?.split('_').next()?.parse::<i64>().ok())
+            .ok_or("an empty history")?;
+        let up_files_seconds = time_up(config, dir, limit).await?;
+        let mut options = strata_schema::SquashOptions::new(&copy, through);
+        options.check_database = false;
+        let at = Instant::now();
+        let result = strata_schema::squash(config, &options).await;
+        let squash_seconds = at.elapsed().as_secs_f64();
+        let mut squashed = Squashed {
+            name,
+            files: files.len(),
+            squash_seconds,
+            statements: 0,
+            rows: 0,
+            up_files_seconds,
+            up_checkpoint_seconds: 0.0,
+            refused: None,
+        };
+        match result {
+            Ok(report) => {
+                squashed.statements = report.statements;
+                squashed.rows = report.rows.values().map(|r| *r as usize).sum();
+                squashed.up_checkpoint_seconds = time_up_dir(config, &copy).await?;
+            }
+            Err(error) => squashed.refused = Some(first_lines(&error.to_string())),
+        }
+        println!(
+            "{}: {} files squashed in {:.1} s ({} statements, {} rows carried){}; a new database from the files {:.2} s, from the checkpoint {:.2} s",
+            squashed.name,
+            squashed.files,
+            squashed.squash_seconds,
+            squashed.statements,
+            squashed.rows,
+            squashed.refused.as_deref().map(|r| format!(", refused: {r}")).unwrap_or_default(),
+            squashed.up_files_seconds,
+            squashed.up_checkpoint_seconds
+        );
+        let _ = std::fs::remove_dir_all(&copy);
+        results.push(squashed);
+    }
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(&serde_json::json!({ "squashed": results }))?,
+    )?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// How long `up` of the history's first `limit` files takes on an empty scratch database.
+async fn time_up(config: &Config, dir: &Path, limit: usize) -> Result<f64, BoxError> {
+    let copy = runner_copy(dir, limit, "up")?;
+    let seconds = time_up_dir(config, &copy).await;
+    let _ = std::fs::remove_dir_all(&copy);
+    seconds
+}
+
+/// How long `up` of the files in `dir`, as they are, takes on an empty scratch database.
+async fn time_up_dir(config: &Config, copy: &Path) -> Result<f64, BoxError> {
+    let migrator = strata_migrate::read_migrations(copy).await?;
     let settings = strata_migrate::Settings::from_config(&config.migrations);
     let seconds = strata_migrate::with_scratch(config, "sweep", async |scratch| {
         let mut session = strata_migrate::Session::from_config(scratch).await?;
@@ -273,7 +377,6 @@ async fn time_up(config: &Config, dir: &Path, limit: usize) -> Result<f64, BoxEr
         Ok::<_, strata_migrate::MigrateError>(seconds)
     })
     .await?;
-    let _ = std::fs::remove_dir_all(&copy);
     Ok(seconds)
 }
 
