@@ -259,3 +259,41 @@ async fn what_the_generator_does_not_cover_is_refused_by_name(pool: PgPool) -> T
     assert_eq!(std::fs::read_dir(&dir)?.count(), 1, "nothing written");
     Ok(())
 }
+
+/// A change in place that uses what the same migration creates comes after it (found by the
+/// sweep on Lemmy): a column retyped to a new enum, a function whose new body calls a new
+/// sequence. A retype its values cannot be cast for is refused with the server's reason.
+#[sqlx::test(migrations = false)]
+async fn changes_in_place_come_after_what_they_use_and_an_impossible_cast_is_refused(
+    pool: PgPool,
+) -> TestResult {
+    let url = url_of(&pool).await;
+    let history = "create table t (id int primary key, mood text, level smallint);\n\
+                   create function next_id() returns bigint language sql as 'select 1::bigint';\n";
+    let dir = write_migrations(&[("1_base.sql", history)]);
+    let to = desired(
+        "create type mood as enum ('calm', 'busy');\n\
+         create table t (id int primary key, mood mood, level smallint);\n\
+         create sequence ids;\n\
+         create function next_id() returns bigint language sql as $$ select nextval('ids') $$;\n",
+    );
+    let out = migrate_src(&url, &dir, &["generate", "moods", "--to", &to.to_string_lossy()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_, up) = files_with(&dir, "moods.up").pop().expect("the up file");
+    let position = |part: &str| up.find(part).unwrap_or_else(|| panic!("{part:?} in:\n{up}"));
+    assert!(position("create type") < position("alter column mood type"), "{up}");
+    assert!(position("create sequence") < position("FUNCTION public.next_id"), "{up}");
+
+    let to = desired(
+        "create type level as enum ('low', 'high');\n\
+         create table t (id int primary key, mood text, level level);\n\
+         create function next_id() returns bigint language sql as 'select 1::bigint';\n",
+    );
+    let again = write_migrations(&[("1_base.sql", history)]);
+    let out =
+        migrate_src(&url, &again, &["generate", "levels", "--to", &to.to_string_lossy()], &[]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::CHECK)), "{}", text(&out));
+    assert!(text(&out).contains("cannot be cast to"), "{}", text(&out));
+    assert_eq!(std::fs::read_dir(&again)?.count(), 1, "nothing written");
+    Ok(())
+}

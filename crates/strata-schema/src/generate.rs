@@ -216,7 +216,7 @@ async fn prove(
     for pair in &pairs {
         let mut options = UpOptions::new(settings.clone());
         options.target = Some(pair.version);
-        session.up(&with_ups, &options).await?;
+        session.up(&with_ups, &options).await.map_err(does_not_apply)?;
         states.push(model::read(session.connection()).await?);
     }
     let after_schema = catalog::snapshot(session.connection()).await?;
@@ -238,6 +238,24 @@ async fn prove(
     let back = read_state(session.connection()).await?;
     proven("down", "previous", &previous, &back)?;
     Ok(Proof::Proven(pairs))
+}
+
+/// A generated file that fails on the scratch database is refused, with the server's reason:
+/// the proof caught what the models could not tell (values that no cast converts, say).
+fn does_not_apply(error: strata_migrate::MigrateError) -> SchemaError {
+    match error {
+        strata_migrate::MigrateError::Migration { message, .. } => {
+            let hint = if message.contains("42846") {
+                "a column changes to a type its values cannot be cast to: mapping the values is a data migration"
+            } else {
+                "the change needs what the catalogs do not say"
+            };
+            SchemaError::Refused(format!(
+                "the generated migration does not apply on top of the history, so nothing was written ({hint}); write this one by hand (`just new NAME`):\n  {message}"
+            ))
+        }
+        other => other.into(),
+    }
 }
 
 /// What [`prove`] found.

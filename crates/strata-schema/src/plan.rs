@@ -137,9 +137,20 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
     // A column whose default uses what is rebuilt keeps its rows: its default is dropped
     // first and set again at the end.
     let mut defaults_reset: BTreeSet<String> = BTreeSet::new();
+    // A column retyped away from what goes (back to text from an enum the down file drops)
+    // changes before the drops.
+    let mut early: BTreeSet<String> = BTreeSet::new();
     while let Some(key) = queue.pop() {
         for d in reverse.get(&key).into_iter().flatten() {
             if dropped.contains(d) || rebuilt.contains(d) || defaults_reset.contains(d) {
+                continue;
+            }
+            if let (Some(old), Some(new)) = (from.get(d), to.get(d))
+                && old.kind == Kind::Column
+                && old.part(0) != new.part(0)
+                && in_place.contains(d)
+            {
+                early.insert(d.clone());
                 continue;
             }
             if let (Some(old), Some(new)) = (from.get(d), to.get(d))
@@ -171,6 +182,11 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
             ));
         }
     }
+    let existing = |table: &str| from.get(table).is_some() && !created.contains(table);
+    for key in topological(from, &early, &BTreeMap::new()) {
+        let (Some(old), Some(new)) = (from.get(&key), to.get(&key)) else { continue };
+        alter(old, new, from, to, safe && new.parent.as_deref().is_some_and(existing), &mut out);
+    }
     // 1. Drops, dependents first; nothing whose owner goes too.
     let going: BTreeSet<String> = dropped.union(&rebuilt).cloned().collect();
     // What goes with its owner is ordered as its owner: a trigger's function is dropped
@@ -199,18 +215,34 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         out.atomic.extend(statements(&object.drop));
     }
     out.atomic.extend(renames.into_iter().flatten());
-    // 2. Changes in place, in dependency order.
+    // 2. Changes in place, in dependency order. One whose new definition uses what step 3
+    // creates (a column retyped to a new enum) runs in step 3, in its dependency order; a
+    // function's new body may name what step 3 creates without PostgreSQL recording it (a
+    // sequence in a string), so functions change after step 3.
     let changing: BTreeSet<String> = in_place.iter().cloned().collect();
-    let existing = |table: &str| from.get(table).is_some() && !created.contains(table);
+    let coming: BTreeSet<String> = created.union(&rebuilt).cloned().collect();
+    let uses_coming =
+        |key: &String| to.get(key).is_some_and(|o| o.deps.iter().any(|d| coming.contains(d)));
+    let late: BTreeSet<String> = changing
+        .iter()
+        .filter(|k| uses_coming(k) && to.get(k).is_some_and(|o| o.kind != Kind::Function))
+        .cloned()
+        .collect();
+    let mut functions = Vec::new();
     // A default set here may call what step 3 creates: defaults are set after it.
     let mut late_defaults = Vec::new();
     for key in topological(to, &changing, &BTreeMap::new()) {
         let (Some(old), Some(new)) = (from.get(&key), to.get(&key)) else { continue };
+        if late.contains(&key) || early.contains(&key) {
+            continue;
+        }
         let mut here = Plan::default();
         alter(old, new, from, to, safe && new.parent.as_deref().is_some_and(existing), &mut here);
         for statement in here.atomic {
             if new.kind == Kind::Column && statement.contains(" set default ") {
                 late_defaults.push(statement);
+            } else if new.kind == Kind::Function {
+                functions.push(statement);
             } else {
                 out.atomic.push(statement);
             }
@@ -218,7 +250,6 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         out.online.extend(here.online);
     }
     // 3. Creates, dependencies first; a new table's columns inline.
-    let coming: BTreeSet<String> = created.union(&rebuilt).cloned().collect();
     let mut inline: BTreeMap<String, String> = BTreeMap::new();
     for key in &coming {
         if let Some(object) = to.get(key)
@@ -234,11 +265,27 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         }
     }
     let mut deferred: BTreeSet<String> = BTreeSet::new();
-    for key in topological(to, &coming, &inline) {
+    let ordered: BTreeSet<String> = coming.union(&late).cloned().collect();
+    for key in topological(to, &ordered, &inline) {
         if inline.contains_key(&key) {
             continue;
         }
         let Some(object) = to.get(&key) else { continue };
+        if late.contains(&key) {
+            let Some(old) = from.get(&key) else { continue };
+            let mut here = Plan::default();
+            let on_existing = safe && object.parent.as_deref().is_some_and(existing);
+            alter(old, object, from, to, on_existing, &mut here);
+            for statement in here.atomic {
+                if object.kind == Kind::Column && statement.contains(" set default ") {
+                    late_defaults.push(statement);
+                } else {
+                    out.atomic.push(statement);
+                }
+            }
+            out.online.extend(here.online);
+            continue;
+        }
         if is_default_grant(object) && object.parent.as_ref().is_some_and(|p| coming.contains(p)) {
             continue;
         }
@@ -279,6 +326,7 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         out.atomic.extend(statements(&sql));
         out.atomic.extend(revoke_defaults(object, to));
     }
+    out.atomic.extend(functions);
     out.atomic.extend(late_defaults);
     for key in &defaults_reset {
         let Some(column) = to.get(key) else { continue };
