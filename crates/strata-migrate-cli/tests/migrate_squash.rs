@@ -205,6 +205,7 @@ const SEEDED: &[(&str, &str)] = &[
         "create table things (id bigserial primary key, kind_id int not null references kinds (id),
                               label text, shown text generated always as (upper(label)) stored);
          insert into things (kind_id, label) select id, name from kinds;
+         alter table things add constraint things_label_short check (length(label) < 100) not valid;
          create sequence tickets start 100;
          select nextval('tickets'); select nextval('tickets');",
     ),

@@ -254,6 +254,8 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
     for key in &coming {
         if let Some(object) = to.get(key)
             && matches!(object.kind, Kind::Column | Kind::Constraint)
+            // A constraint inside CREATE TABLE is always valid: a NOT VALID one is added apart.
+            && !(object.kind == Kind::Constraint && object.create.contains("NOT VALID"))
             && let Some(table) = &object.parent
             && coming.contains(table)
             && to.get(table).is_some_and(|t| {
@@ -565,6 +567,7 @@ fn create_table(table: &Object, model: &Model) -> String {
         .objects
         .values()
         .filter(|o| o.kind == Kind::Constraint && o.parent.as_deref() == Some(table.key.as_str()))
+        .filter(|o| !o.create.contains("NOT VALID"))
         .collect();
     constraints.sort_by_key(|c| (c.part(0) != "p", c.part(0) != "u", c.key.clone()));
     let body: Vec<String> = columns

@@ -512,13 +512,28 @@ fn write(
                 Ok((temporary, dir.join(name)))
             })
             .collect::<Result<_, SchemaError>>()?;
+    // By the version in the name as written (`00000000000000_init.sql` is version 0).
+    let versions: BTreeSet<i64> =
+        migrator.iter().map(|m| m.version).filter(|v| *v <= options.through).collect();
+    let mut replaced: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(error(dir))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|path| {
+            let name =
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            name.ends_with(".sql")
+                && name
+                    .split_once('_')
+                    .and_then(|(v, _)| v.parse::<i64>().ok())
+                    .is_some_and(|v| versions.contains(&v))
+        })
+        .collect();
+    replaced.sort();
     let mut deleted = Vec::new();
-    for m in migrator.iter().filter(|m| m.version <= options.through) {
-        let path = dir.join(strata_migrate::file_name(m));
-        if path.exists() {
-            std::fs::remove_file(&path).map_err(error(&path))?;
-            deleted.push(path);
-        }
+    for path in replaced {
+        std::fs::remove_file(&path).map_err(error(&path))?;
+        deleted.push(path);
     }
     for (temporary, path) in &staged {
         std::fs::rename(temporary, path).map_err(error(path))?;
