@@ -116,11 +116,22 @@ pub async fn generate(
 ) -> Result<Generation, SchemaError> {
     strata_migrate::check_migration_name(&options.name).map_err(SchemaError::Refused)?;
     let history = strata_migrate::read_migrations(&options.source).await?;
-    let want = desired(config, &options.desired).await?;
     let settings = Settings::from_config(&config.migrations);
     with_scratch(config, "generate", async |scratch| {
         let mut session = Session::from_config(scratch).await?;
-        let result = prove(&mut session, &history, &settings, options, &want).await;
+        // The desired schema is read (or built on a scratch database of its own) while the
+        // history replays: both wait on the server.
+        let replay = async {
+            session.up(&history, &UpOptions::new(settings.clone())).await?;
+            read_state(session.connection()).await
+        };
+        let (want, previous) = tokio::join!(desired(config, &options.desired), replay);
+        let result = match (want, previous) {
+            (Ok(want), Ok(previous)) => {
+                prove(&mut session, &settings, options, &want, previous).await
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
         session.close().await;
         let pairs = match result? {
             Proof::Equal => return Ok(Generation::Equal),
@@ -134,17 +145,16 @@ pub async fn generate(
     .await
 }
 
-/// Brings the scratch database to the history, plans, applies the up files and then the
-/// down files, comparing each time: the pairs when both prove out.
+/// On the scratch database brought to the history (whose state is `previous`): plans,
+/// applies the up files and then the down files, comparing each time: the pairs when both
+/// prove out.
 async fn prove(
     session: &mut Session,
-    history: &sqlx::migrate::Migrator,
     settings: &Settings,
     options: &GenerateOptions,
     want: &State,
+    previous: State,
 ) -> Result<Proof, SchemaError> {
-    session.up(history, &UpOptions::new(settings.clone())).await?;
-    let previous = read_state(session.connection()).await?;
     let differences = differing(want, &previous);
     if differences.is_empty() {
         return Ok(Proof::Equal);
