@@ -145,6 +145,21 @@ impl<'m> Checkpoints<'m> {
         })
     }
 
+    /// When `row` records a file that a checkpoint replaced (not the file `file` that is here
+    /// with the row's checksum): that checkpoint's version, and whether the row is what the
+    /// checkpoint lists for it.
+    pub(crate) fn replaced_record(
+        &self,
+        row: &Applied,
+        file: Option<&Migration>,
+    ) -> Option<(i64, bool)> {
+        let owner = self.owner_of(row.version)?;
+        if file.is_some_and(|f| *f.checksum == *row.checksum) {
+            return None;
+        }
+        Some((owner, self.matches(owner, row)))
+    }
+
     /// How a database stands with the checkpoint of `version`: whether `up` must record it
     /// (every file it replaces applied, its own row still the original's), with the number of
     /// files. `None` when the checkpoint is recorded already, or pending on a new database.

@@ -326,10 +326,10 @@ pub(crate) fn check_applied(
     let checkpoints = Checkpoints::of(migrator)?;
     for row in history.applied.iter().filter(|a| a.success) {
         // The record of a file a checkpoint stands for: what the checkpoint lists for it.
-        if let Some(owner) = checkpoints.owner_of(row.version)
-            && files.get(&row.version).is_none_or(|f| *f.checksum != *row.checksum)
+        if let Some((owner, matches)) =
+            checkpoints.replaced_record(row, files.get(&row.version).copied())
         {
-            if checkpoints.matches(owner, row) {
+            if matches {
                 continue;
             }
             return Err(MigrateError::Checkpoint {

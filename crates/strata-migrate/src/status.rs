@@ -109,11 +109,7 @@ pub async fn status(
                     };
                     State::Failed
                 }
-                Some(a)
-                    if *a.checksum != *file.checksum
-                        && checkpoints.owner_of(a.version) == Some(a.version)
-                        && checkpoints.matches(a.version, a) =>
-                {
+                Some(a) if checkpoints.replaced_record(a, Some(file)) == Some((a.version, true)) => {
                     note = Some(
                         "a checkpoint: this database applied the files it stands for; the next `up` records it"
                             .to_owned(),
@@ -143,8 +139,8 @@ pub async fn status(
         if files.contains_key(&row.version) {
             continue;
         }
-        match checkpoints.owner_of(row.version) {
-            Some(owner) if checkpoints.matches(owner, row) => {
+        match checkpoints.replaced_record(row, None) {
+            Some((owner, true)) => {
                 let mut line =
                     line(row.version, row.description.clone(), State::InCheckpoint, Some(row));
                 line.note = Some(format!("checkpoint {owner} stands for it"));

@@ -228,9 +228,8 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         .filter(|k| uses_coming(k) && to.get(k).is_some_and(|o| o.kind != Kind::Function))
         .cloned()
         .collect();
-    let mut functions = Vec::new();
     // A default set here may call what step 3 creates: defaults are set after it.
-    let mut late_defaults = Vec::new();
+    let mut after = After::default();
     for key in topological(to, &changing, &BTreeMap::new()) {
         let (Some(old), Some(new)) = (from.get(&key), to.get(&key)) else { continue };
         if late.contains(&key) || early.contains(&key) {
@@ -238,16 +237,7 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         }
         let mut here = Plan::default();
         alter(old, new, from, to, safe && new.parent.as_deref().is_some_and(existing), &mut here);
-        for statement in here.atomic {
-            if new.kind == Kind::Column && statement.contains(" set default ") {
-                late_defaults.push(statement);
-            } else if new.kind == Kind::Function {
-                functions.push(statement);
-            } else {
-                out.atomic.push(statement);
-            }
-        }
-        out.online.extend(here.online);
+        after.place(new.kind, here, &mut out);
     }
     // 3. Creates, dependencies first; a new table's columns inline.
     let mut inline: BTreeMap<String, String> = BTreeMap::new();
@@ -278,14 +268,7 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
             let mut here = Plan::default();
             let on_existing = safe && object.parent.as_deref().is_some_and(existing);
             alter(old, object, from, to, on_existing, &mut here);
-            for statement in here.atomic {
-                if object.kind == Kind::Column && statement.contains(" set default ") {
-                    late_defaults.push(statement);
-                } else {
-                    out.atomic.push(statement);
-                }
-            }
-            out.online.extend(here.online);
+            after.place(object.kind, here, &mut out);
             continue;
         }
         if is_default_grant(object) && object.parent.as_ref().is_some_and(|p| coming.contains(p)) {
@@ -328,8 +311,8 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         out.atomic.extend(statements(&sql));
         out.atomic.extend(revoke_defaults(object, to));
     }
-    out.atomic.extend(functions);
-    out.atomic.extend(late_defaults);
+    out.atomic.extend(after.functions);
+    out.atomic.extend(after.defaults);
     for key in &defaults_reset {
         let Some(column) = to.get(key) else { continue };
         if !column.part(2).is_empty() && !changing.contains(key) {
@@ -342,6 +325,32 @@ pub(crate) fn plan(from: &Model, to: &Model, safe: bool) -> Result<Plan, SchemaE
         }
     }
     Ok(out)
+}
+
+/// The in-place statements that wait until every create is done: a function's new body
+/// (it may name what is created without PostgreSQL recording it), then a column's new
+/// default (it may call what is created).
+#[derive(Debug, Default)]
+struct After {
+    functions: Vec<String>,
+    defaults: Vec<String>,
+}
+
+impl After {
+    /// Puts the statements of one in-place change of an object of kind `kind`: those that
+    /// wait here, the others in `out` in order.
+    fn place(&mut self, kind: Kind, here: Plan, out: &mut Plan) {
+        for statement in here.atomic {
+            if kind == Kind::Column && statement.contains(" set default ") {
+                self.defaults.push(statement);
+            } else if kind == Kind::Function {
+                self.functions.push(statement);
+            } else {
+                out.atomic.push(statement);
+            }
+        }
+        out.online.extend(here.online);
+    }
 }
 
 /// Whether `object` is a privilege a new function, procedure or type has from the start.

@@ -29,7 +29,7 @@ use strata_config::Config;
 use strata_migrate::{Replaced, Session, Settings, UpOptions, with_scratch};
 
 use crate::error::SchemaError;
-use crate::generate::{Scratch, differing, read_state};
+use crate::generate::{Scratch, State, differing, read_state};
 use crate::model;
 use crate::plan::plan;
 
@@ -197,7 +197,7 @@ async fn prove(
     let want = read_state(conn).await?;
     let data = carried_data(conn).await?;
     let want_rows = digests(conn).await?;
-    let (text, statements) = with_scratch(config, "squash_checkpoint", async |fresh| {
+    let (text, statements, checkpoint) = with_scratch(config, "squash_checkpoint", async |fresh| {
         let mut fresh = Session::from_config(fresh).await?;
         let result = async {
             let empty = model::read(fresh.connection()).await?;
@@ -212,11 +212,9 @@ async fn prove(
             }
             let checkpoint = strata_migrate::read_migrations(dir.path()).await?;
             fresh.up(&checkpoint, &UpOptions::new(settings.clone())).await?;
-            let have = read_state(fresh.connection()).await?;
-            let mut differences = differing(&want, &have);
-            differences.extend(row_differences(&want_rows, &digests(fresh.connection()).await?));
+            let differences = compare(fresh.connection(), &want, &want_rows).await?;
             if differences.is_empty() {
-                Ok((text, statements.len()))
+                Ok((text, statements.len(), checkpoint))
             } else {
                 Err(SchemaError::NotProven { stage: "checkpoint", expected: "files'", differences })
             }
@@ -227,7 +225,6 @@ async fn prove(
     })
     .await?;
     // Where the files were applied, the runner records the checkpoint and runs nothing.
-    let checkpoint = strata_migrate::read_migrations(dir.path()).await?;
     let report = files_db.up(&checkpoint, &UpOptions::new(settings.clone())).await?;
     let conn = files_db.connection();
     let recorded: Vec<u8> =
@@ -238,8 +235,7 @@ async fn prove(
             .map_err(SchemaError::db("reading the checkpoint's record"))?;
     let expected =
         checkpoint.iter().find(|m| m.version == options.through).map(|m| m.checksum.to_vec());
-    let mut differences = differing(&want, &read_state(conn).await?);
-    differences.extend(row_differences(&want_rows, &digests(conn).await?));
+    let mut differences = compare(conn, &want, &want_rows).await?;
     if report.applied.len() != 1 || Some(recorded) != expected {
         differences.push(format!(
             "the runner did not record the checkpoint where its files were applied ({} step(s))",
@@ -254,6 +250,18 @@ async fn prove(
         });
     }
     Ok((text, data, statements))
+}
+
+/// The lines in which the database `conn` is on differs from the files' schema `want` and
+/// rows `want_rows`.
+async fn compare(
+    conn: &mut PgConnection,
+    want: &State,
+    want_rows: &BTreeMap<String, String>,
+) -> Result<Vec<String>, SchemaError> {
+    let mut differences = differing(want, &read_state(&mut *conn).await?);
+    differences.extend(row_differences(want_rows, &digests(conn).await?));
+    Ok(differences)
 }
 
 /// The checkpoint's file names: `<through>_<name>.up.sql` and `.down.sql`.
@@ -310,9 +318,10 @@ fn down_text(through: i64) -> String {
     )
 }
 
-/// The user tables outside extensions, not the runner's own: `(oid, qualified name)`.
+/// The user tables outside extensions, not the runner's own: `(oid, qualified name, whether
+/// it is a partition)`.
 const TABLES: &str = "
-    select c.oid::bigint, c.oid::regclass::text
+    select c.oid::bigint, c.oid::regclass::text, c.relispartition
       from pg_class c
       join pg_namespace n on n.oid = c.relnamespace
      where c.relkind = any($1)
@@ -325,11 +334,11 @@ const TABLES: &str = "
                           and d.deptype = 'e')
      order by 2";
 
-/// `(oid, qualified name)` of the tables of the kinds `kinds` (`pg_class.relkind`).
+/// `(oid, qualified name, partition)` of the tables of the kinds `kinds` (`pg_class.relkind`).
 async fn tables(
     conn: &mut PgConnection,
     kinds: &[&str],
-) -> Result<Vec<(i64, String)>, SchemaError> {
+) -> Result<Vec<(i64, String, bool)>, SchemaError> {
     sqlx::query_as(TABLES)
         .bind(kinds)
         .fetch_all(conn)
@@ -349,13 +358,7 @@ async fn carried_data(conn: &mut PgConnection) -> Result<Data, SchemaError> {
     let mut data = Data::default();
     // Partitioned tables take their partitions' rows; partitions are not listed apart.
     let mut with_rows = Vec::new();
-    for (oid, name) in tables(conn, &["r", "p"]).await? {
-        let partition: bool =
-            sqlx::query_scalar("select relispartition from pg_class where oid = $1::oid")
-                .bind(oid)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(SchemaError::db("reading a table"))?;
+    for (oid, name, partition) in tables(conn, &["r", "p"]).await? {
         if partition {
             continue;
         }
@@ -416,7 +419,7 @@ async fn carried_data(conn: &mut PgConnection) -> Result<Data, SchemaError> {
         }
         data.rows.insert(name, rows);
     }
-    for (_, name) in tables(conn, &["S"]).await? {
+    for (_, name, _) in tables(conn, &["S"]).await? {
         let (last, called): (i64, bool) =
             sqlx::query_as(AssertSqlSafe(format!("select last_value, is_called from {name}")))
                 .fetch_one(&mut *conn)
@@ -449,7 +452,7 @@ fn foreign_key_order(
 /// Each table's row count and digest, and each sequence's position, by name.
 async fn digests(conn: &mut PgConnection) -> Result<BTreeMap<String, String>, SchemaError> {
     let mut out = BTreeMap::new();
-    for (_, name) in tables(conn, &["r"]).await? {
+    for (_, name, _) in tables(conn, &["r"]).await? {
         let digest: String = sqlx::query_scalar(AssertSqlSafe(format!(
             "select count(*) || ' rows, md5 ' || coalesce(md5(string_agg(t::text, e'\\n' order by t::text)), '-') from {name} t"
         )))
@@ -458,7 +461,7 @@ async fn digests(conn: &mut PgConnection) -> Result<BTreeMap<String, String>, Sc
         .map_err(SchemaError::db("reading a table's rows"))?;
         out.insert(format!("table {name}"), digest);
     }
-    for (_, name) in tables(conn, &["S"]).await? {
+    for (_, name, _) in tables(conn, &["S"]).await? {
         let position: String = sqlx::query_scalar(AssertSqlSafe(format!(
             "select last_value || case when is_called then ' (called)' else '' end from {name}"
         )))
