@@ -149,9 +149,11 @@ async fn a_generated_migration_is_safe_proven_and_applies_on_a_table_with_rows(
     Ok(())
 }
 
-#[sqlx::test(migrations = false)]
-async fn a_possible_rename_is_refused_until_it_is_named(pool: PgPool) -> TestResult {
-    let url = url_of(&pool).await;
+/// A history of tables `t (id, title)` and `a (id, x)`, applied, with a row in each.
+async fn two_tables_with_rows(
+    pool: &PgPool,
+) -> Result<(String, PathBuf), Box<dyn std::error::Error>> {
+    let url = url_of(pool).await;
     let dir = write_migrations(&[(
         "1_base.sql",
         "create table t (id int primary key, title text);\ncreate table a (id int primary key, x text);\n",
@@ -159,8 +161,25 @@ async fn a_possible_rename_is_refused_until_it_is_named(pool: PgPool) -> TestRes
     let out = migrate_src(&url, &dir, &["up"], &[]);
     assert!(out.status.success(), "{}", text(&out));
     sqlx::raw_sql("insert into t values (1, 'hello'); insert into a values (7, 'kept')")
-        .execute(&pool)
+        .execute(pool)
         .await?;
+    Ok((url, dir))
+}
+
+/// Applies the generated renames (`t.title` to `name`, `a` to `b`): the rows are still there.
+async fn renamed_rows_are_kept(pool: &PgPool, url: &str, dir: &Path) -> TestResult {
+    let out = migrate_src(url, dir, &["up"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let name: String =
+        sqlx::query_scalar("select name from t where id = 1").fetch_one(pool).await?;
+    let x: String = sqlx::query_scalar("select x from b where id = 7").fetch_one(pool).await?;
+    assert_eq!((name.as_str(), x.as_str()), ("hello", "kept"));
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_possible_rename_is_refused_until_it_is_named(pool: PgPool) -> TestResult {
+    let (url, dir) = two_tables_with_rows(&pool).await?;
     let to = desired(
         "create table t (id int primary key, name text);\ncreate table b (id int primary key, x text);\n",
     );
@@ -183,12 +202,36 @@ async fn a_possible_rename_is_refused_until_it_is_named(pool: PgPool) -> TestRes
     assert!(up[0].1.contains("alter table public.t rename column title to name;"), "{up:?}");
     assert!(up[0].1.contains("alter table public.b rename constraint a_pkey to b_pkey;"), "{up:?}");
     assert!(!up[0].1.contains("drop"), "{up:?}");
-    let out = migrate_src(&url, &dir, &["up"], &[]);
+    renamed_rows_are_kept(&pool, &url, &dir).await?;
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_rename_written_in_the_schema_is_made_once_and_then_spent(pool: PgPool) -> TestResult {
+    let (url, dir) = two_tables_with_rows(&pool).await?;
+    let to = desired(
+        "-- strata: rename t.title=name\ncreate table t (id int primary key, name text);\n\
+         --strata: rename a = b\ncreate table b (id int primary key, x text);\n",
+    );
+    let to = to.to_string_lossy().into_owned();
+    let out = migrate_src(&url, &dir, &["generate", "renames", "--to", &to], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    let name: String =
-        sqlx::query_scalar("select name from t where id = 1").fetch_one(&pool).await?;
-    let x: String = sqlx::query_scalar("select x from b where id = 7").fetch_one(&pool).await?;
-    assert_eq!((name.as_str(), x.as_str()), ("hello", "kept"));
+    let up = files_with(&dir, "_renames.up.sql");
+    assert!(up[0].1.contains("alter table public.t rename column title to name;"), "{up:?}");
+    assert!(up[0].1.contains("alter table public.a rename to b;"), "{up:?}");
+    assert!(!up[0].1.contains("drop"), "{up:?}");
+    renamed_rows_are_kept(&pool, &url, &dir).await?;
+
+    // Applied, the hints stay in the schema and are spent: the history now gives it.
+    let out = migrate_src(&url, &dir, &["generate", "--check", "--to", &to], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // A hint that is not one names its file and line.
+    let bad = desired("create table t (id int primary key);\n-- strata: rename t.title\n");
+    let out = migrate_src(&url, &dir, &["generate", "x", "--to", &bad.to_string_lossy()], &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("line 2: expected `-- strata: rename"), "{}", text(&out));
+    assert!(text(&out).contains("schema.sql"), "{}", text(&out));
     Ok(())
 }
 

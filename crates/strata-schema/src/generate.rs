@@ -36,7 +36,10 @@ pub struct GenerateOptions {
     /// The desired schema.
     pub desired: Desired,
     /// Renames the caller vouches for: `table=new_name`, `table.column=new_name` (a schema
-    /// may lead: `app.tasks.title=name`).
+    /// may lead: `app.tasks.title=name`). Each must name a table or column of the history.
+    /// The desired schema's files may carry the same hints as comments,
+    /// `-- strata: rename tasks.title=name`; those apply only while the history still has the
+    /// old name and not the new one, so they can stay in `schema/` once applied.
     pub renames: Vec<String>,
     /// Only compare: report [`Generation::Differs`] when the history does not give the
     /// desired schema, and write nothing (for CI).
@@ -127,8 +130,8 @@ pub async fn generate(
         };
         let (want, previous) = tokio::join!(desired(config, &options.desired), replay);
         let result = match (want, previous) {
-            (Ok(want), Ok(previous)) => {
-                prove(&mut session, &settings, options, &want, previous).await
+            (Ok((want, hints)), Ok(previous)) => {
+                prove(&mut session, &settings, options, (&want, &hints), previous).await
             }
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
@@ -152,7 +155,7 @@ async fn prove(
     session: &mut Session,
     settings: &Settings,
     options: &GenerateOptions,
-    want: &State,
+    (want, hints): (&State, &[Hint]),
     previous: State,
 ) -> Result<Proof, SchemaError> {
     let differences = differing(want, &previous);
@@ -163,7 +166,9 @@ async fn prove(
         return Ok(Proof::Differs(differences));
     }
     let before = &previous.0;
-    let (renames, unrenames) = renames(before, &options.renames)?;
+    let mut named = options.renames.clone();
+    named.extend(hints.iter().filter(|h| h.applies(before)).map(|h| h.rename.clone()));
+    let (renames, unrenames) = renames(before, &named)?;
     let renamed = if renames.is_empty() {
         before.clone()
     } else {
@@ -328,18 +333,71 @@ fn proven(
     }
 }
 
-/// The desired schema's model and snapshot.
-async fn desired(config: &Config, desired: &Desired) -> Result<State, SchemaError> {
+/// A rename hint written in the desired schema: `-- strata: rename tasks.title=name`.
+#[derive(Debug, Clone)]
+struct Hint {
+    /// As `--rename` takes it.
+    rename: String,
+}
+
+impl Hint {
+    /// The hints in a file's text; a malformed one is an error naming the file.
+    fn parse(path: &Path, text: &str) -> Result<Vec<Hint>, SchemaError> {
+        let mut hints = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let Some(rest) = line.trim().strip_prefix("--") else { continue };
+            let Some(rest) = rest.trim().strip_prefix("strata:") else { continue };
+            let rename = rest.trim().strip_prefix("rename ").map(str::trim).filter(|r| {
+                r.split_once('=').is_some_and(|(old, new)| {
+                    !old.trim().is_empty()
+                        && !new.trim().is_empty()
+                        && !new.trim().contains(['.', ' '])
+                })
+            });
+            match rename {
+                Some(rename) => hints.push(Hint { rename: rename.replace(' ', "") }),
+                None => {
+                    return Err(SchemaError::Desired {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "line {}: expected `-- strata: rename TABLE=NEW_NAME` or `-- strata: rename TABLE.COLUMN=NEW_NAME`, found `{}`",
+                            n + 1,
+                            line.trim()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(hints)
+    }
+
+    /// Whether the history (`model`) still has the old name and not yet the new one: a hint
+    /// stays in `schema/` after its migration, and is then simply spent.
+    fn applies(&self, model: &Model) -> bool {
+        let Some((old, new)) = self.rename.split_once('=') else { return false };
+        let renamed = match old.rsplit_once('.') {
+            Some((parent, _)) => format!("{parent}.{new}"),
+            None => new.to_owned(),
+        };
+        let exists = |name: &str| renames(model, &[format!("{name}=x")]).is_ok();
+        exists(old) && !exists(&renamed)
+    }
+}
+
+/// The desired schema's model and snapshot, and the rename hints its files carry.
+async fn desired(config: &Config, desired: &Desired) -> Result<(State, Vec<Hint>), SchemaError> {
     match desired {
         Desired::Files(path) => {
             let files = sql_files(path)?;
             with_scratch(config, "desired", async |scratch| {
                 let mut session = Session::from_config(scratch).await?;
+                let mut hints = Vec::new();
                 let result = async {
                     for file in &files {
                         let text = std::fs::read_to_string(file).map_err(|e| {
                             SchemaError::Desired { path: file.clone(), message: e.to_string() }
                         })?;
+                        hints.extend(Hint::parse(file, &text)?);
                         let sql: String = text
                             .lines()
                             .filter(|l| !l.trim_start().starts_with('\\'))
@@ -362,7 +420,7 @@ async fn desired(config: &Config, desired: &Desired) -> Result<State, SchemaErro
                 }
                 .await;
                 session.close().await;
-                result
+                Ok((result?, hints))
             })
             .await
         }
@@ -372,7 +430,7 @@ async fn desired(config: &Config, desired: &Desired) -> Result<State, SchemaErro
             let mut session = Session::from_config(&live).await?;
             let result = read_state(session.connection()).await;
             session.close().await;
-            result
+            Ok((result?, Vec::new()))
         }
     }
 }

@@ -901,7 +901,7 @@ fn refuse_possible_renames(from: &Model, to: &Model) -> Result<(), SchemaError> 
         Ok(())
     } else {
         Err(SchemaError::Refused(format!(
-            "refusing to drop and add what may be a rename (data would be lost):\n  {}\n  if they are different objects, add the new one in one migration and drop the old in another",
+            "refusing to drop and add what may be a rename (data would be lost):\n  {}\n  a rename can also be written in the desired schema, as a comment: `-- strata: rename TABLE.COLUMN=NEW_NAME`\n  if they are different objects, add the new one in one migration and drop the old in another",
             found.join("\n  ")
         )))
     }
