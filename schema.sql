@@ -83,10 +83,10 @@ constraint public.api_tokens api_tokens_secret_sha256_length CHECK ((octet_lengt
 constraint public.api_tokens api_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 constraint public.audit_events audit_events_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES users(id)
 constraint public.audit_events audit_events_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES organizations(id)
-constraint public.audit_events audit_events_pkey PRIMARY KEY (id)
+constraint public.audit_events audit_events_pkey PRIMARY KEY (organization_id, id)
 constraint public.comments comments_author_fkey FOREIGN KEY (organization_id, author_id) REFERENCES memberships(organization_id, user_id)
 constraint public.comments comments_body_not_blank CHECK ((btrim(body) <> ''::text))
-constraint public.comments comments_pkey PRIMARY KEY (id)
+constraint public.comments comments_pkey PRIMARY KEY (organization_id, id)
 constraint public.comments comments_task_fkey FOREIGN KEY (task_id, organization_id) REFERENCES tasks(id, organization_id) ON DELETE CASCADE
 constraint public.memberships memberships_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE
 constraint public.memberships memberships_pkey PRIMARY KEY (organization_id, user_id)
@@ -97,14 +97,14 @@ constraint public.organizations organizations_slug_format CHECK ((slug ~ '^[a-z0
 constraint public.organizations organizations_slug_key UNIQUE (slug)
 constraint public.outbox_events outbox_events_attempts_non_negative CHECK ((attempts >= 0))
 constraint public.outbox_events outbox_events_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES organizations(id)
-constraint public.outbox_events outbox_events_pkey PRIMARY KEY (id)
+constraint public.outbox_events outbox_events_pkey PRIMARY KEY (organization_id, id)
 constraint public.projects projects_id_organization_id_key UNIQUE (id, organization_id)
 constraint public.projects projects_key_format CHECK ((key ~ '^[A-Z][A-Z0-9]{1,9}$'::text))
 constraint public.projects projects_key_key UNIQUE (organization_id, key)
 constraint public.projects projects_name_not_blank CHECK ((btrim(name) <> ''::text))
 constraint public.projects projects_next_task_number_positive CHECK ((next_task_number > 0))
 constraint public.projects projects_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE
-constraint public.projects projects_pkey PRIMARY KEY (id)
+constraint public.projects projects_pkey PRIMARY KEY (organization_id, id)
 constraint public.task_status_transitions task_status_transitions_pkey PRIMARY KEY (from_status, to_status)
 constraint public.tasks tasks_assignee_fkey FOREIGN KEY (organization_id, assignee_id) REFERENCES memberships(organization_id, user_id)
 constraint public.tasks tasks_id_organization_id_key UNIQUE (id, organization_id)
@@ -122,11 +122,12 @@ enum membership_role values 'owner', 'admin', 'member', 'viewer'
 enum task_status values 'todo', 'in_progress', 'blocked', 'done', 'cancelled'
 function strata_check_status_transition() CREATE OR REPLACE FUNCTION public.strata_check_status_transition() RETURNS trigger LANGUAGE plpgsql AS $function$ begin if new.status is distinct from old.status and not exists ( select 1 from task_status_transitions where from_status = old.status and to_status = new.status ) then raise exception 'task status cannot change from % to %', old.status, new.status using errcode = 'check_violation', constraint = 'tasks_status_transition'; end if; return new; end $function$ 
 function strata_current_organization() CREATE OR REPLACE FUNCTION public.strata_current_organization() RETURNS uuid LANGUAGE sql STABLE PARALLEL SAFE AS $function$ select nullif(current_setting('strata.organization_id', true), '')::uuid $function$ 
-function strata_enter_organization(uuid,uuid) CREATE OR REPLACE FUNCTION public.strata_enter_organization(p_organization_id uuid, p_user_id uuid) RETURNS membership_role LANGUAGE plpgsql AS $function$ declare previous text := coalesce(current_setting('strata.organization_id', true), ''); member_role membership_role; ignored text; begin if previous <> '' and previous <> p_organization_id::text then raise exception 'this transaction is scoped to another organization' using errcode = 'insufficient_privilege', constraint = 'strata_enter_organization_tenant'; end if; ignored := set_config('strata.organization_id', p_organization_id::text, true); select m.role into member_role from memberships m where m.organization_id = p_organization_id and m.user_id = p_user_id; return member_role; end $function$ 
-function strata_keep_an_owner() CREATE OR REPLACE FUNCTION public.strata_keep_an_owner() RETURNS trigger LANGUAGE plpgsql AS $function$ declare owners bigint; begin if tg_op = 'UPDATE' and new.role = 'owner' then return null; end if; -- Every change that may remove an owner of this organization waits here for the others: -- the lock is held to the end of the transaction. FOR NO KEY UPDATE leaves foreign-key -- checks (FOR KEY SHARE) on the organization unblocked. perform 1 from organizations where id = old.organization_id for no key update; if not found then return null; -- the organization itself is being deleted end if; -- A locking read: under READ COMMITTED it sees the owners as now committed (after the lock); -- under REPEATABLE READ an owner changed since the snapshot raises a serialization failure -- (40001) instead of being counted stale. select count(*) into owners from (select 1 from memberships where organization_id = old.organization_id and role = 'owner' for key share) o; if owners = 0 then raise exception 'an organization keeps at least one owner' using errcode = 'check_violation', constraint = 'memberships_owner_required'; end if; return null; end $function$ 
+function strata_enter_organization(uuid,uuid) CREATE OR REPLACE FUNCTION public.strata_enter_organization(p_organization_id uuid, p_user_id uuid) RETURNS membership_role LANGUAGE plpgsql AS $function$ declare previous text := coalesce(current_setting('strata.organization_id', true), ''); member_role membership_role; ignored text; begin if previous <> '' and previous <> p_organization_id::text then raise exception 'this transaction is scoped to another organization' using errcode = 'insufficient_privilege', constraint = 'strata_enter_organization_tenant'; end if; ignored := strata_set_tenant(p_organization_id::text); select m.role into member_role from memberships m where m.organization_id = p_organization_id and m.user_id = p_user_id; return member_role; end $function$ 
+function strata_keep_an_owner() CREATE OR REPLACE FUNCTION public.strata_keep_an_owner() RETURNS trigger LANGUAGE plpgsql AS $function$ declare owners bigint; begin if tg_op = 'UPDATE' and new.role = 'owner' then return null; end if; -- The organization itself is being deleted (its memberships go with it): nothing to keep. perform 1 from organizations where id = old.organization_id; if not found then return null; end if; -- Every change that may remove an owner of this organization locks the owners' rows, in -- user order, and waits here for the others: the lock is held to the end of the -- transaction. A locking read: under READ COMMITTED it counts the owners as now committed -- (after the lock); under REPEATABLE READ an owner changed since the snapshot raises a -- serialization failure (40001) instead of being counted stale. strata-db takes the same -- locks first, so its callers queue instead of deadlocking; two raw UPDATEs that demote -- each other's owner may deadlock (40P01), and one of them is then rolled back. select count(*) into owners from (select 1 from memberships where organization_id = old.organization_id and role = 'owner' order by user_id for no key update) o; if owners = 0 then raise exception 'an organization keeps at least one owner' using errcode = 'check_violation', constraint = 'memberships_owner_required'; end if; return null; end $function$ 
 function strata_refuse_change() CREATE OR REPLACE FUNCTION public.strata_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $function$ begin raise exception '% is append-only: % refused', tg_table_name, tg_op using errcode = 'insufficient_privilege', constraint = tg_table_name || '_append_only'; end $function$ 
+function strata_set_tenant(text) CREATE OR REPLACE FUNCTION public.strata_set_tenant(p_organization_id text) RETURNS text LANGUAGE sql AS $function$ select set_config('strata.organization_id', p_organization_id, true) $function$ 
 function strata_set_updated_at() CREATE OR REPLACE FUNCTION public.strata_set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $function$ begin new.updated_at := now(); return new; end $function$ 
-function strata_task_by_id(uuid,uuid) CREATE OR REPLACE FUNCTION public.strata_task_by_id(p_organization_id uuid, p_id uuid) RETURNS SETOF tasks LANGUAGE plpgsql AS $function$ declare previous text := coalesce(current_setting('strata.organization_id', true), ''); ignored text; begin if previous <> '' and previous <> p_organization_id::text then raise exception 'this transaction is scoped to another organization' using errcode = 'insufficient_privilege', constraint = 'strata_task_by_id_tenant'; end if; ignored := set_config('strata.organization_id', p_organization_id::text, true); return query select * from tasks t where t.organization_id = p_organization_id and t.id = p_id and t.deleted_at is null; ignored := set_config('strata.organization_id', previous, true); end $function$ 
+function strata_task_by_id(uuid,uuid) CREATE OR REPLACE FUNCTION public.strata_task_by_id(p_organization_id uuid, p_id uuid) RETURNS SETOF tasks LANGUAGE plpgsql AS $function$ declare previous text := coalesce(current_setting('strata.organization_id', true), ''); ignored text; begin if previous <> '' and previous <> p_organization_id::text then raise exception 'this transaction is scoped to another organization' using errcode = 'insufficient_privilege', constraint = 'strata_task_by_id_tenant'; end if; ignored := strata_set_tenant(p_organization_id::text); return query select * from tasks t where t.organization_id = p_organization_id and t.id = p_id and t.deleted_at is null; ignored := strata_set_tenant(previous); end $function$ 
 grant DELETE on table public.comments to strata_app
 grant DELETE on table public.memberships to strata_app
 grant DELETE on table public.projects to strata_app
@@ -136,6 +137,7 @@ grant EXECUTE on function strata_current_organization() to public
 grant EXECUTE on function strata_enter_organization(uuid,uuid) to public
 grant EXECUTE on function strata_keep_an_owner() to public
 grant EXECUTE on function strata_refuse_change() to public
+grant EXECUTE on function strata_set_tenant(text) to strata_app
 grant EXECUTE on function strata_set_updated_at() to public
 grant EXECUTE on function strata_task_by_id(uuid,uuid) to strata_app
 grant INSERT on table public.api_tokens to strata_app
@@ -180,15 +182,15 @@ index CREATE INDEX tasks_labels_idx ON public.tasks USING gin (labels)
 index CREATE INDEX tasks_priority_idx ON public.tasks USING btree (project_id, organization_id, priority, number)
 index CREATE INDEX tasks_title_search_idx ON public.tasks USING gin (to_tsvector('simple'::regconfig, title))
 index CREATE UNIQUE INDEX api_tokens_pkey ON public.api_tokens USING btree (id)
-index CREATE UNIQUE INDEX audit_events_pkey ON public.audit_events USING btree (id)
-index CREATE UNIQUE INDEX comments_pkey ON public.comments USING btree (id)
+index CREATE UNIQUE INDEX audit_events_pkey ON public.audit_events USING btree (organization_id, id)
+index CREATE UNIQUE INDEX comments_pkey ON public.comments USING btree (organization_id, id)
 index CREATE UNIQUE INDEX memberships_pkey ON public.memberships USING btree (organization_id, user_id)
 index CREATE UNIQUE INDEX organizations_pkey ON public.organizations USING btree (id)
 index CREATE UNIQUE INDEX organizations_slug_key ON public.organizations USING btree (slug)
-index CREATE UNIQUE INDEX outbox_events_pkey ON public.outbox_events USING btree (id)
+index CREATE UNIQUE INDEX outbox_events_pkey ON public.outbox_events USING btree (organization_id, id)
 index CREATE UNIQUE INDEX projects_id_organization_id_key ON public.projects USING btree (id, organization_id)
 index CREATE UNIQUE INDEX projects_key_key ON public.projects USING btree (organization_id, key)
-index CREATE UNIQUE INDEX projects_pkey ON public.projects USING btree (id)
+index CREATE UNIQUE INDEX projects_pkey ON public.projects USING btree (organization_id, id)
 index CREATE UNIQUE INDEX task_status_transitions_pkey ON public.task_status_transitions USING btree (from_status, to_status)
 index CREATE UNIQUE INDEX tasks_id_organization_id_key ON public.tasks USING btree (id, organization_id)
 index CREATE UNIQUE INDEX tasks_number_key ON public.tasks USING btree (project_id, organization_id, number)
@@ -201,6 +203,7 @@ policy public.memberships memberships_tenant PERMISSIVE for ALL to public using 
 policy public.outbox_events outbox_events_relay_select PERMISSIVE for SELECT to strata_relay using (true) with check ()
 policy public.outbox_events outbox_events_relay_update PERMISSIVE for UPDATE to strata_relay using (true) with check (true)
 policy public.outbox_events outbox_events_tenant_insert PERMISSIVE for INSERT to public using () with check ((organization_id = strata_current_organization()))
+policy public.outbox_events outbox_events_tenant_select PERMISSIVE for SELECT to strata_app using ((organization_id = strata_current_organization())) with check ()
 policy public.projects projects_tenant PERMISSIVE for ALL to public using ((organization_id = strata_current_organization())) with check ()
 policy public.tasks tasks_tenant PERMISSIVE for ALL to public using ((organization_id = strata_current_organization())) with check ()
 row level security on public.audit_events, forced

@@ -9,7 +9,7 @@ create table public.comments (
     edited_at timestamp with time zone,
     created_at timestamp with time zone default now() not null,
     updated_at timestamp with time zone default now() not null,
-    constraint comments_pkey PRIMARY KEY (id),
+    constraint comments_pkey PRIMARY KEY (organization_id, id),
     constraint comments_body_not_blank CHECK ((btrim(body) <> ''::text))
 );
 
@@ -23,7 +23,7 @@ create table public.projects (
     next_task_number integer default 1 not null,
     created_at timestamp with time zone default now() not null,
     updated_at timestamp with time zone default now() not null,
-    constraint projects_pkey PRIMARY KEY (id),
+    constraint projects_pkey PRIMARY KEY (organization_id, id),
     constraint projects_id_organization_id_key UNIQUE (id, organization_id),
     constraint projects_key_key UNIQUE (organization_id, key),
     constraint projects_key_format CHECK ((key ~ '^[A-Z][A-Z0-9]{1,9}$'::text)),
@@ -75,11 +75,11 @@ begin
         raise exception 'this transaction is scoped to another organization'
             using errcode = 'insufficient_privilege', constraint = 'strata_task_by_id_tenant';
     end if;
-    ignored := set_config('strata.organization_id', p_organization_id::text, true);
+    ignored := strata_set_tenant(p_organization_id::text);
     return query
         select * from tasks t
          where t.organization_id = p_organization_id and t.id = p_id and t.deleted_at is null;
-    ignored := set_config('strata.organization_id', previous, true);
+    ignored := strata_set_tenant(previous);
 end
 $function$;
 

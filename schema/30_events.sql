@@ -10,7 +10,7 @@ create table public.audit_events (
     before jsonb,
     after jsonb,
     occurred_at timestamp with time zone default now() not null,
-    constraint audit_events_pkey PRIMARY KEY (id)
+    constraint audit_events_pkey PRIMARY KEY (organization_id, id)
 );
 
 create table public.outbox_events (
@@ -24,7 +24,7 @@ create table public.outbox_events (
     claimed_until timestamp with time zone,
     delivered_at timestamp with time zone,
     created_at timestamp with time zone default now() not null,
-    constraint outbox_events_pkey PRIMARY KEY (id),
+    constraint outbox_events_pkey PRIMARY KEY (organization_id, id),
     constraint outbox_events_attempts_non_negative CHECK ((attempts >= 0))
 );
 
@@ -45,8 +45,10 @@ create policy audit_events_tenant on public.audit_events as permissive for all t
 create policy outbox_events_relay_select on public.outbox_events as permissive for select to strata_relay using (true);
 create policy outbox_events_relay_update on public.outbox_events as permissive for update to strata_relay using (true) with check (true);
 create policy outbox_events_tenant_insert on public.outbox_events as permissive for insert to public with check ((organization_id = strata_current_organization()));
+create policy outbox_events_tenant_select on public.outbox_events as permissive for select to strata_app using ((organization_id = strata_current_organization()));
 grant INSERT on table public.audit_events to strata_app;
 grant INSERT on table public.outbox_events to strata_app;
+grant SELECT (id) on table public.outbox_events to strata_app;
 grant SELECT on table public.audit_events to strata_app;
 grant SELECT on table public.outbox_events to strata_relay;
 grant UPDATE on table public.outbox_events to strata_relay;

@@ -491,6 +491,38 @@ pub fn is_outcome_unknown(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_))
 }
 
+/// When a connection failed because the TLS library (rustls) refused the server's
+/// certificate: what happened and what to set, in one sentence. `None` for every other
+/// failure.
+///
+/// rustls takes only X.509 v3 certificates, and under `verify-ca`/`verify-full` only those
+/// signed by a CA it trusts. libpq (psql) is laxer, so a server psql reaches can still be
+/// refused here: Citus, for one, gives each node a self-signed v1 certificate. strata never
+/// falls back to a connection without TLS by itself; the fix is the operator's to choose.
+pub fn tls_refusal(error: &sqlx::Error) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = next {
+        // An io::Error's `source()` skips the error it wraps: look inside it by hand.
+        let inner = error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        for candidate in [Some(error), inner.map(|e| e as _)].into_iter().flatten() {
+            if let Some(rustls::Error::InvalidCertificate(reason)) =
+                candidate.downcast_ref::<rustls::Error>()
+            {
+                return Some(format!(
+                    "the server's TLS certificate was refused ({reason:?}): rustls, the TLS library \
+                     strata uses, accepts only X.509 v3 certificates, signed by a trusted CA under \
+                     verify-ca or verify-full. Give the server such a certificate (and set \
+                     database.ssl_root_cert to its CA), or, where the network is trusted, set \
+                     sslmode=disable in the URL (database.ssl_mode = \"disable\"); strata does not \
+                     fall back to a connection without TLS by itself"
+                ));
+            }
+        }
+        next = error.source();
+    }
+    None
+}
+
 /// Whether `host` is a loopback address or a Unix socket directory: a database on this
 /// machine (no TLS needed to reach it; `redo` allowed there by default).
 pub fn is_loopback(host: &str) -> bool {
@@ -505,6 +537,32 @@ pub fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_certificate_says_what_to_set_and_nothing_else_does() {
+        let refused = |reason| {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(reason),
+            ))
+        };
+        let advice = tls_refusal(&refused(rustls::CertificateError::BadEncoding));
+        let advice = advice.unwrap_or_default();
+        assert!(advice.contains("BadEncoding"), "{advice}");
+        assert!(advice.contains("sslmode=disable"), "{advice}");
+        assert!(advice.contains("database.ssl_root_cert"), "{advice}");
+        let refused_tls = sqlx::Error::Tls(Box::new(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        )));
+        assert!(tls_refusal(&refused_tls).is_some_and(|a| a.contains("UnknownIssuer")));
+        for other in [
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+            sqlx::Error::Tls(Box::new(rustls::Error::HandshakeNotComplete)),
+            sqlx::Error::PoolTimedOut,
+        ] {
+            assert_eq!(tls_refusal(&other), None, "{other}");
+        }
+    }
 
     #[test]
     fn redacts_the_password_in_userinfo_and_query() {

@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 pub use database::{
     DatabaseConfig, DatabaseUrl, Pooler, ServerSetting, SslMode, is_connection_lost, is_loopback,
-    is_outcome_unknown,
+    is_outcome_unknown, tls_refusal,
 };
 pub use error::{ConfigError, Origin, Problem};
 pub use http::{AuthConfig, HttpConfig, JwtAlgorithm};

@@ -53,6 +53,7 @@ pub async fn create(tx: &mut TenantTx<'_>, task: TaskId, body: &str) -> Result<C
            ), audit as (
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
                select $6, c.organization_id, c.author_id, 'comment', c.id, 'create', to_jsonb(c) from c
+               returning id
            )
            select id as "id!: CommentId", organization_id as "organization_id!: OrganizationId",
                   task_id as "task_id!: TaskId", author_id as "author_id!: UserId", body as "body!",
@@ -94,6 +95,7 @@ pub async fn edit(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<Co
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
                select $5, c.organization_id, c.author_id, 'comment', c.id, 'edit', to_jsonb(old), to_jsonb(c)
                  from c, old
+               returning id
            )
            select id as "id!: CommentId", organization_id as "organization_id!: OrganizationId",
                   task_id as "task_id!: TaskId", author_id as "author_id!: UserId", body as "body!",
@@ -169,6 +171,7 @@ pub async fn delete(tx: &mut TenantTx<'_>, id: CommentId) -> Result<(), Error> {
            ), audit as (
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before)
                select $5, c.organization_id, $3, 'comment', c.id, 'delete', to_jsonb(c) from c
+               returning id
            )
            select count(*) as "deleted!" from c"#,
         scope.organization_id().into_uuid(),

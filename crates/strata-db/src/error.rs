@@ -228,11 +228,14 @@ impl Error {
 /// Whether a failure to open a connection will come again at once, so that a caller waiting
 /// for a connection gets it now rather than after the acquire timeout: the server or the pooler
 /// refused in its own words (a wrong password, a missing database, a start-up parameter it does
-/// not take), or a server setting did not take. Not a network failure, nor a server that is
+/// not take), a server setting did not take, or the TLS library refused the server's
+/// certificate. Not a network failure, nor a server that is
 /// starting, stopping or full (57P01-57P03, 53300), which a wait can outlast.
 pub(crate) fn refuses_for_good(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Configuration(_) => true,
+        // The same certificate will be refused again.
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => strata_config::tls_refusal(error).is_some(),
         sqlx::Error::Database(_) => {
             !sqlstate(error).is_some_and(|code| code.starts_with("57P") || code == "53300")
         }
@@ -259,13 +262,17 @@ pub(crate) fn plan_went_stale(error: &sqlx::Error) -> bool {
 }
 
 /// What to do about a connection failure whose cause the words alone do not say.
-fn connect_hint(error: &sqlx::Error) -> &'static str {
+fn connect_hint(error: &sqlx::Error) -> String {
+    if let Some(refusal) = strata_config::tls_refusal(error) {
+        return format!(" ({refusal})");
+    }
     let text = error.to_string();
     if text.contains("unsupported startup parameter") {
         " (a pooler refused a start-up parameter: set database.pooler to its pool_mode, \"session\" \
          or \"transaction\", and strata sends its settings after connecting instead)"
+            .to_owned()
     } else {
-        ""
+        String::new()
     }
 }
 

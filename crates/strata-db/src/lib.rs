@@ -21,6 +21,18 @@
 //! tx.commit().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # On Citus
+//!
+//! The same statements run on a Citus coordinator, where the migrations distribute the tenant
+//! tables by organization. Two habits of the SQL here come from it:
+//! - the tenant is set with `strata_set_tenant()`, which Citus's `SET LOCAL` carries to the
+//!   workers ([`TenantTx`]);
+//! - every audit and outbox insert that selects from another part of its statement ends in
+//!   `RETURNING`. Citus runs such an insert apart from the rest; without `RETURNING` it sends
+//!   the rows to the shard as `COPY`, which PostgreSQL refuses on a table under row-level
+//!   security, and with it as an `INSERT … SELECT` on the shard, which row-level security checks.
+//!   `tests/citus.rs` fails on the first insert that forgets it.
 
 pub mod audit;
 pub mod comments;

@@ -49,6 +49,7 @@ pub async fn add(tx: &mut TenantTx<'_>, user: UserId, role: Role) -> Result<Memb
            ), audit as (
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
                select $4, m.organization_id, $5, 'membership', m.user_id, 'add', to_jsonb(m) from m
+               returning id
            )
            select organization_id as "organization_id!: OrganizationId", user_id as "user_id!: UserId",
                   role as "role!: Role", created_at as "created_at!", updated_at as "updated_at!"
@@ -80,18 +81,22 @@ pub async fn change_role(
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
-    // The organization row is locked first, as the trigger memberships_owner_required locks
-    // it: concurrent changes of owners then queue here instead of deadlocking on each other's
-    // membership rows (measured: 12 deadlocks in 50 two-owner races without it, 0 with it).
+    // The owners' rows are locked first, in user order, as the trigger
+    // memberships_owner_required locks them: concurrent changes of owners then queue here
+    // instead of deadlocking on each other's rows (measured when the organization's row was
+    // the lock: 12 deadlocks in 50 two-owner races without it, 0 with it). They are the
+    // organization's lock on its own shard: the organization's row is in a reference table,
+    // which Citus locks on every node.
     let current = sqlx::query!(
-        r#"with org as materialized (
-               select id from organizations where id = $1 for no key update
+        r#"with owners as materialized (
+               select user_id from memberships
+                where organization_id = $1 and role = 'owner'
+                order by user_id
+                  for no key update
            )
-           select m.role as "role: Role",
-                  (select count(*) from memberships o
-                    where o.organization_id = $1 and o.role = 'owner') as "owners!"
-             from org join memberships m on m.organization_id = org.id
-            where m.user_id = $2"#,
+           select m.role as "role: Role", (select count(*) from owners) as "owners!"
+             from memberships m
+            where m.organization_id = $1 and m.user_id = $2"#,
         scope.organization_id().into_uuid(),
         user.into_uuid(),
     )
@@ -116,6 +121,7 @@ pub async fn change_role(
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
                select $4, m.organization_id, $5, 'membership', m.user_id, 'change_role', to_jsonb(old), to_jsonb(m)
                  from m, old
+               returning id
            )
            select organization_id as "organization_id!: OrganizationId", user_id as "user_id!: UserId",
                   role as "role!: Role", created_at as "created_at!", updated_at as "updated_at!"
@@ -180,12 +186,13 @@ pub(crate) async fn add_owner(
                returning *
            )
            insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
-           select $3, m.organization_id, m.user_id, 'membership', m.user_id, 'add', to_jsonb(m) from m"#,
+           select $3, m.organization_id, m.user_id, 'membership', m.user_id, 'add', to_jsonb(m) from m
+           returning id"#,
         organization_id.into_uuid(),
         owner.into_uuid(),
         crate::AuditEventId::new().into_uuid(),
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
     Ok(Scope::owner_of(organization_id, owner))
 }
@@ -203,18 +210,19 @@ pub async fn remove(tx: &mut TenantTx<'_>, user: UserId) -> Result<(), Error> {
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
-    // Locks the organization row first, as in `change_role`.
+    // Locks the owners' rows first, as in `change_role`.
     let current = sqlx::query!(
-        r#"with org as materialized (
-               select id from organizations where id = $1 for no key update
+        r#"with owners as materialized (
+               select user_id from memberships
+                where organization_id = $1 and role = 'owner'
+                order by user_id
+                  for no key update
            )
-           select m.role as "role: Role",
-                  (select count(*) from memberships o
-                    where o.organization_id = $1 and o.role = 'owner') as "owners!",
+           select m.role as "role: Role", (select count(*) from owners) as "owners!",
                   (select count(*) from tasks t
                     where t.organization_id = $1 and t.assignee_id = $2) as "assigned!"
-             from org join memberships m on m.organization_id = org.id
-            where m.user_id = $2"#,
+             from memberships m
+            where m.organization_id = $1 and m.user_id = $2"#,
         scope.organization_id().into_uuid(),
         user.into_uuid(),
     )
@@ -235,13 +243,14 @@ pub async fn remove(tx: &mut TenantTx<'_>, user: UserId) -> Result<(), Error> {
                delete from memberships where organization_id = $1 and user_id = $2 returning *
            )
            insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before)
-           select $3, m.organization_id, $4, 'membership', m.user_id, 'remove', to_jsonb(m) from m"#,
+           select $3, m.organization_id, $4, 'membership', m.user_id, 'remove', to_jsonb(m) from m
+           returning id"#,
         scope.organization_id().into_uuid(),
         user.into_uuid(),
         crate::AuditEventId::new().into_uuid(),
         scope.actor().into_uuid(),
     )
-    .execute(conn)
+    .fetch_all(conn)
     .await;
     match removed.map_err(Error::from) {
         // A task assigned to the member after the check above: the foreign key refuses.

@@ -164,9 +164,7 @@ pub async fn create_with_owner(
     let organization = insert(&mut exec, new).await?;
     crate::scope::set_local(&mut exec, organization.id).await?;
     let scope = crate::memberships::add_owner(&mut exec, organization.id, owner).await?;
-    sqlx::query_scalar!("select set_config('strata.organization_id', $1, true)", previous)
-        .fetch_one(&mut exec)
-        .await?;
+    sqlx::query_scalar!("select strata_set_tenant($1)", previous).fetch_one(&mut exec).await?;
     crate::tenant::commit(tx, watch, nested).await?;
     Ok((organization, scope))
 }

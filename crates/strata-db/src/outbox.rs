@@ -3,6 +3,11 @@
 //!
 //! The outbox serves every tenant (a relay delivers for all), so it has no row-level security
 //! and these functions take no [`crate::Scope`].
+//!
+//! On Citus the outbox is distributed by organization, and Citus locks rows
+//! (`FOR UPDATE SKIP LOCKED`) only on one shard: [`claim`] is refused there. A relay on Citus
+//! asks which tenants have events ready ([`pending_tenants`]) and claims each tenant's
+//! ([`claim_tenant`]), with the same guarantees; both also work on PostgreSQL.
 
 use std::time::Duration;
 
@@ -60,6 +65,70 @@ pub async fn claim(
             )
            returning id as "id: OutboxEventId", organization_id as "organization_id: OrganizationId",
                      topic, aggregate_id, payload, attempts, created_at"#,
+        batch,
+        lease.as_secs_f64(),
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(of_write)?;
+    Ok(events)
+}
+
+/// The tenants with deliverable events, at most `limit`, the one with the oldest event first:
+/// what a relay on Citus claims next, one tenant at a time ([`claim_tenant`]).
+///
+/// # Errors
+///
+/// [`Error::Database`] only.
+#[tracing::instrument(skip(conn), err(level = "debug"))]
+pub async fn pending_tenants(
+    conn: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<OrganizationId>, Error> {
+    let tenants = sqlx::query_scalar!(
+        r#"select organization_id as "organization_id!: OrganizationId"
+             from outbox_events
+            where delivered_at is null and available_at <= now()
+              and (claimed_until is null or claimed_until < now())
+            group by organization_id
+            order by min(available_at), organization_id
+            limit $1"#,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(tenants)
+}
+
+/// As [`claim`], within one tenant's events: one shard on Citus, where [`claim`] is refused.
+///
+/// # Errors
+///
+/// [`Error::Database`] only.
+#[tracing::instrument(skip(conn), err(level = "debug"))]
+pub async fn claim_tenant(
+    conn: impl PgExecutor<'_>,
+    organization: OrganizationId,
+    batch: i64,
+    lease: Duration,
+) -> Result<Vec<OutboxEvent>, Error> {
+    let events = sqlx::query_as!(
+        OutboxEvent,
+        r#"update outbox_events
+              set attempts = attempts + 1,
+                  claimed_until = now() + make_interval(secs => $3)
+            where organization_id = $1 and id in (
+                select id from outbox_events
+                 where organization_id = $1
+                   and delivered_at is null and available_at <= now()
+                   and (claimed_until is null or claimed_until < now())
+                 order by available_at, id
+                 limit $2
+                 for update skip locked
+            )
+           returning id as "id: OutboxEventId", organization_id as "organization_id: OrganizationId",
+                     topic, aggregate_id, payload, attempts, created_at"#,
+        organization.into_uuid(),
         batch,
         lease.as_secs_f64(),
     )

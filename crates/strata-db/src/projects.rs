@@ -66,6 +66,7 @@ pub async fn create(tx: &mut TenantTx<'_>, new: &NewProject<'_>) -> Result<Proje
            ), audit as (
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
                select $6, p.organization_id, $7, 'project', p.id, 'create', to_jsonb(p) from p
+               returning id
            )
            select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
                   key as "key!", name as "name!", description as "description!",
@@ -191,6 +192,7 @@ pub async fn set_archived(
                select $4, p.organization_id, $5, 'project', p.id,
                       case when $3 then 'archive' else 'unarchive' end, to_jsonb(old), to_jsonb(p)
                  from p, old
+               returning id
            )
            select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
                   key as "key!", name as "name!", description as "description!",
@@ -244,7 +246,7 @@ pub async fn summaries(tx: &mut TenantTx<'_>) -> Result<Vec<ProjectSummary>, Err
              left join tasks t
                on t.project_id = p.id and t.organization_id = p.organization_id and t.deleted_at is null
             where p.organization_id = $1 and not p.archived
-            group by p.id
+            group by p.organization_id, p.id
             order by p.key"#,
         scope.organization_id().into_uuid(),
     )
@@ -284,6 +286,7 @@ pub async fn update(
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
                select $5, p.organization_id, $6, 'project', p.id, 'update', to_jsonb(old), to_jsonb(p)
                  from p, old
+               returning id
            )
            select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
                   key as "key!", name as "name!", description as "description!",

@@ -122,16 +122,15 @@ impl Scope {
     }
 }
 
-/// Sets the organization for row-level security until the end of the current transaction.
+/// Sets the organization for row-level security until the end of the current transaction,
+/// through `strata_set_tenant`: `set_config` on PostgreSQL, `SET LOCAL` on Citus (which
+/// sends it on to the workers, where the shards' policies read it).
 pub(crate) async fn set_local(
     conn: impl sqlx::PgExecutor<'_>,
     organization_id: OrganizationId,
 ) -> Result<(), Error> {
-    sqlx::query_scalar!(
-        "select set_config('strata.organization_id', $1, true)",
-        organization_id.to_string(),
-    )
-    .fetch_one(conn)
-    .await?;
+    sqlx::query_scalar!("select strata_set_tenant($1)", organization_id.to_string())
+        .fetch_one(conn)
+        .await?;
     Ok(())
 }

@@ -17,7 +17,8 @@ use strata_db::{
     Error, OrganizationId, Pool, PooledConnection, Role, TenantTx, UserId, comments, constraints,
     memberships, outbox,
 };
-use support::{app_pool, count, new_task, relay_pool, tenant, user};
+use strata_test_support::CitusCluster;
+use support::{CITUS_TRIALS, app_pool, citus_admin, count, new_task, relay_pool, tenant, user};
 use tokio::sync::Barrier;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -120,8 +121,8 @@ impl OwnerMove {
 async fn owner_race(
     admin: &PgPool,
     name: &str,
-    a_move: OwnerMove,
-    b_move: OwnerMove,
+    (a_move, b_move): (OwnerMove, OwnerMove),
+    trials: usize,
 ) -> TestResult {
     let app = app_pool(admin).await?;
     let mut setup = app.acquire().await?;
@@ -129,7 +130,7 @@ async fn owner_race(
     let b = user(&mut setup, &format!("{name}-b@example.com")).await?;
     let (mut no_owner, mut deadlocks, mut tally) = (0, 0, BTreeMap::<String, usize>::new());
     let mut wrong = Vec::new();
-    for trial in 0..OWNER_TRIALS {
+    for trial in 0..trials {
         let slug = format!("{name}-{trial}");
         let new = NewOrganization { slug: &slug, name: "Two owners" };
         let (org, _) = organizations::create_with_owner(&mut setup, &new, a.id).await?;
@@ -165,7 +166,7 @@ async fn owner_race(
         }
     }
     eprintln!(
-        "owner race {name} (A {a_move:?} B, B {b_move:?} A): {OWNER_TRIALS} trials, \
+        "owner race {name} (A {a_move:?} B, B {b_move:?} A): {trials} trials, \
          {no_owner} left without an owner, {deadlocks} losers got a deadlock (40P01) instead \
          of {}; outcomes (A / B): {tally:?}",
         constraints::MEMBERSHIPS_OWNER_REQUIRED
@@ -177,17 +178,17 @@ async fn owner_race(
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn two_owners_demoting_each_other_leave_one_owner(admin: PgPool) -> TestResult {
-    owner_race(&admin, "demote-demote", OwnerMove::Demote, OwnerMove::Demote).await
+    owner_race(&admin, "demote-demote", (OwnerMove::Demote, OwnerMove::Demote), OWNER_TRIALS).await
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn two_owners_removing_each_other_leave_one_owner(admin: PgPool) -> TestResult {
-    owner_race(&admin, "remove-remove", OwnerMove::Remove, OwnerMove::Remove).await
+    owner_race(&admin, "remove-remove", (OwnerMove::Remove, OwnerMove::Remove), OWNER_TRIALS).await
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn an_owner_demoted_while_removing_the_other_leaves_one_owner(admin: PgPool) -> TestResult {
-    owner_race(&admin, "demote-remove", OwnerMove::Demote, OwnerMove::Remove).await
+    owner_race(&admin, "demote-remove", (OwnerMove::Demote, OwnerMove::Remove), OWNER_TRIALS).await
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
@@ -424,7 +425,14 @@ async fn a_comment_edited_by_its_author_and_a_non_author_at_once_keeps_the_autho
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn two_transitions_from_one_version_let_exactly_one_win(admin: PgPool) -> TestResult {
-    let app = app_pool(&admin).await?;
+    transition_race(&admin, TRIALS).await
+}
+
+/// Two members move one task from the same version at once, `trials` times: exactly one
+/// wins, the other is told its version is stale, and the change is audited and announced
+/// once.
+async fn transition_race(admin: &PgPool, trials: usize) -> TestResult {
+    let app = app_pool(admin).await?;
     let mut setup = app.acquire().await?;
     let t = tenant(&mut setup, "acme").await?;
     let bob = user(&mut setup, "bob@example.com").await?;
@@ -435,7 +443,7 @@ async fn two_transitions_from_one_version_let_exactly_one_win(admin: PgPool) -> 
     let pairs =
         [(TaskStatus::InProgress, TaskStatus::Cancelled), (TaskStatus::Done, TaskStatus::Blocked)];
     let mut tally = BTreeMap::<String, usize>::new();
-    for trial in 0..TRIALS {
+    for trial in 0..trials {
         let (to_a, to_b) = pairs[trial % pairs.len()];
         let mut tx = t.scope.begin(&mut setup).await?;
         let task = tasks::create(&mut tx, &new_task(t.project.id, "Contested")).await?;
@@ -462,15 +470,24 @@ async fn two_transitions_from_one_version_let_exactly_one_win(admin: PgPool) -> 
             matches!(stale, Error::Stale { expected: e, actual: a } if e == expected && a == expected + 1),
             "trial {trial}: {stale:?}"
         );
-        let (status, transitions, events): (String, i64, i64) = sqlx::query_as(
-            "select t.status::text,
-                    (select count(*) from audit_events a where a.entity_id = t.id and a.action = 'transition'),
-                    (select count(*) from outbox_events o
-                      where o.aggregate_id = t.id and o.topic = 'task.status_changed')
-               from tasks t where t.id = $1",
+        // Three reads, not one with subqueries: on Citus the outbox stays on the coordinator
+        // and the others are sharded, and a query may not join them.
+        let status: String = sqlx::query_scalar("select status::text from tasks where id = $1")
+            .bind(task.id)
+            .fetch_one(admin)
+            .await?;
+        let transitions: i64 = sqlx::query_scalar(
+            "select count(*) from audit_events where entity_id = $1 and action = 'transition'",
         )
         .bind(task.id)
-        .fetch_one(&admin)
+        .fetch_one(admin)
+        .await?;
+        let events: i64 = sqlx::query_scalar(
+            "select count(*) from outbox_events
+              where aggregate_id = $1 and topic = 'task.status_changed'",
+        )
+        .bind(task.id)
+        .fetch_one(admin)
         .await?;
         assert_eq!(
             (status.as_str(), transitions, events),
@@ -479,7 +496,7 @@ async fn two_transitions_from_one_version_let_exactly_one_win(admin: PgPool) -> 
         );
     }
     eprintln!(
-        "transition race from one version: {TRIALS} trials; outcomes (owner / bob): {tally:?}"
+        "transition race from one version: {trials} trials; outcomes (owner / bob): {tally:?}"
     );
     Ok(())
 }
@@ -502,7 +519,13 @@ async fn rows_in_tenant(
 async fn the_application_reads_no_outbox_events_and_the_relay_reads_every_tenants(
     admin: PgPool,
 ) -> TestResult {
-    let app = app_pool(&admin).await?;
+    outbox_walls(&admin).await
+}
+
+/// The application writes its own tenant's outbox events and reads none; the relay reads and
+/// claims every tenant's.
+async fn outbox_walls(admin: &PgPool) -> TestResult {
+    let app = app_pool(admin).await?;
     let mut conn = app.acquire().await?;
     let a = tenant(&mut conn, "alpha").await?;
     let b = tenant(&mut conn, "beta").await?;
@@ -513,7 +536,7 @@ async fn the_application_reads_no_outbox_events_and_the_relay_reads_every_tenant
         }
         tx.commit().await?;
     }
-    assert_eq!(count(&admin, "outbox_events").await, 7, "the application wrote its events");
+    assert_eq!(count(admin, "outbox_events").await, 7, "the application wrote its events");
 
     // As the application, in alpha's transaction: every read of the outbox is refused (the
     // role has no SELECT on it), so no row of beta's, nor of alpha's, comes back.
@@ -550,17 +573,22 @@ async fn the_application_reads_no_outbox_events_and_the_relay_reads_every_tenant
     let err: Error =
         sqlx::query(insert).bind(a.org.id).execute(&mut conn).await.expect_err("no tenant").into();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
-    assert_eq!(count(&admin, "outbox_events where topic = 'forged'").await, 0);
+    assert_eq!(count(admin, "outbox_events where topic = 'forged'").await, 0);
 
     // The relay reads and claims every tenant's events, by design.
-    let relay = relay_pool(&admin).await?;
+    let relay = relay_pool(admin).await?;
     let mut conn = relay.acquire().await?;
     let (seen, tenants): (i64, i64) =
         sqlx::query_as("select count(*), count(distinct organization_id) from outbox_events")
             .fetch_one(&mut conn)
             .await?;
     assert_eq!((seen, tenants), (7, 2));
-    let claimed = outbox::claim(&mut conn, 100, Duration::from_secs(60)).await?;
+    // Tenant by tenant, as a relay on Citus claims (where `claim` is refused).
+    let mut claimed = Vec::new();
+    for tenant in outbox::pending_tenants(&mut conn, 10).await? {
+        claimed
+            .extend(outbox::claim_tenant(&mut conn, tenant, 100, Duration::from_secs(60)).await?);
+    }
     let per_tenant =
         |org: OrganizationId| claimed.iter().filter(|e| e.organization_id == org).count();
     assert_eq!((per_tenant(a.org.id), per_tenant(b.org.id)), (3, 4));
@@ -609,4 +637,23 @@ async fn forgetting_the_tenant_transaction_sees_and_changes_nothing(admin: PgPoo
     .into();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     Ok(())
+}
+
+/// The same races and walls on Citus (a coordinator and two workers of the test's own), where
+/// the migrations distribute the tables: the owner trigger runs on the shard of the
+/// membership, on a worker; the tenant reaches the workers by `SET LOCAL`; the outbox stays
+/// on the coordinator.
+#[tokio::test]
+async fn on_citus_owner_races_transitions_and_the_outbox_walls_hold() -> TestResult {
+    let cluster = CitusCluster::start()?;
+    let admin = citus_admin(&cluster, "owners").await?;
+    for (name, moves) in [
+        ("demote-demote", (OwnerMove::Demote, OwnerMove::Demote)),
+        ("remove-remove", (OwnerMove::Remove, OwnerMove::Remove)),
+        ("demote-remove", (OwnerMove::Demote, OwnerMove::Remove)),
+    ] {
+        owner_race(&admin, name, moves, CITUS_TRIALS).await?;
+    }
+    transition_race(&citus_admin(&cluster, "transitions").await?, CITUS_TRIALS).await?;
+    outbox_walls(&citus_admin(&cluster, "outbox").await?).await
 }

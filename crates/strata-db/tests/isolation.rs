@@ -6,7 +6,8 @@ mod support;
 use sqlx::{Connection, PgExecutor, PgPool};
 use strata_db::tasks::{self, ImportTask};
 use strata_db::{Error, Pool, PoolSettings, Role, Scope, TenantTx};
-use support::{app_options, app_pool, count, new_task, tenant};
+use strata_test_support::CitusCluster;
+use support::{app_options, app_pool, citus_admin, count, new_task, tenant};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -125,7 +126,13 @@ async fn the_setting_never_leaks_to_the_next_user_of_a_pooled_connection(
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn random_tenants_and_rows_never_cross(admin: PgPool) -> TestResult {
-    let app = app_pool(&admin).await?;
+    tenants_never_cross(&admin).await
+}
+
+/// Six tenants with a pseudo-random number of tasks each; thirty reads without any tenant
+/// filter, each in one tenant's transaction, see exactly that tenant's rows.
+async fn tenants_never_cross(admin: &PgPool) -> TestResult {
+    let app = app_pool(admin).await?;
     let mut conn = app.acquire().await?;
     // A small deterministic generator: the same "random" case every run, many shapes.
     let mut state: u64 = 0x5eed_cafe;
@@ -165,7 +172,13 @@ async fn random_tenants_and_rows_never_cross(admin: PgPool) -> TestResult {
 async fn get_confines_itself_in_one_statement_and_restores_the_setting(
     admin: PgPool,
 ) -> TestResult {
-    let app = app_pool(&admin).await?;
+    get_confines_itself(&admin).await
+}
+
+/// `tasks::get` outside a transaction sets the tenant for its one statement, and inside one
+/// puts the setting back; it refuses a transaction scoped to another tenant.
+async fn get_confines_itself(admin: &PgPool) -> TestResult {
+    let app = app_pool(admin).await?;
     let mut conn = app.acquire().await?;
     let a = tenant(&mut conn, "alpha").await?;
     let b = tenant(&mut conn, "beta").await?;
@@ -230,4 +243,14 @@ async fn creating_an_organization_inside_a_scoped_transaction_keeps_its_scope(
     let scope = Scope::resolve(&mut conn, gamma.id, a.owner.id).await?;
     assert_eq!(scope.role(), Role::Owner, "gamma was created with its owner");
     Ok(())
+}
+
+/// Row-level security on Citus (a coordinator and two workers of the test's own): evaluated on
+/// the workers' shards, where the tenant arrives by `SET LOCAL`; 0 rows of another tenant,
+/// with and without a filter, and `strata_task_by_id`'s borrowed tenant put back.
+#[tokio::test]
+async fn on_citus_tenants_never_cross() -> TestResult {
+    let cluster = CitusCluster::start()?;
+    tenants_never_cross(&citus_admin(&cluster, "random").await?).await?;
+    get_confines_itself(&citus_admin(&cluster, "get").await?).await
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use strata_db::{Error, OutboxEventId, constraints, outbox};
-use support::{app_pool, count, relay_pool, tenant};
+use strata_test_support::CitusCluster;
+use support::{app_pool, citus_admin, count, relay_pool, tenant};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -28,10 +29,39 @@ async fn seed_events(pool: &PgPool, organization: uuid::Uuid, n: i32) -> Result<
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn four_consumers_deliver_10k_events_exactly_once(admin: PgPool) -> TestResult {
-    let app = app_pool(&admin).await?;
-    let t = tenant(&mut app.acquire().await?, "acme").await?;
-    seed_events(&admin, t.org.id.into_uuid(), 10_000).await?;
-    let relay = relay_pool(&admin).await?;
+    deliver_exactly_once(&admin, &["acme"], 10_000, Claim::AnyTenant).await
+}
+
+#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+async fn four_consumers_claiming_tenant_by_tenant_deliver_each_event_once(
+    admin: PgPool,
+) -> TestResult {
+    deliver_exactly_once(&admin, &["alpha", "beta", "gamma"], 2_000, Claim::TenantByTenant).await
+}
+
+/// How the consumers claim.
+#[derive(Debug, Clone, Copy)]
+enum Claim {
+    /// [`outbox::claim`]: any tenant's events (PostgreSQL).
+    AnyTenant,
+    /// [`outbox::pending_tenants`], then [`outbox::claim_tenant`] for each (Citus too).
+    TenantByTenant,
+}
+
+/// `per_tenant` events for each of `tenants`, delivered by four consumers at once: each event
+/// exactly once, none left.
+async fn deliver_exactly_once(
+    admin: &PgPool,
+    tenants: &[&str],
+    per_tenant: i32,
+    how: Claim,
+) -> TestResult {
+    let app = app_pool(admin).await?;
+    for slug in tenants {
+        let t = tenant(&mut app.acquire().await?, slug).await?;
+        seed_events(admin, t.org.id.into_uuid(), per_tenant).await?;
+    }
+    let relay = relay_pool(admin).await?;
     let mut consumers = Vec::new();
     for _ in 0..4 {
         let relay = relay.clone();
@@ -39,7 +69,18 @@ async fn four_consumers_deliver_10k_events_exactly_once(admin: PgPool) -> TestRe
             let mut conn = relay.acquire().await?;
             let mut delivered = Vec::new();
             loop {
-                let batch = outbox::claim(&mut conn, 100, Duration::from_secs(60)).await?;
+                let lease = Duration::from_secs(60);
+                let batch = match how {
+                    Claim::AnyTenant => outbox::claim(&mut conn, 100, lease).await?,
+                    Claim::TenantByTenant => {
+                        let mut batch = Vec::new();
+                        for tenant in outbox::pending_tenants(&mut conn, 10).await? {
+                            batch
+                                .extend(outbox::claim_tenant(&mut conn, tenant, 100, lease).await?);
+                        }
+                        batch
+                    }
+                };
                 if batch.is_empty() {
                     break;
                 }
@@ -57,11 +98,21 @@ async fn four_consumers_deliver_10k_events_exactly_once(admin: PgPool) -> TestRe
         per_consumer.push(delivered.len());
         all.extend(delivered);
     }
+    let total = per_tenant as usize * tenants.len();
     let unique: BTreeSet<OutboxEventId> = all.iter().copied().collect();
-    assert_eq!((all.len(), unique.len()), (10_000, 10_000), "each event once: {per_consumer:?}");
-    let left = count(&admin, "outbox_events where delivered_at is null").await;
+    assert_eq!((all.len(), unique.len()), (total, total), "each event once: {per_consumer:?}");
+    let left = count(admin, "outbox_events where delivered_at is null").await;
     assert_eq!(left, 0, "none lost");
     Ok(())
+}
+
+/// Outbox delivery on Citus (a coordinator and two workers of the test's own), where the
+/// outbox is distributed by tenant: claimed tenant by tenant, each event once.
+#[tokio::test]
+async fn on_citus_four_consumers_deliver_each_event_once() -> TestResult {
+    let cluster = CitusCluster::start()?;
+    let admin = citus_admin(&cluster, "outbox").await?;
+    deliver_exactly_once(&admin, &["alpha", "beta", "gamma"], 500, Claim::TenantByTenant).await
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]

@@ -11,7 +11,8 @@ use strata_db::tasks::{
     self, ImportTask, TaskFilter, TaskMetadata, TaskOrder, TaskPatch, TaskStatus,
 };
 use strata_db::{Error, Role, Scope, TaskId, audit, constraints, memberships};
-use support::{app_pool, count, new_task, tenant, user};
+use strata_test_support::CitusCluster;
+use support::{app_pool, citus_admin, count, new_task, tenant, user};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -203,7 +204,13 @@ async fn an_import_in_its_own_transaction_is_atomic_and_advances_the_counter(
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn concurrent_creators_get_contiguous_numbers(admin: PgPool) -> TestResult {
-    let app = app_pool(&admin).await?;
+    contiguous_numbers(&admin, 100).await
+}
+
+/// Eight creators at once in one project, `each` tasks each: the numbers are 1 to 8 × `each`,
+/// no gaps, no duplicates.
+async fn contiguous_numbers(admin: &PgPool, each: i32) -> TestResult {
+    let app = app_pool(admin).await?;
     let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     drop(conn);
@@ -214,7 +221,7 @@ async fn concurrent_creators_get_contiguous_numbers(admin: PgPool) -> TestResult
         workers.push(tokio::spawn(async move {
             let mut numbers = Vec::new();
             let mut conn = pool.acquire().await?;
-            for i in 0..100 {
+            for i in 0..each {
                 let title = format!("worker {worker} task {i}");
                 let mut tx = scope.begin(&mut conn).await?;
                 numbers.push(tasks::create(&mut tx, &new_task(project, &title)).await?.number);
@@ -228,13 +235,19 @@ async fn concurrent_creators_get_contiguous_numbers(admin: PgPool) -> TestResult
         all.extend(worker.await??);
     }
     all.sort_unstable();
-    assert_eq!(all, (1..=800).collect::<Vec<i32>>(), "1..800, no gaps, no duplicates");
+    assert_eq!(all, (1..=8 * each).collect::<Vec<i32>>(), "no gaps, no duplicates");
     Ok(())
 }
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn concurrent_updates_of_one_version_let_exactly_one_win(admin: PgPool) -> TestResult {
-    let app = app_pool(&admin).await?;
+    one_winner_of_eight_updates(&admin).await
+}
+
+/// Eight writers update one task from the same version at once: one wins, seven are told
+/// their version is stale, and the audit log shows one change.
+async fn one_winner_of_eight_updates(admin: &PgPool) -> TestResult {
+    let app = app_pool(admin).await?;
     let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
@@ -654,4 +667,13 @@ async fn bulk_import_of_100k_tasks(admin: PgPool) -> TestResult {
             .await?;
     assert_eq!(events, 50);
     Ok(())
+}
+
+/// Task numbering and the one winner among racing updates on Citus (a coordinator and two
+/// workers of the test's own), where the migrations distribute the tables.
+#[tokio::test]
+async fn on_citus_numbers_stay_contiguous_and_one_update_wins() -> TestResult {
+    let cluster = CitusCluster::start()?;
+    contiguous_numbers(&citus_admin(&cluster, "numbering").await?, 25).await?;
+    one_winner_of_eight_updates(&citus_admin(&cluster, "updates").await?).await
 }

@@ -582,6 +582,9 @@ pub(crate) fn runner_database(config: &Config) -> DatabaseConfig {
 
 /// One sentence for a failed connection, from the driver's error (which holds no password).
 fn connect_reason(error: &sqlx::Error) -> String {
+    if let Some(refusal) = strata_config::tls_refusal(error) {
+        return refusal;
+    }
     match error {
         sqlx::Error::Database(db) => db.message().to_owned(),
         sqlx::Error::Io(io) => format!("{io}; is the server running and the address right?"),

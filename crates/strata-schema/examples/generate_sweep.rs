@@ -8,7 +8,10 @@
 //! proves the checkpoint on both kinds of database), and a new database is brought up from
 //! the files and from the checkpoint, timed.
 //!
-//! Usage: `generate_sweep [--squash] [--limit N] [--require-exact] [--out FILE.json] DIR...`, with
+//! With `--speed N`, only the last step of each history is generated, N times, against `up` of
+//! the whole history N times, each on a new database: the medians and their ratio.
+//!
+//! Usage: `generate_sweep [--squash | --speed N] [--limit N] [--require-exact] [--out FILE.json] DIR...`, with
 //! `DATABASE_URL` naming a server where it may create and drop databases; `--require-exact`
 //! fails unless every step is regenerated exactly (CI, on this project's own history). Each DIR holds one history in sqlx's file
 //! format (`<version>_<name>.sql` or `.up.sql`). `just generate-sweep` fetches the public
@@ -24,6 +27,11 @@ use strata_config::{Config, DatabaseUrl};
 use strata_schema::{Desired, GenerateOptions, Generation, SchemaError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// sqlx's table, which a history may write to (one deletes its own rows from it).
+const SQLX_TABLE: &str = "create table _sqlx_migrations (version bigint primary key,
+    description text not null, installed_on timestamptz not null default now(),
+    success boolean not null, checksum bytea not null, execution_time bigint not null)";
 
 /// One step's outcome.
 #[derive(Debug, Clone, Serialize)]
@@ -58,9 +66,11 @@ async fn main() -> Result<(), BoxError> {
     let mut out = PathBuf::from("target/sweep/generate-sweep.json");
     let mut dirs = Vec::new();
     let mut squash = false;
+    let mut speed = 0;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--squash" => squash = true,
+            "--speed" => speed = args.next().ok_or("--speed N")?.parse()?,
             "--limit" => limit = args.next().ok_or("--limit N")?.parse()?,
             "--require-exact" => require_exact = true,
             "--out" => out = PathBuf::from(args.next().ok_or("--out FILE")?),
@@ -76,6 +86,9 @@ async fn main() -> Result<(), BoxError> {
     let server = config.database.url.clone().ok_or("DATABASE_URL names the server")?;
     if squash {
         return squash_all(&config, &dirs, limit, &out).await;
+    }
+    if speed > 0 {
+        return speed_all(&config, &server, &dirs, speed, &out).await;
     }
     let mut histories = Vec::new();
     for dir in &dirs {
@@ -194,14 +207,7 @@ async fn sweep(
     let mut after_url = url::Url::parse(server.expose())?;
     after_url.set_path(&after_db);
     let mut after = PgConnection::connect(after_url.as_str()).await?;
-    // sqlx's table, which a history may write to (one deletes its own rows from it).
-    sqlx::raw_sql(
-        "create table _sqlx_migrations (version bigint primary key, description text not null,
-           installed_on timestamptz not null default now(), success boolean not null,
-           checksum bytea not null, execution_time bigint not null)",
-    )
-    .execute(&mut after)
-    .await?;
+    sqlx::raw_sql(SQLX_TABLE).execute(&mut after).await?;
     let history = std::env::temp_dir().join(format!("strata-sweep-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&history);
     std::fs::create_dir_all(&history)?;
@@ -352,6 +358,92 @@ async fn squash_all(
         out,
         serde_json::to_string_pretty(&serde_json::json!({ "squashed": results }))?,
     )?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// One history's last step generated, and the whole history brought up, `repeats` times each.
+#[derive(Debug, Serialize)]
+struct Speed {
+    name: String,
+    files: usize,
+    generate_seconds: Vec<f64>,
+    up_seconds: Vec<f64>,
+    /// Median of `generate_seconds` over median of `up_seconds`.
+    ratio: f64,
+}
+
+/// `--speed N`: for each history, `generate` of its last step (from the other files to a
+/// database with all of them, as the sweep does) and `up` of all its files, N times each,
+/// alternating so that both see the same machine.
+async fn speed_all(
+    config: &Config,
+    server: &DatabaseUrl,
+    dirs: &[PathBuf],
+    repeats: usize,
+    out: &Path,
+) -> Result<(), BoxError> {
+    let median = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+    };
+    let mut results = Vec::new();
+    for dir in dirs {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let files = files_of(dir)?.len();
+        let all = runner_copy(dir, files, "speed-all")?;
+        let before = runner_copy(dir, files.saturating_sub(1), "speed-before")?;
+        let mut admin = PgConnection::connect(server.expose()).await?;
+        let after_db = format!("strata_speed_after_{}", std::process::id());
+        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {after_db} with (force)")))
+            .execute(&mut admin)
+            .await?;
+        sqlx::raw_sql(AssertSqlSafe(format!("create database {after_db}")))
+            .execute(&mut admin)
+            .await?;
+        let mut after_url = url::Url::parse(server.expose())?;
+        after_url.set_path(&after_db);
+        let mut after = PgConnection::connect(after_url.as_str()).await?;
+        sqlx::raw_sql(SQLX_TABLE).execute(&mut after).await?;
+        for file in files_of(&all)? {
+            apply(&mut after, &std::fs::read_to_string(&file)?).await?;
+        }
+        after.close().await?;
+        let (mut generate_seconds, mut up_seconds) = (Vec::new(), Vec::new());
+        for _ in 0..repeats {
+            let options = GenerateOptions::new(
+                "step",
+                &before,
+                Desired::Url(DatabaseUrl::new(after_url.as_str())),
+            );
+            let at = Instant::now();
+            let generation = strata_schema::generate(config, &options).await?;
+            generate_seconds.push(at.elapsed().as_secs_f64());
+            if let Generation::Written { files, .. } = generation {
+                for file in files {
+                    std::fs::remove_file(file.path)?;
+                }
+            }
+            up_seconds.push(time_up_dir(config, &all).await?);
+        }
+        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {after_db} with (force)")))
+            .execute(&mut admin)
+            .await?;
+        let _ = std::fs::remove_dir_all(&all);
+        let _ = std::fs::remove_dir_all(&before);
+        let ratio = median(&generate_seconds) / median(&up_seconds).max(1e-9);
+        println!(
+            "{name}: {files} files; generate of the last step {:.2} s (median of {repeats}), up of all {:.2} s: {ratio:.2}x",
+            median(&generate_seconds),
+            median(&up_seconds)
+        );
+        results.push(Speed { name, files, generate_seconds, up_seconds, ratio });
+    }
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(out, serde_json::to_string_pretty(&serde_json::json!({ "speed": results }))?)?;
     println!("wrote {}", out.display());
     Ok(())
 }

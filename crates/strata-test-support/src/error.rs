@@ -77,6 +77,13 @@ pub enum HarnessError {
         #[source]
         source: io::Error,
     },
+    /// The server cannot load Citus (`shared_preload_libraries = 'citus'`).
+    #[error(
+        "Citus is not installed for this PostgreSQL: `scripts/citus.sh installed` builds it from \
+         ../shared/vendor/citus and installs it (as root; .ci/run does), or install your \
+         vendor's citus package"
+    )]
+    CitusNotInstalled,
     /// PgBouncer is not installed.
     #[error(
         "pgbouncer is not installed (looked on PATH and in /usr/sbin): install it \

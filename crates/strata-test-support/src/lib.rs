@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod citus;
 mod cluster;
 mod error;
 mod location;
@@ -32,6 +33,7 @@ mod toolchain;
 #[cfg(test)]
 mod tests;
 
+pub use citus::CitusCluster;
 pub use cluster::PrivateCluster;
 pub use error::HarnessError;
 pub use pgbouncer::{PgBouncer, PgBouncerBuilder, PoolMode, find_modern};

@@ -187,19 +187,28 @@ async fn insert_chunk(
     first.checked_add(size).ok_or_else(too_many)?;
     let row = sqlx::query!(
         r#"with t as (
-               insert into tasks (id, organization_id, project_id, number, title, description,
-                                  priority, assignee_id, labels, metadata, due_on)
-               select u.id, $1, $2, $3 + u.ord::int - 1, u.title, u.description, u.priority,
-                      u.assignee_id,
+               insert into tasks as inserted (id, organization_id, project_id, number, title,
+                                              description, priority, assignee_id, labels,
+                                              metadata, due_on)
+               select u.id, p.organization_id, p.id, $3 + u.ord::int - 1, u.title,
+                      u.description, u.priority, u.assignee_id,
                       -- NULL for no labels and for empty metadata: no JSON to parse
                       case when u.labels is null then '{}'::text[]
                            else array(select jsonb_array_elements_text(u.labels)) end,
                       coalesce(u.metadata, '{}'::jsonb), u.due_on
-                 from unnest($4::uuid[], $5::text[], $6::text[], $7::smallint[], $8::uuid[],
-                                $9::jsonb[], $10::jsonb[], $11::date[])
+                 -- From the project's row (locked already), not from constants: on Citus the
+                 -- insert then runs on the project's shard as an INSERT ... SELECT, where
+                 -- rows from constants would go through the coordinator as a COPY, which
+                 -- row-level security refuses.
+                 from projects p
+                cross join unnest($4::uuid[], $5::text[], $6::text[], $7::smallint[], $8::uuid[],
+                                  $9::jsonb[], $10::jsonb[], $11::date[])
                       with ordinality as u(id, title, description, priority, assignee_id,
                                            labels, metadata, due_on, ord)
-               returning number
+                where p.organization_id = $1 and p.id = $2
+               -- Qualified by an alias: Citus 13.2 writes an unqualified `number` here as
+               -- `tasks.number` on the shard, whose table has another name.
+               returning inserted.number
            ), summary as (
                select count(*) as count, min(number) as first, max(number) as last from t
            ), audit as (
@@ -207,12 +216,14 @@ async fn insert_chunk(
                select $12, $1, $13, 'project', $2, 'import',
                       jsonb_build_object('count', count, 'first_number', first, 'last_number', last)
                  from summary where count > 0
+               returning id
            ), outbox as (
                insert into outbox_events (id, organization_id, topic, aggregate_id, payload)
                select $14, $1, 'tasks.imported', $2,
                       jsonb_build_object('project_id', $2::uuid, 'count', count,
                                          'first_number', first, 'last_number', last)
                  from summary where count > 0
+               returning id
            )
            select count as "count!", first, last from summary"#,
         scope.organization_id().into_uuid(),

@@ -42,12 +42,14 @@ pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Er
            ), audit as (
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
                select $11, t.organization_id, $12, 'task', t.id, 'create', to_jsonb(t) from t
+               returning id
            ), outbox as (
                insert into outbox_events (id, organization_id, topic, aggregate_id, payload)
                select $13, t.organization_id, 'task.created', t.id,
                       jsonb_build_object('task_id', t.id, 'project_id', t.project_id,
                                          'number', t.number, 'status', t.status)
                  from t
+               returning id
            )
            select id as "id!: TaskId", organization_id as "organization_id!: OrganizationId",
                   project_id as "project_id!: ProjectId", number as "number!", title as "title!",
@@ -184,6 +186,7 @@ pub async fn update(
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
                select $11, t.organization_id, $12, 'task', t.id, 'update', to_jsonb(old), to_jsonb(t)
                  from t, old
+               returning id
            )
            select id as "id!: TaskId", organization_id as "organization_id!: OrganizationId",
                   project_id as "project_id!: ProjectId", number as "number!", title as "title!",
@@ -330,6 +333,7 @@ async fn change(
                insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
                select $9, t.organization_id, $10, 'task', t.id, $11, to_jsonb(old), to_jsonb(t)
                  from t, old
+               returning id
            ), outbox as (
                insert into outbox_events (id, organization_id, topic, aggregate_id, payload)
                select $12, t.organization_id, $13, t.id,
@@ -337,6 +341,7 @@ async fn change(
                                          'from', jsonb_build_object('status', old.status, 'assignee_id', old.assignee_id),
                                          'to', jsonb_build_object('status', t.status, 'assignee_id', t.assignee_id))
                  from t, old
+               returning id
            )
            select id as "id!: TaskId", organization_id as "organization_id!: OrganizationId",
                   project_id as "project_id!: ProjectId", number as "number!", title as "title!",

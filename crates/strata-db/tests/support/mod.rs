@@ -85,3 +85,23 @@ pub async fn count(admin: &PgPool, sql_table: &str) -> i64 {
     let sql = format!("select count(*) from {sql_table}");
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(admin).await.unwrap_or(-1)
 }
+
+/// Trials of each race on Citus, where every transaction crosses nodes: fewer than on one
+/// server, the same assertions.
+pub const CITUS_TRIALS: usize = 8;
+
+/// Database `name` on `cluster` (a Citus coordinator and two workers of the test's own),
+/// migrated with this project's history, which distributes the tables there; the superuser's
+/// pool on the coordinator, for setup, as `#[sqlx::test]` hands one on a single server.
+pub async fn citus_admin(
+    cluster: &strata_test_support::CitusCluster,
+    name: &str,
+) -> Result<PgPool, Box<dyn std::error::Error>> {
+    let url = cluster.create_database(name)?;
+    let admin = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&url).await?;
+    strata_migrate::MIGRATOR.run(&admin).await?;
+    let distributed: i64 =
+        sqlx::query_scalar("select count(*) from pg_dist_partition").fetch_one(&admin).await?;
+    assert_eq!(distributed, 10, "the migrations distribute every table on Citus");
+    Ok(admin)
+}

@@ -1,0 +1,85 @@
+//! [`CitusCluster`]: a distributed PostgreSQL of the test's own, a coordinator and two
+//! workers.
+
+use crate::{HarnessError, PrivateCluster};
+
+/// The settings every node starts with: Citus loaded, and prepared transactions for its
+/// two-phase commits (a write to a reference table reaches every node).
+const NODE_SETTINGS: &[(&str, &str)] = &[
+    ("shared_preload_libraries", "citus"),
+    ("max_prepared_transactions", "100"),
+    ("max_connections", "200"),
+    // Four shards per distributed table instead of 32: the same routing, less to create.
+    ("citus.shard_count", "4"),
+];
+
+/// A Citus cluster: a coordinator and two workers, each a [`PrivateCluster`] (own directory,
+/// own port, stopped and deleted when dropped, also when the test fails).
+///
+/// Citus does not send `CREATE DATABASE` to the workers: [`create_database`] makes the
+/// database and the extension on every node and adds the workers to the coordinator.
+///
+/// [`create_database`]: Self::create_database
+#[derive(Debug)]
+pub struct CitusCluster {
+    // Workers first: dropped before the coordinator, which would otherwise retry them.
+    workers: Vec<PrivateCluster>,
+    coordinator: PrivateCluster,
+}
+
+impl CitusCluster {
+    /// Starts the coordinator and two workers, with `citus` preloaded.
+    ///
+    /// # Errors
+    /// [`HarnessError::CitusNotInstalled`] when the server cannot load Citus
+    /// (`scripts/citus.sh installed` installs it), else as [`PrivateCluster::start`].
+    pub fn start() -> Result<Self, HarnessError> {
+        let start = || {
+            PrivateCluster::start_with(NODE_SETTINGS).map_err(|error| {
+                let text = error.to_string();
+                if text.contains("citus") && text.contains("could not access file") {
+                    HarnessError::CitusNotInstalled
+                } else {
+                    error
+                }
+            })
+        };
+        let coordinator = start()?;
+        let workers = vec![start()?, start()?];
+        Ok(Self { workers, coordinator })
+    }
+
+    /// Creates `database` on every node with the `citus` extension, registers the coordinator
+    /// and adds the workers; returns the coordinator's URL for it (superuser, `sslmode=disable`:
+    /// Citus gives each node a self-signed X.509 v1 certificate, which rustls refuses).
+    ///
+    /// # Errors
+    /// When a statement fails (psql's message).
+    pub fn create_database(&self, database: &str) -> Result<String, HarnessError> {
+        for node in self.nodes() {
+            node.psql("postgres", &format!("create database {database}"))?;
+            node.psql(database, "set client_min_messages = warning; create extension citus")?;
+        }
+        let mut setup =
+            format!("select citus_set_coordinator_host('127.0.0.1', {});", self.coordinator.port());
+        for worker in &self.workers {
+            setup.push_str(&format!("select citus_add_node('127.0.0.1', {});", worker.port()));
+        }
+        self.coordinator.psql(database, &setup)?;
+        Ok(format!("{}?sslmode=disable", self.coordinator.url(database)))
+    }
+
+    /// The coordinator, where clients connect.
+    pub fn coordinator(&self) -> &PrivateCluster {
+        &self.coordinator
+    }
+
+    /// The workers, which hold the shards.
+    pub fn workers(&self) -> &[PrivateCluster] {
+        &self.workers
+    }
+
+    fn nodes(&self) -> impl Iterator<Item = &PrivateCluster> {
+        std::iter::once(&self.coordinator).chain(&self.workers)
+    }
+}
