@@ -27,6 +27,9 @@ test: check verify-sqlx verify-schema (generate-sweep "--own")
     # installed) for the pooler tests; a missing one fails those tests with the reason.
     scripts/pgbouncer.sh installed >/dev/null || true
     if modern="$(scripts/pgbouncer.sh modern)"; then export PGBOUNCER_MODERN="$modern"; fi
+    # Citus for the tests on a coordinator and two workers (built once from ../shared/vendor
+    # and installed when root); a missing one fails those tests with the reason.
+    scripts/citus.sh installed >/dev/null || true
     DATABASE_URL="$url" cargo test --workspace --all-targets 2>&1 | tee target/test-output.log
     DATABASE_URL="$url" cargo test --workspace --doc 2>&1 | tee -a target/test-output.log
     if grep -q "{{ secret_sentinel }}" target/test-output.log; then
@@ -55,6 +58,16 @@ soak FACTOR="6":
 [group('database')]
 db-up:
     @scripts/db.sh up-redacted
+
+# Start a local Citus cluster (a coordinator and two workers on ports 54340-54342, database `strata`), building Citus from ../shared/vendor first when it is not installed; prints the coordinator's URL.
+[group('database')]
+citus-up:
+    @scripts/citus.sh up
+
+# Stop the local Citus cluster (its data stays under target/citus).
+[group('database')]
+citus-down:
+    @scripts/citus.sh down
 
 # Create or update the service's login role (member of strata_app, no superuser, no BYPASSRLS) and print its URL; the full URL is in target/strata-service.env.
 [group('database')]

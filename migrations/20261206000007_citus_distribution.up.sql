@@ -15,7 +15,8 @@
 -- - Triggers stay (citus.enable_unsafe_triggers, for this database): each runs on the shard of
 --   its row and reads only that shard, its colocated shards, or reference tables.
 -- - The tenant reaches the workers: strata_set_tenant uses SET LOCAL, which Citus sends to
---   every worker the transaction uses (citus.propagate_set_commands = 'local').
+--   every worker the transaction uses (citus.propagate_set_commands = 'local'). The functions
+--   that set it and read in one statement run on the tenant's worker when called alone.
 --
 -- create_distributed_table copies existing rows while holding each table's lock: on a
 -- database that already holds data, run this at a quiet time, or distribute with
@@ -73,6 +74,15 @@ begin
         foreign key (organization_id, assignee_id) references memberships(organization_id, user_id);
     alter table tasks add constraint tasks_project_fkey
         foreign key (project_id, organization_id) references projects(id, organization_id) on delete cascade;
+
+    -- Called alone (outside a transaction block), these run on the worker that holds the
+    -- tenant's shard: Citus sends SET LOCAL to the workers only inside a transaction block, and
+    -- here the tenant is set and read on that worker itself. Inside a transaction they run on
+    -- the coordinator, and SET LOCAL reaches the workers.
+    perform create_distributed_function('strata_enter_organization(uuid, uuid)',
+        'p_organization_id', colocate_with => 'memberships');
+    perform create_distributed_function('strata_task_by_id(uuid, uuid)',
+        'p_organization_id', colocate_with => 'memberships');
 
     execute format('alter database %I set citus.propagate_set_commands = %L',
         current_database(), 'local');

@@ -205,8 +205,9 @@ impl Error {
     /// Whether the database cannot be reached or cannot serve now, or the pool had no
     /// connection to give in time: nothing was done, and the same call may succeed later (an
     /// HTTP service answers 503 with `Retry-After`). Covers the pool's timeout and closing,
-    /// I/O, TLS and protocol failures, and the server shutting down, starting or out of
-    /// connections (SQLSTATE 57P01-57P03, 53300).
+    /// I/O, TLS and protocol failures, the server shutting down, starting or out of
+    /// connections (SQLSTATE 57P01-57P03, 53300), and a server that cannot reach another
+    /// (08006, 08001, 08004: a Citus worker that is down).
     pub fn is_unavailable(&self) -> bool {
         let e = match self {
             Self::Database(e) => e,
@@ -221,7 +222,13 @@ impl Error {
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::Protocol(_)
                 | sqlx::Error::WorkerCrashed
-        ) || sqlstate(e).is_some_and(|code| code.starts_with("57P") || code == "53300")
+        ) || sqlstate(e).is_some_and(|code| {
+            code.starts_with("57P")
+                || code == "53300"
+                // A connection the server itself could not make or keep: Citus's coordinator
+                // reports a worker it cannot reach as 08006 (08001, 08004 for a refused start).
+                || matches!(code.as_ref(), "08006" | "08001" | "08004")
+        })
     }
 }
 
@@ -306,6 +313,51 @@ enum Kind {
 /// references it): a duplicate id meets this index first, and is reported as [`TASKS_PKEY`].
 const TASKS_ID_ORGANIZATION_ID_KEY: &str = "tasks_id_organization_id_key";
 
+/// A constraint's name as the schema has it. On Citus a violation on a shard names the shard's
+/// copy, with `_` and the shard's id in it: appended (`projects_key_key_102045`), or, for a
+/// name a trigger makes from its table's (`audit_events_102148_append_only`), inside. A
+/// segment of digits goes when the name without it is one of ours.
+fn unsharded(name: &str) -> &str {
+    let ours = |n: &str| -> Option<&'static str> {
+        [TASKS_STATUS_TRANSITION, TASKS_ID_ORGANIZATION_ID_KEY]
+            .into_iter()
+            .chain(KNOWN.iter().map(|(k, ..)| *k))
+            .find(|k| *k == n)
+    };
+    if ours(name).is_some() {
+        return name;
+    }
+    let parts: Vec<&str> = name.split('_').collect();
+    for (at, part) in parts.iter().enumerate() {
+        if !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()) {
+            let mut rest = parts.clone();
+            rest.remove(at);
+            if let Some(known) = ours(&rest.join("_")) {
+                return known;
+            }
+        }
+    }
+    name
+}
+
+/// The constraint of an error that arrives without its name: Citus's coordinator relays a
+/// worker's error with its SQLSTATE, message, detail, hint and context, but not its
+/// constraint. The server's own messages quote the name (`… violates unique constraint "X"`);
+/// the errors this schema's triggers raise are known by their messages.
+fn relayed_constraint(message: &str) -> Option<&str> {
+    if let Some((_, rest)) = message.split_once("constraint \"") {
+        return rest.split_once('"').map(|(name, _)| name);
+    }
+    [
+        ("task status cannot change from ", TASKS_STATUS_TRANSITION),
+        ("an organization keeps at least one owner", MEMBERSHIPS_OWNER_REQUIRED),
+        (" is append-only: ", AUDIT_EVENTS_APPEND_ONLY),
+    ]
+    .into_iter()
+    .find(|(said, _)| message.contains(said))
+    .map(|(_, constraint)| constraint)
+}
+
 /// Known constraints: name, what a violation means, message.
 const KNOWN: &[(&str, Kind, &str)] = &[
     (ORGANIZATIONS_SLUG_KEY, Kind::Conflict, "an organization with this slug already exists"),
@@ -355,10 +407,11 @@ impl From<sqlx::Error> for Error {
             return Self::Database(error);
         };
         let code = db.code().unwrap_or_default();
-        if db.constraint() == Some(TASKS_STATUS_TRANSITION) {
+        let constraint = db.constraint().or_else(|| relayed_constraint(db.message()));
+        if constraint.map(unsharded) == Some(TASKS_STATUS_TRANSITION) {
             return Self::InvalidTransition { message: db.message().to_owned() };
         }
-        let name = match db.constraint() {
+        let name = match constraint.map(unsharded) {
             Some(TASKS_ID_ORGANIZATION_ID_KEY) => Some(TASKS_PKEY),
             other => other,
         };
@@ -403,6 +456,40 @@ mod tests {
         assert!(!Error::Database(sqlx::Error::RowNotFound).is_unavailable());
         assert!(!Error::NotFound { entity: "task" }.is_unavailable());
         assert!(!Error::Stale { expected: 1, actual: 2 }.is_unavailable());
+    }
+
+    #[test]
+    fn a_relayed_error_is_known_by_its_message() {
+        for (message, constraint) in [
+            (
+                "duplicate key value violates unique constraint \"projects_key_key_102052\"",
+                "projects_key_key_102052",
+            ),
+            (
+                "insert or update on table \"tasks_102084\" violates foreign key constraint \"tasks_assignee_fkey_102084\"",
+                "tasks_assignee_fkey_102084",
+            ),
+            (
+                "new row for relation \"tasks_102084\" violates check constraint \"tasks_title_not_blank_102084\"",
+                "tasks_title_not_blank_102084",
+            ),
+            ("task status cannot change from done to todo", TASKS_STATUS_TRANSITION),
+            ("an organization keeps at least one owner", MEMBERSHIPS_OWNER_REQUIRED),
+            ("audit_events_102148 is append-only: UPDATE refused", AUDIT_EVENTS_APPEND_ONLY),
+        ] {
+            assert_eq!(relayed_constraint(message), Some(constraint), "{message}");
+        }
+        assert_eq!(relayed_constraint("division by zero"), None);
+    }
+
+    #[test]
+    fn a_shards_constraint_name_is_the_schemas() {
+        assert_eq!(unsharded("projects_key_key_102045"), PROJECTS_KEY_KEY);
+        assert_eq!(unsharded(PROJECTS_KEY_KEY), PROJECTS_KEY_KEY);
+        assert_eq!(unsharded("tasks_status_transition_102084"), TASKS_STATUS_TRANSITION);
+        assert_eq!(unsharded("somebody_elses_102045"), "somebody_elses_102045");
+        assert_eq!(unsharded("projects_key_key_x1"), "projects_key_key_x1");
+        assert_eq!(unsharded("audit_events_102148_append_only"), AUDIT_EVENTS_APPEND_ONLY);
     }
 
     #[test]

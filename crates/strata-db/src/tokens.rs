@@ -229,23 +229,42 @@ pub async fn list(
 ///
 /// [`Error::NotFound`] when the user has no such token.
 #[tracing::instrument(skip(conn), err(level = "debug"))]
-pub async fn revoke(
-    conn: impl PgExecutor<'_>,
-    user: UserId,
-    id: ApiTokenId,
-) -> Result<ApiToken, Error> {
-    sqlx::query_as!(
+pub async fn revoke<C>(conn: &mut C, user: UserId, id: ApiTokenId) -> Result<ApiToken, Error>
+where
+    C: ?Sized,
+    for<'c> &'c mut C: PgExecutor<'c>,
+{
+    // Set once: only a token not revoked yet takes the time. Not one statement with
+    // `coalesce(revoked_at, now())`: Citus refuses a function that is not immutable under
+    // COALESCE or CASE in an update of a reference table, and `least(revoked_at, now())` lets a
+    // second revoker whose transaction began earlier move the time back.
+    let revoked = sqlx::query_as!(
         ApiToken,
-        r#"update api_tokens set revoked_at = coalesce(revoked_at, now())
-            where id = $1 and user_id = $2
+        r#"update api_tokens set revoked_at = now()
+            where id = $1 and user_id = $2 and revoked_at is null
         returning id as "id: ApiTokenId", user_id as "user_id: UserId", name, created_at,
                   expires_at, revoked_at"#,
         id.into_uuid(),
         user.into_uuid(),
     )
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await
-    .map_err(of_write)?
+    .map_err(of_write)?;
+    if let Some(token) = revoked {
+        return Ok(token);
+    }
+    // Revoked already (by this caller before, or by another at the same moment), or not this
+    // user's: as it stands.
+    sqlx::query_as!(
+        ApiToken,
+        r#"select id as "id: ApiTokenId", user_id as "user_id: UserId", name, created_at,
+                  expires_at, revoked_at
+             from api_tokens where id = $1 and user_id = $2"#,
+        id.into_uuid(),
+        user.into_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
     .ok_or(Error::NotFound { entity: "token" })
 }
 

@@ -1,16 +1,21 @@
 //! strata-db on Citus (a coordinator and two workers of the test's own, the tables distributed
 //! by the migrations): every operation inside a tenant transaction reaches one shard, as
-//! Citus itself counts it, and a connection refused on the nodes' certificates says what to
-//! set.
+//! Citus itself counts it; a connection refused on the nodes' certificates says what to set;
+//! a worker stopped under load costs retryable errors and nothing acknowledged.
 
 mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use sqlx::PgPool;
 use strata_db::projects::{self, NewProject};
 use strata_db::tasks::{self, ImportTask, TaskFilter, TaskOrder, TaskPatch, TaskStatus};
-use strata_db::{Error, Pool, PoolSettings, Role, TenantTx, audit, comments, memberships};
+use strata_db::{Error, Pool, PoolSettings, Retry, Role, TenantTx, audit, comments, memberships};
 use strata_test_support::CitusCluster;
 use support::{app_options, app_pool, citus_admin, new_task, tenant, user};
+use tokio::sync::Mutex;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -149,4 +154,123 @@ async fn a_node_certificate_rustls_refuses_is_explained_not_bypassed() -> TestRe
     assert!(text.contains("sslmode=disable"), "{text}");
     assert!(!error.is_retryable(), "the same certificate would be refused again");
     Ok(())
+}
+
+/// The port of the worker that holds `organization`'s tasks.
+async fn worker_of(
+    admin: &PgPool,
+    organization: strata_db::OrganizationId,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "select nodeport from citus_shards
+          where table_name = 'tasks'::regclass
+            and shardid = get_shard_id_for_distribution_column('tasks', $1)",
+    )
+    .bind(organization.into_uuid())
+    .fetch_one(admin)
+    .await
+}
+
+#[tokio::test]
+async fn a_worker_stopped_and_started_under_load_loses_nothing_acknowledged() -> TestResult {
+    let cluster = CitusCluster::start()?;
+    let admin = citus_admin(&cluster, "restart").await?;
+    let app = app_pool(&admin).await?;
+    let stopped_port = i32::from(cluster.workers()[1].port());
+    // Tenants on both workers: some keep working while the other is down.
+    let mut conn = app.acquire().await?;
+    let mut tenants = Vec::new();
+    for i in 0..32 {
+        let t = tenant(&mut conn, &format!("tenant-{i}")).await?;
+        let on_stopped = worker_of(&admin, t.org.id).await? == stopped_port;
+        tenants.push((t, on_stopped));
+        let both = tenants.iter().any(|(_, s)| *s) && tenants.iter().any(|(_, s)| !*s);
+        if both && tenants.len() >= 4 {
+            break;
+        }
+    }
+    drop(conn);
+
+    let done = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let failures = Arc::new(Mutex::new(Vec::<(bool, String)>::new()));
+    let mut writers = Vec::new();
+    for (i, (t, _)) in tenants.iter().enumerate() {
+        let (app, done) = (app.clone(), done.clone());
+        let (acknowledged, failures) = (acknowledged.clone(), failures.clone());
+        let (scope, project) = (t.scope, t.project.id);
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !done.load(Ordering::Relaxed) {
+                n += 1;
+                let title = format!("writer {i} task {n}");
+                let result = async {
+                    let mut conn = app.acquire().await?;
+                    let mut tx = scope.begin(&mut conn).await?;
+                    let task = tasks::create(&mut tx, &new_task(project, &title)).await?;
+                    tx.commit().await?;
+                    Ok::<_, Error>(task.id)
+                }
+                .await;
+                match result {
+                    Ok(id) => acknowledged.lock().await.push(id),
+                    Err(error) => {
+                        let retryable = error.retry() != Retry::No;
+                        failures.lock().await.push((retryable, format!("{error:?}")));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }));
+    }
+    let acked = || async { acknowledged.lock().await.len() };
+    let failed = || async { failures.lock().await.len() };
+    // Load first; then the worker goes down until its tenants' writes have failed, and comes
+    // back until writes succeed again.
+    wait_for("writes before the stop", async || acked().await >= 20).await?;
+    let worker = &cluster.workers()[1];
+    worker.stop()?;
+    wait_for("failures while the worker is down", async || failed().await >= 5).await?;
+    let acked_while_down = acked().await;
+    worker.start_again()?;
+    let after_restart = acked().await;
+    wait_for("writes after the restart", async || acked().await >= after_restart + 20).await?;
+    done.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await?;
+    }
+
+    let failures = failures.lock().await.clone();
+    let acknowledged = acknowledged.lock().await.clone();
+    let ids: Vec<uuid::Uuid> = acknowledged.iter().map(|id| id.into_uuid()).collect();
+    let found: i64 = sqlx::query_scalar("select count(*) from tasks where id = any($1)")
+        .bind(&ids)
+        .fetch_one(&admin)
+        .await?;
+    let not_retryable: Vec<&String> =
+        failures.iter().filter(|(retryable, _)| !retryable).map(|(_, e)| e).collect();
+    eprintln!(
+        "worker restart under {} writers: {} tasks acknowledged ({acked_while_down} by the time \
+         the worker came back), {} failures, {} of them not retryable; first: {:?}",
+        tenants.len(),
+        acknowledged.len(),
+        failures.len(),
+        not_retryable.len(),
+        failures.first()
+    );
+    assert!(not_retryable.is_empty(), "failures that are not retryable: {not_retryable:#?}");
+    assert_eq!(found, acknowledged.len() as i64, "every acknowledged task is there");
+    Ok(())
+}
+
+/// Polls `condition` every 20 ms for up to 60 s; an error naming `what` when it never holds.
+async fn wait_for(what: &str, condition: impl AsyncFn() -> bool) -> TestResult {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if condition().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!("timed out waiting for {what}").into())
 }

@@ -69,7 +69,8 @@ async fn every_tenant_owned_table_has_forced_row_level_security(pool: PgPool) ->
     .await?;
     assert!(loose.is_empty(), "policies not keyed on the transaction's tenant: {loose:?}");
     // The outbox: every role inserts only into its tenant; only the relay reads and settles,
-    // across tenants (name, command, roles, USING, WITH CHECK).
+    // across tenants; the application reads back its own tenant's rows, of which it may read
+    // only the id column (name, command, roles, USING, WITH CHECK).
     let outbox: Vec<String> = sqlx::query_scalar(
         "select format('%s %s %s %s %s', polname, polcmd,
                        (select string_agg(case when r = 0 then 'public' else r::regrole::text end, ',')
@@ -87,6 +88,8 @@ async fn every_tenant_owned_table_has_forced_row_level_security(pool: PgPool) ->
             "outbox_events_relay_select r strata_relay true -",
             "outbox_events_relay_update w strata_relay true true",
             "outbox_events_tenant_insert a public - (organization_id = strata_current_organization())",
+            // The ids of its own tenant's events only: its inserts end in RETURNING id.
+            "outbox_events_tenant_select r strata_app (organization_id = strata_current_organization()) -",
         ]
     );
     let privileges: Vec<String> = sqlx::query_scalar(

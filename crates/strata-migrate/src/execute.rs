@@ -515,6 +515,9 @@ pub(crate) fn describe_failure(
         })
     });
     let mut message = format!("{}{code}", db.message());
+    if let Some(node) = worker(db) {
+        message.push_str(&format!(" on worker {node}"));
+    }
     match line {
         Some(line) => message.push_str(&format!(" at line {line} of {file}")),
         None => message.push_str(&format!(" in {file}")),
@@ -523,6 +526,14 @@ pub(crate) fn describe_failure(
         message.push_str(&format!("; failing statement{label}: {}", abbreviate(failing.text)));
     }
     message
+}
+
+/// The Citus worker that raised the error, when it came from one: Citus relays a worker's
+/// error with the context `while executing command on HOST:PORT`.
+fn worker(db: &dyn sqlx::error::DatabaseError) -> Option<&str> {
+    let context = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?.r#where()?;
+    let after = context.split("while executing command on ").nth(1)?;
+    after.split_whitespace().next()
 }
 
 /// A statement on one line, at most about 200 characters.

@@ -23,6 +23,8 @@ use squawk_linter::{Linter, Rule};
 use crate::error::SchemaError;
 use strata_migrate::lexer;
 
+mod citus;
+
 /// The rules enabled: those about locks, rewrites and scans under traffic, and about
 /// changes that break the code still running. Each has a test that triggers it.
 pub const RULES: [Rule; 16] = [
@@ -240,6 +242,37 @@ async fn table_rows(conn: &mut PgConnection, name: &str) -> Result<Option<f64>, 
     Ok(rows)
 }
 
+/// A finding before ignores and severity are applied.
+struct Found {
+    /// Byte offset in the file.
+    offset: usize,
+    /// The statement's first line.
+    statement_line: usize,
+    rule: String,
+    message: String,
+    locks: Option<&'static str>,
+    help: Option<String>,
+    table: Option<String>,
+    /// An error whatever the table's size (a rule about correctness, not about locks).
+    always_error: bool,
+}
+
+impl Found {
+    /// A finding on statement `s` of `sql`.
+    fn on(sql: &str, s: &lexer::Statement<'_>, rule: &str, message: String, help: String) -> Self {
+        Self {
+            offset: s.text.as_ptr() as usize - sql.as_ptr() as usize,
+            statement_line: s.line,
+            rule: rule.to_owned(),
+            message,
+            locks: None,
+            help: Some(help),
+            table: target_table(s.text),
+            always_error: false,
+        }
+    }
+}
+
 /// Lints `migrations` (in order); with `database`, table sizes decide each finding's severity.
 ///
 /// # Errors
@@ -266,6 +299,10 @@ pub async fn lint(
         })
         .collect();
     let mut sizes: BTreeMap<String, Option<f64>> = BTreeMap::new();
+    let citus = match &mut database {
+        Some(conn) => citus::Layout::read(conn).await?,
+        None => None,
+    };
     for m in migrations {
         let file = strata_migrate::file_name(m);
         let sql = m.sql.as_str();
@@ -287,26 +324,26 @@ pub async fn lint(
             if table.as_ref().is_some_and(|t| created.contains(t)) {
                 continue;
             }
-            found.push((
+            found.push(Found {
                 offset,
-                statement.map_or(1, |s| s.line),
-                violation.code.to_string(),
-                violation.message,
-                locks(violation.code),
-                violation.help,
+                statement_line: statement.map_or(1, |s| s.line),
+                rule: violation.code.to_string(),
+                message: violation.message,
+                locks: locks(violation.code),
+                help: violation.help,
                 table,
-            ));
+                always_error: false,
+            });
         }
         for s in statements.iter().filter(|s| s.concurrently && !m.no_tx) {
-            let offset = s.text.as_ptr() as usize - sql.as_ptr() as usize;
-            found.push((
-                offset,
-                s.line,
-                "concurrently-in-transactional-file".to_owned(),
-                "CONCURRENTLY cannot run inside the transaction the runner wraps this file in".to_owned(),
-                None,
-                Some("make `-- no-transaction` the file's first line (a file not applied anywhere yet)".to_owned()),
-                target_table(s.text),
+            found.push(Found::on(
+                sql,
+                s,
+                "concurrently-in-transactional-file",
+                "CONCURRENTLY cannot run inside the transaction the runner wraps this file in"
+                    .to_owned(),
+                "make `-- no-transaction` the file's first line (a file not applied anywhere yet)"
+                    .to_owned(),
             ));
         }
         if m.no_tx {
@@ -317,20 +354,24 @@ pub async fn lint(
                     first.as_str(),
                     "begin" | "commit" | "rollback" | "savepoint" | "start" | "end"
                 ) {
-                    let offset = s.text.as_ptr() as usize - sql.as_ptr() as usize;
-                    found.push((
-                        offset,
-                        s.line,
-                        "transaction-control-in-no-transaction-file".to_owned(),
+                    let mut finding = Found::on(
+                        sql,
+                        s,
+                        "transaction-control-in-no-transaction-file",
                         "a -- no-transaction file runs each statement on its own: transaction control breaks its resume".to_owned(),
-                        None,
-                        Some("move the statements that belong together into a transactional file".to_owned()),
-                        None,
-                    ));
+                        "move the statements that belong together into a transactional file".to_owned(),
+                    );
+                    finding.table = None;
+                    found.push(finding);
                 }
             }
         }
-        for (offset, statement_line, rule, message, locks, help, table) in found {
+        if let Some(citus) = &citus {
+            found.extend(statements.iter().flat_map(|s| citus::check(citus, sql, s)));
+        }
+        for Found { offset, statement_line, rule, message, locks, help, table, always_error } in
+            found
+        {
             let mut ignored = false;
             for (ignored_rule, reason) in ignores_above(sql, statement_line) {
                 if ignored_rule != rule {
@@ -393,6 +434,7 @@ pub async fn lint(
                 }
                 (_, table) => (Severity::Error, table),
             };
+            let severity = if always_error { Severity::Error } else { severity };
             report.findings.push(LintFinding {
                 file: file.clone(),
                 line,

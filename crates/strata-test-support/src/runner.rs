@@ -80,13 +80,29 @@ pub fn url_for(name: &str, password: Option<&str>) -> String {
     url.to_string()
 }
 
-/// The URL of the database behind `pool`.
+/// The URL of the database behind `pool`: on the test server, as [`url_for`] gives it; on a
+/// server of the test's own ([`crate::PrivateCluster`], [`crate::CitusCluster`]: trust
+/// authentication, no TLS), its own host and port.
 pub async fn url_of(pool: &PgPool) -> String {
     let name: String = sqlx::query_scalar("select current_database()")
         .fetch_one(pool)
         .await
         .expect("current_database()");
-    url_for(&name, None)
+    let on_server = url_for(&name, None);
+    let options = pool.connect_options();
+    let server = url::Url::parse(&on_server).expect("DATABASE_URL is a URL");
+    let same = server.host_str() == Some(options.get_host())
+        && server.port_or_known_default() == Some(options.get_port());
+    if same {
+        on_server
+    } else {
+        format!(
+            "postgres://{}@{}:{}/{name}?sslmode=disable",
+            options.get_username(),
+            options.get_host(),
+            options.get_port()
+        )
+    }
 }
 
 /// An empty directory of its own.

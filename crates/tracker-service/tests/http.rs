@@ -7,6 +7,11 @@ mod common;
 use common::*;
 #[sqlx::test(migrations = false)]
 async fn every_error_has_its_status_and_a_problem_body(admin: PgPool) -> TestResult {
+    check_that_every_error_has_its_status_and_a_problem_body(admin).await
+}
+
+/// The body of [`every_error_has_its_status_and_a_problem_body`], on any server.
+async fn check_that_every_error_has_its_status_and_a_problem_body(admin: PgPool) -> TestResult {
     let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "acme").await?;
     let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
@@ -133,6 +138,13 @@ async fn every_error_has_its_status_and_a_problem_body(admin: PgPool) -> TestRes
 
 #[sqlx::test(migrations = false)]
 async fn two_updates_of_one_version_at_once_one_wins_one_is_stale(admin: PgPool) -> TestResult {
+    check_that_two_updates_of_one_version_at_once_one_wins_one_is_stale(admin).await
+}
+
+/// The body of [`two_updates_of_one_version_at_once_one_wins_one_is_stale`], on any server.
+async fn check_that_two_updates_of_one_version_at_once_one_wins_one_is_stale(
+    admin: PgPool,
+) -> TestResult {
     let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "race").await?;
     let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
@@ -159,6 +171,13 @@ async fn two_updates_of_one_version_at_once_one_wins_one_is_stale(admin: PgPool)
 
 #[sqlx::test(migrations = false)]
 async fn a_create_retried_with_its_id_is_a_conflict_not_a_second_task(admin: PgPool) -> TestResult {
+    check_that_a_create_retried_with_its_id_is_a_conflict_not_a_second_task(admin).await
+}
+
+/// The body of [`a_create_retried_with_its_id_is_a_conflict_not_a_second_task`], on any server.
+async fn check_that_a_create_retried_with_its_id_is_a_conflict_not_a_second_task(
+    admin: PgPool,
+) -> TestResult {
     let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "retry").await?;
     let tasks = format!("/organizations/{}/projects/{}/tasks", w.org, w.project);
@@ -180,6 +199,13 @@ async fn a_create_retried_with_its_id_is_a_conflict_not_a_second_task(admin: PgP
 
 #[sqlx::test(migrations = false)]
 async fn paging_through_a_thousand_tasks_sees_each_once_in_order(admin: PgPool) -> TestResult {
+    check_that_paging_through_a_thousand_tasks_sees_each_once_in_order(admin).await
+}
+
+/// The body of [`paging_through_a_thousand_tasks_sees_each_once_in_order`], on any server.
+async fn check_that_paging_through_a_thousand_tasks_sees_each_once_in_order(
+    admin: PgPool,
+) -> TestResult {
     let settings = PoolSettings { max_connections: 8, ..PoolSettings::default() };
     let service =
         Service::start(service_pool(&admin, &url_of(&admin).await, settings).await?).await?;
@@ -224,6 +250,11 @@ async fn paging_through_a_thousand_tasks_sees_each_once_in_order(admin: PgPool) 
 
 #[sqlx::test(migrations = false)]
 async fn another_tenants_task_is_not_found_and_never_shown(admin: PgPool) -> TestResult {
+    check_that_another_tenants_task_is_not_found_and_never_shown(admin).await
+}
+
+/// The body of [`another_tenants_task_is_not_found_and_never_shown`], on any server.
+async fn check_that_another_tenants_task_is_not_found_and_never_shown(admin: PgPool) -> TestResult {
     let service = Service::on(&admin, &Default::default()).await?;
     let acme = world(&service, "acme").await?;
     let globex = world(&service, "globex").await?;
@@ -340,6 +371,11 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish(admin: PgPool) ->
 
 #[sqlx::test(migrations = false)]
 async fn hostile_input_gets_a_problem_never_a_500(admin: PgPool) -> TestResult {
+    check_that_hostile_input_gets_a_problem_never_a_500(admin).await
+}
+
+/// The body of [`hostile_input_gets_a_problem_never_a_500`], on any server.
+async fn check_that_hostile_input_gets_a_problem_never_a_500(admin: PgPool) -> TestResult {
     let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "acme").await?;
     let (org, project, task, owner) = (&w.org, &w.project, &w.task, w.owner.as_str());
@@ -444,6 +480,11 @@ async fn hostile_input_gets_a_problem_never_a_500(admin: PgPool) -> TestResult {
 
 #[sqlx::test(migrations = false)]
 async fn members_projects_and_comments_page_like_tasks(admin: PgPool) -> TestResult {
+    check_that_members_projects_and_comments_page_like_tasks(admin).await
+}
+
+/// The body of [`members_projects_and_comments_page_like_tasks`], on any server.
+async fn check_that_members_projects_and_comments_page_like_tasks(admin: PgPool) -> TestResult {
     let service = Service::on(&admin, &Default::default()).await?;
     let w = world(&service, "acme").await?;
     let (org, owner) = (&w.org, w.owner.as_str());
@@ -493,6 +534,37 @@ async fn members_projects_and_comments_page_like_tasks(admin: PgPool) -> TestRes
         assert_eq!(seen, sorted, "{list}: out of order or twice");
         let too_many = service.get(&format!("{list}?limit=0"), owner).await?;
         assert_problem(&too_many, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    Ok(())
+}
+
+/// A scenario of this file, for [`on_citus_the_http_scenarios_hold`].
+type Scenario = fn(PgPool) -> std::pin::Pin<Box<dyn std::future::Future<Output = TestResult>>>;
+
+/// The same HTTP scenarios on Citus (a coordinator and two workers of the test's own): the
+/// service connects to the coordinator as the application's role; each scenario gets a
+/// database of its own, which the service's start migrates and so distributes.
+#[tokio::test]
+async fn on_citus_the_http_scenarios_hold() -> TestResult {
+    let cluster = strata_test_support::CitusCluster::start()?;
+    let scenarios: [(&str, Scenario); 7] = [
+        ("errors", |a| Box::pin(check_that_every_error_has_its_status_and_a_problem_body(a))),
+        ("stale", |a| {
+            Box::pin(check_that_two_updates_of_one_version_at_once_one_wins_one_is_stale(a))
+        }),
+        ("retried", |a| {
+            Box::pin(check_that_a_create_retried_with_its_id_is_a_conflict_not_a_second_task(a))
+        }),
+        ("paging", |a| {
+            Box::pin(check_that_paging_through_a_thousand_tasks_sees_each_once_in_order(a))
+        }),
+        ("tenants", |a| Box::pin(check_that_another_tenants_task_is_not_found_and_never_shown(a))),
+        ("hostile", |a| Box::pin(check_that_hostile_input_gets_a_problem_never_a_500(a))),
+        ("pages", |a| Box::pin(check_that_members_projects_and_comments_page_like_tasks(a))),
+    ];
+    for (name, scenario) in scenarios {
+        let admin = PgPool::connect(&cluster.create_database(name)?).await?;
+        scenario(admin).await.map_err(|e| format!("{name}: {e}"))?;
     }
     Ok(())
 }
