@@ -55,14 +55,20 @@ pub async fn fresh_database(server: &str, name: &str, migrate: bool) -> anyhow::
     sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut admin).await?;
     let url = url_with_db(server, name);
     if migrate {
-        let config = database_config(&url, 2);
-        let mut session = strata_migrate::Session::connect(&config).await?;
-        let options =
-            strata_migrate::UpOptions::from_config(&strata_config::Config::default().migrations);
-        session.up(&strata_migrate::MIGRATOR, &options).await?;
-        session.close().await;
+        migrate_database(&url).await?;
     }
     Ok(url)
+}
+
+/// Applies this project's migrations to the database at `url`.
+pub(crate) async fn migrate_database(url: &str) -> anyhow::Result<()> {
+    let config = database_config(url, 2);
+    let mut session = strata_migrate::Session::connect(&config).await?;
+    let options =
+        strata_migrate::UpOptions::from_config(&strata_config::Config::default().migrations);
+    session.up(&strata_migrate::MIGRATOR, &options).await?;
+    session.close().await;
+    Ok(())
 }
 
 fn database_config(url: &str, max: u32) -> DatabaseConfig {
@@ -115,8 +121,12 @@ pub(crate) async fn small_fixture(server: &str, name: &str) -> anyhow::Result<Fi
 }
 
 /// Database `name`, recreated and migrated, with one project of `tasks` tasks.
-async fn fixture_of(server: &str, name: &str, tasks: usize) -> anyhow::Result<Fixture> {
-    let url = fresh_database(server, name, true).await?;
+pub(crate) async fn fixture_of(server: &str, name: &str, tasks: usize) -> anyhow::Result<Fixture> {
+    fixture_in(fresh_database(server, name, true).await?, tasks).await
+}
+
+/// One organization with one project of `tasks` tasks, in the migrated database at `url`.
+pub(crate) async fn fixture_in(url: String, tasks: usize) -> anyhow::Result<Fixture> {
     let pool = strata_pool(&url, 2)?;
     let mut conn = pool.acquire().await?;
     let scope = organization(&mut conn, "bench").await?;

@@ -12,6 +12,7 @@
 //! `just bench` builds it in release mode and runs it.
 
 mod charts;
+mod citus;
 mod compare;
 mod data;
 mod http;
@@ -157,6 +158,9 @@ async fn main() -> anyhow::Result<()> {
         rows.extend(data::run(&server, plan).await?);
         if plan.runs(5) {
             rows.extend(runner::run(&server, plan).await?);
+        }
+        if plan.runs(13) {
+            rows.extend(citus::run(&server, plan).await?);
         }
     }
     print_table(&rows);
