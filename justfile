@@ -149,6 +149,8 @@ bench *ARGS: _sqlx-cli
     if modern="$(scripts/pgbouncer.sh modern)"; then export PGBOUNCER_MODERN="$modern"; fi
     # Workload 12's load generator, pinned, built once into /var/cache/strata (or target/tools).
     if oha="$(scripts/oha.sh)"; then export OHA="$oha"; fi
+    # Workload 13's Citus (built once from ../shared/vendor when missing).
+    scripts/citus.sh installed >/dev/null || true
     cargo build --release --locked -p strata-bench -p strata-migrate-cli -p tracker-service
     DATABASE_URL="$url" target/release/strata-bench {{ ARGS }}
 
@@ -204,7 +206,7 @@ squash VERSION *ARGS:
     url="$(scripts/db.sh up)"
     DATABASE_URL="$url" cargo run --quiet --locked -p strata-migrate-cli -- --source migrations squash --through {{ quote(VERSION) }} {{ ARGS }}
 
-# Measure `generate` on migration histories others wrote: each step regenerated from the state before it to the state after it, proven, counted; the public histories are fetched once into target/histories (scripts/histories.py, pinned commits), the figures go to docs/bench/. `--own`: this project's history only, every step required exact (what `just test` runs).
+# Measure `generate` on migration histories others wrote: each step regenerated from the state before it to the state after it, proven, counted; the public histories are fetched once into target/histories (scripts/histories.py, pinned commits), the figures go to docs/bench/. `--speed N`: generate of each history's last step against up of all of it, N times each. `--own`: this project's history only, every step required exact (what `just test` runs).
 [group('main')]
 generate-sweep *ARGS:
     #!/usr/bin/env bash
@@ -219,7 +221,10 @@ generate-sweep *ARGS:
         exit 0
     fi
     scripts/histories.py target/histories
-    DATABASE_URL="$url" cargo run --quiet --release --locked -p strata-schema --example generate_sweep -- --out "docs/bench/generate-sweep-$(date +%F).json" {{ ARGS }} target/histories/*/
+    out="docs/bench/generate-sweep-$(date +%F).json"
+    # `--speed N`: only the last step of each history, N times, against `up` of all of it.
+    case " {{ ARGS }} " in *" --speed "*) out="docs/bench/generate-speed-$(date +%F).json" ;; esac
+    DATABASE_URL="$url" cargo run --quiet --release --locked -p strata-schema --example generate_sweep -- --out "$out" {{ ARGS }} target/histories/*/
 
 # Regenerate .sqlx/, schema.sql and migrations/strata.sum against a freshly migrated database (commit them with the query or migration change).
 [group('sqlx')]

@@ -85,7 +85,8 @@ pub(crate) async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
             side.creates.absorb(drive(side.creators(), plan.round).await?);
         }
     }
-    let note = "the same machine (2 cores shared by 3 nodes): the cost of distribution, not its gain";
+    let note =
+        "the same machine (2 cores shared by 3 nodes): the cost of distribution, not its gain";
     let rows = vec![
         Row::new(
             "13. get by id, 8 callers, on Citus (coordinator and 2 workers)",

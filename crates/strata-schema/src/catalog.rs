@@ -177,7 +177,7 @@ impl std::fmt::Display for Difference {
 ///
 /// [`SchemaError::Database`] when the catalogs cannot be read.
 pub async fn snapshot(conn: &mut PgConnection) -> Result<Schema, SchemaError> {
-    let rows = sqlx::raw_sql(SNAPSHOT)
+    let rows = sqlx::query(SNAPSHOT)
         .fetch_all(conn)
         .await
         .map_err(SchemaError::db("reading the schema from the catalogs"))?;

@@ -638,7 +638,7 @@ type Address = (u32, u32, i32);
 ///
 /// [`SchemaError::Database`] when the catalogs cannot be read.
 pub(crate) async fn read(conn: &mut PgConnection) -> Result<Model, SchemaError> {
-    let rows = sqlx::raw_sql(OBJECTS)
+    let rows = sqlx::query(OBJECTS)
         .fetch_all(&mut *conn)
         .await
         .map_err(SchemaError::db("reading the schema's objects from the catalogs"))?;
@@ -686,7 +686,7 @@ pub(crate) async fn read(conn: &mut PgConnection) -> Result<Model, SchemaError> 
     let oid = |row: &sqlx::postgres::PgRow, name: &str| {
         row.try_get::<sqlx::postgres::types::Oid, _>(name).map(|o| o.0)
     };
-    let aliases = sqlx::raw_sql(ALIASES)
+    let aliases = sqlx::query(ALIASES)
         .fetch_all(&mut *conn)
         .await
         .map_err(SchemaError::db("reading the catalog's aliases"))?;
@@ -703,7 +703,7 @@ pub(crate) async fn read(conn: &mut PgConnection) -> Result<Model, SchemaError> 
             by_address.entry(from).or_insert(key);
         }
     }
-    let depends = sqlx::raw_sql(DEPENDS)
+    let depends = sqlx::query(DEPENDS)
         .fetch_all(&mut *conn)
         .await
         .map_err(SchemaError::db("reading the dependencies between objects"))?;
