@@ -21,5 +21,30 @@ begin
             perform undistribute_table(t, cascade_via_foreign_keys => true);
         end if;
     end loop;
+    -- undistribute_table replaces tasks, and strata_task_by_id (which returns its rows) goes
+    -- with the old one: it comes back as 20261206000006 left it.
+    if to_regprocedure('strata_task_by_id(uuid, uuid)') is null then
+        create function strata_task_by_id(p_organization_id uuid, p_id uuid) returns setof tasks
+        language plpgsql volatile security invoker as $body$
+        declare
+            previous text := coalesce(current_setting('strata.organization_id', true), '');
+            ignored text;
+        begin
+            if previous <> '' and previous <> p_organization_id::text then
+                raise exception 'this transaction is scoped to another organization'
+                    using errcode = 'insufficient_privilege', constraint = 'strata_task_by_id_tenant';
+            end if;
+            ignored := strata_set_tenant(p_organization_id::text);
+            return query
+                select * from tasks t
+                 where t.organization_id = p_organization_id and t.id = p_id and t.deleted_at is null;
+            ignored := strata_set_tenant(previous);
+        end
+        $body$;
+        comment on function strata_task_by_id(uuid, uuid) is
+            'One task of one organization under RLS, in one round trip; used by strata_db::tasks::get.';
+        revoke execute on function strata_task_by_id(uuid, uuid) from public;
+        grant execute on function strata_task_by_id(uuid, uuid) to strata_app;
+    end if;
 end
 $migration$;

@@ -207,7 +207,8 @@ impl Error {
     /// HTTP service answers 503 with `Retry-After`). Covers the pool's timeout and closing,
     /// I/O, TLS and protocol failures, the server shutting down, starting or out of
     /// connections (SQLSTATE 57P01-57P03, 53300), and a server that cannot reach another
-    /// (08006, 08001, 08004: a Citus worker that is down).
+    /// (08006, 08001, 08004, and Citus's "failure on connection marked as essential": a Citus
+    /// worker that is down).
     pub fn is_unavailable(&self) -> bool {
         let e = match self {
             Self::Database(e) => e,
@@ -228,8 +229,22 @@ impl Error {
                 // A connection the server itself could not make or keep: Citus's coordinator
                 // reports a worker it cannot reach as 08006 (08001, 08004 for a refused start).
                 || matches!(code.as_ref(), "08006" | "08001" | "08004")
-        })
+        }) || lost_a_worker(e)
     }
+}
+
+/// Whether Citus's coordinator lost a worker in the middle of the transaction: it aborts the
+/// transaction with an internal error (XX000) that only its message tells apart. Nothing was
+/// committed: a failure while committing aborts too (a worker lost after its part was
+/// prepared commits later, when Citus recovers it, and the commit succeeds).
+fn lost_a_worker(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|db| {
+        let message = db.message();
+        db.code().is_some_and(|code| code == "XX000")
+            && (message.starts_with("failure on connection marked as essential")
+                || message.contains("connection to the remote node")
+                || message.contains("server closed the connection unexpectedly"))
+    })
 }
 
 /// Whether a failure to open a connection will come again at once, so that a caller waiting

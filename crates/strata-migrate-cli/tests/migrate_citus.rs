@@ -1,5 +1,5 @@
 //! strata-migrate through a Citus coordinator (two workers of the test's own): this project's
-//! history up, the Citus steps down and up again; a concurrent index build on a distributed
+//! history up, `diff` and `verify` on it, the Citus steps down and up again; a concurrent index build on a distributed
 //! table in a `-- no-transaction` file; the advisory lock held by another runner; `lint`'s
 //! Citus rules; an error raised on a worker, named in the runner's message.
 
@@ -36,6 +36,13 @@ async fn the_history_goes_up_down_and_up_again_through_the_coordinator() -> Test
     assert_eq!(citus_tables(&pool).await?, 10, "reference and distributed tables");
     let out = migrate_src(&url, &source, &["status"], &[]);
     assert!(out.status.success(), "{}", text(&out));
+    // The scratch databases of diff and verify are Citus databases of one node: the history
+    // replays there as here, Citus steps included.
+    let out = migrate_src(&url, &source, &["diff"], &[]);
+    assert!(out.status.success() && text(&out).contains("no drift"), "{}", text(&out));
+    let out = migrate_src(&url, &source, &["verify"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("undo their up file exactly"), "{}", text(&out));
 
     // Down past the Citus steps (distribution, statements, keys, key indexes): every table
     // back on the coordinator alone, the rows with it.

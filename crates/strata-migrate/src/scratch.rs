@@ -54,13 +54,25 @@ pub async fn with_scratch<T, E: From<MigrateError>>(
     let mut admin = PgConnection::connect_with(&options)
         .await
         .map_err(MigrateError::db("connecting to create a scratch database"))?;
+    // On a Citus coordinator, the scratch database is a Citus database too (see `as_citus`).
+    let citus: bool =
+        sqlx::query_scalar("select exists (select from pg_extension where extname = 'citus')")
+            .fetch_one(&mut admin)
+            .await
+            .map_err(MigrateError::db("asking whether the server is a Citus coordinator"))?;
     sqlx::raw_sql(AssertSqlSafe(format!("create database {name}")))
         .execute(&mut admin)
         .await
         .map_err(MigrateError::db("creating a scratch database (the role needs CREATEDB)"))?;
     tracing::info!(database = %name, "created a scratch database");
+    let work = async {
+        if citus {
+            as_citus(&options, &name).await?;
+        }
+        work(&scratch).await
+    };
     let result = tokio::select! {
-        result = work(&scratch) => result,
+        result = work => result,
         _ = tokio::signal::ctrl_c() => Err(MigrateError::Interrupted.into()),
     };
     let dropped =
@@ -75,4 +87,34 @@ pub async fn with_scratch<T, E: From<MigrateError>>(
         }
     }
     result
+}
+
+/// Makes scratch database `name` a Citus database of one node, the coordinator itself, which
+/// also holds the shards: a history then replays there as it did on the target (its Citus
+/// steps distribute the tables), so `verify`, `diff` and `generate` compare like with like.
+/// Citus hides the shards from the catalog reads, as it does on the target.
+async fn as_citus(
+    options: &sqlx::postgres::PgConnectOptions,
+    name: &str,
+) -> Result<(), MigrateError> {
+    let error = MigrateError::db("making the scratch database a Citus database of one node");
+    let mut conn = PgConnection::connect_with(&options.clone().database(name))
+        .await
+        .map_err(MigrateError::db("connecting to the scratch database"))?;
+    let (host, port) = (options.get_host().to_owned(), i32::from(options.get_port()));
+    sqlx::raw_sql("set client_min_messages = warning; create extension citus")
+        .execute(&mut conn)
+        .await
+        .map_err(error)?;
+    sqlx::query(
+        "select citus_set_coordinator_host($1, $2),
+                citus_set_node_property($1, $2, 'shouldhaveshards', true)",
+    )
+    .bind(&host)
+    .bind(port)
+    .execute(&mut conn)
+    .await
+    .map_err(MigrateError::db("making the scratch database a Citus database of one node"))?;
+    let _ = conn.close().await;
+    Ok(())
 }

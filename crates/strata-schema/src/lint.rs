@@ -366,7 +366,7 @@ pub async fn lint(
                 }
             }
         }
-        if let Some(citus) = &citus {
+        if let Some(citus) = citus.as_ref().filter(|c| !c.applied(m.version)) {
             found.extend(statements.iter().flat_map(|s| citus::check(citus, sql, s)));
         }
         for Found { offset, statement_line, rule, message, locks, help, table, always_error } in

@@ -21,10 +21,13 @@ enum Held {
     Local,
 }
 
-/// The tables Citus knows, by bare name.
+/// The tables Citus knows, by bare name, and the migrations the database has applied (the
+/// rules are about what Citus would refuse now: a file applied before the tables were
+/// distributed is not judged by them).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Layout {
     tables: BTreeMap<String, Held>,
+    applied: std::collections::BTreeSet<i64>,
 }
 
 impl Layout {
@@ -59,7 +62,19 @@ impl Layout {
                 (name, held)
             })
             .collect();
-        Ok(Some(Self { tables }))
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "select version from _sqlx_migrations
+              where to_regclass('_sqlx_migrations') is not null and success",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
+        Ok(Some(Self { tables, applied: applied.into_iter().collect() }))
+    }
+
+    /// Whether the database has applied migration `version`.
+    pub(super) fn applied(&self, version: i64) -> bool {
+        self.applied.contains(&version)
     }
 
     fn distribution_column(&self, table: &str) -> Option<&str> {
@@ -112,9 +127,13 @@ pub(super) fn check(layout: &Layout, sql: &str, s: &lexer::Statement<'_>) -> Vec
     let w = words(text);
     let word = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
     let mut found = Vec::new();
+    let creating_table = lower.trim_start().starts_with("create table");
     let mut finding = |rule: &str, message: String, help: &str| {
         let mut f = Found::on(sql, s, rule, message, help.to_owned());
         f.always_error = true;
+        if creating_table {
+            f.table = None;
+        }
         found.push(f);
     };
 
@@ -223,7 +242,7 @@ mod tests {
         tables.insert("tasks".to_owned(), Held::Distributed { column: "organization_id".into() });
         tables.insert("users".to_owned(), Held::Reference);
         tables.insert("outbox".to_owned(), Held::Local);
-        Layout { tables }
+        Layout { tables, applied: Default::default() }
     }
 
     fn rules(sql: &str) -> Vec<String> {
