@@ -1,7 +1,8 @@
 //! strata-migrate through a Citus coordinator (two workers of the test's own): this project's
 //! history up, `diff` and `verify` on it, the Citus steps down and up again; a concurrent index build on a distributed
-//! table in a `-- no-transaction` file; the advisory lock held by another runner; `lint`'s
-//! Citus rules; an error raised on a worker, named in the runner's message.
+//! table in a `-- no-transaction` file, and a failed one resumed after the fix; the advisory
+//! lock held by another runner; `lint`'s Citus rules; an error raised on a worker, named in
+//! the runner's message.
 
 mod support;
 
@@ -14,9 +15,43 @@ use support::{hold_migration_lock, migrate_src, temp_dir, text};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// A user, an organization and its project OPS, as the superuser.
+const SEED: &str = "
+    insert into users (id, email, display_name)
+    values ('00000000-0000-0000-0000-0000000000a1', 'a@example.com', 'A');
+    insert into organizations (id, slug, name)
+    values ('00000000-0000-0000-0000-000000000001', 'acme', 'Acme');
+    insert into projects (id, organization_id, key, name)
+    values ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-000000000001', 'OPS', 'Ops');";
+
 /// This project's migrations.
 fn project_migrations() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations")
+}
+
+/// A directory of its own holding a copy of this project's migrations, for files to be added.
+fn project_copy() -> std::io::Result<PathBuf> {
+    let dir = temp_dir("citus");
+    for entry in std::fs::read_dir(project_migrations())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap_or_default()))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// A Citus cluster, database `strata` on it migrated from a copy of this project's migrations:
+/// the cluster, the URL, a superuser's pool and the copy's directory.
+async fn migrated_copy()
+-> Result<(CitusCluster, String, PgPool, PathBuf), Box<dyn std::error::Error>> {
+    let cluster = CitusCluster::start()?;
+    let url = cluster.create_database("strata")?;
+    let pool = PgPool::connect(&url).await?;
+    let dir = project_copy()?;
+    let out = migrate_src(&url, &dir, &["up"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    Ok((cluster, url, pool, dir))
 }
 
 /// Tables Citus distributes or copies (`pg_dist_partition`).
@@ -68,18 +103,7 @@ async fn the_history_goes_up_down_and_up_again_through_the_coordinator() -> Test
 
 #[tokio::test]
 async fn concurrent_indexes_the_lock_and_a_workers_error_through_the_coordinator() -> TestResult {
-    let cluster = CitusCluster::start()?;
-    let url = cluster.create_database("strata")?;
-    let pool = PgPool::connect(&url).await?;
-    let dir = temp_dir("citus");
-    for entry in std::fs::read_dir(project_migrations())? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "sql") {
-            std::fs::copy(&path, dir.join(path.file_name().unwrap_or_default()))?;
-        }
-    }
-    let out = migrate_src(&url, &dir, &["up"], &[]);
-    assert!(out.status.success(), "{}", text(&out));
+    let (cluster, url, pool, dir) = migrated_copy().await?;
 
     // An index built concurrently on a distributed table: Citus builds it on every shard.
     std::fs::write(
@@ -125,16 +149,7 @@ async fn concurrent_indexes_the_lock_and_a_workers_error_through_the_coordinator
     std::fs::remove_file(&unique)?;
 
     // A check that a row on a worker's shard breaks: the runner names that worker.
-    sqlx::raw_sql(
-        "insert into users (id, email, display_name)
-         values ('00000000-0000-0000-0000-0000000000a1', 'a@example.com', 'A');
-         insert into organizations (id, slug, name)
-         values ('00000000-0000-0000-0000-000000000001', 'acme', 'Acme');
-         insert into projects (id, organization_id, key, name)
-         values ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-000000000001', 'OPS', 'Ops');",
-    )
-    .execute(&pool)
-    .await?;
+    sqlx::raw_sql(SEED).execute(&pool).await?;
     std::fs::write(
         dir.join("20991231000004_projects_short_names.up.sql"),
         "alter table projects add constraint projects_name_short check (length(name) < 2);\n",
@@ -151,5 +166,61 @@ async fn concurrent_indexes_the_lock_and_a_workers_error_through_the_coordinator
         "the worker is named ({ports:?}): {}",
         text(&out)
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_concurrent_build_on_a_distributed_table_resumes_after_the_fix() -> TestResult {
+    let (_cluster, url, pool, dir) = migrated_copy().await?;
+    // Two tasks with one title, on a worker's shard.
+    sqlx::raw_sql(SEED).execute(&pool).await?;
+    sqlx::raw_sql(
+        "insert into tasks (id, organization_id, project_id, number, title)
+         select gen_random_uuid(), '00000000-0000-0000-0000-000000000001',
+                '00000000-0000-0000-0000-0000000000b1', n, 'same' from generate_series(1, 2) n",
+    )
+    .execute(&pool)
+    .await?;
+    std::fs::write(
+        dir.join("20991231000001_tasks_indexes.up.sql"),
+        "-- no-transaction\ncreate index concurrently tasks_due_idx on tasks (organization_id, due_on);\n\
+         create unique index concurrently tasks_title_key on tasks (organization_id, title);\n",
+    )?;
+    std::fs::write(
+        dir.join("20991231000001_tasks_indexes.down.sql"),
+        "-- no-transaction\ndrop index concurrently if exists tasks_title_key;\n\
+         drop index concurrently if exists tasks_due_idx;\n",
+    )?;
+    let out = migrate_src(&url, &dir, &["up"], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
+    assert!(all.contains("failing statement 2/2"), "{all}");
+    assert!(all.contains("on worker 127.0.0.1:"), "{all}");
+    // The coordinator's index is left INVALID, as on one server: the runner says so.
+    let out = migrate_src(&url, &dir, &["up"], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MIGRATION)), "{all}");
+    assert!(all.contains("DROP INDEX CONCURRENTLY IF EXISTS tasks_title_key;"), "{all}");
+
+    // The fix, as the runner advised: the invalid index dropped (on the shards too, where it
+    // exists), the titles told apart; the rerun resumes at statement 2.
+    sqlx::raw_sql("drop index concurrently if exists tasks_title_key").execute(&pool).await?;
+    sqlx::raw_sql("update tasks set title = title || number::text").execute(&pool).await?;
+    let out = migrate_src(&url, &dir, &["up"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let detail: Option<String> = sqlx::query_scalar(
+        "select detail from _strata_migration_events
+          where version = 20991231000001 and kind = 'apply' order by id desc limit 1",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(detail.as_deref(), Some("resumed at statement 2"));
+    let valid: bool = sqlx::query_scalar(
+        "select i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid
+          where c.relname = 'tasks_title_key'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert!(valid);
     Ok(())
 }

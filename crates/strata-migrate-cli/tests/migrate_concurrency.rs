@@ -308,7 +308,8 @@ async fn a_runner_killed_during_a_concurrent_build_leaves_an_invalid_index_that_
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(
-        all.contains("invalid index(es)") && all.contains("DROP INDEX CONCURRENTLY ev_slow_idx;"),
+        all.contains("invalid index(es)")
+            && all.contains("DROP INDEX CONCURRENTLY IF EXISTS ev_slow_idx;"),
         "{all}"
     );
     sqlx::raw_sql("drop index concurrently ev_slow_idx").execute(&pool).await?;

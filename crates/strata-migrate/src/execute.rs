@@ -462,11 +462,13 @@ async fn failed(
     }
 }
 
-/// `DROP INDEX CONCURRENTLY` for every invalid index outside the system schemas (left by a
-/// failed or interrupted `CREATE INDEX CONCURRENTLY`; `IF NOT EXISTS` would skip it forever).
+/// `DROP INDEX CONCURRENTLY IF EXISTS` for every invalid index outside the system schemas
+/// (left by a failed or interrupted `CREATE INDEX CONCURRENTLY`; `IF NOT EXISTS` would skip
+/// it forever). `IF EXISTS`: on Citus the drop goes to every shard, and a shard whose build
+/// never started has no index to drop.
 async fn invalid_index_fixes(conn: &mut PgConnection) -> Result<Vec<String>, MigrateError> {
     sqlx::query_scalar(
-        "select format('DROP INDEX CONCURRENTLY %s;', c.oid::regclass)
+        "select format('DROP INDEX CONCURRENTLY IF EXISTS %s;', c.oid::regclass)
            from pg_index i
            join pg_class c on c.oid = i.indexrelid
            join pg_namespace n on n.oid = c.relnamespace
