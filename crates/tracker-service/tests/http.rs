@@ -568,3 +568,56 @@ async fn on_citus_the_http_scenarios_hold() -> TestResult {
     }
     Ok(())
 }
+
+/// On Citus, the worker that holds a tenant's shard stops: that tenant's requests are 503
+/// with `Retry-After` (the coordinator answers, the worker does not), and succeed again once
+/// the worker is back.
+#[tokio::test]
+async fn on_citus_a_stopped_worker_is_a_503_for_its_tenants_and_recovers() -> TestResult {
+    let cluster = strata_test_support::CitusCluster::start()?;
+    let url = cluster.create_database("app")?;
+    let admin = PgPool::connect(&url).await?;
+    let settings =
+        PoolSettings { acquire_timeout: Duration::from_secs(1), ..PoolSettings::default() };
+    let mut service = Service::start(service_pool(&admin, &url, settings).await?).await?;
+    let w = world(&service, "acme").await?;
+    let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
+    assert_eq!(service.get(&task, &w.owner).await?.status, StatusCode::OK);
+    let port: i32 = sqlx::query_scalar(
+        "select nodeport from citus_shards
+          where table_name = 'tasks'::regclass
+            and shardid = get_shard_id_for_distribution_column('tasks', $1::uuid)",
+    )
+    .bind(&w.org)
+    .fetch_one(&admin)
+    .await?;
+    admin.close().await;
+    let worker = cluster
+        .workers()
+        .iter()
+        .find(|n| i32::from(n.port()) == port)
+        .ok_or("the tenant's shard is on a worker")?;
+
+    worker.stop()?;
+    let down = service.get(&task, &w.owner).await?;
+    assert_problem(&down, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(down.headers[header::RETRY_AFTER], "1");
+    assert_eq!(service.get("/healthz", "-").await?.status, StatusCode::OK, "the process is fine");
+
+    worker.start_again()?;
+    let back = Instant::now();
+    loop {
+        let reply = service.get(&task, &w.owner).await?;
+        if reply.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "not served 10 s after the worker came back: {}",
+            reply.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.shut_down().await?;
+    Ok(())
+}
