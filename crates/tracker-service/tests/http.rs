@@ -300,19 +300,7 @@ async fn readiness_fails_while_the_database_is_stopped_and_recovers() -> TestRes
     assert_problem(&users, StatusCode::SERVICE_UNAVAILABLE);
 
     cluster.start_again()?;
-    let back = Instant::now();
-    loop {
-        let ready = service.get("/readyz", "-").await?;
-        if ready.status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            back.elapsed() < Duration::from_secs(10),
-            "not ready 10 s after the restart: {}",
-            ready.text
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    service.until_ok("/readyz", "-", "ready after the restart").await?;
     service.shut_down().await?;
     Ok(())
 }
@@ -605,19 +593,7 @@ async fn on_citus_a_stopped_worker_is_a_503_for_its_tenants_and_recovers() -> Te
     assert_eq!(service.get("/healthz", "-").await?.status, StatusCode::OK, "the process is fine");
 
     worker.start_again()?;
-    let back = Instant::now();
-    loop {
-        let reply = service.get(&task, &w.owner).await?;
-        if reply.status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            back.elapsed() < Duration::from_secs(10),
-            "not served 10 s after the worker came back: {}",
-            reply.text
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    service.until_ok(&task, &w.owner, "served after the worker came back").await?;
     service.shut_down().await?;
     Ok(())
 }
