@@ -226,7 +226,7 @@ async fn a_member_removed_while_a_task_is_assigned_to_them_never_keeps_it(
                  select 1 from memberships m
                   where m.organization_id = t.organization_id and m.user_id = t.assignee_id)",
         )
-        .await;
+        .await?;
         assert_eq!(orphans, 0, "trial {trial}: a task is assigned to someone who is no member");
         let (remove_said, assign_said) = (outcome(&removed), outcome(&assigned));
         *tally.entry(format!("{remove_said} / {assign_said}")).or_default() += 1;
@@ -536,7 +536,7 @@ async fn outbox_walls(admin: &PgPool) -> TestResult {
         }
         tx.commit().await?;
     }
-    assert_eq!(count(admin, "outbox_events").await, 7, "the application wrote its events");
+    assert_eq!(count(admin, "outbox_events").await?, 7, "the application wrote its events");
 
     // As the application, in alpha's transaction: every read of the outbox is refused (the
     // role has no SELECT on it), so no row of beta's, nor of alpha's, comes back.
@@ -573,7 +573,7 @@ async fn outbox_walls(admin: &PgPool) -> TestResult {
     let err: Error =
         sqlx::query(insert).bind(a.org.id).execute(&mut conn).await.expect_err("no tenant").into();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
-    assert_eq!(count(admin, "outbox_events where topic = 'forged'").await, 0);
+    assert_eq!(count(admin, "outbox_events where topic = 'forged'").await?, 0);
 
     // The relay reads and claims every tenant's events, by design.
     let relay = relay_pool(admin).await?;
@@ -612,7 +612,7 @@ async fn forgetting_the_tenant_transaction_sees_and_changes_nothing(admin: PgPoo
 
     let tables = ["memberships", "projects", "tasks", "comments", "audit_events"];
     for table in tables {
-        assert!(count(&admin, table).await > 0, "{table} has rows");
+        assert!(count(&admin, table).await? > 0, "{table} has rows");
         let sql = format!("select count(*) from {table}");
         let bare: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(&mut conn).await?;
@@ -625,8 +625,8 @@ async fn forgetting_the_tenant_transaction_sees_and_changes_nothing(admin: PgPoo
     let changed = sqlx::query("update tasks set title = 'changed'").execute(&mut conn).await?;
     let deleted = sqlx::query("delete from comments").execute(&mut conn).await?;
     assert_eq!((changed.rows_affected(), deleted.rows_affected()), (0, 0));
-    assert_eq!(count(&admin, "tasks where title = 'secret'").await, 1);
-    assert_eq!(count(&admin, "comments").await, 1);
+    assert_eq!(count(&admin, "tasks where title = 'secret'").await?, 1);
+    assert_eq!(count(&admin, "comments").await?, 1);
     let err: Error = sqlx::query(
         "insert into projects (id, organization_id, key, name) values (gen_random_uuid(), $1, 'NEW', 'x')",
     )

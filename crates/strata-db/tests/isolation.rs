@@ -88,7 +88,7 @@ async fn writing_into_another_tenant_is_forbidden(admin: PgPool) -> TestResult {
     .into();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     tx.rollback().await?;
-    assert_eq!(count(&admin, "projects").await, 2, "only the two OPS projects");
+    assert_eq!(count(&admin, "projects").await?, 2, "only the two OPS projects");
     Ok(())
 }
 

@@ -109,7 +109,7 @@ async fn check_that_project_conflicts_and_malformed_projects(admin: PgPool) -> T
         assert_eq!(constraint, expected);
         tx.rollback().await?;
     }
-    assert_eq!(count(&admin, "projects").await, 1, "only OPS");
+    assert_eq!(count(&admin, "projects").await?, 1, "only OPS");
     let mut tx = t.scope.begin(&mut conn).await?;
     assert_eq!(projects::get_by_key(&mut tx, "OPS").await?.id, t.project.id);
     assert_eq!(projects::list(&mut tx, false, None, 100).await?.items.len(), 1);
@@ -164,8 +164,8 @@ async fn check_that_a_create_sent_again_with_its_id_is_a_conflict_and_takes_no_n
     assert!(matches!(err, Error::Conflict { constraint: constraints::TASKS_PKEY, .. }), "{err:?}");
     assert_eq!(err.retry(), strata_db::Retry::No);
     tx.rollback().await?;
-    assert_eq!(count(&admin, "tasks").await, 1);
-    assert_eq!(count(&admin, "audit_events where entity = 'task'").await, 1);
+    assert_eq!(count(&admin, "tasks").await?, 1);
+    assert_eq!(count(&admin, "audit_events where entity = 'task'").await?, 1);
     // The refused create used no number: the next one follows the first.
     let mut tx = t.scope.begin(&mut conn).await?;
     let next = tasks::create(&mut tx, &new_task(t.project.id, "next")).await?;
@@ -416,7 +416,7 @@ async fn check_that_the_database_keeps_an_owner_whoever_writes(admin: PgPool) ->
         );
         tx.rollback().await?;
     }
-    let owners = count(&admin, "memberships where role = 'owner'").await;
+    let owners = count(&admin, "memberships where role = 'owner'").await?;
     assert_eq!(owners, 1, "the owner is still there");
     Ok(())
 }
@@ -447,7 +447,7 @@ async fn check_that_a_member_who_has_written_comments_stays_a_member(admin: PgPo
         "{err:?}"
     );
     tx.rollback().await?;
-    assert_eq!(count(&admin, "memberships").await, 2, "bob is still a member");
+    assert_eq!(count(&admin, "memberships").await?, 2, "bob is still a member");
     Ok(())
 }
 
@@ -474,7 +474,7 @@ async fn check_that_values_the_database_cannot_hold_are_refused_naming_the_field
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
-    let tasks_before = count(&admin, "tasks").await;
+    let tasks_before = count(&admin, "tasks").await?;
 
     let nul_email = NewUser { email: "a\0@b.c", display_name: "A" };
     assert_eq!(invalid_value(users::create(&mut conn, &nul_email).await), Some(("email", Nul)));
@@ -513,7 +513,7 @@ async fn check_that_values_the_database_cannot_hold_are_refused_naming_the_field
         Some(("body", Nul))
     );
     tx.rollback().await?;
-    assert_eq!(count(&admin, "tasks").await, tasks_before, "nothing written");
+    assert_eq!(count(&admin, "tasks").await?, tasks_before, "nothing written");
 
     // What reaches the server anyway (a service's own SQL) is mapped by its SQLSTATE.
     let refused = strata_db::ValueProblem::Refused;
@@ -553,7 +553,7 @@ async fn check_that_a_patch_that_changes_nothing_changes_nothing(admin: PgPool) 
     let mut tx = t.scope.begin(&mut conn).await?;
     let task = tasks::create(&mut tx, &new_task(t.project.id, "still")).await?;
     tx.commit().await?;
-    let audit_before = count(&admin, "audit_events").await;
+    let audit_before = count(&admin, "audit_events").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
     let same = tasks::update(&mut tx, task.id, task.version, &tasks::TaskPatch::default()).await?;
     assert_eq!((same.version, same.updated_at), (task.version, task.updated_at));
@@ -561,7 +561,7 @@ async fn check_that_a_patch_that_changes_nothing_changes_nothing(admin: PgPool) 
         tasks::update(&mut tx, task.id, task.version + 1, &tasks::TaskPatch::default()).await;
     assert!(matches!(stale, Err(Error::Stale { .. })), "{stale:?}");
     tx.commit().await?;
-    assert_eq!(count(&admin, "audit_events").await, audit_before, "no audit event");
+    assert_eq!(count(&admin, "audit_events").await?, audit_before, "no audit event");
     Ok(())
 }
 
@@ -601,7 +601,7 @@ async fn check_that_api_tokens_live_expire_and_are_revoked_once(admin: PgPool) -
         ),
         "{err:?}"
     );
-    assert_eq!(count(&admin, "api_tokens").await, 0);
+    assert_eq!(count(&admin, "api_tokens").await?, 0);
 
     // Issued: the secret is not stored, only its hash; it authenticates its user.
     let issued = tokens::issue(&mut conn, &new("laptop")).await?;

@@ -101,7 +101,7 @@ async fn deliver_exactly_once(
     let total = per_tenant as usize * tenants.len();
     let unique: BTreeSet<OutboxEventId> = all.iter().copied().collect();
     assert_eq!((all.len(), unique.len()), (total, total), "each event once: {per_consumer:?}");
-    let left = count(admin, "outbox_events where delivered_at is null").await;
+    let left = count(admin, "outbox_events where delivered_at is null").await?;
     assert_eq!(left, 0, "none lost");
     Ok(())
 }
@@ -114,6 +114,13 @@ async fn on_citus_four_consumers_deliver_each_event_once() -> TestResult {
     let admin = citus_admin(&cluster, "outbox").await?;
     deliver_exactly_once(&admin, &["alpha", "beta", "gamma"], 500, Claim::TenantByTenant).await
 }
+
+/// As the superuser: the retry delays of released events have passed, by the server's clock.
+const DELAYS_PASSED: &str = "update outbox_events set available_at = now() - interval '1 second'";
+
+/// As the superuser: the leases of claimed events have run out, by the server's clock.
+const LEASES_RAN_OUT: &str = "update outbox_events
+    set claimed_until = now() - interval '1 second' where claimed_until is not null";
 
 #[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
 async fn released_events_wait_their_delay_and_count_attempts(admin: PgPool) -> TestResult {
@@ -129,12 +136,14 @@ async fn released_events_wait_their_delay_and_count_attempts(admin: PgPool) -> T
         outbox::claim(&mut conn, 10, Duration::from_secs(60)).await?.is_empty(),
         "claimed: invisible"
     );
-    outbox::release(&mut conn, first[0].id, Duration::from_millis(300)).await?;
+    outbox::release(&mut conn, first[0].id, Duration::from_secs(60)).await?;
     assert!(
         outbox::claim(&mut conn, 10, Duration::from_secs(60)).await?.is_empty(),
         "waits its delay"
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The delay passes, by the server's clock (no sleep: a loaded machine cannot make the
+    // assertion above come too late, nor this one too early).
+    sqlx::query(DELAYS_PASSED).execute(&admin).await?;
     let again = outbox::claim(&mut conn, 10, Duration::from_secs(60)).await?;
     assert_eq!((again.len(), again[0].attempts), (1, 2));
     outbox::mark_delivered(&mut conn, &[again[0].id]).await?;
@@ -150,8 +159,10 @@ async fn an_expired_lease_makes_the_event_claimable_again(admin: PgPool) -> Test
     seed_events(&admin, t.org.id.into_uuid(), 1).await?;
     let relay = relay_pool(&admin).await?;
     let mut conn = relay.acquire().await?;
-    assert_eq!(outbox::claim(&mut conn, 1, Duration::from_millis(100)).await?.len(), 1);
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(outbox::claim(&mut conn, 1, Duration::from_secs(60)).await?.len(), 1);
+    assert!(outbox::claim(&mut conn, 1, Duration::from_secs(60)).await?.is_empty(), "leased");
+    // The consumer died: its lease runs out, by the server's clock.
+    sqlx::query(LEASES_RAN_OUT).execute(&admin).await?;
     assert_eq!(
         outbox::claim(&mut conn, 1, Duration::from_secs(60)).await?.len(),
         1,
@@ -186,8 +197,8 @@ async fn the_audit_log_refuses_update_delete_and_truncate(admin: PgPool) -> Test
             "{sql}: {err:?}"
         );
     }
-    assert_eq!(count(&admin, "audit_events where action = 'forged'").await, 0);
-    assert!(count(&admin, "audit_events").await > 0, "the setup's events are all there");
+    assert_eq!(count(&admin, "audit_events where action = 'forged'").await?, 0);
+    assert!(count(&admin, "audit_events").await? > 0, "the setup's events are all there");
     let _ = constraints::AUDIT_EVENTS_APPEND_ONLY;
     Ok(())
 }

@@ -90,8 +90,8 @@ async fn bad_input_is_refused_and_nothing_is_written(admin: PgPool) -> TestResul
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     tx.commit().await?;
 
-    assert_eq!(count(&admin, "tasks").await, 0);
-    assert_eq!(count(&admin, "outbox_events").await, 0);
+    assert_eq!(count(&admin, "tasks").await?, 0);
+    assert_eq!(count(&admin, "outbox_events").await?, 0);
     let next: i32 =
         sqlx::query_scalar("select next_task_number from projects").fetch_one(&admin).await?;
     assert_eq!(next, 1, "refused creations used no number");
@@ -399,7 +399,7 @@ async fn viewers_and_strangers_are_forbidden(admin: PgPool) -> TestResult {
     let err = memberships::add(&mut tx, stranger.id, Role::Owner).await.expect_err("viewer");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     tx.commit().await?;
-    assert_eq!(count(&admin, "tasks").await, 0);
+    assert_eq!(count(&admin, "tasks").await?, 0);
     Ok(())
 }
 

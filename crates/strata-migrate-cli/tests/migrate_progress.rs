@@ -6,12 +6,34 @@ mod support;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use support::{migrate_src, text, url_of, write_migrations};
+use support::{eventually, migrate_src, text, url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const WATCH: [(&str, &str); 2] =
     [("STRATA_MIGRATIONS__PROGRESS_AFTER", "300ms"), ("STRATA_MIGRATIONS__LOCK_TIMEOUT", "20s")];
+
+/// Whether the runner's statement has waited on `wait` (`wait_event_type = 'Lock'`, or
+/// `wait_event = 'virtualxid'`) for three times `progress_after`, as the server reports it:
+/// long enough to have been reported.
+fn waited_long(wait: &str) -> String {
+    format!(
+        "select exists (select from pg_stat_activity
+                         where application_name = 'strata-migrate' and datname = current_database()
+                           and {wait} and clock_timestamp() - query_start > interval '900 ms')"
+    )
+}
+
+/// Waits (up to 30 s) until the runner has waited long on `wait`, then runs `release`.
+async fn release_when_waited(
+    pool: PgPool,
+    wait: &'static str,
+    release: impl AsyncFnOnce() -> Result<(), sqlx::Error>,
+) -> Result<bool, sqlx::Error> {
+    let waited = eventually(&pool, &waited_long(wait), Duration::from_secs(30)).await;
+    release().await?;
+    waited
+}
 
 #[sqlx::test(migrations = false)]
 async fn a_blocked_migration_names_the_session_it_waits_on(pool: PgPool) -> TestResult {
@@ -21,12 +43,13 @@ async fn a_blocked_migration_names_the_session_it_waits_on(pool: PgPool) -> Test
     sqlx::raw_sql("begin; lock table t in access share mode").execute(&mut *blocker).await?;
     let dir = write_migrations(&[("1_x.sql", "alter table t add column x int;\n")]);
     let url = url_of(&pool).await;
-    let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        sqlx::raw_sql("commit").execute(&mut *blocker).await
-    });
+    let release = tokio::spawn(release_when_waited(
+        pool.clone(),
+        "wait_event_type = 'Lock'",
+        async move || sqlx::raw_sql("commit").execute(&mut *blocker).await.map(drop),
+    ));
     let out = tokio::task::spawn_blocking(move || migrate_src(&url, &dir, &["up"], &WATCH)).await?;
-    release.await??;
+    assert!(release.await??, "the runner never waited long on the lock");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let all = text(&out);
     assert!(all.contains("waiting on a lock another session holds"), "{all}");
@@ -48,12 +71,13 @@ async fn a_concurrent_index_build_reports_its_phase(pool: PgPool) -> TestResult 
         "-- no-transaction\ncreate index concurrently t_id_idx on t (id);\n",
     )]);
     let url = url_of(&pool).await;
-    let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        sqlx::raw_sql("commit").execute(&mut *writer).await
-    });
+    let release = tokio::spawn(release_when_waited(
+        pool.clone(),
+        "wait_event = 'virtualxid'",
+        async move || sqlx::raw_sql("commit").execute(&mut *writer).await.map(drop),
+    ));
     let out = tokio::task::spawn_blocking(move || migrate_src(&url, &dir, &["up"], &WATCH)).await?;
-    release.await??;
+    assert!(release.await??, "the build never waited long for the writer");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let all = text(&out);
     assert!(all.contains("still running"), "{all}");
@@ -70,15 +94,16 @@ async fn with_format_json_the_reports_are_json_events(pool: PgPool) -> TestResul
     sqlx::raw_sql("begin; lock table t in access share mode").execute(&mut *blocker).await?;
     let dir = write_migrations(&[("1_x.sql", "alter table t add column x int;\n")]);
     let url = url_of(&pool).await;
-    let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        sqlx::raw_sql("commit").execute(&mut *blocker).await
-    });
+    let release = tokio::spawn(release_when_waited(
+        pool.clone(),
+        "wait_event_type = 'Lock'",
+        async move || sqlx::raw_sql("commit").execute(&mut *blocker).await.map(drop),
+    ));
     let out = tokio::task::spawn_blocking(move || {
         migrate_src(&url, &dir, &["--format", "json", "up"], &WATCH)
     })
     .await?;
-    release.await??;
+    assert!(release.await??, "the runner never waited long on the lock");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
         .lines()

@@ -79,11 +79,13 @@ pub fn new_task(project: ProjectId, title: &str) -> NewTask<'_> {
     }
 }
 
-/// How many rows `sql_table` holds, read through the superuser pool (no RLS); -1 when the
-/// query fails.
-pub async fn count(admin: &PgPool, sql_table: &str) -> i64 {
+/// How many rows `sql_table` holds, read through the superuser pool (no RLS).
+///
+/// # Errors
+/// The query's: a count that could not be read fails the test, never compares equal.
+pub async fn count(admin: &PgPool, sql_table: &str) -> Result<i64, sqlx::Error> {
     let sql = format!("select count(*) from {sql_table}");
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(admin).await.unwrap_or(-1)
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(admin).await
 }
 
 /// Trials of each race on Citus, where every transaction crosses nodes: fewer than on one
