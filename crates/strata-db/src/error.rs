@@ -168,7 +168,7 @@ pub enum Retry {
 impl Error {
     /// Whether a retry is safe, in doubt, or pointless. Every error has one answer:
     ///
-    /// - [`Retry::Safe`] for [`Error::is_unavailable`], [`Error::is_retryable`], a statement or
+    /// - [`Retry::Safe`] for [`Error::is_unavailable`], [`Error::is_transaction_conflict`], a statement or
     ///   lock timeout (57014, 55P03), a connection that broke inside a transaction, which
     ///   the server then rolls back, or a cached statement whose plan a migration made stale
     ///   (0A000 `cached plan must not change result type`, 42804: the pool replaces the
@@ -182,7 +182,7 @@ impl Error {
             Self::Connect(_) if self.is_unavailable() => Retry::Safe,
             Self::Database(e)
                 if self.is_unavailable()
-                    || self.is_retryable()
+                    || self.is_transaction_conflict()
                     || breaks_connection(e)
                     || plan_went_stale(e)
                     || sqlstate(e).is_some_and(|code| code == "57014" || code == "55P03") =>
@@ -193,9 +193,10 @@ impl Error {
         }
     }
 
-    /// Whether retrying the whole transaction may succeed: a serialization failure (40001) or
-    /// a deadlock (40P01). See [`crate::retry::with_retries`].
-    pub fn is_retryable(&self) -> bool {
+    /// Whether the transaction lost to a concurrent one: a serialization failure (40001) or a
+    /// deadlock (40P01), which [`crate::retry::with_retries`] reruns whole. One of the cases
+    /// [`Error::retry`] calls safe to retry; ask that for any error.
+    pub fn is_transaction_conflict(&self) -> bool {
         match self {
             Self::Database(e) => sqlstate(e).is_some_and(|code| code == "40001" || code == "40P01"),
             _ => false,
@@ -212,6 +213,9 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         let e = match self {
             Self::Database(e) => e,
+            // A refusal that will come again (a certificate the TLS library refuses, a wrong
+            // password) is not an outage: waiting does not help.
+            Self::Connect(e) if refuses_for_good(e) => return false,
             Self::Connect(e) => e.as_ref(),
             _ => return false,
         };
@@ -234,16 +238,28 @@ impl Error {
 }
 
 /// Whether Citus's coordinator lost a worker in the middle of the transaction: it aborts the
-/// transaction with an internal error (XX000) that only its message tells apart. Nothing was
+/// transaction with an internal error (XX000) that only its message tells apart (each message
+/// here was seen in `tests/citus.rs`'s worker restart, or is libpq's for a lost connection). Nothing was
 /// committed: a failure while committing aborts too (a worker lost after its part was
 /// prepared commits later, when Citus recovers it, and the commit succeeds).
 fn lost_a_worker(error: &sqlx::Error) -> bool {
     error.as_database_error().is_some_and(|db| {
         let message = db.message();
         db.code().is_some_and(|code| code == "XX000")
-            && (message.starts_with("failure on connection marked as essential")
-                || message.contains("connection to the remote node")
-                || message.contains("server closed the connection unexpectedly"))
+            && [
+                "failure on connection marked as essential",
+                "connection to the remote node",
+                // A worker's own words, or libpq's about it, relayed under XX000 (seen as a
+                // worker stops in the middle of a COPY).
+                "terminating connection due to administrator command",
+                "server closed the connection unexpectedly",
+                "connection not open",
+                "could not receive data from server",
+                "could not send data to server",
+                "the database system is shutting down",
+            ]
+            .iter()
+            .any(|said| message.contains(said))
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::Error;
 
 /// Runs `attempt` up to `max_attempts` times while it fails with a retryable error
-/// ([`Error::is_retryable`]: 40001 or 40P01), sleeping a growing, jittered delay between
+/// ([`Error::is_transaction_conflict`]: 40001 or 40P01), sleeping a growing, jittered delay between
 /// tries. `attempt` must run a whole transaction (begin to commit) so a retry starts clean.
 ///
 /// # Errors
@@ -21,7 +21,7 @@ where
     loop {
         tries += 1;
         match attempt(tries).await {
-            Err(e) if e.is_retryable() && tries < max_attempts => {
+            Err(e) if e.is_transaction_conflict() && tries < max_attempts => {
                 let base = 10u64 << tries.min(8);
                 let jitter = rand::random_range(0..base);
                 tracing::warn!(attempt = tries, error = %e, "retrying transaction");

@@ -152,7 +152,7 @@ async fn a_node_certificate_rustls_refuses_is_explained_not_bypassed() -> TestRe
     assert!(matches!(error, Error::Connect(_)), "{error:?}");
     assert!(text.contains("UnsupportedCertVersion"), "{text}");
     assert!(text.contains("sslmode=disable"), "{text}");
-    assert!(!error.is_retryable(), "the same certificate would be refused again");
+    assert_eq!(error.retry(), Retry::No, "the same certificate would be refused again");
     Ok(())
 }
 

@@ -56,7 +56,7 @@ fn error_class(error: &ApiError) -> Option<&'static str> {
         E::Unauthenticated(_) => "unauthenticated",
         E::InDoubt(_) => "in_doubt",
         e if e.is_unavailable() || matches!(e, E::ReadOnly) => "unavailable",
-        e if e.is_retryable() => "serialization",
+        e if e.is_transaction_conflict() => "serialization",
         _ => "internal",
     })
 }
