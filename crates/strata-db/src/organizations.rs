@@ -162,9 +162,9 @@ pub async fn create_with_owner(
     .fetch_one(&mut exec)
     .await?;
     let organization = insert(&mut exec, new).await?;
-    crate::scope::set_local(&mut exec, organization.id).await?;
+    crate::scope::set_local(&mut exec, &organization.id.to_string()).await?;
     let scope = crate::memberships::add_owner(&mut exec, organization.id, owner).await?;
-    sqlx::query_scalar!("select strata_set_tenant($1)", previous).fetch_one(&mut exec).await?;
+    crate::scope::set_local(&mut exec, &previous).await?;
     crate::tenant::commit(tx, watch, nested).await?;
     Ok((organization, scope))
 }

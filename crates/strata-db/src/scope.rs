@@ -122,15 +122,11 @@ impl Scope {
     }
 }
 
-/// Sets the organization for row-level security until the end of the current transaction,
-/// through `strata_set_tenant`: `set_config` on PostgreSQL, `SET LOCAL` on Citus (which
-/// sends it on to the workers, where the shards' policies read it).
-pub(crate) async fn set_local(
-    conn: impl sqlx::PgExecutor<'_>,
-    organization_id: OrganizationId,
-) -> Result<(), Error> {
-    sqlx::query_scalar!("select strata_set_tenant($1)", organization_id.to_string())
-        .fetch_one(conn)
-        .await?;
+/// Sets the tenant for row-level security until the end of the current transaction (an
+/// organization's id, or `""` for none, to put back a setting read before), through
+/// `strata_set_tenant`: `set_config` on PostgreSQL, `SET LOCAL` on Citus (which sends it on
+/// to the workers, where the shards' policies read it).
+pub(crate) async fn set_local(conn: impl sqlx::PgExecutor<'_>, tenant: &str) -> Result<(), Error> {
+    sqlx::query_scalar!("select strata_set_tenant($1)", tenant).fetch_one(conn).await?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use strata_db::projects::{self, NewProject};
 use strata_db::tasks::{self, ImportTask, TaskFilter, TaskOrder, TaskPatch, TaskStatus};
 use strata_db::{Error, Pool, PoolSettings, Retry, Role, TenantTx, audit, comments, memberships};
 use strata_test_support::CitusCluster;
+use strata_test_support::runner::until;
 use support::{app_options, app_pool, citus_admin, new_task, tenant, user};
 use tokio::sync::Mutex;
 
@@ -156,33 +158,19 @@ async fn a_node_certificate_rustls_refuses_is_explained_not_bypassed() -> TestRe
     Ok(())
 }
 
-/// The port of the worker that holds `organization`'s tasks.
-async fn worker_of(
-    admin: &PgPool,
-    organization: strata_db::OrganizationId,
-) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar(
-        "select nodeport from citus_shards
-          where table_name = 'tasks'::regclass
-            and shardid = get_shard_id_for_distribution_column('tasks', $1)",
-    )
-    .bind(organization.into_uuid())
-    .fetch_one(admin)
-    .await
-}
-
 #[tokio::test]
 async fn a_worker_stopped_and_started_under_load_loses_nothing_acknowledged() -> TestResult {
     let cluster = CitusCluster::start()?;
     let admin = citus_admin(&cluster, "restart").await?;
     let app = app_pool(&admin).await?;
-    let stopped_port = i32::from(cluster.workers()[1].port());
+    let stopped_port = cluster.workers()[1].port();
     // Tenants on both workers: some keep working while the other is down.
     let mut conn = app.acquire().await?;
     let mut tenants = Vec::new();
     for i in 0..32 {
         let t = tenant(&mut conn, &format!("tenant-{i}")).await?;
-        let on_stopped = worker_of(&admin, t.org.id).await? == stopped_port;
+        let holder = cluster.worker_holding("restart", "tasks", &t.org.id.to_string())?;
+        let on_stopped = holder.port() == stopped_port;
         tenants.push((t, on_stopped));
         let both = tenants.iter().any(|(_, s)| *s) && tenants.iter().any(|(_, s)| !*s);
         if both && tenants.len() >= 4 {
@@ -263,14 +251,13 @@ async fn a_worker_stopped_and_started_under_load_loses_nothing_acknowledged() ->
     Ok(())
 }
 
-/// Polls `condition` every 20 ms for up to 60 s; an error naming `what` when it never holds.
+/// Waits (up to 60 s) until `condition` holds; an error naming `what` when it never does.
 async fn wait_for(what: &str, condition: impl AsyncFn() -> bool) -> TestResult {
-    let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if condition().await {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let condition = &condition;
+    let held = until(Duration::from_secs(60), || async { Ok::<_, Infallible>(condition().await) });
+    if held.await.unwrap_or(false) {
+        Ok(())
+    } else {
+        Err(format!("timed out waiting for {what}").into())
     }
-    Err(format!("timed out waiting for {what}").into())
 }

@@ -97,7 +97,7 @@ async fn as_citus(
     options: &sqlx::postgres::PgConnectOptions,
     name: &str,
 ) -> Result<(), MigrateError> {
-    let error = MigrateError::db("making the scratch database a Citus database of one node");
+    let error = || MigrateError::db("making the scratch database a Citus database of one node");
     let mut conn = PgConnection::connect_with(&options.clone().database(name))
         .await
         .map_err(MigrateError::db("connecting to the scratch database"))?;
@@ -105,7 +105,7 @@ async fn as_citus(
     sqlx::raw_sql("set client_min_messages = warning; create extension citus")
         .execute(&mut conn)
         .await
-        .map_err(error)?;
+        .map_err(error())?;
     sqlx::query(
         "select citus_set_coordinator_host($1, $2),
                 citus_set_node_property($1, $2, 'shouldhaveshards', true)",
@@ -114,7 +114,7 @@ async fn as_citus(
     .bind(port)
     .execute(&mut conn)
     .await
-    .map_err(MigrateError::db("making the scratch database a Citus database of one node"))?;
+    .map_err(error())?;
     let _ = conn.close().await;
     Ok(())
 }

@@ -33,6 +33,38 @@ const SQLX_TABLE: &str = "create table _sqlx_migrations (version bigint primary 
     description text not null, installed_on timestamptz not null default now(),
     success boolean not null, checksum bytea not null, execution_time bigint not null)";
 
+/// The database that holds each step applied, which `generate` takes as its desired schema
+/// (`--to-url`): made afresh, with sqlx's table, which a history may write to.
+struct Target {
+    admin: PgConnection,
+    name: String,
+    url: url::Url,
+    conn: PgConnection,
+}
+
+impl Target {
+    async fn create(server: &DatabaseUrl, tag: &str) -> Result<Self, BoxError> {
+        let mut admin = PgConnection::connect(server.expose()).await?;
+        let name = format!("strata_{tag}_after_{}", std::process::id());
+        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
+            .execute(&mut admin)
+            .await?;
+        sqlx::raw_sql(AssertSqlSafe(format!("create database {name}"))).execute(&mut admin).await?;
+        let mut url = url::Url::parse(server.expose())?;
+        url.set_path(&name);
+        let mut conn = PgConnection::connect(url.as_str()).await?;
+        sqlx::raw_sql(SQLX_TABLE).execute(&mut conn).await?;
+        Ok(Self { admin, name, url, conn })
+    }
+
+    async fn drop_database(mut self) -> Result<(), BoxError> {
+        let _ = self.conn.close().await;
+        let drop = format!("drop database if exists {} with (force)", self.name);
+        sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut self.admin).await?;
+        Ok(())
+    }
+}
+
 /// One step's outcome.
 #[derive(Debug, Clone, Serialize)]
 struct Step {
@@ -198,16 +230,7 @@ async fn sweep(
 ) -> Result<History, BoxError> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let files = files_of(dir)?;
-    let mut admin = PgConnection::connect(server.expose()).await?;
-    let after_db = format!("strata_sweep_after_{}", std::process::id());
-    sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {after_db} with (force)")))
-        .execute(&mut admin)
-        .await?;
-    sqlx::raw_sql(AssertSqlSafe(format!("create database {after_db}"))).execute(&mut admin).await?;
-    let mut after_url = url::Url::parse(server.expose())?;
-    after_url.set_path(&after_db);
-    let mut after = PgConnection::connect(after_url.as_str()).await?;
-    sqlx::raw_sql(SQLX_TABLE).execute(&mut after).await?;
+    let mut after = Target::create(server, "sweep").await?;
     let history = std::env::temp_dir().join(format!("strata-sweep-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&history);
     std::fs::create_dir_all(&history)?;
@@ -217,12 +240,14 @@ async fn sweep(
         let file_name =
             file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let text = runner_text(&std::fs::read_to_string(file)?);
-        apply(&mut after, &text).await.map_err(|e| format!("{file_name} does not apply: {e}"))?;
+        apply(&mut after.conn, &text)
+            .await
+            .map_err(|e| format!("{file_name} does not apply: {e}"))?;
         let at = Instant::now();
         let mut options = GenerateOptions::new(
             "step",
             &history,
-            Desired::Url(DatabaseUrl::new(after_url.as_str())),
+            Desired::Url(DatabaseUrl::new(after.url.as_str())),
         );
         options.renames = Vec::new();
         let result = strata_schema::generate(config, &options).await;
@@ -254,10 +279,7 @@ async fn sweep(
         steps.push(Step { file: file_name, outcome, detail, files: written.len(), millis });
     }
     let seconds = started.elapsed().as_secs_f64();
-    let _ = after.close().await;
-    sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {after_db} with (force)")))
-        .execute(&mut admin)
-        .await?;
+    after.drop_database().await?;
     let _ = std::fs::remove_dir_all(&history);
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for step in &steps {
@@ -394,28 +416,16 @@ async fn speed_all(
         let files = files_of(dir)?.len();
         let all = runner_copy(dir, files, "speed-all")?;
         let before = runner_copy(dir, files.saturating_sub(1), "speed-before")?;
-        let mut admin = PgConnection::connect(server.expose()).await?;
-        let after_db = format!("strata_speed_after_{}", std::process::id());
-        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {after_db} with (force)")))
-            .execute(&mut admin)
-            .await?;
-        sqlx::raw_sql(AssertSqlSafe(format!("create database {after_db}")))
-            .execute(&mut admin)
-            .await?;
-        let mut after_url = url::Url::parse(server.expose())?;
-        after_url.set_path(&after_db);
-        let mut after = PgConnection::connect(after_url.as_str()).await?;
-        sqlx::raw_sql(SQLX_TABLE).execute(&mut after).await?;
+        let mut after = Target::create(server, "speed").await?;
         for file in files_of(&all)? {
-            apply(&mut after, &std::fs::read_to_string(&file)?).await?;
+            apply(&mut after.conn, &std::fs::read_to_string(&file)?).await?;
         }
-        after.close().await?;
         let (mut generate_seconds, mut up_seconds) = (Vec::new(), Vec::new());
         for _ in 0..repeats {
             let options = GenerateOptions::new(
                 "step",
                 &before,
-                Desired::Url(DatabaseUrl::new(after_url.as_str())),
+                Desired::Url(DatabaseUrl::new(after.url.as_str())),
             );
             let at = Instant::now();
             let generation = strata_schema::generate(config, &options).await?;
@@ -427,9 +437,7 @@ async fn speed_all(
             }
             up_seconds.push(time_up_dir(config, &all).await?);
         }
-        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {after_db} with (force)")))
-            .execute(&mut admin)
-            .await?;
+        after.drop_database().await?;
         let _ = std::fs::remove_dir_all(&all);
         let _ = std::fs::remove_dir_all(&before);
         let ratio = median(&generate_seconds) / median(&up_seconds).max(1e-9);

@@ -79,6 +79,32 @@ impl CitusCluster {
         &self.workers
     }
 
+    /// The worker that holds the shard of distributed `table` (in `database`) where the
+    /// distribution column is `key`: the node to stop to take a tenant's rows away.
+    ///
+    /// # Errors
+    /// When psql fails (a table that is not distributed, say), or the shard is on no worker.
+    pub fn worker_holding(
+        &self,
+        database: &str,
+        table: &str,
+        key: &str,
+    ) -> Result<&PrivateCluster, HarnessError> {
+        // Test setup: the table and the key are the test's own constants and ids.
+        let port = self.coordinator.psql(
+            database,
+            &format!(
+                "select nodeport from citus_shards
+                  where table_name = '{table}'::regclass
+                    and shardid = get_shard_id_for_distribution_column('{table}', '{key}')"
+            ),
+        )?;
+        let port = port.parse::<u16>().ok();
+        self.workers.iter().find(|w| Some(w.port()) == port).ok_or_else(|| {
+            HarnessError::ShardNotOnAWorker { table: table.to_owned(), key: key.to_owned(), port }
+        })
+    }
+
     fn nodes(&self) -> impl Iterator<Item = &PrivateCluster> {
         std::iter::once(&self.coordinator).chain(&self.workers)
     }

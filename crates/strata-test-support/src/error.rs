@@ -162,6 +162,16 @@ pub enum HarnessError {
         /// The last lines of that log.
         log_tail: String,
     },
+    /// A row's shard is on no worker of the Citus cluster (on the coordinator, say).
+    #[error("the shard of {table} holding {key} is on no worker (node port {port:?})")]
+    ShardNotOnAWorker {
+        /// The distributed table.
+        table: String,
+        /// The distribution column's value.
+        key: String,
+        /// The port of the node that holds it, if psql named one.
+        port: Option<u16>,
+    },
     /// `psql` ran SQL that failed, or could not connect.
     #[error("psql on database {database} of the cluster on 127.0.0.1:{port} failed: {stderr}")]
     Psql {

@@ -16,12 +16,24 @@ pub async fn eventually(
     query: &str,
     limit: std::time::Duration,
 ) -> Result<bool, sqlx::Error> {
+    until(limit, || {
+        sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(pool)
+    })
+    .await
+}
+
+/// Asks `condition` every 20 ms until it is true or `limit` passes; whether it came true. The
+/// one poll of the tests: [`eventually`] asks the server with it, others a count or a reply.
+///
+/// # Errors
+/// `condition`'s first error.
+pub async fn until<E, F: std::future::Future<Output = Result<bool, E>>>(
+    limit: std::time::Duration,
+    mut condition: impl FnMut() -> F,
+) -> Result<bool, E> {
     let start = std::time::Instant::now();
     while start.elapsed() < limit {
-        if sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(query.to_owned()))
-            .fetch_one(pool)
-            .await?
-        {
+        if condition().await? {
             return Ok(true);
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -571,20 +571,8 @@ async fn on_citus_a_stopped_worker_is_a_503_for_its_tenants_and_recovers() -> Te
     let w = world(&service, "acme").await?;
     let task = format!("/organizations/{}/tasks/{}", w.org, w.task);
     assert_eq!(service.get(&task, &w.owner).await?.status, StatusCode::OK);
-    let port: i32 = sqlx::query_scalar(
-        "select nodeport from citus_shards
-          where table_name = 'tasks'::regclass
-            and shardid = get_shard_id_for_distribution_column('tasks', $1::uuid)",
-    )
-    .bind(&w.org)
-    .fetch_one(&admin)
-    .await?;
     admin.close().await;
-    let worker = cluster
-        .workers()
-        .iter()
-        .find(|n| i32::from(n.port()) == port)
-        .ok_or("the tenant's shard is on a worker")?;
+    let worker = cluster.worker_holding("app", "tasks", &w.org)?;
 
     worker.stop()?;
     let down = service.get(&task, &w.owner).await?;

@@ -62,13 +62,19 @@ impl Layout {
                 (name, held)
             })
             .collect();
-        let applied: Vec<i64> = sqlx::query_scalar(
-            "select version from _sqlx_migrations
-              where to_regclass('_sqlx_migrations') is not null and success",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap_or_default();
+        let has_history: bool =
+            sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(SchemaError::db("reading the applied migrations"))?;
+        let applied: Vec<i64> = if has_history {
+            sqlx::query_scalar("select version from _sqlx_migrations where success")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(SchemaError::db("reading the applied migrations"))?
+        } else {
+            Vec::new()
+        };
         Ok(Some(Self { tables, applied: applied.into_iter().collect() }))
     }
 
@@ -85,17 +91,13 @@ impl Layout {
     }
 }
 
-/// The words of a statement, lowercased, with `(`, `)` and `,` as words of their own.
+/// The words of a statement, lowercased, split at white space, `(`, `)` and `,`.
 fn words(text: &str) -> Vec<String> {
-    text.replace(['(', ')', ','], " $0 ")
-        .replace("$0", "")
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .collect()
+    text.replace(['(', ')', ','], " ").split_whitespace().map(str::to_lowercase).collect()
 }
 
-/// The bare column names in the parenthesised list that starts at `words[at]` (`(`), the first
-/// word of each item (an expression's columns are not told apart).
+/// The bare column names in the first parenthesised list at or after byte `from` of `text`,
+/// the first word of each item (an expression's columns are not told apart).
 fn column_list(text: &str, from: usize) -> Vec<String> {
     let Some(open) = text[from..].find('(').map(|i| i + from) else { return Vec::new() };
     let mut depth = 0;
@@ -127,7 +129,9 @@ pub(super) fn check(layout: &Layout, sql: &str, s: &lexer::Statement<'_>) -> Vec
     let w = words(text);
     let word = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
     let mut found = Vec::new();
-    let creating_table = lower.trim_start().starts_with("create table");
+    // `create [unlogged|temp …] table`: the word before the column list.
+    let creating_table =
+        word(0) == "create" && w.iter().take_while(|x| *x != "(").any(|x| x == "table");
     let mut finding = |rule: &str, message: String, help: &str| {
         let mut f = Found::on(sql, s, rule, message, help.to_owned());
         f.always_error = true;
@@ -191,12 +195,11 @@ pub(super) fn check(layout: &Layout, sql: &str, s: &lexer::Statement<'_>) -> Vec
             .and_then(|i| w.get(i + 1))
             .map(|name| bare_name(name));
         let from_held = table.as_deref().and_then(|t| layout.tables.get(t));
-        let creating = word(0) == "create" && lower.contains("table");
         let from_not_distributed =
-            creating || matches!(from_held, Some(Held::Reference | Held::Local) | None);
+            creating_table || matches!(from_held, Some(Held::Reference | Held::Local) | None);
         if let Some(target) = target.filter(|t| layout.distribution_column(t).is_some())
             && from_not_distributed
-            && (creating || word(0) == "alter")
+            && (creating_table || word(0) == "alter")
         {
             finding(
                 "citus-foreign-key-to-distributed-table",

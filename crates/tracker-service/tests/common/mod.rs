@@ -175,24 +175,25 @@ impl Service {
         self.call(Method::GET, path, Some(caller), None, None).await
     }
 
-    /// GETs `path` as `caller` every 100 ms until it answers 200; fails naming `what` with the
-    /// last reply when 10 s pass first (a server coming back after a restart).
+    /// GETs `path` as `caller` until it answers 200; fails naming `what` with the last reply
+    /// when 10 s pass first (a server coming back after a restart).
     pub async fn until_ok(
         &self,
         path: &str,
         caller: &str,
         what: &str,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let start = Instant::now();
-        loop {
+        let last = std::cell::RefCell::new(String::new());
+        let ok = strata_test_support::runner::until(Duration::from_secs(10), || async {
             let reply = self.get(path, caller).await?;
-            if reply.status == StatusCode::OK {
-                return Ok(());
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                return Err(format!("{what}: not 200 within 10 s: {}", reply.text).into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            last.replace(reply.text);
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(reply.status == StatusCode::OK)
+        })
+        .await?;
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{what}: not 200 within 10 s: {}", last.into_inner()).into())
         }
     }
 
