@@ -149,7 +149,7 @@ async fn a_fresh_database_migrated_served_and_read_back() -> Result<(), BoxError
     let mut tx = TenantTx::begin(&mut conn, org, user).await?;
     let read = tasks::get(&mut tx, task).await?;
     assert_eq!((read.title.as_str(), read.number), ("Ship the journey", 1));
-    let history = audit::history(&mut tx, "task", task.into_uuid()).await?;
+    let history = audit::history(&mut tx, audit::Audited::Task(task)).await?;
     assert_eq!(history.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["create"]);
     tx.commit().await?;
     drop(conn);

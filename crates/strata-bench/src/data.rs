@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use strata_config::{DatabaseConfig, DatabaseUrl, SslMode};
 use strata_db::organizations::{self, NewOrganization};
 use strata_db::projects::{self, NewProject};
-use strata_db::tasks::{self, ImportTask, NewTask, TaskFilter, TaskMetadata, TaskOrder};
+use strata_db::tasks::{self, ImportTask, NewTask, TaskFilter, TaskMetadata};
 use strata_db::users::{self, NewUser};
 use strata_db::{Pool, ProjectId, Scope, TaskId};
 use tokio_postgres::{Client, NoTls, Statement};
@@ -66,7 +66,7 @@ pub(crate) async fn migrate_database(url: &str) -> anyhow::Result<()> {
     let mut session = strata_migrate::Session::connect(&config).await?;
     let options =
         strata_migrate::UpOptions::from_config(&strata_config::Config::default().migrations);
-    session.up(&strata_migrate::MIGRATOR, &options).await?;
+    session.up(&strata_db::MIGRATOR, &options).await?;
     session.close().await;
     Ok(())
 }
@@ -459,15 +459,8 @@ async fn strata_listing(pool: &Pool, f: &Fixture, page: u32) -> anyhow::Result<(
     let mut tx = f.scope.begin(&mut conn).await?;
     let (mut cursor, mut seen) = (None, 0);
     loop {
-        let got = tasks::list(
-            &mut tx,
-            f.project,
-            &TaskFilter::default(),
-            TaskOrder::Number,
-            cursor.as_ref(),
-            page,
-        )
-        .await?;
+        let got =
+            tasks::list(&mut tx, f.project, &TaskFilter::default(), cursor.as_ref(), page).await?;
         seen += got.items.len();
         match got.next {
             Some(next) => cursor = Some(next),

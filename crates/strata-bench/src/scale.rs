@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use strata_db::projects::{self, NewProject};
-use strata_db::tasks::{self, ImportTask, TaskFilter, TaskOrder};
+use strata_db::tasks::{self, ImportTask, TaskFilter};
 use strata_db::{Pool, ProjectId, Scope};
 use uuid::Uuid;
 
@@ -362,9 +362,7 @@ impl Worker for FirstPage {
     async fn call(&mut self, _: u64) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = self.scope.begin(&mut conn).await?;
-        let page =
-            tasks::list(&mut tx, self.project, &TaskFilter::default(), TaskOrder::Number, None, 50)
-                .await?;
+        let page = tasks::list(&mut tx, self.project, &TaskFilter::default(), None, 50).await?;
         tx.commit().await?;
         anyhow::ensure!(page.items.len() == 50, "a short page");
         Ok(())
@@ -384,15 +382,7 @@ impl Worker for PageAt {
         let mut conn = self.pool.acquire().await?;
         let mut tx = self.scope.begin(&mut conn).await?;
         let filter = TaskFilter::default();
-        let page = tasks::list(
-            &mut tx,
-            self.project,
-            &filter,
-            TaskOrder::Number,
-            self.cursor.as_ref(),
-            50,
-        )
-        .await?;
+        let page = tasks::list(&mut tx, self.project, &filter, self.cursor.as_ref(), 50).await?;
         tx.commit().await?;
         anyhow::ensure!(page.items.len() == 50, "a short page");
         Ok(())
@@ -417,9 +407,7 @@ async fn paging(
         while seen < project_tasks * 9 / 10 {
             let step = (project_tasks * 9 / 10 - seen).min(10_000) as u32;
             let filter = TaskFilter::default();
-            let page =
-                tasks::list(&mut tx, project, &filter, TaskOrder::Number, cursor.as_ref(), step)
-                    .await?;
+            let page = tasks::list(&mut tx, project, &filter, cursor.as_ref(), step).await?;
             seen += page.items.len() as u64;
             cursor = page.next;
         }

@@ -23,7 +23,7 @@ use strata_db::users::{self, NewUser};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = strata_config::Config::load()?;
     strata_config::init_tracing(&config.log)?;
-    strata_migrate::run(&config, &strata_migrate::MIGRATOR).await?;
+    strata_migrate::run(&config, &strata_db::MIGRATOR).await?;
 
     let pool = strata_db::Pool::from_config(&config.database)?;
     let mut conn = pool.acquire().await?;
@@ -66,8 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let page = tasks::list(
             &mut tx,
             ops.id,
-            &TaskFilter::default(),
-            TaskOrder::Priority,
+            &TaskFilter { order: TaskOrder::Priority, ..TaskFilter::default() },
             cursor.as_ref(),
             5,
         )

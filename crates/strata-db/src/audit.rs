@@ -6,7 +6,7 @@ use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{AuditEventId, Error, OrganizationId, UserId};
+use crate::{AuditEventId, CommentId, Error, OrganizationId, ProjectId, TaskId, UserId};
 
 /// One recorded change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,17 +32,39 @@ pub struct AuditEvent {
     pub occurred_at: OffsetDateTime,
 }
 
+/// A row whose changes the audit log records, by its typed ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audited {
+    /// A task.
+    Task(TaskId),
+    /// A project (its creation, changes and imports).
+    Project(ProjectId),
+    /// A comment.
+    Comment(CommentId),
+    /// A membership, by its member.
+    Membership(UserId),
+}
+
+impl Audited {
+    /// The `entity` and `entity_id` the log stores it under.
+    fn key(self) -> (&'static str, uuid::Uuid) {
+        match self {
+            Self::Task(id) => ("task", id.into_uuid()),
+            Self::Project(id) => ("project", id.into_uuid()),
+            Self::Comment(id) => ("comment", id.into_uuid()),
+            Self::Membership(user) => ("membership", user.into_uuid()),
+        }
+    }
+}
+
 /// The changes to one row, oldest first.
 ///
 /// # Errors
 ///
 /// [`Error::Database`] only.
 #[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
-pub async fn history(
-    tx: &mut TenantTx<'_>,
-    entity: &str,
-    entity_id: uuid::Uuid,
-) -> Result<Vec<AuditEvent>, Error> {
+pub async fn history(tx: &mut TenantTx<'_>, row: Audited) -> Result<Vec<AuditEvent>, Error> {
+    let (entity, entity_id) = row.key();
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     let events = sqlx::query_as!(

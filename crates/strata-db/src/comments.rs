@@ -71,13 +71,13 @@ pub async fn create(tx: &mut TenantTx<'_>, task: TaskId, body: &str) -> Result<C
     .ok_or(Error::NotFound { entity: "task" })
 }
 
-/// Edits a comment's body; only its author may. Records the audit event (before and after).
+/// Changes a comment's body (its one field, so no patch type); only its author may. Records the audit event (before and after).
 ///
 /// # Errors
 ///
 /// [`Error::Forbidden`] for anyone but the author, [`Error::NotFound`], [`Error::Invalid`].
 #[tracing::instrument(skip(tx, body), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
-pub async fn edit(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<Comment, Error> {
+pub async fn update(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<Comment, Error> {
     input::text("body", body, input::TEXT_MAX)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
@@ -120,7 +120,7 @@ pub async fn edit(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<Co
 ///
 /// # Errors
 ///
-/// [`Error::Invalid`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`]; [`Error::Database`].
+/// [`Error::BadInput`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`]; [`Error::Database`].
 #[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn list(
     tx: &mut TenantTx<'_>,

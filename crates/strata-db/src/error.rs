@@ -92,11 +92,19 @@ pub enum Error {
         /// The server's message, naming both statuses.
         message: String,
     },
-    /// A check or reference refused the input.
+    /// A check or reference of the schema refused the input.
     #[error("invalid input: {message} (constraint {constraint})")]
     Invalid {
-        /// The constraint's name, one of [`constraints`], or `"input"` for checks made in Rust.
+        /// The constraint's name, one of [`constraints`].
         constraint: &'static str,
+        /// What is wrong, for a human.
+        message: &'static str,
+    },
+    /// A rule the data layer checks itself refused the input, before the database saw it: a
+    /// malformed cursor or task key, a page size, a write to an archived project. Nothing was
+    /// written.
+    #[error("invalid input: {message}")]
+    BadInput {
         /// What is wrong, for a human.
         message: &'static str,
     },

@@ -64,3 +64,9 @@ pub use pool::{Pool, PoolMetrics, PoolSettings, PooledConnection};
 pub use replicas::{ReadConnection, ReadPool, WalPosition};
 pub use scope::{Role, Scope};
 pub use tenant::{AsConnection, Tenant, TenantConn, TenantTx};
+
+/// The schema this crate's statements are written for: the project's migrations
+/// (`migrations/` at the workspace root), embedded at build time. Apply them with the runner
+/// (`strata_migrate::run(&config, &strata_db::MIGRATOR)`) or sqlx's own `Migrator::run`; the
+/// `strata-migrate` binary embeds the same files.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -6,6 +6,7 @@ use sqlx::{Connection, PgExecutor};
 use time::OffsetDateTime;
 
 use crate::error::of_write;
+use crate::page::{self, Page};
 use crate::tenant::TenantExec;
 use crate::{AsConnection, Error, OrganizationId, Scope, UserId};
 
@@ -110,18 +111,18 @@ pub async fn get_by_slug(conn: impl PgExecutor<'_>, slug: &str) -> Result<Organi
     .ok_or(Error::NotFound { entity: "organization" })
 }
 
-/// Lists organizations in ID (creation) order: at most `limit` after `after`, a keyset
-/// page; pass the last ID of one page to get the next.
+/// Lists organizations in ID (creation) order, `limit` at a time after `after` (the previous
+/// page's `next`): a keyset [`Page`].
 ///
 /// # Errors
 ///
-/// [`Error::Database`] only.
+/// [`Error::BadInput`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`]; [`Error::Database`].
 #[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn list(
     conn: impl PgExecutor<'_>,
     after: Option<OrganizationId>,
-    limit: i64,
-) -> Result<Vec<Organization>, Error> {
+    limit: u32,
+) -> Result<Page<Organization, OrganizationId>, Error> {
     let organizations = sqlx::query_as!(
         Organization,
         r#"select id as "id: OrganizationId", slug, name, created_at, updated_at
@@ -130,11 +131,11 @@ pub async fn list(
             order by id
             limit $2"#,
         after.map(OrganizationId::into_uuid),
-        limit,
+        page::fetch_count(limit)?,
     )
     .fetch_all(conn)
     .await?;
-    Ok(organizations)
+    Ok(Page::of(organizations, limit, |organization| organization.id))
 }
 
 /// Creates an organization with `owner` as its first member (role owner), with the audit

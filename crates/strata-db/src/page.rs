@@ -4,13 +4,13 @@
 
 use crate::Error;
 
-/// The most rows a page of members, projects or comments holds.
+/// The most rows a page holds (tasks excepted: a page of tasks has no upper bound here).
 pub const MAX_LIMIT: u32 = 500;
 
 /// One page of a listing; `C` is where the next page starts (an opaque cursor for tasks, the
 /// last row's key elsewhere).
 #[derive(Debug, Clone)]
-pub struct Page<T, C = crate::tasks::Cursor> {
+pub struct Page<T, C> {
     /// The rows.
     pub items: Vec<T>,
     /// Where the next page starts; `None` on the last page.
@@ -32,12 +32,12 @@ impl<T, C> Page<T, C> {
 ///
 /// # Errors
 ///
-/// [`Error::Invalid`] unless `limit` is 1 to [`MAX_LIMIT`].
+/// [`Error::BadInput`] unless `limit` is 1 to [`MAX_LIMIT`].
 pub(crate) fn fetch_count(limit: u32) -> Result<i64, Error> {
     if (1..=MAX_LIMIT).contains(&limit) {
         Ok(i64::from(limit) + 1)
     } else {
-        Err(Error::Invalid { constraint: "input", message: "a page holds 1 to 500 rows" })
+        Err(Error::BadInput { message: "a page holds 1 to 500 rows" })
     }
 }
 

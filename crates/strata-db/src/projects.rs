@@ -134,7 +134,7 @@ pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Project, Err
 ///
 /// # Errors
 ///
-/// [`Error::Invalid`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`]; [`Error::Database`].
+/// [`Error::BadInput`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`]; [`Error::Database`].
 #[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn list(
     tx: &mut TenantTx<'_>,
@@ -255,20 +255,28 @@ pub async fn summaries(tx: &mut TenantTx<'_>) -> Result<Vec<ProjectSummary>, Err
     Ok(summaries)
 }
 
-/// Renames a project and/or changes its description (`None` keeps a field), with its audit
-/// event. Owners and admins only.
+/// What [`update`] changes: each field that is `Some`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProjectPatch<'a> {
+    /// The new name.
+    pub name: Option<&'a str>,
+    /// The new description.
+    pub description: Option<&'a str>,
+}
+
+/// Changes a project's fields that `patch` sets, with its audit event. Owners and admins only.
 ///
 /// # Errors
 ///
 /// [`Error::Forbidden`] for a weaker role, [`Error::NotFound`], [`Error::Invalid`] for a blank
 /// name.
-#[tracing::instrument(skip(tx, name, description), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
+#[tracing::instrument(skip(tx, patch), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn update(
     tx: &mut TenantTx<'_>,
     id: ProjectId,
-    name: Option<&str>,
-    description: Option<&str>,
+    patch: &ProjectPatch<'_>,
 ) -> Result<Project, Error> {
+    let ProjectPatch { name, description } = *patch;
     name.map_or(Ok(()), |name| input::text("name", name, input::NAME_MAX))?;
     description.map_or(Ok(()), |d| input::text("description", d, input::TEXT_MAX))?;
     let (mut exec, scope) = TenantExec::of(tx);

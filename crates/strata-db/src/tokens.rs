@@ -196,7 +196,7 @@ fn parse(bearer: &str) -> Option<(ApiTokenId, [u8; SECRET_BYTES])> {
 ///
 /// # Errors
 ///
-/// [`Error::Invalid`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`].
+/// [`Error::BadInput`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`].
 #[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn list(
     conn: impl PgExecutor<'_>,

@@ -6,6 +6,7 @@ use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
 use crate::error::of_write;
+use crate::page::{self, Page};
 use crate::{Error, UserId};
 
 /// A user as stored.
@@ -98,17 +99,18 @@ pub async fn get_by_email(conn: impl PgExecutor<'_>, email: &str) -> Result<User
     .ok_or(Error::NotFound { entity: "user" })
 }
 
-/// Lists users in ID (creation) order: at most `limit` after `after`, a keyset page.
+/// Lists users in ID (creation) order, `limit` at a time after `after` (the previous page's
+/// `next`): a keyset [`Page`].
 ///
 /// # Errors
 ///
-/// [`Error::Database`] only.
+/// [`Error::BadInput`] unless `limit` is 1 to [`crate::page::MAX_LIMIT`]; [`Error::Database`].
 #[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn list(
     conn: impl PgExecutor<'_>,
     after: Option<UserId>,
-    limit: i64,
-) -> Result<Vec<User>, Error> {
+    limit: u32,
+) -> Result<Page<User, UserId>, Error> {
     let users = sqlx::query_as!(
         User,
         r#"select id as "id: UserId", email, display_name, created_at, updated_at
@@ -117,31 +119,39 @@ pub async fn list(
             order by id
             limit $2"#,
         after.map(UserId::into_uuid),
-        limit,
+        page::fetch_count(limit)?,
     )
     .fetch_all(conn)
     .await?;
-    Ok(users)
+    Ok(Page::of(users, limit, |user| user.id))
 }
 
-/// Changes a user's display name.
+/// What [`update`] changes: each field that is `Some`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserPatch<'a> {
+    /// The name shown to others.
+    pub display_name: Option<&'a str>,
+}
+
+/// Changes a user's fields that `patch` sets.
 ///
 /// # Errors
 ///
-/// [`Error::NotFound`] when there is no such user, [`Error::Invalid`] for a blank name.
-#[tracing::instrument(skip(conn, display_name), err(level = "debug"))]
-pub async fn set_display_name(
+/// [`Error::NotFound`] when there is no such user, [`Error::Invalid`] for a blank name,
+/// [`Error::InvalidValue`] for one too long.
+#[tracing::instrument(skip(conn, patch), err(level = "debug"))]
+pub async fn update(
     conn: impl PgExecutor<'_>,
     id: UserId,
-    display_name: &str,
+    patch: &UserPatch<'_>,
 ) -> Result<User, Error> {
-    input::text("display_name", display_name, input::NAME_MAX)?;
+    patch.display_name.map_or(Ok(()), |name| input::text("display_name", name, input::NAME_MAX))?;
     sqlx::query_as!(
         User,
-        r#"update users set display_name = $2 where id = $1
+        r#"update users set display_name = coalesce($2, display_name) where id = $1
            returning id as "id: UserId", email, display_name, created_at, updated_at"#,
         id.into_uuid(),
-        display_name,
+        patch.display_name,
     )
     .fetch_optional(conn)
     .await?

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use strata_db::projects::{self, NewProject};
+use strata_db::projects::{self, NewProject, ProjectPatch};
 use strata_db::tasks::{self, ImportTask, TaskFilter, TaskOrder, TaskPatch, TaskStatus};
 use strata_db::{Error, Pool, PoolSettings, Retry, Role, TenantTx, audit, comments, memberships};
 use strata_test_support::CitusCluster;
@@ -82,7 +82,8 @@ async fn every_operation_in_a_tenant_transaction_reaches_one_shard() -> TestResu
     routed!("projects::get_by_key", tx => projects::get_by_key(&mut tx, "WEB").await?);
     routed!("projects::list", tx => projects::list(&mut tx, false, None, 10).await?);
     routed!("projects::update", tx =>
-        projects::update(&mut tx, project.id, Some("Website"), None).await?);
+        projects::update(&mut tx, project.id, &ProjectPatch { name: Some("Website"), ..ProjectPatch::default() })
+            .await?);
     routed!("projects::summaries", tx => projects::summaries(&mut tx).await?);
     routed!("memberships::add", tx => memberships::add(&mut tx, bob.id, Role::Member).await?);
     routed!("memberships::change_role", tx =>
@@ -93,7 +94,8 @@ async fn every_operation_in_a_tenant_transaction_reaches_one_shard() -> TestResu
     routed!("tasks::get", tx => tasks::get(&mut tx, task.id).await?);
     routed!("tasks::get_by_key", tx => tasks::get_by_key(&mut tx, "WEB-1").await?);
     routed!("tasks::list", tx => tasks::list(
-        &mut tx, project.id, &TaskFilter::default(), TaskOrder::Priority, None, 10).await?);
+        &mut tx, project.id, &TaskFilter { order: TaskOrder::Priority, ..TaskFilter::default() }, None, 10)
+        .await?);
     let patch = TaskPatch { title: Some("Routed again".to_owned()), ..TaskPatch::default() };
     let task = routed!("tasks::update", tx =>
         tasks::update(&mut tx, task.id, task.version, &patch).await?);
@@ -109,10 +111,10 @@ async fn every_operation_in_a_tenant_transaction_reaches_one_shard() -> TestResu
         .await?);
     let comment = routed!("comments::create", tx =>
         comments::create(&mut tx, task.id, "first").await?);
-    routed!("comments::edit", tx => comments::edit(&mut tx, comment.id, "edited").await?);
+    routed!("comments::update", tx => comments::update(&mut tx, comment.id, "edited").await?);
     routed!("comments::list", tx => comments::list(&mut tx, task.id, None, 10).await?);
     routed!("comments::delete", tx => comments::delete(&mut tx, comment.id).await?);
-    routed!("audit::history", tx => audit::history(&mut tx, "task", task.id.into_uuid()).await?);
+    routed!("audit::history", tx => audit::history(&mut tx, audit::Audited::Task(task.id)).await?);
     routed!("tasks::assign (to nobody)", tx =>
         tasks::assign(&mut tx, task.id, task.version, None).await?);
     routed!("memberships::remove", tx => memberships::remove(&mut tx, bob.id).await?);

@@ -66,7 +66,7 @@ impl Rig {
         let config =
             strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", url.as_str())])
                 .load()?;
-        strata_migrate::run(&config, &strata_migrate::MIGRATOR).await?;
+        strata_migrate::run(&config, &strata_db::MIGRATOR).await?;
         let admin = PgPool::connect(&url).await?;
         let proxy = FaultProxy::start(cluster.port())?;
         let app = login_role_options(&admin, APP_ROLE).await?.port(proxy.port());

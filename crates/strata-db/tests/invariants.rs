@@ -176,22 +176,22 @@ async fn owner_race(
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn two_owners_demoting_each_other_leave_one_owner(admin: PgPool) -> TestResult {
     owner_race(&admin, "demote-demote", (OwnerMove::Demote, OwnerMove::Demote), OWNER_TRIALS).await
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn two_owners_removing_each_other_leave_one_owner(admin: PgPool) -> TestResult {
     owner_race(&admin, "remove-remove", (OwnerMove::Remove, OwnerMove::Remove), OWNER_TRIALS).await
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn an_owner_demoted_while_removing_the_other_leaves_one_owner(admin: PgPool) -> TestResult {
     owner_race(&admin, "demote-remove", (OwnerMove::Demote, OwnerMove::Remove), OWNER_TRIALS).await
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_member_removed_while_a_task_is_assigned_to_them_never_keeps_it(
     admin: PgPool,
 ) -> TestResult {
@@ -259,10 +259,10 @@ struct Created {
 
 /// The refusal of a create in an archived project.
 fn is_archived_refusal(error: &Error) -> bool {
-    matches!(error, Error::Invalid { constraint: "input", message: "the project is archived" })
+    matches!(error, Error::BadInput { message: "the project is archived" })
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn no_task_is_created_in_a_project_after_its_archive_commits(admin: PgPool) -> TestResult {
     const CREATORS: usize = 3;
     const ARCHIVE_TRIALS: usize = 10;
@@ -378,7 +378,7 @@ async fn no_task_is_created_in_a_project_after_its_archive_commits(admin: PgPool
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_comment_edited_by_its_author_and_a_non_author_at_once_keeps_the_authors_text(
     admin: PgPool,
 ) -> TestResult {
@@ -400,10 +400,10 @@ async fn a_comment_edited_by_its_author_and_a_non_author_at_once_keeps_the_autho
         let start = Barrier::new(2);
         let (by_author, by_other) = tokio::join!(
             contend(&app, &start, t.org.id, t.owner.id, async |tx: &mut TenantTx<'_>| {
-                comments::edit(tx, comment.id, &ours).await
+                comments::update(tx, comment.id, &ours).await
             }),
             contend(&app, &start, t.org.id, mallory.id, async |tx: &mut TenantTx<'_>| {
-                comments::edit(tx, comment.id, &theirs).await
+                comments::update(tx, comment.id, &theirs).await
             }),
         );
         *tally.entry(format!("{} / {}", outcome(&by_author), outcome(&by_other))).or_default() += 1;
@@ -423,7 +423,7 @@ async fn a_comment_edited_by_its_author_and_a_non_author_at_once_keeps_the_autho
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn two_transitions_from_one_version_let_exactly_one_win(admin: PgPool) -> TestResult {
     transition_race(&admin, TRIALS).await
 }
@@ -515,7 +515,7 @@ async fn rows_in_tenant(
     Ok(rows?)
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn the_application_reads_no_outbox_events_and_the_relay_reads_every_tenants(
     admin: PgPool,
 ) -> TestResult {
@@ -600,7 +600,7 @@ async fn outbox_walls(admin: &PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn forgetting_the_tenant_transaction_sees_and_changes_nothing(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;

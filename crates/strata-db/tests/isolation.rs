@@ -23,7 +23,7 @@ async fn setting(conn: impl PgExecutor<'_>) -> Result<Option<String>, sqlx::Erro
         .await
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn the_application_role_is_subject_to_row_level_security(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -40,7 +40,7 @@ async fn the_application_role_is_subject_to_row_level_security(admin: PgPool) ->
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_query_without_tenant_filter_sees_only_its_tenant(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -71,7 +71,7 @@ async fn a_query_without_tenant_filter_sees_only_its_tenant(admin: PgPool) -> Te
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn writing_into_another_tenant_is_forbidden(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -92,7 +92,7 @@ async fn writing_into_another_tenant_is_forbidden(admin: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn the_setting_never_leaks_to_the_next_user_of_a_pooled_connection(
     admin: PgPool,
 ) -> TestResult {
@@ -124,7 +124,7 @@ async fn the_setting_never_leaks_to_the_next_user_of_a_pooled_connection(
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn random_tenants_and_rows_never_cross(admin: PgPool) -> TestResult {
     tenants_never_cross(&admin).await
 }
@@ -168,7 +168,7 @@ async fn tenants_never_cross(admin: &PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn get_confines_itself_in_one_statement_and_restores_the_setting(
     admin: PgPool,
 ) -> TestResult {
@@ -222,7 +222,7 @@ async fn get_confines_itself(admin: &PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn creating_an_organization_inside_a_scoped_transaction_keeps_its_scope(
     admin: PgPool,
 ) -> TestResult {

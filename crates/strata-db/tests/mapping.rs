@@ -14,7 +14,7 @@ use support::{app_pool, count, new_task, tenant, user};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn membership_conflicts_and_unknown_users(admin: PgPool) -> TestResult {
     check_that_membership_conflicts_and_unknown_users(admin).await
 }
@@ -78,7 +78,7 @@ async fn check_that_membership_conflicts_and_unknown_users(admin: PgPool) -> Tes
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn project_conflicts_and_malformed_projects(admin: PgPool) -> TestResult {
     check_that_project_conflicts_and_malformed_projects(admin).await
 }
@@ -116,7 +116,7 @@ async fn check_that_project_conflicts_and_malformed_projects(admin: PgPool) -> T
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_duplicate_task_number_is_a_conflict(admin: PgPool) -> TestResult {
     check_that_a_duplicate_task_number_is_a_conflict(admin).await
 }
@@ -140,7 +140,7 @@ async fn check_that_a_duplicate_task_number_is_a_conflict(admin: PgPool) -> Test
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_create_sent_again_with_its_id_is_a_conflict_and_takes_no_number(
     admin: PgPool,
 ) -> TestResult {
@@ -173,7 +173,7 @@ async fn check_that_a_create_sent_again_with_its_id_is_a_conflict_and_takes_no_n
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn comments_by_members_edited_by_their_author(admin: PgPool) -> TestResult {
     check_that_comments_by_members_edited_by_their_author(admin).await
 }
@@ -200,19 +200,19 @@ async fn check_that_comments_by_members_edited_by_their_author(admin: PgPool) ->
     memberships::add(&mut tx, bob.id, Role::Member).await?;
     let task = tasks::create(&mut tx, &new_task(t.project.id, "Discuss")).await?;
     let comment = comments::create(&mut tx, task.id, "First!").await?;
-    let edited = comments::edit(&mut tx, comment.id, "First, edited").await?;
+    let edited = comments::update(&mut tx, comment.id, "First, edited").await?;
     assert!(edited.edited_at.is_some());
     tx.commit().await?;
     let bob_scope = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await?;
     let mut tx = bob_scope.begin(&mut conn).await?;
-    let err = comments::edit(&mut tx, comment.id, "hijack").await.expect_err("not author");
+    let err = comments::update(&mut tx, comment.id, "hijack").await.expect_err("not author");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     let listed = comments::list(&mut tx, task.id, None, 100).await?.items;
     assert_eq!(listed.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["First, edited"]);
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn serialization_failures_are_retried(admin: PgPool) -> TestResult {
     check_that_serialization_failures_are_retried(admin).await
 }
@@ -256,7 +256,7 @@ async fn check_that_serialization_failures_are_retried(admin: PgPool) -> TestRes
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn summaries_cover_the_null_side_of_the_outer_join(admin: PgPool) -> TestResult {
     check_that_summaries_cover_the_null_side_of_the_outer_join(admin).await
 }
@@ -282,7 +282,7 @@ async fn check_that_summaries_cover_the_null_side_of_the_outer_join(admin: PgPoo
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn removing_members_keeps_an_owner_and_their_tasks_assigned(admin: PgPool) -> TestResult {
     check_that_removing_members_keeps_an_owner_and_their_tasks_assigned(admin).await
 }
@@ -319,7 +319,8 @@ async fn check_that_removing_members_keeps_an_owner_and_their_tasks_assigned(
     memberships::remove(&mut tx, bob.id).await?;
     let err = memberships::remove(&mut tx, bob.id).await.expect_err("gone");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    let history = strata_db::audit::history(&mut tx, "membership", bob.id.into_uuid()).await?;
+    let history =
+        strata_db::audit::history(&mut tx, strata_db::audit::Audited::Membership(bob.id)).await?;
     assert_eq!(history.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["add", "remove"]);
     tx.commit().await?;
     let err = strata_db::Scope::resolve(&mut conn, t.org.id, bob.id).await.expect_err("removed");
@@ -327,7 +328,7 @@ async fn check_that_removing_members_keeps_an_owner_and_their_tasks_assigned(
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn projects_users_and_comments_change_and_go(admin: PgPool) -> TestResult {
     check_that_projects_users_and_comments_change_and_go(admin).await
 }
@@ -337,10 +338,20 @@ async fn check_that_projects_users_and_comments_change_and_go(admin: PgPool) -> 
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
     let t = tenant(&mut conn, "acme").await?;
-    let renamed = strata_db::users::set_display_name(&mut conn, t.owner.id, "Owner Two").await?;
+    let renamed = strata_db::users::update(
+        &mut conn,
+        t.owner.id,
+        &strata_db::users::UserPatch { display_name: Some("Owner Two") },
+    )
+    .await?;
     assert_eq!(renamed.display_name, "Owner Two");
-    let err =
-        strata_db::users::set_display_name(&mut conn, t.owner.id, " ").await.expect_err("blank");
+    let err = strata_db::users::update(
+        &mut conn,
+        t.owner.id,
+        &strata_db::users::UserPatch { display_name: Some(" ") },
+    )
+    .await
+    .expect_err("blank");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::USERS_DISPLAY_NAME_NOT_BLANK, .. }),
         "{err:?}"
@@ -349,9 +360,20 @@ async fn check_that_projects_users_and_comments_change_and_go(admin: PgPool) -> 
     let bob = user(&mut conn, "bob@example.com").await?;
     let carol = user(&mut conn, "carol@example.com").await?;
     let mut tx = t.scope.begin(&mut conn).await?;
-    let project = projects::update(&mut tx, t.project.id, Some("Operations 2"), None).await?;
+    let project = projects::update(
+        &mut tx,
+        t.project.id,
+        &projects::ProjectPatch { name: Some("Operations 2"), description: None },
+    )
+    .await?;
     assert_eq!((project.name.as_str(), project.description.as_str()), ("Operations 2", ""));
-    let err = projects::update(&mut tx, t.project.id, Some(""), None).await.expect_err("blank");
+    let err = projects::update(
+        &mut tx,
+        t.project.id,
+        &projects::ProjectPatch { name: Some(""), description: None },
+    )
+    .await
+    .expect_err("blank");
     assert!(
         matches!(err, Error::Invalid { constraint: constraints::PROJECTS_NAME_NOT_BLANK, .. }),
         "{err:?}"
@@ -384,7 +406,7 @@ async fn check_that_projects_users_and_comments_change_and_go(admin: PgPool) -> 
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn the_database_keeps_an_owner_whoever_writes(admin: PgPool) -> TestResult {
     check_that_the_database_keeps_an_owner_whoever_writes(admin).await
 }
@@ -421,7 +443,7 @@ async fn check_that_the_database_keeps_an_owner_whoever_writes(admin: PgPool) ->
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_member_who_has_written_comments_stays_a_member(admin: PgPool) -> TestResult {
     check_that_a_member_who_has_written_comments_stays_a_member(admin).await
 }
@@ -459,7 +481,7 @@ fn invalid_value<T>(result: Result<T, Error>) -> Option<(&'static str, strata_db
     }
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn values_the_database_cannot_hold_are_refused_naming_the_field(admin: PgPool) -> TestResult {
     check_that_values_the_database_cannot_hold_are_refused_naming_the_field(admin).await
 }
@@ -505,8 +527,7 @@ async fn check_that_values_the_database_cannot_hold_are_refused_naming_the_field
     let new = strata_db::tasks::NewTask { metadata: &metadata, ..new_task(t.project.id, "meta") };
     assert_eq!(invalid_value(tasks::create(&mut tx, &new).await), Some(("metadata", Nul)));
     let filter = strata_db::tasks::TaskFilter { title_search: Some("a\0"), ..Default::default() };
-    let listed =
-        tasks::list(&mut tx, t.project.id, &filter, strata_db::tasks::TaskOrder::Number, None, 10);
+    let listed = tasks::list(&mut tx, t.project.id, &filter, None, 10);
     assert_eq!(invalid_value(listed.await), Some(("q", Nul)));
     assert_eq!(
         invalid_value(comments::create(&mut tx, strata_db::TaskId::new(), "\0").await),
@@ -540,7 +561,7 @@ async fn check_that_values_the_database_cannot_hold_are_refused_naming_the_field
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_patch_that_changes_nothing_changes_nothing(admin: PgPool) -> TestResult {
     check_that_a_patch_that_changes_nothing_changes_nothing(admin).await
 }
@@ -565,7 +586,7 @@ async fn check_that_a_patch_that_changes_nothing_changes_nothing(admin: PgPool) 
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn api_tokens_live_expire_and_are_revoked_once(admin: PgPool) -> TestResult {
     check_that_api_tokens_live_expire_and_are_revoked_once(admin).await
 }

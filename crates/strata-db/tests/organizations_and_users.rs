@@ -11,7 +11,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const ACME: NewOrganization<'static> = NewOrganization { slug: "acme", name: "Acme Corp" };
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn organization_round_trip(pool: PgPool) -> TestResult {
     let created = organizations::create(&pool, &ACME).await?;
     assert_eq!(created.slug, "acme");
@@ -21,7 +21,7 @@ async fn organization_round_trip(pool: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn missing_rows_are_not_found(pool: PgPool) -> TestResult {
     let err =
         organizations::get(&pool, OrganizationId::new()).await.expect_err("the call must fail");
@@ -34,7 +34,7 @@ async fn missing_rows_are_not_found(pool: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn duplicate_slug_is_a_conflict_and_writes_nothing(pool: PgPool) -> TestResult {
     organizations::create(&pool, &ACME).await?;
     let err = organizations::create(&pool, &NewOrganization { slug: "acme", name: "Other" })
@@ -45,11 +45,11 @@ async fn duplicate_slug_is_a_conflict_and_writes_nothing(pool: PgPool) -> TestRe
         "{err:?}"
     );
     assert!(err.to_string().contains("slug already exists"), "{err}");
-    assert_eq!(organizations::list(&pool, None, 10).await?.len(), 1);
+    assert_eq!(organizations::list(&pool, None, 10).await?.items.len(), 1);
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn malformed_organizations_are_invalid(pool: PgPool) -> TestResult {
     let err = organizations::create(&pool, &NewOrganization { slug: "Not A Slug", name: "x" })
         .await
@@ -65,11 +65,11 @@ async fn malformed_organizations_are_invalid(pool: PgPool) -> TestResult {
         matches!(err, Error::Invalid { constraint: constraints::ORGANIZATIONS_NAME_NOT_BLANK, .. }),
         "{err:?}"
     );
-    assert!(organizations::list(&pool, None, 10).await?.is_empty());
+    assert!(organizations::list(&pool, None, 10).await?.items.is_empty());
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn email_is_unique_whatever_its_case(pool: PgPool) -> TestResult {
     let ada =
         users::create(&pool, &NewUser { email: "Ada@Example.com", display_name: "Ada" }).await?;
@@ -82,11 +82,11 @@ async fn email_is_unique_whatever_its_case(pool: PgPool) -> TestResult {
         matches!(err, Error::Conflict { constraint: constraints::USERS_EMAIL_KEY, .. }),
         "{err:?}"
     );
-    assert_eq!(users::list(&pool, None, 10).await?, vec![ada]);
+    assert_eq!(users::list(&pool, None, 10).await?.items, vec![ada]);
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn malformed_users_are_invalid(pool: PgPool) -> TestResult {
     let err = users::create(&pool, &NewUser { email: "no-at-sign", display_name: "X" })
         .await
@@ -105,7 +105,7 @@ async fn malformed_users_are_invalid(pool: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn lists_page_by_keyset(pool: PgPool) -> TestResult {
     let mut created = Vec::new();
     for i in 0..5 {
@@ -115,14 +115,15 @@ async fn lists_page_by_keyset(pool: PgPool) -> TestResult {
         );
     }
     let first = organizations::list(&pool, None, 2).await?;
-    let second = organizations::list(&pool, first.last().map(|o| o.id), 2).await?;
-    let third = organizations::list(&pool, second.last().map(|o| o.id), 2).await?;
-    let pages: Vec<_> = [first, second, third].concat();
+    let second = organizations::list(&pool, first.next, 2).await?;
+    let third = organizations::list(&pool, second.next, 2).await?;
+    assert_eq!(third.next, None, "the third page is the last");
+    let pages: Vec<_> = [first.items, second.items, third.items].concat();
     assert_eq!(pages, created, "pages cover every row once, in creation order");
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn updated_at_is_kept_by_the_database(pool: PgPool) -> TestResult {
     let org = organizations::create(&pool, &ACME).await?;
     sqlx::query(
@@ -137,7 +138,7 @@ async fn updated_at_is_kept_by_the_database(pool: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn other_database_errors_keep_their_source(pool: PgPool) -> TestResult {
     pool.close().await;
     let err =
@@ -151,7 +152,7 @@ async fn pid(conn: &mut strata_db::PooledConnection) -> Result<i32, sqlx::Error>
     sqlx::query_scalar("select pg_backend_pid()").fetch_one(conn).await
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn the_pool_reuses_connections_and_bounds_them(admin: PgPool) -> TestResult {
     use std::time::Duration;
     use strata_db::{Pool, PoolSettings};

@@ -27,12 +27,12 @@ async fn seed_events(pool: &PgPool, organization: uuid::Uuid, n: i32) -> Result<
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn four_consumers_deliver_10k_events_exactly_once(admin: PgPool) -> TestResult {
     deliver_exactly_once(&admin, &["acme"], 10_000, Claim::AnyTenant).await
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn four_consumers_claiming_tenant_by_tenant_deliver_each_event_once(
     admin: PgPool,
 ) -> TestResult {
@@ -122,7 +122,7 @@ const DELAYS_PASSED: &str = "update outbox_events set available_at = now() - int
 const LEASES_RAN_OUT: &str = "update outbox_events
     set claimed_until = now() - interval '1 second' where claimed_until is not null";
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn released_events_wait_their_delay_and_count_attempts(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let t = tenant(&mut app.acquire().await?, "acme").await?;
@@ -152,7 +152,7 @@ async fn released_events_wait_their_delay_and_count_attempts(admin: PgPool) -> T
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn an_expired_lease_makes_the_event_claimable_again(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let t = tenant(&mut app.acquire().await?, "acme").await?;
@@ -171,7 +171,7 @@ async fn an_expired_lease_makes_the_event_claimable_again(admin: PgPool) -> Test
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn the_audit_log_refuses_update_delete_and_truncate(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;

@@ -21,7 +21,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Row};
 use strata_config::{DatabaseConfig, DatabaseUrl, Pooler};
-use strata_db::tasks::{self, TaskFilter, TaskOrder};
+use strata_db::tasks::{self, TaskFilter};
 use strata_db::users::{self, NewUser};
 use strata_db::{
     Error, Pool, PoolSettings, PooledConnection, Retry, TenantTx, comments, organizations,
@@ -71,7 +71,7 @@ async fn database(admin: &PgPool) -> Result<String, sqlx::Error> {
     sqlx::query_scalar("select current_database()").fetch_one(admin).await
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn sqlx_statements_as_they_are_collide_through_transaction_mode(admin: PgPool) -> TestResult {
     let bouncer = bouncer(&admin)?;
     login_role_options(&admin, APP_ROLE).await?;
@@ -147,7 +147,7 @@ async fn sqlx_statements_as_they_are_collide_through_transaction_mode(admin: PgP
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn the_data_layer_through_transaction_mode_has_no_errors_and_no_wrong_rows(
     admin: PgPool,
 ) -> TestResult {
@@ -162,7 +162,7 @@ async fn the_data_layer_through_transaction_mode_has_no_errors_and_no_wrong_rows
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn named_statements_through_a_pooler_that_keeps_them(admin: PgPool) -> TestResult {
     // PgBouncer 1.25.2, built from ../shared/vendor when no 1.21 or later is installed.
     let port = admin.connect_options().get_port();
@@ -264,15 +264,9 @@ async fn workload(
                             users::create(&mut conn, &NewUser { email: &email, display_name: "U" })
                                 .await?;
                         let mut tx = TenantTx::begin(&mut conn, t.org.id, t.owner.id).await?;
-                        let page = tasks::list(
-                            &mut tx,
-                            t.project.id,
-                            &TaskFilter::default(),
-                            TaskOrder::Number,
-                            None,
-                            500,
-                        )
-                        .await?;
+                        let page =
+                            tasks::list(&mut tx, t.project.id, &TaskFilter::default(), None, 500)
+                                .await?;
                         let notes = comments::list(&mut tx, task.id, None, 50).await?.items;
                         tx.commit().await?;
                         Ok::<_, strata_db::Error>(
@@ -336,7 +330,7 @@ async fn refused(
     Ok(error)
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn session_mode_keeps_the_configured_timeouts(admin: PgPool) -> TestResult {
     let port = admin.connect_options().get_port();
     for ignore_options in [false, true] {
@@ -352,7 +346,7 @@ async fn session_mode_keeps_the_configured_timeouts(admin: PgPool) -> TestResult
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_pooler_that_refuses_options_is_named_at_once(admin: PgPool) -> TestResult {
     // database.pooler left at "none": strata sends the timeouts as start-up parameters.
     let bouncer =
@@ -367,7 +361,7 @@ async fn a_pooler_that_refuses_options_is_named_at_once(admin: PgPool) -> TestRe
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_pooler_that_drops_options_is_an_error_not_a_silent_default(admin: PgPool) -> TestResult {
     // The usual workaround: `options` ignored. The start-up parameters are accepted and
     // dropped, and the server would run without the timeout.
@@ -388,7 +382,7 @@ async fn a_pooler_that_drops_options_is_an_error_not_a_silent_default(admin: PgP
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn transaction_mode_sets_the_timeouts_in_every_transaction(admin: PgPool) -> TestResult {
     let port = admin.connect_options().get_port();
     for ignore_options in [false, true] {
@@ -449,7 +443,7 @@ enum Path {
     Prepared,
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_migration_under_load_costs_at_most_one_safe_error_per_connection(
     admin: PgPool,
 ) -> TestResult {
@@ -521,15 +515,9 @@ async fn a_migration_under_load_costs_at_most_one_safe_error_per_connection(
                             let mut conn = pool.acquire().await?;
                             let task = tasks::get(&mut scope.on(&mut conn), id).await?;
                             let mut tx = scope.begin(&mut conn).await?;
-                            let page = tasks::list(
-                                &mut tx,
-                                project,
-                                &TaskFilter::default(),
-                                TaskOrder::Number,
-                                None,
-                                50,
-                            )
-                            .await?;
+                            let page =
+                                tasks::list(&mut tx, project, &TaskFilter::default(), None, 50)
+                                    .await?;
                             tx.commit().await?;
                             Ok::<_, Error>(
                                 task.title == format!("task {i}") && page.items.len() == WORKERS,

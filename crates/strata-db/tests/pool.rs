@@ -144,7 +144,7 @@ async fn a_connection_the_server_killed_fails_once_and_is_never_handed_out_again
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_tenant_transaction_on_a_killed_connection_reports_it_to_the_pool(
     admin: PgPool,
 ) -> TestResult {

@@ -27,7 +27,7 @@ async fn setup() -> Result<Setup, Box<dyn std::error::Error + Send + Sync>> {
     let url = primary.url("app");
     let config = strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", url.as_str())])
         .load()?;
-    strata_migrate::run(&config, &strata_migrate::MIGRATOR).await?;
+    strata_migrate::run(&config, &strata_db::MIGRATOR).await?;
     let admin = PgPool::connect(&url).await?;
     let app: PgConnectOptions = login_role_options(&admin, APP_ROLE).await?;
     admin.close().await;
@@ -60,10 +60,10 @@ async fn reads_go_to_the_replica_and_writes_there_are_refused() -> TestResult {
     let config =
         strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", replica_url.as_str())])
             .load()?;
-    let refused = strata_migrate::run(&config, &strata_migrate::MIGRATOR).await;
+    let refused = strata_migrate::run(&config, &strata_db::MIGRATOR).await;
     assert!(matches!(refused, Err(strata_migrate::MigrateError::ReadOnly { .. })), "{refused:?}");
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&replica_url).await?;
-    let lines = strata_migrate::status(&mut conn, &strata_migrate::MIGRATOR).await?;
+    let lines = strata_migrate::status(&mut conn, &strata_db::MIGRATOR).await?;
     assert!(lines.iter().all(|l| l.state == strata_migrate::State::Applied), "{lines:?}");
     s.reads.close().await;
     Ok(())

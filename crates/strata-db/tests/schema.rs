@@ -4,7 +4,7 @@ use sqlx::PgPool;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn every_foreign_key_has_an_index_that_leads_with_its_columns(pool: PgPool) -> TestResult {
     let unindexed: Vec<String> = sqlx::query_scalar(
         "select c.conname::text
@@ -23,7 +23,7 @@ async fn every_foreign_key_has_an_index_that_leads_with_its_columns(pool: PgPool
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn every_constraint_is_named_after_its_table(pool: PgPool) -> TestResult {
     let misnamed: Vec<String> = sqlx::query_scalar(
         "select conrelid::regclass::text || '.' || conname
@@ -38,7 +38,7 @@ async fn every_constraint_is_named_after_its_table(pool: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn every_tenant_owned_table_has_forced_row_level_security(pool: PgPool) -> TestResult {
     let unprotected: Vec<String> = sqlx::query_scalar(
         "select c.relname::text
@@ -117,7 +117,7 @@ async fn every_tenant_owned_table_has_forced_row_level_security(pool: PgPool) ->
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn every_data_table_keeps_its_timestamps(pool: PgPool) -> TestResult {
     let missing: Vec<String> = sqlx::query_scalar(
         "select c.relname::text
@@ -158,7 +158,7 @@ async fn catalog_dump(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
 
 #[sqlx::test(migrations = false)]
 async fn migrations_go_up_down_and_up_to_the_same_schema(pool: PgPool) -> TestResult {
-    let migrator = &strata_migrate::MIGRATOR;
+    let migrator = &strata_db::MIGRATOR;
     migrator.run(&pool).await?;
     let first = catalog_dump(&pool).await?;
     migrator.undo(&pool, 0).await?;

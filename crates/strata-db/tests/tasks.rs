@@ -6,7 +6,6 @@ mod support;
 use std::collections::BTreeSet;
 
 use sqlx::PgPool;
-use sqlx::types::Json;
 use strata_db::tasks::{
     self, ImportTask, TaskFilter, TaskMetadata, TaskOrder, TaskPatch, TaskStatus,
 };
@@ -16,7 +15,7 @@ use support::{app_pool, citus_admin, count, new_task, tenant, user};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn create_numbers_tasks_and_records_audit_and_outbox(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -30,10 +29,10 @@ async fn create_numbers_tasks_and_records_audit_and_outbox(admin: PgPool) -> Tes
     second.metadata = &metadata;
     let second = tasks::create(&mut tx, &second).await?;
     assert_eq!((first.number, second.number), (1, 2));
-    assert_eq!(second.metadata, Json(metadata));
+    assert_eq!(second.metadata, metadata);
     assert_eq!(tasks::get(&mut tx, second.id).await?, second);
     assert_eq!(tasks::get_by_key(&mut tx, "OPS-2").await?, second);
-    let history = audit::history(&mut tx, "task", first.id.into_uuid()).await?;
+    let history = audit::history(&mut tx, audit::Audited::Task(first.id)).await?;
     assert_eq!(history.len(), 1);
     assert_eq!((history[0].action.as_str(), history[0].actor_id), ("create", t.owner.id));
     assert!(history[0].before.is_none() && history[0].after.is_some());
@@ -47,7 +46,7 @@ async fn create_numbers_tasks_and_records_audit_and_outbox(admin: PgPool) -> Tes
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn bad_input_is_refused_and_nothing_is_written(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -87,7 +86,7 @@ async fn bad_input_is_refused_and_nothing_is_written(admin: PgPool) -> TestResul
         .expect_err("no project");
     assert!(matches!(err, Error::NotFound { entity: "project" }), "{err:?}");
     let err = tasks::get_by_key(&mut tx, "OPS").await.expect_err("bad key");
-    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    assert!(matches!(err, Error::BadInput { .. }), "{err:?}");
     tx.commit().await?;
 
     assert_eq!(count(&admin, "tasks").await?, 0);
@@ -98,7 +97,7 @@ async fn bad_input_is_refused_and_nothing_is_written(admin: PgPool) -> TestResul
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn archived_projects_take_no_tasks(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -106,11 +105,11 @@ async fn archived_projects_take_no_tasks(admin: PgPool) -> TestResult {
     let mut tx = t.scope.begin(&mut conn).await?;
     strata_db::projects::set_archived(&mut tx, t.project.id, true).await?;
     let err = tasks::create(&mut tx, &new_task(t.project.id, "x")).await.expect_err("archived");
-    assert!(matches!(err, Error::Invalid { message: "the project is archived", .. }), "{err:?}");
+    assert!(matches!(err, Error::BadInput { message: "the project is archived" }), "{err:?}");
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn archived_projects_take_no_imports(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -119,11 +118,11 @@ async fn archived_projects_take_no_imports(admin: PgPool) -> TestResult {
     strata_db::projects::set_archived(&mut tx, t.project.id, true).await?;
     let rows = [ImportTask { title: "x".to_owned(), ..ImportTask::default() }];
     let err = tasks::import(&mut tx, t.project.id, rows).await.expect_err("archived");
-    assert!(matches!(err, Error::Invalid { message: "the project is archived", .. }), "{err:?}");
+    assert!(matches!(err, Error::BadInput { message: "the project is archived" }), "{err:?}");
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn a_failed_import_leaves_nothing_and_the_callers_transaction_usable(
     admin: PgPool,
 ) -> TestResult {
@@ -152,7 +151,7 @@ async fn a_failed_import_leaves_nothing_and_the_callers_transaction_usable(
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn an_import_past_the_largest_task_number_is_refused_before_it_writes(
     admin: PgPool,
 ) -> TestResult {
@@ -165,7 +164,7 @@ async fn an_import_past_the_largest_task_number_is_refused_before_it_writes(
     let mut tx = t.scope.begin(&mut conn).await?;
     let err = tasks::import(&mut tx, t.project.id, rows).await.expect_err("overflow");
     assert!(
-        matches!(err, Error::Invalid { message: "the project's task numbers would overflow", .. }),
+        matches!(err, Error::BadInput { message: "the project's task numbers would overflow" }),
         "{err:?}"
     );
     tx.commit().await?;
@@ -174,7 +173,7 @@ async fn an_import_past_the_largest_task_number_is_refused_before_it_writes(
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn an_import_in_its_own_transaction_is_atomic_and_advances_the_counter(
     admin: PgPool,
 ) -> TestResult {
@@ -202,7 +201,7 @@ async fn an_import_in_its_own_transaction_is_atomic_and_advances_the_counter(
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn concurrent_creators_get_contiguous_numbers(admin: PgPool) -> TestResult {
     contiguous_numbers(&admin, 100).await
 }
@@ -239,7 +238,7 @@ async fn contiguous_numbers(admin: &PgPool, each: i32) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn concurrent_updates_of_one_version_let_exactly_one_win(admin: PgPool) -> TestResult {
     one_winner_of_eight_updates(&admin).await
 }
@@ -282,13 +281,13 @@ async fn one_winner_of_eight_updates(admin: &PgPool) -> TestResult {
     }
     assert_eq!((wins, stale), (1, 7));
     let mut tx = t.scope.begin(&mut conn).await?;
-    let history = audit::history(&mut tx, "task", task.id.into_uuid()).await?;
+    let history = audit::history(&mut tx, audit::Audited::Task(task.id)).await?;
     let updates = history.iter().filter(|e| e.action == "update").count();
     assert_eq!(updates, 1, "the audit log shows exactly one change");
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn status_follows_the_transition_table(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -321,7 +320,7 @@ async fn status_follows_the_transition_table(admin: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn assign_delete_restore_and_stale_versions(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -357,7 +356,7 @@ async fn assign_delete_restore_and_stale_versions(admin: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn patch_changes_only_what_it_names(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -379,7 +378,7 @@ async fn patch_changes_only_what_it_names(admin: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn viewers_and_strangers_are_forbidden(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -403,7 +402,7 @@ async fn viewers_and_strangers_are_forbidden(admin: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn another_tenants_task_is_not_found(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -422,7 +421,7 @@ async fn another_tenants_task_is_not_found(admin: PgPool) -> TestResult {
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn list_filters_and_pages_in_both_orders(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -449,8 +448,7 @@ async fn list_filters_and_pages_in_both_orders(admin: PgPool) -> TestResult {
             let page = tasks::list(
                 &mut tx,
                 t.project.id,
-                &TaskFilter::default(),
-                order,
+                &TaskFilter { order, ..TaskFilter::default() },
                 cursor.as_ref(),
                 7,
             )
@@ -471,61 +469,50 @@ async fn list_filters_and_pages_in_both_orders(admin: PgPool) -> TestResult {
     }
     let filter =
         TaskFilter { label: Some("bug"), title_search: Some("outage"), ..TaskFilter::default() };
-    let page = tasks::list(&mut tx, t.project.id, &filter, TaskOrder::Number, None, 100).await?;
+    let page = tasks::list(&mut tx, t.project.id, &filter, None, 100).await?;
     let numbers: Vec<i32> = page.items.iter().map(|t| t.number).collect();
     assert_eq!(numbers, [6, 12, 18, 24, 30]);
     let filter = TaskFilter { statuses: &[TaskStatus::InProgress], ..TaskFilter::default() };
-    let page = tasks::list(&mut tx, t.project.id, &filter, TaskOrder::Number, None, 100).await?;
+    let page = tasks::list(&mut tx, t.project.id, &filter, None, 100).await?;
     assert_eq!(page.items.iter().map(|t| t.number).collect::<Vec<_>>(), [4, 8, 12, 16, 20, 24, 28]);
     let filter = TaskFilter {
         due_before: Some(time::macros::date!(2030 - 01 - 04)),
         ..TaskFilter::default()
     };
-    let page = tasks::list(&mut tx, t.project.id, &filter, TaskOrder::Number, None, 100).await?;
+    let page = tasks::list(&mut tx, t.project.id, &filter, None, 100).await?;
     assert_eq!(page.items.iter().map(|t| t.number).collect::<Vec<_>>(), [1, 2]);
 
-    let first =
-        tasks::list(&mut tx, t.project.id, &TaskFilter::default(), TaskOrder::Number, None, 5)
-            .await?;
+    let first = tasks::list(&mut tx, t.project.id, &TaskFilter::default(), None, 5).await?;
     let err = tasks::list(
         &mut tx,
         t.project.id,
-        &TaskFilter::default(),
-        TaskOrder::Priority,
+        &TaskFilter { order: TaskOrder::Priority, ..TaskFilter::default() },
         first.next.as_ref(),
         5,
     )
     .await
     .expect_err("cursor of the other order");
-    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    assert!(matches!(err, Error::BadInput { .. }), "{err:?}");
     let other = strata_db::projects::create(
         &mut tx,
         &strata_db::projects::NewProject { key: "WEB", name: "Web", description: "" },
     )
     .await?;
-    let err = tasks::list(
-        &mut tx,
-        other.id,
-        &TaskFilter::default(),
-        TaskOrder::Number,
-        first.next.as_ref(),
-        5,
-    )
-    .await
-    .expect_err("cursor of another project");
+    let err = tasks::list(&mut tx, other.id, &TaskFilter::default(), first.next.as_ref(), 5)
+        .await
+        .expect_err("cursor of another project");
     assert!(
-        matches!(err, Error::Invalid { message: "the page cursor belongs to another project", .. }),
+        matches!(err, Error::BadInput { message: "the page cursor belongs to another project" }),
         "{err:?}"
     );
-    let err =
-        tasks::list(&mut tx, t.project.id, &TaskFilter::default(), TaskOrder::Number, None, 0)
-            .await
-            .expect_err("empty page");
-    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    let err = tasks::list(&mut tx, t.project.id, &TaskFilter::default(), None, 0)
+        .await
+        .expect_err("empty page");
+    assert!(matches!(err, Error::BadInput { .. }), "{err:?}");
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn keyset_pages_see_every_row_once_under_concurrent_inserts(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;
@@ -553,15 +540,8 @@ async fn keyset_pages_see_every_row_once_under_concurrent_inserts(admin: PgPool)
     let mut cursor = None;
     loop {
         let mut tx = t.scope.begin(&mut conn).await?;
-        let page = tasks::list(
-            &mut tx,
-            t.project.id,
-            &TaskFilter::default(),
-            TaskOrder::Number,
-            cursor.as_ref(),
-            25,
-        )
-        .await?;
+        let page =
+            tasks::list(&mut tx, t.project.id, &TaskFilter::default(), cursor.as_ref(), 25).await?;
         tx.commit().await?;
         seen.extend(page.items.iter().map(|t| t.number));
         match page.next {
@@ -577,7 +557,7 @@ async fn keyset_pages_see_every_row_once_under_concurrent_inserts(admin: PgPool)
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn imported_rows_keep_their_fields_with_and_without_labels_and_metadata(
     admin: PgPool,
 ) -> TestResult {
@@ -613,9 +593,9 @@ async fn imported_rows_keep_their_fields_with_and_without_labels_and_metadata(
         ("full", "with everything", 1, Some(t.owner.id))
     );
     assert_eq!(full.labels, ["a", "b \"quoted\", {braced}"]);
-    assert_eq!((full.metadata, full.due_on), (Json(metadata), Some(due)));
+    assert_eq!((full.metadata, full.due_on), (metadata, Some(due)));
     assert!(bare.labels.is_empty() && bare.due_on.is_none() && bare.assignee_id.is_none());
-    assert_eq!(bare.metadata, Json(TaskMetadata::default()));
+    assert_eq!(bare.metadata, TaskMetadata::default());
     let stored: String = sqlx::query_scalar("select metadata::text from tasks where number = 2")
         .fetch_one(&admin)
         .await?;
@@ -623,7 +603,7 @@ async fn imported_rows_keep_their_fields_with_and_without_labels_and_metadata(
     Ok(())
 }
 
-#[sqlx::test(migrator = "strata_migrate::MIGRATOR")]
+#[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn bulk_import_of_100k_tasks(admin: PgPool) -> TestResult {
     let app = app_pool(&admin).await?;
     let mut conn = app.acquire().await?;

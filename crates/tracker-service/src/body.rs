@@ -229,7 +229,7 @@ impl From<Task> for TaskView {
             priority: t.priority,
             assignee_id: t.assignee_id.map(strata_db::UserId::into_uuid),
             labels: t.labels,
-            metadata: t.metadata.0,
+            metadata: t.metadata,
             due_on: t.due_on,
             version: t.version,
             deleted_at: t.deleted_at,

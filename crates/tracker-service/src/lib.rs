@@ -82,7 +82,7 @@ impl App {
     ///
     /// [`StartError`] when either fails.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
-        let report = strata_migrate::run(config, &strata_migrate::MIGRATOR).await?;
+        let report = strata_migrate::run(config, &strata_db::MIGRATOR).await?;
         tracing::info!(applied = report.applied.len(), "migrations applied");
         Self::new(Pool::from_config(&config.database)?, config)
     }

@@ -52,7 +52,10 @@ fn error_class(error: &ApiError) -> Option<&'static str> {
         E::Forbidden { .. } => "forbidden",
         E::Conflict { .. } => "conflict",
         E::Stale { .. } => "stale",
-        E::Invalid { .. } | E::InvalidValue { .. } | E::InvalidTransition { .. } => "invalid",
+        E::Invalid { .. }
+        | E::BadInput { .. }
+        | E::InvalidValue { .. }
+        | E::InvalidTransition { .. } => "invalid",
         E::Unauthenticated(_) => "unauthenticated",
         E::InDoubt(_) => "in_doubt",
         e if e.is_unavailable() || matches!(e, E::ReadOnly) => "unavailable",
@@ -123,7 +126,7 @@ impl ApiError {
             Self::Data(E::Unauthenticated(_)) => {
                 (StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated")
             }
-            Self::Data(E::Invalid { .. }) => {
+            Self::Data(E::Invalid { .. } | E::BadInput { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid input")
             }
             Self::Data(E::InvalidValue { .. }) => {
@@ -200,7 +203,8 @@ impl IntoResponse for ApiError {
             }
             // The data layer's words for people; not its constraint names.
             Self::Data(strata_db::Error::Conflict { message, .. })
-            | Self::Data(strata_db::Error::Invalid { message, .. }) => (*message).to_owned(),
+            | Self::Data(strata_db::Error::Invalid { message, .. })
+            | Self::Data(strata_db::Error::BadInput { message }) => (*message).to_owned(),
             other => {
                 if status.is_server_error() {
                     tracing::error!(error = %other, status = status.as_u16(), "request failed");

@@ -35,23 +35,19 @@ impl Cursor {
     pub(crate) fn decode_for(&self, project: Uuid) -> Result<Position, Error> {
         let (owner, position) = self.decode()?;
         if owner != project {
-            return Err(Error::Invalid {
-                constraint: "input",
-                message: "the page cursor belongs to another project",
-            });
+            return Err(Error::BadInput { message: "the page cursor belongs to another project" });
         }
         Ok(position)
     }
 
     fn decode(&self) -> Result<(Uuid, Position), Error> {
-        let bad = Error::Invalid { constraint: "input", message: "the page cursor is malformed" };
+        let bad = Error::BadInput { message: "the page cursor is malformed" };
         let bytes: Option<Vec<u8>> = (0..self.0.len())
             .step_by(2)
             .map(|i| self.0.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
             .collect();
         let plain = bytes.and_then(|b| String::from_utf8(b).ok()).ok_or(bad)?;
-        let bad =
-            || Error::Invalid { constraint: "input", message: "the page cursor is malformed" };
+        let bad = || Error::BadInput { message: "the page cursor is malformed" };
         let parts: Vec<&str> = plain.split(':').collect();
         let (project, rest) = match parts.split_first() {
             Some((project, rest)) => (Uuid::parse_str(project).map_err(|_| bad())?, rest),

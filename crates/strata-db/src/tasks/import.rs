@@ -251,5 +251,5 @@ async fn insert_chunk(
 
 /// Task numbers are `integer`: an import past 2,147,483,647 cannot be numbered.
 fn too_many() -> Error {
-    Error::Invalid { constraint: "input", message: "the project's task numbers would overflow" }
+    Error::BadInput { message: "the project's task numbers would overflow" }
 }

@@ -7,7 +7,9 @@ mod read;
 mod write;
 
 use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::types::Json;
+use sqlx::{Decode, Encode, Postgres};
 use time::{Date, OffsetDateTime};
 
 use crate::{OrganizationId, ProjectId, TaskId, UserId};
@@ -121,6 +123,33 @@ impl<'de> Deserialize<'de> for TaskMetadata {
     }
 }
 
+// Stored as jsonb, read and written as the type itself: sqlx's `Json` wrapper stays inside the
+// data layer.
+impl sqlx::Type<Postgres> for TaskMetadata {
+    fn type_info() -> PgTypeInfo {
+        <Json<Self> as sqlx::Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <Json<Self> as sqlx::Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for TaskMetadata {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <Json<Self> as Decode<'r, Postgres>>::decode(value).map(|json| json.0)
+    }
+}
+
+impl Encode<'_, Postgres> for TaskMetadata {
+    fn encode_by_ref(
+        &self,
+        buf: &mut PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <Json<&Self> as Encode<'_, Postgres>>::encode(Json(self), buf)
+    }
+}
+
 /// A task as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
@@ -145,7 +174,7 @@ pub struct Task {
     /// Labels.
     pub labels: Vec<String>,
     /// Integration metadata.
-    pub metadata: Json<TaskMetadata>,
+    pub metadata: TaskMetadata,
     /// Due date.
     pub due_on: Option<Date>,
     /// Optimistic concurrency version: pass it back to change the task.

@@ -3,7 +3,6 @@
 use crate::input;
 use crate::tenant::TenantExec;
 use crate::{Tenant, TenantTx};
-use sqlx::types::Json;
 use time::Date;
 
 use super::cursor::{Cursor, Position};
@@ -28,7 +27,7 @@ pub async fn get(tenant: &mut (impl Tenant + ?Sized), id: TaskId) -> Result<Task
                   project_id as "project_id!: ProjectId", number as "number!", title as "title!",
                   description as "description!", status as "status!: TaskStatus",
                   priority as "priority!", assignee_id as "assignee_id?: UserId", labels as "labels!",
-                  metadata as "metadata!: Json<TaskMetadata>", due_on as "due_on?", version as "version!",
+                  metadata as "metadata!: TaskMetadata", due_on as "due_on?", version as "version!",
                   deleted_at as "deleted_at?", created_at as "created_at!", updated_at as "updated_at!"
              from strata_task_by_id($1, $2)"#,
         scope.organization_id().into_uuid(),
@@ -43,7 +42,7 @@ pub async fn get(tenant: &mut (impl Tenant + ?Sized), id: TaskId) -> Result<Task
 ///
 /// # Errors
 ///
-/// [`Error::Invalid`] for a malformed key, [`Error::NotFound`] when there is no such task.
+/// [`Error::BadInput`] for a malformed key, [`Error::NotFound`] when there is no such task.
 #[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Task, Error> {
     let (mut exec, scope) = TenantExec::of(tx);
@@ -51,13 +50,13 @@ pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Task, Error>
     let (project_key, number) = key
         .rsplit_once('-')
         .and_then(|(p, n)| Some((p, n.parse::<i32>().ok()?)))
-        .ok_or(Error::Invalid { constraint: "input", message: "a task key looks like OPS-42" })?;
+        .ok_or(Error::BadInput { message: "a task key looks like OPS-42" })?;
     sqlx::query_as!(
         Task,
         r#"select t.id as "id: TaskId", t.organization_id as "organization_id: OrganizationId",
                   t.project_id as "project_id: ProjectId", t.number, t.title, t.description,
                   t.status as "status: TaskStatus", t.priority, t.assignee_id as "assignee_id: UserId",
-                  t.labels, t.metadata as "metadata: Json<TaskMetadata>", t.due_on, t.version,
+                  t.labels, t.metadata as "metadata: TaskMetadata", t.due_on, t.version,
                   t.deleted_at, t.created_at, t.updated_at
              from tasks t
              join projects p on p.id = t.project_id and p.organization_id = t.organization_id
@@ -84,6 +83,8 @@ pub struct TaskFilter<'a> {
     pub title_search: Option<&'a str>,
     /// Due strictly before this date.
     pub due_before: Option<Date>,
+    /// The sort order; a cursor works only with the order that made it.
+    pub order: TaskOrder,
 }
 
 /// Sort orders of [`list`]; each has its own static query and cursor.
@@ -108,16 +109,15 @@ pub use crate::page::Page;
 ///
 /// # Errors
 ///
-/// [`Error::Invalid`] for a malformed cursor or one from the other sort order.
+/// [`Error::BadInput`] for a malformed cursor or one from the other sort order.
 #[tracing::instrument(skip(tx, filter), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn list(
     tx: &mut TenantTx<'_>,
     project: ProjectId,
     filter: &TaskFilter<'_>,
-    order: TaskOrder,
     after: Option<&Cursor>,
     limit: u32,
-) -> Result<Page<Task>, Error> {
+) -> Result<Page<Task, Cursor>, Error> {
     filter.label.map_or(Ok(()), |label| input::text("label", label, input::LABEL_MAX))?;
     filter.title_search.map_or(Ok(()), |q| input::text("q", q, input::TITLE_MAX))?;
     input::date("due_before", filter.due_before)?;
@@ -126,16 +126,13 @@ pub async fn list(
     let statuses: Option<Vec<String>> = (!filter.statuses.is_empty())
         .then(|| filter.statuses.iter().map(|s| s.as_str().to_owned()).collect());
     if limit == 0 {
-        return Err(Error::Invalid {
-            constraint: "input",
-            message: "a page holds at least one row",
-        });
+        return Err(Error::BadInput { message: "a page holds at least one row" });
     }
     let position = after.map(|c| c.decode_for(project.into_uuid())).transpose()?;
     let fetch = i64::from(limit) + 1;
     let org = scope.organization_id().into_uuid();
     let assignee = filter.assignee.map(UserId::into_uuid);
-    let mut items = match (order, position) {
+    let mut items = match (filter.order, position) {
         (TaskOrder::Number, None | Some(Position::Number(_))) => {
             let after_number = match position {
                 Some(Position::Number(n)) => Some(n),
@@ -146,7 +143,7 @@ pub async fn list(
                 r#"select id as "id: TaskId", organization_id as "organization_id: OrganizationId",
                           project_id as "project_id: ProjectId", number, title, description,
                           status as "status: TaskStatus", priority, assignee_id as "assignee_id: UserId",
-                          labels, metadata as "metadata: Json<TaskMetadata>", due_on, version, deleted_at,
+                          labels, metadata as "metadata: TaskMetadata", due_on, version, deleted_at,
                           created_at, updated_at
                      from tasks
                     where organization_id = $1 and project_id = $2 and deleted_at is null
@@ -181,7 +178,7 @@ pub async fn list(
                 r#"select id as "id: TaskId", organization_id as "organization_id: OrganizationId",
                           project_id as "project_id: ProjectId", number, title, description,
                           status as "status: TaskStatus", priority, assignee_id as "assignee_id: UserId",
-                          labels, metadata as "metadata: Json<TaskMetadata>", due_on, version, deleted_at,
+                          labels, metadata as "metadata: TaskMetadata", due_on, version, deleted_at,
                           created_at, updated_at
                      from tasks
                     where organization_id = $1 and project_id = $2 and deleted_at is null
@@ -208,15 +205,14 @@ pub async fn list(
             .await?
         }
         _ => {
-            return Err(Error::Invalid {
-                constraint: "input",
+            return Err(Error::BadInput {
                 message: "the page cursor belongs to another sort order",
             });
         }
     };
     let next = if items.len() > limit as usize {
         items.truncate(limit as usize);
-        items.last().map(|t| match order {
+        items.last().map(|t| match filter.order {
             TaskOrder::Number => Cursor::encode(project.into_uuid(), Position::Number(t.number)),
             TaskOrder::Priority => {
                 Cursor::encode(project.into_uuid(), Position::Priority(t.priority, t.number))

@@ -16,7 +16,7 @@ use crate::{AuditEventId, Error, OrganizationId, OutboxEventId, ProjectId, Scope
 /// # Errors
 ///
 /// [`Error::Forbidden`] for viewers, [`Error::NotFound`] when the project is not in this
-/// organization, [`Error::Invalid`] when it is archived or the input is malformed,
+/// organization, [`Error::BadInput`] when it is archived, [`Error::Invalid`] when the input is malformed,
 /// [`Error::Conflict`] on [`crate::constraints::TASKS_PKEY`] when a task with `new.id` exists.
 #[tracing::instrument(skip_all, fields(organization.id = %tx.scope().organization_id(), project.id = %new.project_id), err(level = "debug"))]
 pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Error> {
@@ -55,7 +55,7 @@ pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Er
                   project_id as "project_id!: ProjectId", number as "number!", title as "title!",
                   description as "description!", status as "status!: TaskStatus",
                   priority as "priority!", assignee_id as "assignee_id?: UserId", labels as "labels!",
-                  metadata as "metadata!: Json<TaskMetadata>", due_on as "due_on?", version as "version!",
+                  metadata as "metadata!: TaskMetadata", due_on as "due_on?", version as "version!",
                   deleted_at as "deleted_at?", created_at as "created_at!", updated_at as "updated_at!"
              from t"#,
         scope.organization_id().into_uuid(),
@@ -94,7 +94,7 @@ pub(super) async fn project_refusal(
     .fetch_optional(conn)
     .await?;
     Ok(match archived {
-        Some(true) => Error::Invalid { constraint: "input", message: "the project is archived" },
+        Some(true) => Error::BadInput { message: "the project is archived" },
         _ => Error::NotFound { entity: "project" },
     })
 }
@@ -192,7 +192,7 @@ pub async fn update(
                   project_id as "project_id!: ProjectId", number as "number!", title as "title!",
                   description as "description!", status as "status!: TaskStatus",
                   priority as "priority!", assignee_id as "assignee_id?: UserId", labels as "labels!",
-                  metadata as "metadata!: Json<TaskMetadata>", due_on as "due_on?", version as "version!",
+                  metadata as "metadata!: TaskMetadata", due_on as "due_on?", version as "version!",
                   deleted_at as "deleted_at?", created_at as "created_at!", updated_at as "updated_at!"
              from t"#,
         scope.organization_id().into_uuid(),
@@ -347,7 +347,7 @@ async fn change(
                   project_id as "project_id!: ProjectId", number as "number!", title as "title!",
                   description as "description!", status as "status!: TaskStatus",
                   priority as "priority!", assignee_id as "assignee_id?: UserId", labels as "labels!",
-                  metadata as "metadata!: Json<TaskMetadata>", due_on as "due_on?", version as "version!",
+                  metadata as "metadata!: TaskMetadata", due_on as "due_on?", version as "version!",
                   deleted_at as "deleted_at?", created_at as "created_at!", updated_at as "updated_at!"
              from t"#,
         scope.organization_id().into_uuid(),

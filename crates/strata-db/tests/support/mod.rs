@@ -101,7 +101,7 @@ pub async fn citus_admin(
 ) -> Result<PgPool, Box<dyn std::error::Error>> {
     let url = cluster.create_database(name)?;
     let admin = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&url).await?;
-    strata_migrate::MIGRATOR.run(&admin).await?;
+    strata_db::MIGRATOR.run(&admin).await?;
     let distributed: i64 =
         sqlx::query_scalar("select count(*) from pg_dist_partition").fetch_one(&admin).await?;
     assert_eq!(distributed, 10, "the migrations distribute every table on Citus");

@@ -63,7 +63,7 @@ async fn edit_comment(
     r: InOrg<CommentId>,
     JsonBody(body): JsonBody<CommentBody>,
 ) -> Result<Response, ApiError> {
-    let comment = r.run(async |tx, id| comments::edit(tx, id, &body.body).await).await?;
+    let comment = r.run(async |tx, id| comments::update(tx, id, &body.body).await).await?;
     Ok(ok(CommentView::from(comment)))
 }
 

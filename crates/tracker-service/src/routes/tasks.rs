@@ -117,17 +117,15 @@ async fn list_tasks(
         assignee: query.assignee.map(UserId::from_uuid),
         label: query.label.as_deref(),
         title_search: query.q.as_deref(),
+        order: match query.order {
+            Order::Number => TaskOrder::Number,
+            Order::Priority => TaskOrder::Priority,
+        },
         ..TaskFilter::default()
-    };
-    let order = match query.order {
-        Order::Number => TaskOrder::Number,
-        Order::Priority => TaskOrder::Priority,
     };
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
     let page = r
-        .run(async |tx, project| {
-            tasks::list(tx, project, &filter, order, after.as_ref(), limit).await
-        })
+        .run(async |tx, project| tasks::list(tx, project, &filter, after.as_ref(), limit).await)
         .await?;
     Ok(ok(PageView::<TaskView>::of(page)))
 }

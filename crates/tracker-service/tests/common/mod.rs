@@ -227,7 +227,7 @@ pub async fn service_pool(
 ) -> Result<Pool, Box<dyn std::error::Error + Send + Sync>> {
     let config =
         strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", url)]).load()?;
-    strata_migrate::run(&config, &strata_migrate::MIGRATOR).await?;
+    strata_migrate::run(&config, &strata_db::MIGRATOR).await?;
     let options: PgConnectOptions = login_role_options(admin, APP_ROLE).await?;
     Ok(Pool::new(options, settings)?)
 }
