@@ -8,7 +8,7 @@
 //! events through another. A worker retries as [`Error::retry`] tells it: `Safe` at once (after
 //! a short pause), `InDoubt` with the same task ID or the same expected version, which makes
 //! the retry idempotent. Afterwards the database is compared with what the workers were told.
-//! Figures go to `target/tmp/faults/<scenario>.txt` for the README's table.
+//! Figures go to `target/tmp/faults/<scenario>.txt` for the table in `docs/faults.md`.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! checkpoint without running it, a new one runs it, and both get the later files. Seed rows
 //! are carried, a table of data is refused, and so is a squash through a version that failed
 //! or is pending, or while another runner keeps the lock. `down` past a checkpoint is refused.
-//! sqlx-cli 0.9 reads both kinds of database afterwards, as the README says.
+//! sqlx-cli 0.9 reads both kinds of database afterwards, as `docs/migrations.md` says.
 
 mod support;
 
@@ -345,9 +345,9 @@ fn sqlx_cli(args: &[&str], dir: &Path, url: &str) -> std::process::Output {
         .expect("sqlx-cli (`just _sqlx-cli` installs it; `just test` does first)")
 }
 
-/// What the README says of sqlx-cli 0.9 and sqlx's `Migrator` after a squash, on a database
-/// that applied the files (before and after `strata-migrate up` recorded the checkpoint) and
-/// on a new one.
+/// What `docs/migrations.md` says of sqlx-cli 0.9 and sqlx's `Migrator` after a squash, on a
+/// database that applied the files (before and after `strata-migrate up` recorded the
+/// checkpoint) and on a new one.
 #[sqlx::test(migrations = false)]
 async fn sqlx_cli_reads_both_kinds_of_database_after_a_squash(pool: PgPool) -> TestResult {
     let old_url = url_of(&pool).await;

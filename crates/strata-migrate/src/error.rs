@@ -240,7 +240,8 @@ pub enum MigrateError {
     },
 }
 
-/// The exit codes of the `strata-migrate` command, documented in its `--help` and the README;
+/// The exit codes of the `strata-migrate` command, documented in its `--help` and
+/// `docs/migrations.md`;
 /// [`MigrateError::exit_code`] gives each error's.
 pub mod exit {
     /// Success.
