@@ -11,8 +11,9 @@ use strata_db::projects::{self, NewProject};
 use strata_test_support::CitusCluster;
 
 use crate::data::{Fixture, StrataCreate, StrataGet, fixture_in, fixture_of, migrate_database};
+use crate::plan::Plan;
 use crate::stats::{Sample, drive};
-use crate::{Plan, Row};
+use crate::table::Row;
 
 /// Callers and pool size on both.
 const CALLERS: u32 = 8;

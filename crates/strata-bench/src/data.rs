@@ -14,8 +14,9 @@ use strata_db::{Pool, ProjectId, Scope, TaskId};
 use tokio_postgres::{Client, NoTls, Statement};
 use uuid::Uuid;
 
+use crate::plan::Plan;
 use crate::stats::{Sample, Worker, drive, repeat, rss_kib};
-use crate::{Plan, Row};
+use crate::table::Row;
 
 const GET_SQL: &str =
     "select id, organization_id, project_id, number, title, description, status::text,

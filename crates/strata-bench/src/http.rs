@@ -16,8 +16,9 @@ use strata_db::{Pool, Scope, TaskId, TenantTx, tasks};
 use uuid::Uuid;
 
 use crate::data::{Fixture, strata_pool};
+use crate::plan::Plan;
 use crate::stats::{Sample, Worker, drive};
-use crate::{Plan, Row};
+use crate::table::Row;
 
 struct HttpGet {
     client: Client<HttpConnector, Empty<Bytes>>,

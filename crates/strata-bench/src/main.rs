@@ -17,89 +17,19 @@ mod compare;
 mod data;
 mod http;
 mod load;
+mod plan;
 mod pooler;
 mod runner;
 mod same_create;
 mod scale;
 mod stats;
+mod table;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use plan::Plan;
 use serde::Serialize;
-use stats::{Sample, Summary};
-
-/// How long and how often to measure.
-#[derive(Debug, Clone, Copy)]
-pub struct Plan {
-    /// `--quick`: under a minute.
-    pub quick: bool,
-    /// Alternating rounds per workload.
-    pub rounds: usize,
-    /// Length of one timed round.
-    pub round: Duration,
-    /// Workloads to run (1–7, 12); all when empty.
-    pub only: &'static [u8],
-}
-
-impl Plan {
-    /// Whether workload `n` runs.
-    pub fn runs(&self, n: u8) -> bool {
-        self.only.is_empty() || self.only.contains(&n)
-    }
-}
-
-/// One row of the table.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    /// The workload.
-    pub workload: String,
-    /// strata's measurements.
-    pub strata: Summary,
-    /// The peer and its measurements.
-    pub peer_name: String,
-    /// The peer's measurements.
-    pub peer: Summary,
-    /// strata's throughput over the peer's (higher is better for strata).
-    pub ratio: f64,
-    /// What the target is, in words.
-    pub target: String,
-    /// Notes: round trips, memory.
-    pub note: String,
-}
-
-impl Row {
-    /// A row from two summaries.
-    pub fn from_summaries(
-        workload: &str,
-        strata: Summary,
-        peer_name: &str,
-        peer: Summary,
-        target: &str,
-        note: String,
-    ) -> Self {
-        Self {
-            workload: workload.to_owned(),
-            ratio: strata.throughput / peer.throughput.max(f64::EPSILON),
-            strata,
-            peer_name: peer_name.to_owned(),
-            peer,
-            target: target.to_owned(),
-            note,
-        }
-    }
-
-    /// A row from two samples.
-    pub fn new(
-        workload: &str,
-        strata: &Sample,
-        peer_name: &str,
-        peer: &Sample,
-        target: &str,
-        note: String,
-    ) -> Self {
-        Self::from_summaries(workload, strata.summary(), peer_name, peer.summary(), target, note)
-    }
-}
+use table::Row;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -163,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
             rows.extend(citus::run(&server, plan).await?);
         }
     }
-    print_table(&rows);
+    table::print(&rows);
     let targets = scaled.as_ref().map(targets).unwrap_or_default();
     if !targets.is_empty() {
         println!("\n| target | measured | goal | met |\n|---|---:|---|---|");
@@ -335,27 +265,4 @@ fn targets(s: &scale::Scale) -> Vec<Target> {
         );
     }
     out
-}
-
-fn print_table(rows: &[Row]) {
-    println!(
-        "\n| workload | strata /s | p50 µs | p99 µs | peer | peer /s | p50 µs | p99 µs | ratio | target | notes |"
-    );
-    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|");
-    for r in rows {
-        println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {:.2}× | {} | {} |",
-            r.workload,
-            r.strata.throughput,
-            r.strata.p50_us,
-            r.strata.p99_us,
-            r.peer_name,
-            r.peer.throughput,
-            r.peer.p50_us,
-            r.peer.p99_us,
-            r.ratio,
-            r.target,
-            r.note
-        );
-    }
 }

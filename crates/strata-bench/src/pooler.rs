@@ -15,8 +15,9 @@ use strata_test_support::{PgBouncer, PoolMode};
 use crate::data::{
     DeadpoolGet, Fixture, StrataCreate, StrataGet, TENANT_GET_SQL, deadpool, strata_pool,
 };
+use crate::plan::Plan;
 use crate::stats::{Sample, drive};
-use crate::{Plan, Row};
+use crate::table::Row;
 
 /// Callers, pool sizes and the pooler's server connections.
 const CALLERS: u32 = 8;

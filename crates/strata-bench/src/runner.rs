@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::data::fresh_database;
+use crate::plan::Plan;
 use crate::stats::{Sample, repeat};
-use crate::{Plan, Row};
+use crate::table::Row;
 
 const MIGRATIONS: usize = 500;
 

@@ -21,11 +21,11 @@ use strata_db::tasks::{self, ImportTask, TaskFilter, TaskOrder};
 use strata_db::{Pool, ProjectId, Scope};
 use uuid::Uuid;
 
-use crate::Plan;
 use crate::data::{
     DeadpoolGet, StrataCreate, StrataGet, TENANT_GET_SQL, deadpool, fresh_database, organization,
     strata_pool, url_with_db,
 };
+use crate::plan::Plan;
 use crate::same_create::SameCreate;
 use crate::stats::{Sample, Summary, Worker, drive};
 
