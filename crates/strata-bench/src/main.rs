@@ -11,19 +11,17 @@
 //! charts next to the JSON; `--charts RUN.json` draws those of an earlier run again.
 //! `just bench` builds it in release mode and runs it.
 
+mod calls;
 mod charts;
-mod citus;
 mod compare;
-mod data;
-mod http;
-mod load;
+mod database;
+mod fixture;
+mod peer;
 mod plan;
-mod pooler;
-mod runner;
-mod same_create;
 mod scale;
 mod stats;
 mod table;
+mod workloads;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -85,13 +83,7 @@ async fn main() -> anyhow::Result<()> {
         rows.extend(scale_rows(&curves));
         scaled = Some(curves);
     } else {
-        rows.extend(data::run(&server, plan).await?);
-        if plan.runs(5) {
-            rows.extend(runner::run(&server, plan).await?);
-        }
-        if plan.runs(13) {
-            rows.extend(citus::run(&server, plan).await?);
-        }
+        rows.extend(workloads::run(&server, plan).await?);
     }
     table::print(&rows);
     let targets = scaled.as_ref().map(targets).unwrap_or_default();

@@ -21,12 +21,13 @@ use strata_db::tasks::{self, ImportTask, TaskFilter, TaskOrder};
 use strata_db::{Pool, ProjectId, Scope};
 use uuid::Uuid;
 
-use crate::data::{
-    DeadpoolGet, StrataCreate, StrataGet, TENANT_GET_SQL, deadpool, fresh_database, organization,
-    strata_pool, url_with_db,
-};
+use crate::calls::{StrataCreate, StrataGet};
+use crate::database::{fresh_database, strata_pool, url_with_db};
+use crate::fixture::organization;
+use crate::peer::same_create::SameCreate;
+use crate::peer::task::TENANT_GET_SQL;
+use crate::peer::{DeadpoolGet, deadpool};
 use crate::plan::Plan;
-use crate::same_create::SameCreate;
 use crate::stats::{Sample, Summary, Worker, drive};
 
 /// Tasks per project in the data sets: the 1M-task project of the paging curve.
