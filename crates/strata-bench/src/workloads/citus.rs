@@ -10,9 +10,12 @@ use strata_db::Pool;
 use strata_db::projects::{self, NewProject};
 use strata_test_support::CitusCluster;
 
-use crate::data::{Fixture, StrataCreate, StrataGet, fixture_in, fixture_of, migrate_database};
+use crate::calls::{StrataCreate, StrataGet};
+use crate::database::{migrate_database, strata_pool};
+use crate::fixture::{Fixture, fixture_in, fixture_of};
+use crate::plan::Plan;
 use crate::stats::{Sample, drive};
-use crate::{Plan, Row};
+use crate::table::Row;
 
 /// Callers and pool size on both.
 const CALLERS: u32 = 8;
@@ -31,7 +34,7 @@ struct Side {
 
 impl Side {
     async fn new(fixture: Fixture) -> anyhow::Result<Self> {
-        let pool = crate::data::strata_pool(&fixture.url, CALLERS)?;
+        let pool = strata_pool(&fixture.url, CALLERS)?;
         let mut conn = pool.acquire().await?;
         let mut tx = fixture.scope.begin(&mut conn).await?;
         let new = NewProject { key: "CREATES", name: "Creates", description: "" };

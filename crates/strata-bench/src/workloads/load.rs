@@ -10,10 +10,12 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::data::{Fixture, StrataCreate, strata_pool};
-use crate::http::{DirectGet, issue_token};
+use crate::calls::{DirectGet, StrataCreate};
+use crate::database::strata_pool;
+use crate::fixture::{Fixture, issue_token};
+use crate::plan::Plan;
 use crate::stats::{Sample, Summary, drive};
-use crate::{Plan, Row};
+use crate::table::Row;
 
 /// Connections of the load generator, and callers of the data layer alone.
 const CONNECTIONS: usize = 64;

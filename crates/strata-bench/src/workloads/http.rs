@@ -12,13 +12,17 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use strata_db::{Pool, Scope, TaskId, TenantTx, tasks};
+use strata_db::Scope;
 use uuid::Uuid;
 
-use crate::data::{Fixture, strata_pool};
+use crate::calls::DirectGet;
+use crate::database::strata_pool;
+use crate::fixture::{Fixture, issue_token};
+use crate::plan::Plan;
 use crate::stats::{Sample, Worker, drive};
-use crate::{Plan, Row};
+use crate::table::Row;
 
+/// A get of one of `ids` in turn, over HTTP, as the organization's owner.
 struct HttpGet {
     client: Client<HttpConnector, Empty<Bytes>>,
     base: Arc<str>,
@@ -42,28 +46,8 @@ impl Worker for HttpGet {
     }
 }
 
-/// What the handler does, without HTTP.
-pub(crate) struct DirectGet {
-    pub(crate) pool: Pool,
-    pub(crate) scope: Scope,
-    pub(crate) ids: Arc<Vec<Uuid>>,
-}
-
-impl Worker for DirectGet {
-    async fn call(&mut self, i: u64) -> anyhow::Result<()> {
-        let id = TaskId::from_uuid(self.ids[i as usize % self.ids.len()]);
-        let mut conn = self.pool.acquire().await?;
-        let mut tx =
-            TenantTx::begin(&mut conn, self.scope.organization_id(), self.scope.actor()).await?;
-        let task = tasks::get(&mut tx, id).await?;
-        tx.commit().await?;
-        anyhow::ensure!(!serde_json::to_vec(&task)?.is_empty());
-        Ok(())
-    }
-}
-
 /// Runs workload 6 at 1 and 8 callers, the service's pool and the direct one of 8 each.
-pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn run(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let service_pool = strata_pool(&f.url, 8)?;
     let direct_pool = strata_pool(&f.url, 8)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -125,17 +109,4 @@ pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
             note,
         ),
     ])
-}
-
-/// An API token for the fixture's actor, as `tracker-service issue-token` issues it.
-pub(crate) async fn issue_token(pool: &Pool, scope: Scope) -> anyhow::Result<String> {
-    use secrecy::ExposeSecret as _;
-    let mut conn = pool.acquire().await?;
-    let new = strata_db::tokens::NewApiToken {
-        user: scope.actor(),
-        name: "bench",
-        expires_at: time::OffsetDateTime::now_utc() + time::Duration::DAY,
-    };
-    let issued = strata_db::tokens::issue(&mut conn, &new).await?;
-    Ok(issued.secret.expose_secret().to_owned())
 }

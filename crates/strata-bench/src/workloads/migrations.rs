@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::data::fresh_database;
+use crate::database::fresh_database;
+use crate::plan::Plan;
 use crate::stats::{Sample, repeat};
-use crate::{Plan, Row};
+use crate::table::Row;
 
 const MIGRATIONS: usize = 500;
 
@@ -131,7 +132,7 @@ fn find_sqlx() -> Option<PathBuf> {
 }
 
 /// Runs workload 5, or explains why it cannot.
-pub async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn run(server: &str, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let ours = std::env::current_exe()?.with_file_name("strata-migrate");
     anyhow::ensure!(
         ours.exists(),

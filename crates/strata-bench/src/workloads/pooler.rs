@@ -12,11 +12,14 @@ use strata_db::Pool;
 use strata_db::projects::{self, NewProject};
 use strata_test_support::{PgBouncer, PoolMode};
 
-use crate::data::{
-    DeadpoolGet, Fixture, StrataCreate, StrataGet, TENANT_GET_SQL, deadpool, strata_pool,
-};
+use crate::calls::{StrataCreate, StrataGet};
+use crate::database::strata_pool;
+use crate::fixture::Fixture;
+use crate::peer::task::TENANT_GET_SQL;
+use crate::peer::{DeadpoolGet, deadpool};
+use crate::plan::Plan;
 use crate::stats::{Sample, drive};
-use crate::{Plan, Row};
+use crate::table::Row;
 
 /// Callers, pool sizes and the pooler's server connections.
 const CALLERS: u32 = 8;
@@ -75,7 +78,7 @@ struct Way {
 }
 
 /// Runs workload 7, or explains why it cannot.
-pub(crate) async fn gets(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
+pub(crate) async fn run(f: &Fixture, plan: Plan) -> anyhow::Result<Vec<Row>> {
     let url = url::Url::parse(&f.url)?;
     // PostgreSQL's default port when the URL names none.
     let (port, database) = (url.port().unwrap_or(5432), url.path().trim_start_matches('/'));
@@ -253,9 +256,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn workload_7_runs_through_every_pooler() -> anyhow::Result<()> {
         let server = strata_test_support::runner::server_url();
-        let fixture = crate::data::small_fixture(&server, "strata_bench_pooler").await?;
+        let fixture = crate::fixture::small_fixture(&server, "strata_bench_pooler").await?;
         let plan = Plan { quick: true, rounds: 1, round: Duration::from_millis(200), only: &[7] };
-        let rows = gets(&fixture, plan).await?;
+        let rows = run(&fixture, plan).await?;
         let names: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
         assert_eq!(rows.len(), 7, "{names:?}");
         for row in &rows {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use crate::scale::Scale;
+use super::curves::{CallersPoint, Scale, SizePoint};
 
 /// The colours of strata and of its peer in every chart.
 const STRATA: RGBColor = RGBColor(31, 119, 180);
@@ -46,7 +46,7 @@ pub fn write(scale: &Scale, dir: &Path, stem: &str, caption: &str) -> anyhow::Re
         written.push(path);
         anyhow::Ok(())
     };
-    let sizes = |f: &dyn Fn(&crate::scale::SizePoint) -> f64| -> Vec<(f64, f64)> {
+    let sizes = |f: &dyn Fn(&SizePoint) -> f64| -> Vec<(f64, f64)> {
         scale.sizes.iter().map(|p| (p.tasks as f64, f(p))).collect()
     };
     chart(
@@ -78,7 +78,7 @@ pub fn write(scale: &Scale, dir: &Path, stem: &str, caption: &str) -> anyhow::Re
         "gets/s",
         versus(sizes(&|p| p.get.throughput), sizes(&|p| p.get_peer.throughput)),
     )?;
-    let callers = |f: &dyn Fn(&crate::scale::CallersPoint) -> f64| -> Vec<(f64, f64)> {
+    let callers = |f: &dyn Fn(&CallersPoint) -> f64| -> Vec<(f64, f64)> {
         scale.callers.iter().map(|p| (p.callers as f64, f(p))).collect()
     };
     chart(
