@@ -44,14 +44,14 @@ check:
     cargo clippy --workspace --all-targets --locked -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
-# The fault scenarios of `just test` (connections cut every second, restarts, a blackhole), FACTOR times longer; prints each scenario's figures.
+# The fault scenarios of `just test` (connections cut every second, restarts, a blackhole), FACTOR times longer, and the wall-clock budgets `just test` only prints (recovery, failover, refused connections); prints each scenario's figures.
 [group('main')]
 soak FACTOR="6":
     #!/usr/bin/env bash
     set -euo pipefail
     url="$(scripts/db.sh up)"
     STRATA_SOAK_FACTOR="{{ FACTOR }}" DATABASE_URL="$url" \
-        cargo test --locked -p strata-db --test faults -- --test-threads 1
+        cargo test --locked -p strata-db --test faults --test replicas --test pool -- --test-threads 1
     cat target/tmp/faults/*.txt
 
 # Make a database available and print its URL, password hidden (DATABASE_URL, else 127.0.0.1:5432, else a local cluster).

@@ -18,8 +18,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use strata_test_support::runner::{server_url, url_for};
 
-/// The error of these helpers.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use strata_test_support::{BoxError, TestResult};
 
 /// The path of a workspace binary, built beside the test (`cargo test --workspace` builds every
 /// member's binaries into the same directory).

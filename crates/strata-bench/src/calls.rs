@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use strata_db::tasks::{self, NewTask, TaskMetadata};
+use strata_db::tasks;
 use strata_db::{Pool, ProjectId, Scope, TaskId, TenantTx};
 use uuid::Uuid;
 
@@ -38,23 +38,11 @@ pub(crate) struct StrataCreate {
     pub(crate) projects: Vec<ProjectId>,
 }
 
-static NO_METADATA: std::sync::LazyLock<TaskMetadata> =
-    std::sync::LazyLock::new(TaskMetadata::default);
-
 impl Worker for StrataCreate {
     async fn call(&mut self, i: u64) -> anyhow::Result<()> {
         let title = format!("created {i}");
-        let new = NewTask {
-            id: TaskId::new(),
-            project_id: self.projects[i as usize % self.projects.len()],
-            title: &title,
-            description: "",
-            priority: 2,
-            assignee_id: None,
-            labels: &[],
-            metadata: &NO_METADATA,
-            due_on: None,
-        };
+        let project = self.projects[i as usize % self.projects.len()];
+        let new = strata_test_support::fixture::new_task(project, &title);
         let mut conn = self.pool.acquire().await?;
         let mut tx = self.scope.begin(&mut conn).await?;
         tasks::create(&mut tx, &new).await?;

@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use strata_db::organizations::{self, NewOrganization};
-use strata_db::projects::{self, NewProject};
 use strata_db::tasks::{self, ImportTask};
-use strata_db::users::{self, NewUser};
 use strata_db::{Pool, ProjectId, Scope};
+use strata_test_support::fixture::{self, Tenant};
 use uuid::Uuid;
 
 use crate::database::{fresh_database, strata_pool};
@@ -44,10 +42,8 @@ pub(crate) async fn fixture_of(server: &str, name: &str, tasks: usize) -> anyhow
 pub(crate) async fn fixture_in(url: String, tasks: usize) -> anyhow::Result<Fixture> {
     let pool = strata_pool(&url, 2)?;
     let mut conn = pool.acquire().await?;
-    let scope = organization(&mut conn, "bench").await?;
+    let Tenant { scope, project, .. } = fixture::tenant(&mut conn, "bench").await?;
     let mut tx = scope.begin(&mut conn).await?;
-    let project =
-        projects::create(&mut tx, &NewProject { key: "OPS", name: "Ops", description: "" }).await?;
     let rows = (0..tasks).map(|i| ImportTask {
         title: format!("Task number {i} with a realistic title"),
         description: "Some description text that a task would carry around.".repeat(2),
@@ -62,18 +58,6 @@ pub(crate) async fn fixture_in(url: String, tasks: usize) -> anyhow::Result<Fixt
     drop(conn);
     pool.close().await;
     Ok(Fixture { url, scope, project: project.id, ids: Arc::new(ids) })
-}
-
-/// A user `<slug>@example.com` and organization `slug`, which the user owns: the owner's scope.
-pub(crate) async fn organization(
-    conn: &mut strata_db::PooledConnection,
-    slug: &str,
-) -> anyhow::Result<Scope> {
-    let email = format!("{slug}@example.com");
-    let owner =
-        users::create(&mut *conn, &NewUser { email: &email, display_name: "Bench" }).await?;
-    let new = NewOrganization { slug, name: "Bench" };
-    Ok(organizations::create_with_owner(conn, &new, owner.id).await?.1)
 }
 
 /// An API token for the fixture's actor, as `tracker-service issue-token` issues it.

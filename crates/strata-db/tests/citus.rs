@@ -14,12 +14,10 @@ use sqlx::PgPool;
 use strata_db::projects::{self, NewProject, ProjectPatch};
 use strata_db::tasks::{self, ImportTask, TaskFilter, TaskOrder, TaskPatch, TaskStatus};
 use strata_db::{Error, Pool, PoolSettings, Retry, Role, TenantTx, audit, comments, memberships};
-use strata_test_support::CitusCluster;
 use strata_test_support::runner::until;
+use strata_test_support::{CitusCluster, TestResult};
 use support::{app_options, app_pool, citus_admin, new_task, tenant, user};
 use tokio::sync::Mutex;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Citus's own count of the queries it ran on one shard and on several, for this database
 /// (`citus_stat_counters`, with `citus.enable_stat_counters`).

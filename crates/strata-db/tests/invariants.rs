@@ -17,11 +17,9 @@ use strata_db::{
     Error, OrganizationId, Pool, PooledConnection, Role, TenantTx, UserId, comments, constraints,
     memberships, outbox,
 };
-use strata_test_support::CitusCluster;
+use strata_test_support::{CitusCluster, TestResult};
 use support::{CITUS_TRIALS, app_pool, citus_admin, count, new_task, relay_pool, tenant, user};
 use tokio::sync::Barrier;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Trials of each owner race.
 const OWNER_TRIALS: usize = 50;

@@ -6,10 +6,8 @@ mod support;
 use sqlx::{Connection, PgExecutor, PgPool};
 use strata_db::tasks::{self, ImportTask};
 use strata_db::{Error, Pool, PoolSettings, Role, Scope, TenantTx};
-use strata_test_support::CitusCluster;
+use strata_test_support::{CitusCluster, TestResult};
 use support::{app_options, app_pool, citus_admin, count, new_task, tenant};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Rows of `tasks` visible with no tenant filter at all.
 async fn visible_tasks(conn: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {

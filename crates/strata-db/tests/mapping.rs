@@ -10,9 +10,9 @@ use sqlx::{Connection, PgPool};
 use strata_db::projects::{self, NewProject};
 use strata_db::retry::with_retries;
 use strata_db::{Error, Pool, Role, UserId, comments, constraints, memberships, tasks};
+use strata_test_support::TestResult;
+use strata_test_support::citus::each_on_citus;
 use support::{app_pool, count, new_task, tenant, user};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn membership_conflicts_and_unknown_users(admin: PgPool) -> TestResult {
@@ -679,64 +679,26 @@ async fn check_that_api_tokens_live_expire_and_are_revoked_once(admin: PgPool) -
     Ok(())
 }
 
-/// A scenario of this file, for [`on_citus_every_mapping_holds`].
-type Scenario = fn(PgPool) -> std::pin::Pin<Box<dyn std::future::Future<Output = TestResult>>>;
-
 /// Every mapping above on Citus (a coordinator and two workers of the test's own), where a
 /// worker's error reaches the coordinator without its constraint's name, and the shards'
 /// constraints carry the shard's id in theirs. Each scenario has a database of its own.
 #[tokio::test]
 async fn on_citus_every_mapping_holds() -> TestResult {
-    let cluster = strata_test_support::CitusCluster::start()?;
-    let scenarios: [(&str, Scenario); 14] = [
-        ("membership_conflicts_and_unknown_users", |a| {
-            Box::pin(check_that_membership_conflicts_and_unknown_users(a))
-        }),
-        ("project_conflicts_and_malformed_projects", |a| {
-            Box::pin(check_that_project_conflicts_and_malformed_projects(a))
-        }),
-        ("a_duplicate_task_number_is_a_conflict", |a| {
-            Box::pin(check_that_a_duplicate_task_number_is_a_conflict(a))
-        }),
-        ("a_create_sent_again_with_its_id_is_a_conflict_and_takes_no_number", |a| {
-            Box::pin(check_that_a_create_sent_again_with_its_id_is_a_conflict_and_takes_no_number(
-                a,
-            ))
-        }),
-        ("comments_by_members_edited_by_their_author", |a| {
-            Box::pin(check_that_comments_by_members_edited_by_their_author(a))
-        }),
-        ("serialization_failures_are_retried", |a| {
-            Box::pin(check_that_serialization_failures_are_retried(a))
-        }),
-        ("summaries_cover_the_null_side_of_the_outer_join", |a| {
-            Box::pin(check_that_summaries_cover_the_null_side_of_the_outer_join(a))
-        }),
-        ("removing_members_keeps_an_owner_and_their_tasks_assigned", |a| {
-            Box::pin(check_that_removing_members_keeps_an_owner_and_their_tasks_assigned(a))
-        }),
-        ("projects_users_and_comments_change_and_go", |a| {
-            Box::pin(check_that_projects_users_and_comments_change_and_go(a))
-        }),
-        ("the_database_keeps_an_owner_whoever_writes", |a| {
-            Box::pin(check_that_the_database_keeps_an_owner_whoever_writes(a))
-        }),
-        ("a_member_who_has_written_comments_stays_a_member", |a| {
-            Box::pin(check_that_a_member_who_has_written_comments_stays_a_member(a))
-        }),
-        ("values_the_database_cannot_hold_are_refused_naming_the_field", |a| {
-            Box::pin(check_that_values_the_database_cannot_hold_are_refused_naming_the_field(a))
-        }),
-        ("a_patch_that_changes_nothing_changes_nothing", |a| {
-            Box::pin(check_that_a_patch_that_changes_nothing_changes_nothing(a))
-        }),
-        ("api_tokens_live_expire_and_are_revoked_once", |a| {
-            Box::pin(check_that_api_tokens_live_expire_and_are_revoked_once(a))
-        }),
+    let scenarios = strata_test_support::scenarios![
+        check_that_membership_conflicts_and_unknown_users,
+        check_that_project_conflicts_and_malformed_projects,
+        check_that_a_duplicate_task_number_is_a_conflict,
+        check_that_a_create_sent_again_with_its_id_is_a_conflict_and_takes_no_number,
+        check_that_comments_by_members_edited_by_their_author,
+        check_that_serialization_failures_are_retried,
+        check_that_summaries_cover_the_null_side_of_the_outer_join,
+        check_that_removing_members_keeps_an_owner_and_their_tasks_assigned,
+        check_that_projects_users_and_comments_change_and_go,
+        check_that_the_database_keeps_an_owner_whoever_writes,
+        check_that_a_member_who_has_written_comments_stays_a_member,
+        check_that_values_the_database_cannot_hold_are_refused_naming_the_field,
+        check_that_a_patch_that_changes_nothing_changes_nothing,
+        check_that_api_tokens_live_expire_and_are_revoked_once,
     ];
-    for (i, (name, scenario)) in scenarios.into_iter().enumerate() {
-        let admin = support::citus_admin(&cluster, &format!("mapping_{i}")).await?;
-        scenario(admin).await.map_err(|e| format!("{name}: {e}"))?;
-    }
-    Ok(())
+    each_on_citus(&scenarios, Some(&strata_db::MIGRATOR)).await
 }

@@ -6,8 +6,7 @@ use sqlx::PgPool;
 use strata_db::organizations::{self, NewOrganization};
 use strata_db::users::{self, NewUser};
 use strata_db::{Error, OrganizationId, UserId, constraints};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use strata_test_support::TestResult;
 
 const ACME: NewOrganization<'static> = NewOrganization { slug: "acme", name: "Acme Corp" };
 

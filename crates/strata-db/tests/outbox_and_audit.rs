@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use strata_db::{Error, OutboxEventId, constraints, outbox};
-use strata_test_support::CitusCluster;
+use strata_test_support::{CitusCluster, TestResult};
 use support::{app_pool, citus_admin, count, relay_pool, tenant};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Inserts `n` events for the organization directly, as the superuser (the API writes them one
 /// change at a time).

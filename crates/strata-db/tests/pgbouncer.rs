@@ -26,10 +26,8 @@ use strata_db::users::{self, NewUser};
 use strata_db::{
     Error, Pool, PoolSettings, PooledConnection, Retry, TenantTx, comments, organizations,
 };
-use strata_test_support::{APP_ROLE, PgBouncer, PoolMode, login_role_options};
+use strata_test_support::{APP_ROLE, PgBouncer, PoolMode, TestResult, login_role_options};
 use support::{new_task, tenant};
-
-type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Clients at once.
 const WORKERS: usize = 8;

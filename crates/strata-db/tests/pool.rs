@@ -2,15 +2,13 @@
 //! recovery from a server restart (on a private cluster, never the shared server).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use strata_db::{Error, Pool, PoolSettings};
-use strata_test_support::{APP_ROLE, PrivateCluster, login_role_options};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use strata_test_support::{APP_ROLE, PrivateCluster, TestResult, login_role_options};
 
 /// Connect options for the test's database, tagged so `pg_stat_activity` can count the pool's
 /// connections apart from the setup pool's.
@@ -154,13 +152,8 @@ async fn a_tenant_transaction_on_a_killed_connection_reports_it_to_the_pool(
         login_role_options(&admin, APP_ROLE).await?.application_name("pool-tenant-killed");
     let pool = Pool::new(options, settings)?;
     let mut conn = pool.acquire().await?;
-    let ada = strata_db::users::create(
-        &mut conn,
-        &strata_db::users::NewUser { email: "ada@example.com", display_name: "Ada" },
-    )
-    .await?;
-    let new = strata_db::organizations::NewOrganization { slug: "acme", name: "Acme" };
-    let (acme, _) = strata_db::organizations::create_with_owner(&mut conn, &new, ada.id).await?;
+    let acme = strata_test_support::fixture::tenant(&mut conn, "acme").await?;
+    let (acme, ada) = (acme.org, acme.owner);
     let pid: i32 = sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut conn).await?;
     drop(conn);
     sqlx::query("select pg_terminate_backend($1)").bind(pid).execute(&admin).await?;
@@ -288,34 +281,35 @@ async fn the_pool_recovers_from_a_server_restart_under_load() -> TestResult {
 
 #[sqlx::test]
 async fn callers_get_connections_in_turn(admin: PgPool) -> TestResult {
-    // 4 callers on 1 connection, each taking it again as soon as it gives it back: without
-    // a queue the one that just gave it back takes it again, and the others starve.
+    // 4 callers on 1 connection, each taking it again as soon as it gives it back, for 200
+    // turns in all: without a queue the one that just gave it back takes it again, and the
+    // others starve. Counted in turns, not time: a slow machine changes nothing.
     let settings = PoolSettings { max_connections: 1, ..Default::default() };
     let pool = Pool::new(tagged(&admin, "pool-fair"), settings)?;
     drop(pool.acquire().await?);
-    let stop = Arc::new(AtomicBool::new(false));
+    let all_turns = Arc::new(AtomicU32::new(0));
     let callers: Vec<_> = (0..4)
         .map(|_| {
-            let (pool, stop) = (pool.clone(), stop.clone());
+            let (pool, all_turns) = (pool.clone(), all_turns.clone());
             tokio::spawn(async move {
                 let mut turns = 0u32;
-                while !stop.load(Ordering::Relaxed) {
+                loop {
                     let mut conn = pool.acquire().await?;
+                    if all_turns.fetch_add(1, Ordering::Relaxed) >= 200 {
+                        return Ok::<_, Error>(turns);
+                    }
                     sqlx::query("select 1").execute(&mut conn).await?;
                     turns += 1;
                 }
-                Ok::<_, Error>(turns)
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
     let mut turns = Vec::new();
     for caller in callers {
         turns.push(caller.await??);
     }
     let total: u32 = turns.iter().sum();
-    assert!(total > 40, "{turns:?}");
+    assert_eq!(total, 200, "{turns:?}");
     // Each had close to a quarter of the turns.
     assert!(turns.iter().all(|&t| t * 5 >= total), "{turns:?}");
     Ok(())
@@ -345,7 +339,7 @@ async fn a_transaction_cancelled_mid_work_releases_its_locks_at_once(admin: PgPo
         let mut tx = sqlx::Connection::begin(conn.raw_connection()).await?;
         sqlx::query("select 1 from held where id = 1 for update").execute(&mut *tx).await?;
         std::future::pending::<()>().await;
-        Ok::<_, Box<dyn std::error::Error>>(())
+        Ok::<_, strata_test_support::BoxError>(())
     };
     assert!(tokio::time::timeout(Duration::from_millis(200), work).await.is_err());
     // The pool is idle: nothing will use that connection again soon. Its lock must go now,

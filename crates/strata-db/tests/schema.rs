@@ -1,8 +1,7 @@
 //! Invariants of the schema itself, read from the catalog, and the migrations' reversibility.
 
 use sqlx::PgPool;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use strata_test_support::TestResult;
 
 #[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn every_foreign_key_has_an_index_that_leads_with_its_columns(pool: PgPool) -> TestResult {

@@ -10,10 +10,8 @@ use strata_db::tasks::{
     self, ImportTask, TaskFilter, TaskMetadata, TaskOrder, TaskPatch, TaskStatus,
 };
 use strata_db::{Error, Role, Scope, TaskId, audit, constraints, memberships};
-use strata_test_support::CitusCluster;
+use strata_test_support::{CitusCluster, TestResult};
 use support::{app_pool, citus_admin, count, new_task, tenant, user};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[sqlx::test(migrator = "strata_db::MIGRATOR")]
 async fn create_numbers_tasks_and_records_audit_and_outbox(admin: PgPool) -> TestResult {

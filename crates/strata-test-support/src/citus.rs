@@ -109,3 +109,42 @@ impl CitusCluster {
         std::iter::once(&self.coordinator).chain(&self.workers)
     }
 }
+
+/// A scenario written for a single server's test database (its superuser's pool), to run
+/// again on Citus with [`each_on_citus`]; [`scenarios!`](crate::scenarios) makes a list.
+pub type Scenario =
+    fn(sqlx::PgPool) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::TestResult>>>;
+
+/// Runs each scenario on a fresh [`CitusCluster`], one after the other, each on a database of
+/// its own, migrated with `migrator` when given (which distributes the tables); a failure
+/// names its scenario.
+///
+/// # Errors
+/// The cluster's start, the database's setup, or the first failing scenario's, named.
+pub async fn each_on_citus(
+    scenarios: &[(&str, Scenario)],
+    migrator: Option<&sqlx::migrate::Migrator>,
+) -> crate::TestResult {
+    let cluster = CitusCluster::start()?;
+    for (i, (name, scenario)) in scenarios.iter().enumerate() {
+        let url = cluster.create_database(&format!("scenario_{i}"))?;
+        let admin = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&url).await?;
+        if let Some(migrator) = migrator {
+            migrator.run(&admin).await?;
+        }
+        scenario(admin).await.map_err(|error| format!("{name}: {error}"))?;
+    }
+    Ok(())
+}
+
+/// The [`Scenario`]s `(name, function)` of async functions that take a superuser's pool,
+/// for [`each_on_citus`]: `scenarios![check_that_a, check_that_b]`.
+#[macro_export]
+macro_rules! scenarios {
+    ($($check:ident),+ $(,)?) => {
+        [$((
+            stringify!($check),
+            (|admin| Box::pin($check(admin))) as $crate::citus::Scenario,
+        )),+]
+    };
+}

@@ -20,9 +20,11 @@
 //! # Ok(()) }
 //! ```
 
-mod citus;
+pub mod budget;
+pub mod citus;
 mod cluster;
 mod error;
+pub mod fixture;
 mod location;
 mod pgbouncer;
 mod proxy;
@@ -40,3 +42,9 @@ pub use pgbouncer::{PgBouncer, PgBouncerBuilder, PoolMode, find_modern};
 pub use proxy::FaultProxy;
 pub use roles::{APP_ROLE, RELAY_ROLE, login_role_options, login_role_url};
 pub use toolchain::client_program;
+
+/// Any error, sendable between threads: what test helpers return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a test returns: `?` works on any error the crates under test return.
+pub type TestResult = Result<(), BoxError>;

@@ -526,35 +526,21 @@ async fn check_that_members_projects_and_comments_page_like_tasks(admin: PgPool)
     Ok(())
 }
 
-/// A scenario of this file, for [`on_citus_the_http_scenarios_hold`].
-type Scenario = fn(PgPool) -> std::pin::Pin<Box<dyn std::future::Future<Output = TestResult>>>;
-
 /// The same HTTP scenarios on Citus (a coordinator and two workers of the test's own): the
 /// service connects to the coordinator as the application's role; each scenario gets a
 /// database of its own, which the service's start migrates and so distributes.
 #[tokio::test]
 async fn on_citus_the_http_scenarios_hold() -> TestResult {
-    let cluster = strata_test_support::CitusCluster::start()?;
-    let scenarios: [(&str, Scenario); 7] = [
-        ("errors", |a| Box::pin(check_that_every_error_has_its_status_and_a_problem_body(a))),
-        ("stale", |a| {
-            Box::pin(check_that_two_updates_of_one_version_at_once_one_wins_one_is_stale(a))
-        }),
-        ("retried", |a| {
-            Box::pin(check_that_a_create_retried_with_its_id_is_a_conflict_not_a_second_task(a))
-        }),
-        ("paging", |a| {
-            Box::pin(check_that_paging_through_a_thousand_tasks_sees_each_once_in_order(a))
-        }),
-        ("tenants", |a| Box::pin(check_that_another_tenants_task_is_not_found_and_never_shown(a))),
-        ("hostile", |a| Box::pin(check_that_hostile_input_gets_a_problem_never_a_500(a))),
-        ("pages", |a| Box::pin(check_that_members_projects_and_comments_page_like_tasks(a))),
+    let scenarios = strata_test_support::scenarios![
+        check_that_every_error_has_its_status_and_a_problem_body,
+        check_that_two_updates_of_one_version_at_once_one_wins_one_is_stale,
+        check_that_a_create_retried_with_its_id_is_a_conflict_not_a_second_task,
+        check_that_paging_through_a_thousand_tasks_sees_each_once_in_order,
+        check_that_another_tenants_task_is_not_found_and_never_shown,
+        check_that_hostile_input_gets_a_problem_never_a_500,
+        check_that_members_projects_and_comments_page_like_tasks,
     ];
-    for (name, scenario) in scenarios {
-        let admin = PgPool::connect(&cluster.create_database(name)?).await?;
-        scenario(admin).await.map_err(|e| format!("{name}: {e}"))?;
-    }
-    Ok(())
+    strata_test_support::citus::each_on_citus(&scenarios, None).await
 }
 
 /// On Citus, the worker that holds a tenant's shard stops: that tenant's requests are 503

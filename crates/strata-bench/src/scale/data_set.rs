@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use crate::calls::StrataGet;
 use crate::database::{fresh_database, strata_pool, url_with_db};
-use crate::fixture::organization;
 use crate::peer::DeadpoolGet;
 use crate::peer::task::TENANT_GET_SQL;
 
@@ -100,7 +99,7 @@ async fn generate(server: &str, name: &str, size: u64) -> anyhow::Result<()> {
     let url = fresh_database(server, name, true).await?;
     let pool = strata_pool(&url, 1)?;
     let mut conn = pool.acquire().await?;
-    let scope = organization(&mut conn, "scale").await?;
+    let scope = strata_test_support::fixture::tenant(&mut conn, "scale").await?.scope;
     let mut tx = scope.begin(&mut conn).await?;
     let count = size.div_ceil(PROJECT_TASKS);
     let mut projects = Vec::new();

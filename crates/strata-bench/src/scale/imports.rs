@@ -9,7 +9,6 @@ use strata_db::tasks::{self, ImportTask};
 
 use super::data_set::{DataSet, vacuum};
 use crate::database::{fresh_database, strata_pool};
-use crate::fixture::organization;
 use crate::stats::{Sample, Summary};
 
 /// `n` tasks to import.
@@ -48,7 +47,7 @@ pub(super) async fn import_into_empty(server: &str, n: u64) -> anyhow::Result<Su
     let url = fresh_database(server, "strata_bench_scale_empty", true).await?;
     let pool = strata_pool(&url, 1)?;
     let mut conn = pool.acquire().await?;
-    let scope = organization(&mut conn, "empty").await?;
+    let scope = strata_test_support::fixture::tenant(&mut conn, "empty").await?.scope;
     drop(conn);
     pool.close().await;
     let set = DataSet { url, tasks: 0, scope, projects: Vec::new(), ids: Arc::default() };

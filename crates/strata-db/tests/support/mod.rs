@@ -9,11 +9,7 @@
 
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use strata_db::organizations::{self, NewOrganization, Organization};
-use strata_db::projects::{self, NewProject, Project};
-use strata_db::tasks::{NewTask, TaskMetadata};
-use strata_db::users::{self, NewUser, User};
-use strata_db::{Error, Pool, PoolSettings, PooledConnection, ProjectId, Scope, TaskId, TenantTx};
+use strata_db::{Error, Pool, PoolSettings};
 use strata_test_support::{APP_ROLE, RELAY_ROLE, login_role_options};
 
 /// Connect options for the test's database as the application's role (`strata_app`: no
@@ -32,52 +28,8 @@ pub async fn relay_pool(admin: &PgPool) -> Result<Pool, Error> {
     Pool::new(login_role_options(admin, RELAY_ROLE).await?, PoolSettings::default())
 }
 
-/// An organization with its owner and one project `OPS`.
-pub struct Tenant {
-    pub org: Organization,
-    pub owner: User,
-    pub scope: Scope,
-    pub project: Project,
-}
-
-/// Creates user `<slug>-owner@example.com`, organization `slug` owned by them, and project OPS.
-pub async fn tenant(conn: &mut PooledConnection, slug: &str) -> Result<Tenant, Error> {
-    let email = format!("{slug}-owner@example.com");
-    let owner =
-        users::create(&mut *conn, &NewUser { email: &email, display_name: "Owner" }).await?;
-    let (org, scope) =
-        organizations::create_with_owner(conn, &NewOrganization { slug, name: "Tenant" }, owner.id)
-            .await?;
-    let mut tx = TenantTx::begin(conn, org.id, owner.id).await?;
-    let project =
-        projects::create(&mut tx, &NewProject { key: "OPS", name: "Operations", description: "" })
-            .await?;
-    tx.commit().await?;
-    Ok(Tenant { org, owner, scope, project })
-}
-
-/// A user who is not yet a member of anything.
-pub async fn user(conn: &mut PooledConnection, email: &str) -> Result<User, Error> {
-    users::create(conn, &NewUser { email, display_name: "Someone" }).await
-}
-
-pub static NO_METADATA: std::sync::LazyLock<TaskMetadata> =
-    std::sync::LazyLock::new(TaskMetadata::default);
-
-/// A plain new task in `project`.
-pub fn new_task(project: ProjectId, title: &str) -> NewTask<'_> {
-    NewTask {
-        id: TaskId::new(),
-        project_id: project,
-        title,
-        description: "",
-        priority: 2,
-        assignee_id: None,
-        labels: &[],
-        metadata: &NO_METADATA,
-        due_on: None,
-    }
-}
+#[allow(unused_imports, reason = "each test file uses a different part")]
+pub use strata_test_support::fixture::{new_task, tenant, user};
 
 /// How many rows `sql_table` holds, read through the superuser pool (no RLS).
 ///
@@ -98,7 +50,7 @@ pub const CITUS_TRIALS: usize = 8;
 pub async fn citus_admin(
     cluster: &strata_test_support::CitusCluster,
     name: &str,
-) -> Result<PgPool, Box<dyn std::error::Error>> {
+) -> Result<PgPool, strata_test_support::BoxError> {
     let url = cluster.create_database(name)?;
     let admin = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&url).await?;
     strata_db::MIGRATOR.run(&admin).await?;

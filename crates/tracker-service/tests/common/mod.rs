@@ -20,12 +20,10 @@ pub use sqlx::PgPool;
 pub use sqlx::postgres::PgConnectOptions;
 pub use strata_db::{Pool, PoolSettings, UserId, tokens};
 pub use strata_test_support::runner::url_of;
-pub use strata_test_support::{APP_ROLE, PrivateCluster, login_role_options};
+pub use strata_test_support::{APP_ROLE, BoxError, PrivateCluster, TestResult, login_role_options};
 pub use tokio::sync::oneshot;
 pub use tokio::task::JoinHandle;
 pub use tracker_service::App;
-
-pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// One answer.
 #[derive(Debug)]
@@ -54,25 +52,19 @@ pub struct Service {
 }
 
 impl Service {
-    pub async fn start(pool: Pool) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn start(pool: Pool) -> Result<Self, BoxError> {
         Self::start_with(pool, &strata_config::Config::default()).await
     }
 
     /// The service on the test's database (migrated, the application's login role), with
     /// `[http]` and `[auth]` of `config`.
-    pub async fn on(
-        admin: &PgPool,
-        config: &strata_config::Config,
-    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn on(admin: &PgPool, config: &strata_config::Config) -> Result<Self, BoxError> {
         let pool = service_pool(admin, &url_of(admin).await, PoolSettings::default()).await?;
         Self::start_with(pool, config).await
     }
 
     /// The service with `[http]` and `[auth]` of `config`.
-    pub async fn start_with(
-        pool: Pool,
-        config: &strata_config::Config,
-    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn start_with(pool: Pool, config: &strata_config::Config) -> Result<Self, BoxError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -88,10 +80,7 @@ impl Service {
 
     /// The bearer token of a user (issued through the data layer on first use, as
     /// `tracker-service issue-token` does); anything that is not a user id is sent as is.
-    pub async fn token_for(
-        &self,
-        caller: &str,
-    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn token_for(&self, caller: &str) -> Result<String, BoxError> {
         let Ok(user) = caller.parse::<uuid::Uuid>() else { return Ok(caller.to_owned()) };
         if let Some(token) = self.tokens.lock().map_err(|_| "poisoned")?.get(caller) {
             return Ok(token.clone());
@@ -115,7 +104,7 @@ impl Service {
         caller: Option<&str>,
         if_match: Option<i64>,
         body: Option<Value>,
-    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<Reply, BoxError> {
         let mut headers = Vec::new();
         if let Some(caller) = caller {
             let token = self.token_for(caller).await?;
@@ -130,11 +119,7 @@ impl Service {
     }
 
     /// Signs a user up (`POST /users`, no caller).
-    pub async fn sign_up(
-        &self,
-        email: &str,
-        display_name: &str,
-    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn sign_up(&self, email: &str, display_name: &str) -> Result<Reply, BoxError> {
         let body = json!({ "email": email, "display_name": display_name });
         self.call(Method::POST, "/users", None, None, Some(body)).await
     }
@@ -146,7 +131,7 @@ impl Service {
         path: &str,
         headers: &[(&str, &str)],
         body: Option<String>,
-    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<Reply, BoxError> {
         let mut request = Request::builder().method(method).uri(format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -167,22 +152,13 @@ impl Service {
         Ok(Reply { status, headers, text, json })
     }
 
-    pub async fn get(
-        &self,
-        path: &str,
-        caller: &str,
-    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn get(&self, path: &str, caller: &str) -> Result<Reply, BoxError> {
         self.call(Method::GET, path, Some(caller), None, None).await
     }
 
     /// GETs `path` as `caller` until it answers 200; fails naming `what` with the last reply
     /// when 10 s pass first (a server coming back after a restart).
-    pub async fn until_ok(
-        &self,
-        path: &str,
-        caller: &str,
-        what: &str,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn until_ok(&self, path: &str, caller: &str, what: &str) -> Result<(), BoxError> {
         let last = std::cell::RefCell::new(String::new());
         let ok = strata_test_support::runner::until(Duration::from_secs(10), || async {
             let reply = self.get(path, caller).await?;
@@ -197,12 +173,7 @@ impl Service {
         }
     }
 
-    pub async fn post(
-        &self,
-        path: &str,
-        caller: &str,
-        body: Value,
-    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn post(&self, path: &str, caller: &str, body: Value) -> Result<Reply, BoxError> {
         self.call(Method::POST, path, Some(caller), None, Some(body)).await
     }
 
@@ -224,7 +195,7 @@ pub async fn service_pool(
     admin: &PgPool,
     url: &str,
     settings: PoolSettings,
-) -> Result<Pool, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Pool, BoxError> {
     let config =
         strata_config::Loader::new(std::env::temp_dir(), [("DATABASE_URL", url)]).load()?;
     strata_migrate::run(&config, &strata_db::MIGRATOR).await?;
@@ -240,10 +211,7 @@ pub struct World {
     pub task: String,
 }
 
-pub async fn world(
-    service: &Service,
-    slug: &str,
-) -> Result<World, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn world(service: &Service, slug: &str) -> Result<World, BoxError> {
     let user = service.sign_up(&format!("owner@{slug}.example"), "Owner").await?;
     assert_eq!(user.status, StatusCode::CREATED, "{}", user.text);
     let owner = user.id();
