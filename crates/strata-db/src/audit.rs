@@ -1,5 +1,6 @@
-//! Reading the audit log. Writing happens in the statement of each change; the database
-//! refuses UPDATE, DELETE and TRUNCATE on it.
+//! The audit log: written in the statement of each change ([`audited!`], the one place its
+//! insert is written), read by [`history`]. The database refuses UPDATE, DELETE and TRUNCATE
+//! on it.
 
 use crate::TenantTx;
 use crate::tenant::TenantExec;
@@ -7,6 +8,42 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::{AuditEventId, CommentId, Error, OrganizationId, ProjectId, TaskId, UserId};
+
+/// A checked statement that makes a change and records it in `audit_events`, in one
+/// statement, so that the two commit or fail together: `$changes` (`with …`: the CTEs of the
+/// change), then the `audit` CTE this macro writes, then `$result` (the statement's final
+/// `select`). `record:` is the `select` of the audit row's values, in the order `id,
+/// organization_id, actor_id, entity, entity_id, action, before, after` (`null::jsonb` for
+/// the side there is none of).
+///
+/// `audited!(as Task, …)` is `sqlx::query_as!`, `audited!(scalar, …)` `sqlx::query_scalar!`
+/// and `audited!(…)` `sqlx::query!`; the arguments follow as theirs do. The parts are joined into one literal (sqlx's `+`), so the
+/// statement is checked, and recorded in `.sqlx/`, whole.
+///
+/// The insert ends in `RETURNING`: without it Citus sends the rows to the shard as `COPY`,
+/// which row-level security refuses (see the crate's docs, "On Citus").
+macro_rules! audited {
+    (@call [$kind:ident $($out:path,)?] $changes:literal, record: $record:literal, $result:literal, $($arg:tt)*) => {
+        sqlx::$kind!(
+            $($out,)?
+            $changes
+                + ", audit as (
+               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
+               "
+                + $record
+                + "
+               returning id
+           )
+           "
+                + $result,
+            $($arg)*
+        )
+    };
+    (as $out:path, $($rest:tt)*) => { $crate::audit::audited!(@call [query_as $out,] $($rest)*) };
+    (scalar, $($rest:tt)*) => { $crate::audit::audited!(@call [query_scalar] $($rest)*) };
+    ($($rest:tt)*) => { $crate::audit::audited!(@call [query] $($rest)*) };
+}
+pub(crate) use audited;
 
 /// One recorded change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

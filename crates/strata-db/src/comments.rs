@@ -1,6 +1,7 @@
 //! Comments on tasks, by members.
 
 use crate::TenantTx;
+use crate::audit::audited;
 use crate::input;
 use crate::page::Page;
 use crate::tenant::TenantExec;
@@ -42,20 +43,17 @@ pub async fn create(tx: &mut TenantTx<'_>, task: TaskId, body: &str) -> Result<C
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
-    sqlx::query_as!(
-        Comment,
+    audited!(
+        as Comment,
         r#"with task as (
                select id from tasks where organization_id = $2 and id = $3 and deleted_at is null
            ), c as (
                insert into comments (id, organization_id, task_id, author_id, body)
                select $1, $2, task.id, $4, $5 from task
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
-               select $6, c.organization_id, c.author_id, 'comment', c.id, 'create', to_jsonb(c) from c
-               returning id
-           )
-           select id as "id!: CommentId", organization_id as "organization_id!: OrganizationId",
+           )"#,
+        record: r#"select $6, c.organization_id, c.author_id, 'comment', c.id, 'create', null::jsonb, to_jsonb(c) from c"#,
+        r#"select id as "id!: CommentId", organization_id as "organization_id!: OrganizationId",
                   task_id as "task_id!: TaskId", author_id as "author_id!: UserId", body as "body!",
                   edited_at as "edited_at?", created_at as "created_at!"
              from c"#,
@@ -82,8 +80,8 @@ pub async fn update(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
-    let edited = sqlx::query_as!(
-        Comment,
+    let edited = audited!(
+        as Comment,
         r#"with old as (
                select * from comments where organization_id = $1 and id = $2 and author_id = $3
                for update
@@ -91,13 +89,10 @@ pub async fn update(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<
                update comments set body = $4, edited_at = now()
                 where organization_id = $1 and id = (select id from old)
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
-               select $5, c.organization_id, c.author_id, 'comment', c.id, 'edit', to_jsonb(old), to_jsonb(c)
-                 from c, old
-               returning id
-           )
-           select id as "id!: CommentId", organization_id as "organization_id!: OrganizationId",
+           )"#,
+        record: r#"select $5, c.organization_id, c.author_id, 'comment', c.id, 'edit', to_jsonb(old), to_jsonb(c)
+                 from c, old"#,
+        r#"select id as "id!: CommentId", organization_id as "organization_id!: OrganizationId",
                   task_id as "task_id!: TaskId", author_id as "author_id!: UserId", body as "body!",
                   edited_at as "edited_at?", created_at as "created_at!"
              from c"#,
@@ -163,17 +158,15 @@ pub async fn delete(tx: &mut TenantTx<'_>, id: CommentId) -> Result<(), Error> {
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
     let moderator = scope.require_admin().is_ok();
-    let deleted = sqlx::query_scalar!(
+    let deleted = audited!(
+        scalar,
         r#"with c as (
                delete from comments
                 where organization_id = $1 and id = $2 and (author_id = $3 or $4)
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before)
-               select $5, c.organization_id, $3, 'comment', c.id, 'delete', to_jsonb(c) from c
-               returning id
-           )
-           select count(*) as "deleted!" from c"#,
+           )"#,
+        record: r#"select $5, c.organization_id, $3, 'comment', c.id, 'delete', to_jsonb(c), null::jsonb from c"#,
+        r#"select count(*) as "deleted!" from c"#,
         scope.organization_id().into_uuid(),
         id.into_uuid(),
         scope.actor().into_uuid(),

@@ -1,5 +1,6 @@
 //! Memberships: which users belong to which organization, with which role.
 
+use crate::audit::audited;
 use crate::page::Page;
 use serde::{Deserialize, Serialize};
 
@@ -41,17 +42,14 @@ pub async fn add(tx: &mut TenantTx<'_>, user: UserId, role: Role) -> Result<Memb
     if role == Role::Owner {
         scope.require_owner()?;
     }
-    let membership = sqlx::query_as!(
-        Membership,
+    let membership = audited!(
+        as Membership,
         r#"with m as (
                insert into memberships (organization_id, user_id, role) values ($1, $2, $3)
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
-               select $4, m.organization_id, $5, 'membership', m.user_id, 'add', to_jsonb(m) from m
-               returning id
-           )
-           select organization_id as "organization_id!: OrganizationId", user_id as "user_id!: UserId",
+           )"#,
+        record: r#"select $4, m.organization_id, $5, 'membership', m.user_id, 'add', null::jsonb, to_jsonb(m) from m"#,
+        r#"select organization_id as "organization_id!: OrganizationId", user_id as "user_id!: UserId",
                   role as "role!: Role", created_at as "created_at!", updated_at as "updated_at!"
              from m"#,
         scope.organization_id().into_uuid(),
@@ -109,21 +107,18 @@ pub async fn change_role(
     if current.role == Role::Owner && role != Role::Owner && current.owners <= 1 {
         return Err(owner_required());
     }
-    sqlx::query_as!(
-        Membership,
+    audited!(
+        as Membership,
         r#"with old as (
                select * from memberships where organization_id = $1 and user_id = $2 for update
            ), m as (
                update memberships set role = $3
                 where organization_id = $1 and user_id = (select user_id from old)
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
-               select $4, m.organization_id, $5, 'membership', m.user_id, 'change_role', to_jsonb(old), to_jsonb(m)
-                 from m, old
-               returning id
-           )
-           select organization_id as "organization_id!: OrganizationId", user_id as "user_id!: UserId",
+           )"#,
+        record: r#"select $4, m.organization_id, $5, 'membership', m.user_id, 'change_role', to_jsonb(old), to_jsonb(m)
+                 from m, old"#,
+        r#"select organization_id as "organization_id!: OrganizationId", user_id as "user_id!: UserId",
                   role as "role!: Role", created_at as "created_at!", updated_at as "updated_at!"
              from m"#,
         scope.organization_id().into_uuid(),
@@ -180,14 +175,13 @@ pub(crate) async fn add_owner(
     organization_id: OrganizationId,
     owner: UserId,
 ) -> Result<Scope, Error> {
-    sqlx::query!(
+    audited!(
         r#"with m as (
                insert into memberships (organization_id, user_id, role) values ($1, $2, 'owner')
                returning *
-           )
-           insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
-           select $3, m.organization_id, m.user_id, 'membership', m.user_id, 'add', to_jsonb(m) from m
-           returning id"#,
+           )"#,
+        record: r#"select $3, m.organization_id, m.user_id, 'membership', m.user_id, 'add', null::jsonb, to_jsonb(m) from m"#,
+        r#"select id from audit"#,
         organization_id.into_uuid(),
         owner.into_uuid(),
         crate::AuditEventId::new().into_uuid(),
@@ -238,13 +232,12 @@ pub async fn remove(tx: &mut TenantTx<'_>, user: UserId) -> Result<(), Error> {
     if current.assigned > 0 {
         return Err(reassign_first());
     }
-    let removed = sqlx::query!(
+    let removed = audited!(
         r#"with m as (
                delete from memberships where organization_id = $1 and user_id = $2 returning *
-           )
-           insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before)
-           select $3, m.organization_id, $4, 'membership', m.user_id, 'remove', to_jsonb(m) from m
-           returning id"#,
+           )"#,
+        record: r#"select $3, m.organization_id, $4, 'membership', m.user_id, 'remove', to_jsonb(m), null::jsonb from m"#,
+        r#"select id from audit"#,
         scope.organization_id().into_uuid(),
         user.into_uuid(),
         crate::AuditEventId::new().into_uuid(),

@@ -1,6 +1,7 @@
 //! Projects: per organization, with a short key (`OPS`) that prefixes task keys.
 
 use crate::TenantTx;
+use crate::audit::audited;
 use crate::input;
 use crate::page::Page;
 use crate::tenant::TenantExec;
@@ -57,18 +58,15 @@ pub async fn create(tx: &mut TenantTx<'_>, new: &NewProject<'_>) -> Result<Proje
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
-    let project = sqlx::query_as!(
-        Project,
+    let project = audited!(
+        as Project,
         r#"with p as (
                insert into projects (id, organization_id, key, name, description)
                values ($1, $2, $3, $4, $5)
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
-               select $6, p.organization_id, $7, 'project', p.id, 'create', to_jsonb(p) from p
-               returning id
-           )
-           select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
+           )"#,
+        record: r#"select $6, p.organization_id, $7, 'project', p.id, 'create', null::jsonb, to_jsonb(p) from p"#,
+        r#"select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
                   key as "key!", name as "name!", description as "description!",
                   archived as "archived!", created_at as "created_at!", updated_at as "updated_at!"
              from p"#,
@@ -179,22 +177,19 @@ pub async fn set_archived(
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
-    sqlx::query_as!(
-        Project,
+    audited!(
+        as Project,
         r#"with old as (
                select * from projects where organization_id = $1 and id = $2 for update
            ), p as (
                update projects set archived = $3
                 where organization_id = $1 and id = (select id from old)
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
-               select $4, p.organization_id, $5, 'project', p.id,
+           )"#,
+        record: r#"select $4, p.organization_id, $5, 'project', p.id,
                       case when $3 then 'archive' else 'unarchive' end, to_jsonb(old), to_jsonb(p)
-                 from p, old
-               returning id
-           )
-           select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
+                 from p, old"#,
+        r#"select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
                   key as "key!", name as "name!", description as "description!",
                   archived as "archived!", created_at as "created_at!", updated_at as "updated_at!"
              from p"#,
@@ -282,21 +277,18 @@ pub async fn update(
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_admin()?;
-    sqlx::query_as!(
-        Project,
+    audited!(
+        as Project,
         r#"with old as (
                select * from projects where organization_id = $1 and id = $2 for update
            ), p as (
                update projects set name = coalesce($3, name), description = coalesce($4, description)
                 where organization_id = $1 and id = (select id from old)
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
-               select $5, p.organization_id, $6, 'project', p.id, 'update', to_jsonb(old), to_jsonb(p)
-                 from p, old
-               returning id
-           )
-           select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
+           )"#,
+        record: r#"select $5, p.organization_id, $6, 'project', p.id, 'update', to_jsonb(old), to_jsonb(p)
+                 from p, old"#,
+        r#"select id as "id!: ProjectId", organization_id as "organization_id!: OrganizationId",
                   key as "key!", name as "name!", description as "description!",
                   archived as "archived!", created_at as "created_at!", updated_at as "updated_at!"
              from p"#,

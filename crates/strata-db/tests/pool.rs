@@ -288,10 +288,13 @@ async fn callers_get_connections_in_turn(admin: PgPool) -> TestResult {
     let pool = Pool::new(tagged(&admin, "pool-fair"), settings)?;
     drop(pool.acquire().await?);
     let all_turns = Arc::new(AtomicU32::new(0));
+    // All four in the race before the first turn: one that starts alone is not unfairness.
+    let start = Arc::new(tokio::sync::Barrier::new(4));
     let callers: Vec<_> = (0..4)
         .map(|_| {
-            let (pool, all_turns) = (pool.clone(), all_turns.clone());
+            let (pool, all_turns, start) = (pool.clone(), all_turns.clone(), start.clone());
             tokio::spawn(async move {
+                start.wait().await;
                 let mut turns = 0u32;
                 loop {
                     let mut conn = pool.acquire().await?;

@@ -332,15 +332,9 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish(admin: PgPool) ->
         })
     };
     // Wait until the update is waiting on the lock, then ask the server to stop.
-    let waiting = Instant::now();
-    while sqlx::query_scalar::<_, i64>("select count(*) from pg_locks where not granted")
-        .fetch_one(&admin)
-        .await?
-        == 0
-    {
-        assert!(waiting.elapsed() < Duration::from_secs(10), "the update never waited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let waiting = "select exists (select from pg_locks where not granted)";
+    let waited = eventually(&admin, waiting, Duration::from_secs(10)).await?;
+    assert!(waited, "the update never waited");
     let stop = service.stop.take().ok_or("stopped twice")?;
     let _ = stop.send(());
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -1,6 +1,7 @@
 //! Bulk import: many tasks in one call, streamed in chunks through UNNEST arrays, so memory
 //! stays bounded whatever the count.
 
+use crate::audit::audited;
 use crate::input;
 use serde::Serialize;
 use sqlx::types::Json;
@@ -185,7 +186,7 @@ async fn insert_chunk(
     let first = next.checked_add(done).ok_or_else(too_many)?;
     // The last number, and the counter after it, must fit `integer` too.
     first.checked_add(size).ok_or_else(too_many)?;
-    let row = sqlx::query!(
+    let row = audited!(
         r#"with t as (
                insert into tasks as inserted (id, organization_id, project_id, number, title,
                                               description, priority, assignee_id, labels,
@@ -211,13 +212,11 @@ async fn insert_chunk(
                returning inserted.number
            ), summary as (
                select count(*) as count, min(number) as first, max(number) as last from t
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
-               select $12, $1, $13, 'project', $2, 'import',
+           )"#,
+        record: r#"select $12, $1, $13, 'project', $2, 'import', null::jsonb,
                       jsonb_build_object('count', count, 'first_number', first, 'last_number', last)
-                 from summary where count > 0
-               returning id
-           ), outbox as (
+                 from summary where count > 0"#,
+        r#", outbox as (
                insert into outbox_events (id, organization_id, topic, aggregate_id, payload)
                select $14, $1, 'tasks.imported', $2,
                       jsonb_build_object('project_id', $2::uuid, 'count', count,

@@ -2,6 +2,7 @@
 //! (for what other services care about) its outbox event: one round trip, atomic.
 
 use crate::TenantTx;
+use crate::audit::audited;
 use crate::input;
 use crate::tenant::TenantExec;
 use sqlx::types::Json;
@@ -28,8 +29,8 @@ pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Er
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
-    let task = sqlx::query_as!(
-        Task,
+    let task = audited!(
+        as Task,
         r#"with n as (
                update projects set next_task_number = next_task_number + 1
                 where organization_id = $1 and id = $2 and not archived
@@ -39,11 +40,9 @@ pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Er
                                   priority, assignee_id, labels, metadata, due_on)
                select $3, $1, $2, n.number, $4, $5, $6, $7, $8, $9, $10 from n
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
-               select $11, t.organization_id, $12, 'task', t.id, 'create', to_jsonb(t) from t
-               returning id
-           ), outbox as (
+           )"#,
+        record: r#"select $11, t.organization_id, $12, 'task', t.id, 'create', null::jsonb, to_jsonb(t) from t"#,
+        r#", outbox as (
                insert into outbox_events (id, organization_id, topic, aggregate_id, payload)
                select $13, t.organization_id, 'task.created', t.id,
                       jsonb_build_object('task_id', t.id, 'project_id', t.project_id,
@@ -168,8 +167,8 @@ pub async fn update(
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);
     scope.require_writer()?;
-    let task = sqlx::query_as!(
-        Task,
+    let task = audited!(
+        as Task,
         r#"with old as (
                select * from tasks
                 where organization_id = $1 and id = $2 and version = $3 and deleted_at is null
@@ -182,13 +181,10 @@ pub async fn update(
                       version = version + 1
                 where organization_id = $1 and id = (select id from old)
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
-               select $11, t.organization_id, $12, 'task', t.id, 'update', to_jsonb(old), to_jsonb(t)
-                 from t, old
-               returning id
-           )
-           select id as "id!: TaskId", organization_id as "organization_id!: OrganizationId",
+           )"#,
+        record: r#"select $11, t.organization_id, $12, 'task', t.id, 'update', to_jsonb(old), to_jsonb(t)
+                 from t, old"#,
+        r#"select id as "id!: TaskId", organization_id as "organization_id!: OrganizationId",
                   project_id as "project_id!: ProjectId", number as "number!", title as "title!",
                   description as "description!", status as "status!: TaskStatus",
                   priority as "priority!", assignee_id as "assignee_id?: UserId", labels as "labels!",
@@ -313,8 +309,8 @@ async fn change(
         Change::Deleted(true) => ("delete", "task.deleted"),
         Change::Deleted(false) => ("restore", "task.restored"),
     };
-    let task = sqlx::query_as!(
-        Task,
+    let task = audited!(
+        as Task,
         r#"with old as (
                select * from tasks
                 where organization_id = $1 and id = $2 and version = $3
@@ -329,12 +325,10 @@ async fn change(
                       version = version + 1
                 where organization_id = $1 and id = (select id from old)
                returning *
-           ), audit as (
-               insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
-               select $9, t.organization_id, $10, 'task', t.id, $11, to_jsonb(old), to_jsonb(t)
-                 from t, old
-               returning id
-           ), outbox as (
+           )"#,
+        record: r#"select $9, t.organization_id, $10, 'task', t.id, $11, to_jsonb(old), to_jsonb(t)
+                 from t, old"#,
+        r#", outbox as (
                insert into outbox_events (id, organization_id, topic, aggregate_id, payload)
                select $12, t.organization_id, $13, t.id,
                       jsonb_build_object('task_id', t.id, 'project_id', t.project_id, 'number', t.number,

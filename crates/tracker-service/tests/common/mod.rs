@@ -19,7 +19,7 @@ pub use serde_json::{Value, json};
 pub use sqlx::PgPool;
 pub use sqlx::postgres::PgConnectOptions;
 pub use strata_db::{Pool, PoolSettings, UserId, tokens};
-pub use strata_test_support::runner::url_of;
+pub use strata_test_support::runner::{eventually, url_of};
 pub use strata_test_support::{APP_ROLE, BoxError, PrivateCluster, TestResult, login_role_options};
 pub use tokio::sync::oneshot;
 pub use tokio::task::JoinHandle;
