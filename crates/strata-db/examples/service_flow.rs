@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use strata_db::PageRequest;
 use strata_db::organizations::{self, NewOrganization};
 use strata_db::outbox;
 use strata_db::projects::{self, NewProject};
@@ -67,8 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &mut tx,
             ops.id,
             &TaskFilter { order: TaskOrder::Priority, ..TaskFilter::default() },
-            cursor.as_ref(),
-            5,
+            PageRequest { after: cursor.as_ref(), limit: 5 },
         )
         .await?;
         tx.commit().await?;

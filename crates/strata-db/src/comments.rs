@@ -3,7 +3,7 @@
 use crate::TenantTx;
 use crate::audit::audited;
 use crate::input;
-use crate::page::Page;
+use crate::page::{Page, PageRequest};
 use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -120,9 +120,9 @@ pub async fn update(tx: &mut TenantTx<'_>, id: CommentId, body: &str) -> Result<
 pub async fn list(
     tx: &mut TenantTx<'_>,
     task: TaskId,
-    after: Option<CommentId>,
-    limit: u32,
+    request: PageRequest<CommentId>,
 ) -> Result<Page<Comment, CommentId>, Error> {
+    let PageRequest { after, limit } = request;
     let fetch = crate::page::fetch_count(limit)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);

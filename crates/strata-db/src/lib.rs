@@ -60,6 +60,7 @@ pub use ids::{
     ApiTokenId, AuditEventId, CommentId, OrganizationId, OutboxEventId, ProjectId, TaskId, UserId,
 };
 pub use input::ValueProblem;
+pub use page::{Page, PageRequest};
 pub use pool::{Pool, PoolMetrics, PoolSettings, PooledConnection};
 pub use replicas::{ReadConnection, ReadPool, WalPosition};
 pub use scope::{Role, Scope};

@@ -1,7 +1,7 @@
 //! Memberships: which users belong to which organization, with which role.
 
 use crate::audit::audited;
-use crate::page::Page;
+use crate::page::{Page, PageRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::TenantTx;
@@ -141,9 +141,9 @@ pub async fn change_role(
 #[tracing::instrument(skip(tx), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn list(
     tx: &mut TenantTx<'_>,
-    after: Option<UserId>,
-    limit: u32,
+    request: PageRequest<UserId>,
 ) -> Result<Page<Membership, UserId>, Error> {
+    let PageRequest { after, limit } = request;
     let fetch = crate::page::fetch_count(limit)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);

@@ -6,7 +6,7 @@ use sqlx::{Connection, PgExecutor};
 use time::OffsetDateTime;
 
 use crate::error::of_write;
-use crate::page::{self, Page};
+use crate::page::{self, Page, PageRequest};
 use crate::tenant::TenantExec;
 use crate::{AsConnection, Error, OrganizationId, Scope, UserId};
 
@@ -120,9 +120,9 @@ pub async fn get_by_slug(conn: impl PgExecutor<'_>, slug: &str) -> Result<Organi
 #[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn list(
     conn: impl PgExecutor<'_>,
-    after: Option<OrganizationId>,
-    limit: u32,
+    request: PageRequest<OrganizationId>,
 ) -> Result<Page<Organization, OrganizationId>, Error> {
+    let PageRequest { after, limit } = request;
     let organizations = sqlx::query_as!(
         Organization,
         r#"select id as "id: OrganizationId", slug, name, created_at, updated_at

@@ -1,11 +1,29 @@
-//! One page of a keyset listing: the convention of every list of the data layer. A page holds
-//! at most `limit` rows and, when more follow, where the next page starts (`next`, passed back
-//! as the next call's `after`). No OFFSET: every row is seen once while rows are inserted.
+//! One page of a keyset listing: the convention of every list of the data layer. A list takes
+//! a [`PageRequest`] last (at most `limit` rows, after `after`) and returns a [`Page`]: the
+//! rows and, when more follow, where the next page starts (`next`, passed back as the next
+//! request's `after`). No OFFSET: every row is seen once while rows are inserted.
 
 use crate::Error;
 
 /// The most rows a page holds (tasks excepted: a page of tasks has no upper bound here).
 pub const MAX_LIMIT: u32 = 500;
+
+/// Which page of a listing to read: the first, or the one after `after` (the previous page's
+/// [`Page::next`]), of at most `limit` rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest<C> {
+    /// Where the page starts: after this key; `None` for the first page.
+    pub after: Option<C>,
+    /// The most rows it holds: 1 to [`MAX_LIMIT`] (tasks: 1 or more).
+    pub limit: u32,
+}
+
+impl<C> PageRequest<C> {
+    /// The first page, of at most `limit` rows.
+    pub fn first(limit: u32) -> Self {
+        Self { after: None, limit }
+    }
+}
 
 /// One page of a listing; `C` is where the next page starts (an opaque cursor for tasks, the
 /// last row's key elsewhere).

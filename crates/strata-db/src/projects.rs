@@ -3,7 +3,7 @@
 use crate::TenantTx;
 use crate::audit::audited;
 use crate::input;
-use crate::page::Page;
+use crate::page::{Page, PageRequest};
 use crate::tenant::TenantExec;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -137,9 +137,9 @@ pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Project, Err
 pub async fn list(
     tx: &mut TenantTx<'_>,
     include_archived: bool,
-    after: Option<&str>,
-    limit: u32,
+    request: PageRequest<&str>,
 ) -> Result<Page<Project, String>, Error> {
+    let PageRequest { after, limit } = request;
     let fetch = crate::page::fetch_count(limit)?;
     let (mut exec, scope) = TenantExec::of(tx);
     let (conn, scope) = (&mut exec, &scope);

@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 use crate::error::of_write;
-use crate::page::Page;
+use crate::page::{Page, PageRequest};
 use crate::{ApiTokenId, Error, UserId, input};
 
 /// The prefix of every token: it tells a scanner of leaked secrets what it found.
@@ -201,9 +201,9 @@ fn parse(bearer: &str) -> Option<(ApiTokenId, [u8; SECRET_BYTES])> {
 pub async fn list(
     conn: impl PgExecutor<'_>,
     user: UserId,
-    after: Option<ApiTokenId>,
-    limit: u32,
+    request: PageRequest<ApiTokenId>,
 ) -> Result<Page<ApiToken, ApiTokenId>, Error> {
+    let PageRequest { after, limit } = request;
     let fetch = crate::page::fetch_count(limit)?;
     // Ids are UUIDv7, in time order; the nil UUID is before every one.
     let tokens = sqlx::query_as!(

@@ -6,7 +6,7 @@ use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
 use crate::error::of_write;
-use crate::page::{self, Page};
+use crate::page::{self, Page, PageRequest};
 use crate::{Error, UserId};
 
 /// A user as stored.
@@ -108,9 +108,9 @@ pub async fn get_by_email(conn: impl PgExecutor<'_>, email: &str) -> Result<User
 #[tracing::instrument(skip(conn), err(level = "debug"))]
 pub async fn list(
     conn: impl PgExecutor<'_>,
-    after: Option<UserId>,
-    limit: u32,
+    request: PageRequest<UserId>,
 ) -> Result<Page<User, UserId>, Error> {
+    let PageRequest { after, limit } = request;
     let users = sqlx::query_as!(
         User,
         r#"select id as "id: UserId", email, display_name, created_at, updated_at

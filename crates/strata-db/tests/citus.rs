@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
+use strata_db::PageRequest;
 use strata_db::projects::{self, NewProject, ProjectPatch};
 use strata_db::tasks::{self, ImportTask, TaskFilter, TaskOrder, TaskPatch, TaskStatus};
 use strata_db::{Error, Pool, PoolSettings, Retry, Role, TenantTx, audit, comments, memberships};
@@ -78,7 +79,7 @@ async fn every_operation_in_a_tenant_transaction_reaches_one_shard() -> TestResu
         &mut tx, &NewProject { key: "WEB", name: "Web", description: "" }).await?);
     routed!("projects::get", tx => projects::get(&mut tx, project.id).await?);
     routed!("projects::get_by_key", tx => projects::get_by_key(&mut tx, "WEB").await?);
-    routed!("projects::list", tx => projects::list(&mut tx, false, None, 10).await?);
+    routed!("projects::list", tx => projects::list(&mut tx, false, PageRequest::first(10)).await?);
     routed!("projects::update", tx =>
         projects::update(&mut tx, project.id, &ProjectPatch { name: Some("Website"), ..ProjectPatch::default() })
             .await?);
@@ -86,13 +87,12 @@ async fn every_operation_in_a_tenant_transaction_reaches_one_shard() -> TestResu
     routed!("memberships::add", tx => memberships::add(&mut tx, bob.id, Role::Member).await?);
     routed!("memberships::change_role", tx =>
         memberships::change_role(&mut tx, bob.id, Role::Admin).await?);
-    routed!("memberships::list", tx => memberships::list(&mut tx, None, 10).await?);
+    routed!("memberships::list", tx => memberships::list(&mut tx, PageRequest::first(10)).await?);
     let task = routed!("tasks::create", tx =>
         tasks::create(&mut tx, &new_task(project.id, "Routed")).await?);
     routed!("tasks::get", tx => tasks::get(&mut tx, task.id).await?);
     routed!("tasks::get_by_key", tx => tasks::get_by_key(&mut tx, "WEB-1").await?);
-    routed!("tasks::list", tx => tasks::list(
-        &mut tx, project.id, &TaskFilter { order: TaskOrder::Priority, ..TaskFilter::default() }, None, 10)
+    routed!("tasks::list", tx => tasks::list(&mut tx, project.id, &TaskFilter { order: TaskOrder::Priority, ..TaskFilter::default() }, PageRequest::first(10))
         .await?);
     let patch = TaskPatch { title: Some("Routed again".to_owned()), ..TaskPatch::default() };
     let task = routed!("tasks::update", tx =>
@@ -110,7 +110,7 @@ async fn every_operation_in_a_tenant_transaction_reaches_one_shard() -> TestResu
     let comment = routed!("comments::create", tx =>
         comments::create(&mut tx, task.id, "first").await?);
     routed!("comments::update", tx => comments::update(&mut tx, comment.id, "edited").await?);
-    routed!("comments::list", tx => comments::list(&mut tx, task.id, None, 10).await?);
+    routed!("comments::list", tx => comments::list(&mut tx, task.id, PageRequest::first(10)).await?);
     routed!("comments::delete", tx => comments::delete(&mut tx, comment.id).await?);
     routed!("audit::history", tx => audit::history(&mut tx, audit::Audited::Task(task.id)).await?);
     routed!("tasks::assign (to nobody)", tx =>

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{Connection, PgPool};
+use strata_db::PageRequest;
 use strata_db::projects::{self, NewProject};
 use strata_db::retry::with_retries;
 use strata_db::{Error, Pool, Role, UserId, comments, constraints, memberships, tasks};
@@ -49,7 +50,7 @@ async fn check_that_membership_conflicts_and_unknown_users(admin: PgPool) -> Tes
     let err =
         memberships::change_role(&mut tx, UserId::new(), Role::Admin).await.expect_err("absent");
     assert!(matches!(err, Error::NotFound { entity: "membership" }), "{err:?}");
-    let members = memberships::list(&mut tx, None, 100).await?.items;
+    let members = memberships::list(&mut tx, PageRequest::first(100)).await?.items;
     assert_eq!(members.iter().map(|m| m.role).collect::<Vec<_>>(), [Role::Owner, Role::Admin]);
     let err =
         memberships::change_role(&mut tx, t.owner.id, Role::Admin).await.expect_err("last owner");
@@ -112,7 +113,7 @@ async fn check_that_project_conflicts_and_malformed_projects(admin: PgPool) -> T
     assert_eq!(count(&admin, "projects").await?, 1, "only OPS");
     let mut tx = t.scope.begin(&mut conn).await?;
     assert_eq!(projects::get_by_key(&mut tx, "OPS").await?.id, t.project.id);
-    assert_eq!(projects::list(&mut tx, false, None, 100).await?.items.len(), 1);
+    assert_eq!(projects::list(&mut tx, false, PageRequest::first(100)).await?.items.len(), 1);
     Ok(())
 }
 
@@ -207,7 +208,7 @@ async fn check_that_comments_by_members_edited_by_their_author(admin: PgPool) ->
     let mut tx = bob_scope.begin(&mut conn).await?;
     let err = comments::update(&mut tx, comment.id, "hijack").await.expect_err("not author");
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
-    let listed = comments::list(&mut tx, task.id, None, 100).await?.items;
+    let listed = comments::list(&mut tx, task.id, PageRequest::first(100)).await?.items;
     assert_eq!(listed.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["First, edited"]);
     Ok(())
 }
@@ -402,7 +403,7 @@ async fn check_that_projects_users_and_comments_change_and_go(admin: PgPool) -> 
     comments::delete(&mut tx, second.id).await?;
     let err = comments::delete(&mut tx, second.id).await.expect_err("gone");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    assert!(comments::list(&mut tx, task.id, None, 100).await?.items.is_empty());
+    assert!(comments::list(&mut tx, task.id, PageRequest::first(100)).await?.items.is_empty());
     Ok(())
 }
 
@@ -527,7 +528,7 @@ async fn check_that_values_the_database_cannot_hold_are_refused_naming_the_field
     let new = strata_db::tasks::NewTask { metadata: &metadata, ..new_task(t.project.id, "meta") };
     assert_eq!(invalid_value(tasks::create(&mut tx, &new).await), Some(("metadata", Nul)));
     let filter = strata_db::tasks::TaskFilter { title_search: Some("a\0"), ..Default::default() };
-    let listed = tasks::list(&mut tx, t.project.id, &filter, None, 10);
+    let listed = tasks::list(&mut tx, t.project.id, &filter, PageRequest::first(10));
     assert_eq!(invalid_value(listed.await), Some(("q", Nul)));
     assert_eq!(
         invalid_value(comments::create(&mut tx, strata_db::TaskId::new(), "\0").await),
@@ -671,9 +672,9 @@ async fn check_that_api_tokens_live_expire_and_are_revoked_once(admin: PgPool) -
     .await?;
     let err = tokens::authenticate(&mut conn, short.secret.expose_secret()).await.expect_err("old");
     assert_eq!(refusal(err), Some(TokenRefusal::Expired));
-    let page = tokens::list(&mut conn, ada.id, None, 1).await?;
+    let page = tokens::list(&mut conn, ada.id, PageRequest::first(1)).await?;
     assert_eq!(page.items.len(), 1);
-    let rest = tokens::list(&mut conn, ada.id, page.next, 10).await?;
+    let rest = tokens::list(&mut conn, ada.id, PageRequest { after: page.next, limit: 10 }).await?;
     assert_eq!((rest.items.len(), rest.next), (1, None));
     assert_ne!(page.items[0].id, rest.items[0].id);
     Ok(())

@@ -3,6 +3,7 @@
 mod support;
 
 use sqlx::PgPool;
+use strata_db::PageRequest;
 use strata_db::organizations::{self, NewOrganization};
 use strata_db::users::{self, NewUser};
 use strata_db::{Error, OrganizationId, UserId, constraints};
@@ -44,7 +45,7 @@ async fn duplicate_slug_is_a_conflict_and_writes_nothing(pool: PgPool) -> TestRe
         "{err:?}"
     );
     assert!(err.to_string().contains("slug already exists"), "{err}");
-    assert_eq!(organizations::list(&pool, None, 10).await?.items.len(), 1);
+    assert_eq!(organizations::list(&pool, PageRequest::first(10)).await?.items.len(), 1);
     Ok(())
 }
 
@@ -64,7 +65,7 @@ async fn malformed_organizations_are_invalid(pool: PgPool) -> TestResult {
         matches!(err, Error::Invalid { constraint: constraints::ORGANIZATIONS_NAME_NOT_BLANK, .. }),
         "{err:?}"
     );
-    assert!(organizations::list(&pool, None, 10).await?.items.is_empty());
+    assert!(organizations::list(&pool, PageRequest::first(10)).await?.items.is_empty());
     Ok(())
 }
 
@@ -81,7 +82,7 @@ async fn email_is_unique_whatever_its_case(pool: PgPool) -> TestResult {
         matches!(err, Error::Conflict { constraint: constraints::USERS_EMAIL_KEY, .. }),
         "{err:?}"
     );
-    assert_eq!(users::list(&pool, None, 10).await?.items, vec![ada]);
+    assert_eq!(users::list(&pool, PageRequest::first(10)).await?.items, vec![ada]);
     Ok(())
 }
 
@@ -113,9 +114,9 @@ async fn lists_page_by_keyset(pool: PgPool) -> TestResult {
             organizations::create(&pool, &NewOrganization { slug: &slug, name: "Org" }).await?,
         );
     }
-    let first = organizations::list(&pool, None, 2).await?;
-    let second = organizations::list(&pool, first.next, 2).await?;
-    let third = organizations::list(&pool, second.next, 2).await?;
+    let first = organizations::list(&pool, PageRequest::first(2)).await?;
+    let second = organizations::list(&pool, PageRequest { after: first.next, limit: 2 }).await?;
+    let third = organizations::list(&pool, PageRequest { after: second.next, limit: 2 }).await?;
     assert_eq!(third.next, None, "the third page is the last");
     let pages: Vec<_> = [first.items, second.items, third.items].concat();
     assert_eq!(pages, created, "pages cover every row once, in creation order");

@@ -21,6 +21,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Row};
 use strata_config::{DatabaseConfig, DatabaseUrl, Pooler};
+use strata_db::PageRequest;
 use strata_db::tasks::{self, TaskFilter};
 use strata_db::users::{self, NewUser};
 use strata_db::{
@@ -262,10 +263,15 @@ async fn workload(
                             users::create(&mut conn, &NewUser { email: &email, display_name: "U" })
                                 .await?;
                         let mut tx = TenantTx::begin(&mut conn, t.org.id, t.owner.id).await?;
-                        let page =
-                            tasks::list(&mut tx, t.project.id, &TaskFilter::default(), None, 500)
-                                .await?;
-                        let notes = comments::list(&mut tx, task.id, None, 50).await?.items;
+                        let page = tasks::list(
+                            &mut tx,
+                            t.project.id,
+                            &TaskFilter::default(),
+                            PageRequest::first(500),
+                        )
+                        .await?;
+                        let notes =
+                            comments::list(&mut tx, task.id, PageRequest::first(50)).await?.items;
                         tx.commit().await?;
                         Ok::<_, strata_db::Error>(
                             read.title == title
@@ -513,9 +519,13 @@ async fn a_migration_under_load_costs_at_most_one_safe_error_per_connection(
                             let mut conn = pool.acquire().await?;
                             let task = tasks::get(&mut scope.on(&mut conn), id).await?;
                             let mut tx = scope.begin(&mut conn).await?;
-                            let page =
-                                tasks::list(&mut tx, project, &TaskFilter::default(), None, 50)
-                                    .await?;
+                            let page = tasks::list(
+                                &mut tx,
+                                project,
+                                &TaskFilter::default(),
+                                PageRequest::first(50),
+                            )
+                            .await?;
                             tx.commit().await?;
                             Ok::<_, Error>(
                                 task.title == format!("task {i}") && page.items.len() == WORKERS,

@@ -6,6 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use sqlx::PgPool;
+use strata_db::PageRequest;
 use strata_db::tasks::{
     self, ImportTask, TaskFilter, TaskMetadata, TaskOrder, TaskPatch, TaskStatus,
 };
@@ -447,8 +448,7 @@ async fn list_filters_and_pages_in_both_orders(admin: PgPool) -> TestResult {
                 &mut tx,
                 t.project.id,
                 &TaskFilter { order, ..TaskFilter::default() },
-                cursor.as_ref(),
-                7,
+                PageRequest { after: cursor.as_ref(), limit: 7 },
             )
             .await?;
             seen.extend(page.items.iter().map(|t| (t.priority, t.number)));
@@ -467,26 +467,26 @@ async fn list_filters_and_pages_in_both_orders(admin: PgPool) -> TestResult {
     }
     let filter =
         TaskFilter { label: Some("bug"), title_search: Some("outage"), ..TaskFilter::default() };
-    let page = tasks::list(&mut tx, t.project.id, &filter, None, 100).await?;
+    let page = tasks::list(&mut tx, t.project.id, &filter, PageRequest::first(100)).await?;
     let numbers: Vec<i32> = page.items.iter().map(|t| t.number).collect();
     assert_eq!(numbers, [6, 12, 18, 24, 30]);
     let filter = TaskFilter { statuses: &[TaskStatus::InProgress], ..TaskFilter::default() };
-    let page = tasks::list(&mut tx, t.project.id, &filter, None, 100).await?;
+    let page = tasks::list(&mut tx, t.project.id, &filter, PageRequest::first(100)).await?;
     assert_eq!(page.items.iter().map(|t| t.number).collect::<Vec<_>>(), [4, 8, 12, 16, 20, 24, 28]);
     let filter = TaskFilter {
         due_before: Some(time::macros::date!(2030 - 01 - 04)),
         ..TaskFilter::default()
     };
-    let page = tasks::list(&mut tx, t.project.id, &filter, None, 100).await?;
+    let page = tasks::list(&mut tx, t.project.id, &filter, PageRequest::first(100)).await?;
     assert_eq!(page.items.iter().map(|t| t.number).collect::<Vec<_>>(), [1, 2]);
 
-    let first = tasks::list(&mut tx, t.project.id, &TaskFilter::default(), None, 5).await?;
+    let first =
+        tasks::list(&mut tx, t.project.id, &TaskFilter::default(), PageRequest::first(5)).await?;
     let err = tasks::list(
         &mut tx,
         t.project.id,
         &TaskFilter { order: TaskOrder::Priority, ..TaskFilter::default() },
-        first.next.as_ref(),
-        5,
+        PageRequest { after: first.next.as_ref(), limit: 5 },
     )
     .await
     .expect_err("cursor of the other order");
@@ -496,14 +496,19 @@ async fn list_filters_and_pages_in_both_orders(admin: PgPool) -> TestResult {
         &strata_db::projects::NewProject { key: "WEB", name: "Web", description: "" },
     )
     .await?;
-    let err = tasks::list(&mut tx, other.id, &TaskFilter::default(), first.next.as_ref(), 5)
-        .await
-        .expect_err("cursor of another project");
+    let err = tasks::list(
+        &mut tx,
+        other.id,
+        &TaskFilter::default(),
+        PageRequest { after: first.next.as_ref(), limit: 5 },
+    )
+    .await
+    .expect_err("cursor of another project");
     assert!(
         matches!(err, Error::BadInput { message: "the page cursor belongs to another project" }),
         "{err:?}"
     );
-    let err = tasks::list(&mut tx, t.project.id, &TaskFilter::default(), None, 0)
+    let err = tasks::list(&mut tx, t.project.id, &TaskFilter::default(), PageRequest::first(0))
         .await
         .expect_err("empty page");
     assert!(matches!(err, Error::BadInput { .. }), "{err:?}");
@@ -538,8 +543,13 @@ async fn keyset_pages_see_every_row_once_under_concurrent_inserts(admin: PgPool)
     let mut cursor = None;
     loop {
         let mut tx = t.scope.begin(&mut conn).await?;
-        let page =
-            tasks::list(&mut tx, t.project.id, &TaskFilter::default(), cursor.as_ref(), 25).await?;
+        let page = tasks::list(
+            &mut tx,
+            t.project.id,
+            &TaskFilter::default(),
+            PageRequest { after: cursor.as_ref(), limit: 25 },
+        )
+        .await?;
         tx.commit().await?;
         seen.extend(page.items.iter().map(|t| t.number));
         match page.next {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use strata_db::PageRequest;
 use strata_db::projects::{self, NewProject};
 
 use super::curves::CreatesPoint;
@@ -24,7 +25,7 @@ pub(super) async fn creates(
     {
         let mut conn = pool.acquire().await?;
         let mut tx = set.scope.begin(&mut conn).await?;
-        let existing = projects::list(&mut tx, false, None, 100).await?.items;
+        let existing = projects::list(&mut tx, false, PageRequest::first(100)).await?.items;
         for p in 0..64 {
             let key = format!("C{p}");
             let id = match existing.iter().find(|e| e.key == key) {

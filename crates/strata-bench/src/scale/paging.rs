@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use strata_db::PageRequest;
 use strata_db::tasks::{self, TaskFilter};
 use strata_db::{Pool, ProjectId, Scope};
 
@@ -24,7 +25,13 @@ impl Worker for PageAt {
         let mut conn = self.pool.acquire().await?;
         let mut tx = self.scope.begin(&mut conn).await?;
         let filter = TaskFilter::default();
-        let page = tasks::list(&mut tx, self.project, &filter, self.cursor.as_ref(), 50).await?;
+        let page = tasks::list(
+            &mut tx,
+            self.project,
+            &filter,
+            PageRequest { after: self.cursor.as_ref(), limit: 50 },
+        )
+        .await?;
         tx.commit().await?;
         anyhow::ensure!(page.items.len() == 50, "a short page");
         Ok(())
@@ -49,7 +56,13 @@ pub(super) async fn paging(
         while seen < project_tasks * 9 / 10 {
             let step = (project_tasks * 9 / 10 - seen).min(10_000) as u32;
             let filter = TaskFilter::default();
-            let page = tasks::list(&mut tx, project, &filter, cursor.as_ref(), step).await?;
+            let page = tasks::list(
+                &mut tx,
+                project,
+                &filter,
+                PageRequest { after: cursor.as_ref(), limit: step },
+            )
+            .await?;
             seen += page.items.len() as u64;
             cursor = page.next;
         }

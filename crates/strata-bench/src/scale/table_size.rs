@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use strata_db::PageRequest;
 use strata_db::tasks::{self, TaskFilter};
 use strata_db::{Pool, ProjectId, Scope};
 
@@ -58,7 +59,9 @@ impl Worker for FirstPage {
     async fn call(&mut self, _: u64) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = self.scope.begin(&mut conn).await?;
-        let page = tasks::list(&mut tx, self.project, &TaskFilter::default(), None, 50).await?;
+        let page =
+            tasks::list(&mut tx, self.project, &TaskFilter::default(), PageRequest::first(50))
+                .await?;
         tx.commit().await?;
         anyhow::ensure!(page.items.len() == 50, "a short page");
         Ok(())

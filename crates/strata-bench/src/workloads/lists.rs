@@ -1,6 +1,7 @@
 //! Workload 2: a project's 10,000 tasks listed through the data layer (keyset pages of 500, and
 //! one call) against tokio-postgres, every column decoded on both sides.
 
+use strata_db::PageRequest;
 use strata_db::Pool;
 use strata_db::tasks::{self, TaskFilter};
 use tokio_postgres::{Client, Statement};
@@ -58,8 +59,13 @@ async fn strata_listing(pool: &Pool, f: &Fixture, page: u32) -> anyhow::Result<(
     let mut tx = f.scope.begin(&mut conn).await?;
     let (mut cursor, mut seen) = (None, 0);
     loop {
-        let got =
-            tasks::list(&mut tx, f.project, &TaskFilter::default(), cursor.as_ref(), page).await?;
+        let got = tasks::list(
+            &mut tx,
+            f.project,
+            &TaskFilter::default(),
+            PageRequest { after: cursor.as_ref(), limit: page },
+        )
+        .await?;
         seen += got.items.len();
         match got.next {
             Some(next) => cursor = Some(next),

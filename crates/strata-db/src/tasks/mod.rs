@@ -16,7 +16,7 @@ use crate::{OrganizationId, ProjectId, TaskId, UserId};
 
 pub use cursor::Cursor;
 pub use import::{ImportReport, ImportTask, import};
-pub use read::{Page, TaskFilter, TaskOrder, get, get_by_key, list};
+pub use read::{TaskFilter, TaskOrder, get, get_by_key, list};
 pub use write::{TaskPatch, assign, create, delete, restore, transition, update};
 
 /// A task's status, the PostgreSQL enum `task_status`.

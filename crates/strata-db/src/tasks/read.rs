@@ -7,7 +7,7 @@ use time::Date;
 
 use super::cursor::{Cursor, Position};
 use super::{Task, TaskMetadata, TaskStatus};
-use crate::{Error, OrganizationId, ProjectId, TaskId, UserId};
+use crate::{Error, OrganizationId, Page, PageRequest, ProjectId, TaskId, UserId};
 
 /// Reads a task (not soft-deleted) of the scope's organization, in one round trip. It takes
 /// any [`Tenant`]: a [`TenantTx`], or `scope.on(conn)` outside a transaction (the function
@@ -97,8 +97,6 @@ pub enum TaskOrder {
     Priority,
 }
 
-pub use crate::page::Page;
-
 /// Lists a project's tasks (not soft-deleted) matching `filter`, `limit` at a time, after
 /// `after` (the `next` of the previous page). Keyset pagination: no OFFSET, every row exactly
 /// once even while rows are inserted.
@@ -115,9 +113,9 @@ pub async fn list(
     tx: &mut TenantTx<'_>,
     project: ProjectId,
     filter: &TaskFilter<'_>,
-    after: Option<&Cursor>,
-    limit: u32,
+    request: PageRequest<&Cursor>,
 ) -> Result<Page<Task, Cursor>, Error> {
+    let PageRequest { after, limit } = request;
     filter.label.map_or(Ok(()), |label| input::text("label", label, input::LABEL_MAX))?;
     filter.title_search.map_or(Ok(()), |q| input::text("q", q, input::TITLE_MAX))?;
     input::date("due_before", filter.due_before)?;

@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use strata_db::PageRequest;
 use strata_db::{CommentId, TaskId, comments};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,7 +31,9 @@ async fn list_comments(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Response, ApiError> {
     let (after, limit) = (query.after.map(CommentId::from_uuid), query.limit());
-    let page = r.run(async |tx, task| comments::list(tx, task, after, limit).await).await?;
+    let page = r
+        .run(async |tx, task| comments::list(tx, task, PageRequest { after, limit }).await)
+        .await?;
     Ok(ok(PageView::<CommentView>::of(page)))
 }
 

@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use strata_db::PageRequest;
 use strata_db::{UserId, memberships};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,7 +30,8 @@ async fn list_members(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Response, ApiError> {
     let (after, limit) = (query.after.map(UserId::from_uuid), query.limit());
-    let page = r.run(async |tx, ()| memberships::list(tx, after, limit).await).await?;
+    let page =
+        r.run(async |tx, ()| memberships::list(tx, PageRequest { after, limit }).await).await?;
     Ok(ok(PageView::<MemberView>::of(page)))
 }
 

@@ -2,6 +2,7 @@
 
 use axum::response::Response;
 use serde::Deserialize;
+use strata_db::PageRequest;
 use strata_db::{ProjectId, projects};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -42,7 +43,9 @@ async fn list_projects(
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
     let after = query.after.as_deref();
     let page = r
-        .run(async |tx, ()| projects::list(tx, query.include_archived, after, limit).await)
+        .run(async |tx, ()| {
+            projects::list(tx, query.include_archived, PageRequest { after, limit }).await
+        })
         .await?;
     Ok(ok(PageView::<ProjectView>::of(page)))
 }

@@ -4,6 +4,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use strata_db::PageRequest;
 use strata_db::tasks::{
     self, Cursor, NewTask, Task, TaskFilter, TaskMetadata, TaskOrder, TaskPatch,
 };
@@ -125,7 +126,9 @@ async fn list_tasks(
     };
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
     let page = r
-        .run(async |tx, project| tasks::list(tx, project, &filter, after.as_ref(), limit).await)
+        .run(async |tx, project| {
+            tasks::list(tx, project, &filter, PageRequest { after: after.as_ref(), limit }).await
+        })
         .await?;
     Ok(ok(PageView::<TaskView>::of(page)))
 }

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use strata_db::PageRequest;
 use strata_db::{ApiTokenId, UserId, tokens, users};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -104,7 +105,7 @@ async fn list_tokens(
 ) -> Result<Response, ApiError> {
     let after = query.after.map(ApiTokenId::from_uuid);
     let mut conn = app.acquire().await?;
-    let page = tokens::list(&mut conn, caller, after, query.limit()).await?;
+    let page = tokens::list(&mut conn, caller, PageRequest { after, limit: query.limit() }).await?;
     Ok(ok(PageView::<TokenView>::of(page)))
 }
 
