@@ -15,8 +15,9 @@ use strata_config::{Config, DatabaseUrl, Origin};
 
 use strata_migrate::{
     Canceller, DownOptions, DownTarget, Finding, MIGRATOR, MigrateError, Session, Settings,
-    UpOptions, exit,
+    UpOptions,
 };
+use strata_migrate_cli::exit;
 
 use strata_schema::SchemaError;
 
@@ -401,7 +402,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     }
     if let Command::Verify { require_down } = &cli.command {
         let migrator = migrations(&cli).await?;
-        let report = strata_schema::verify(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
+        let report =
+            until_ctrl_c(strata_schema::verify(&config, migrator.as_ref().unwrap_or(&MIGRATOR)))
+                .await?;
         output::verify(&report, cli.format == Format::Json)?;
         return Ok(if report.failed(*require_down) { exit::CHECK } else { exit::OK });
     }
@@ -415,7 +418,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         let mut options = strata_schema::GenerateOptions::new(name, source, desired);
         options.renames = rename.clone();
         options.check = *check;
-        let generation = strata_schema::generate(&config, &options).await?;
+        let generation = until_ctrl_c(strata_schema::generate(&config, &options)).await?;
         output::generated(&generation, cli.format == Format::Json)?;
         let differs = matches!(generation, strata_schema::Generation::Differs { .. });
         return Ok(if differs { exit::CHECK } else { exit::OK });
@@ -425,13 +428,15 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         let mut options = strata_schema::SquashOptions::new(source, *through);
         options.name = name.clone();
         options.check_database = !no_database;
-        let report = strata_schema::squash(&config, &options).await?;
+        let report = until_ctrl_c(strata_schema::squash(&config, &options)).await?;
         output::squashed(&report, cli.format == Format::Json)?;
         return Ok(exit::OK);
     }
     if let Command::Diff = &cli.command {
         let migrator = migrations(&cli).await?;
-        let report = strata_schema::diff(&config, migrator.as_ref().unwrap_or(&MIGRATOR)).await?;
+        let report =
+            until_ctrl_c(strata_schema::diff(&config, migrator.as_ref().unwrap_or(&MIGRATOR)))
+                .await?;
         output::diff(&report, cli.format == Format::Json)?;
         return Ok(if report.differences.is_empty() { exit::OK } else { exit::CHECK });
     }
@@ -670,6 +675,17 @@ async fn command(
     Ok(exit::OK)
 }
 
+/// A command on scratch databases, stopped by Ctrl-C: its future is dropped, which drops the
+/// scratch database it made ([`strata_migrate::with_scratch`]).
+async fn until_ctrl_c<T>(
+    work: impl std::future::Future<Output = Result<T, SchemaError>>,
+) -> Result<T, CliError> {
+    tokio::select! {
+        result = work => Ok(result?),
+        _ = tokio::signal::ctrl_c() => Err(CliError::ScratchInterrupted),
+    }
+}
+
 /// A writing command's work, stopped by Ctrl-C or SIGTERM ([`terminal::interruptible`]).
 async fn guarded<T>(
     canceller: &Canceller,
@@ -729,6 +745,10 @@ enum CliError {
     /// error).
     #[error("interrupted by {}", .0.signal.name())]
     Interrupted(Box<Interrupted>),
+    /// Ctrl-C stopped a command on a scratch database (`verify`, `diff`, `generate`,
+    /// `squash`); dropping its work dropped the database.
+    #[error("interrupted (Ctrl-C); the scratch database was dropped")]
+    ScratchInterrupted,
 }
 
 impl From<SchemaError> for CliError {
@@ -765,7 +785,8 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Migrate(MigrateError::Invalid { .. }) | Self::Usage(_) => exit::USAGE,
-            Self::Migrate(e) | Self::Schema(SchemaError::Migrate(e)) => e.exit_code(),
+            Self::Migrate(e) | Self::Schema(SchemaError::Migrate(e)) => exit::code(e),
+            Self::ScratchInterrupted => exit::MIGRATION,
             Self::Schema(SchemaError::Refused(_)) => exit::CHECK,
             Self::Schema(_) => exit::MIGRATION,
             Self::Output(_) | Self::NewFile(_) => exit::MIGRATION,

@@ -14,6 +14,8 @@ use strata_schema::{
     DiffReport, Generation, LintReport, Schema, Severity, SquashReport, VerifyReport,
 };
 
+use strata_migrate_cli::exit;
+
 use crate::CliError;
 use crate::terminal::paint;
 
@@ -300,6 +302,7 @@ pub(crate) fn targets<T: serde::Serialize>(
     summary: impl Fn(&T) -> String,
 ) -> Result<(), CliError> {
     if json {
+        let reports: Vec<TargetJson<'_, T>> = reports.iter().map(TargetJson::of).collect();
         return print_json(&reports);
     }
     let mut out = String::new();
@@ -322,6 +325,37 @@ pub(crate) fn targets<T: serde::Serialize>(
     }
     outln!(out, "{} target(s): {done} done, {failed} failed, {skipped} skipped", reports.len());
     emit(&out)
+}
+
+/// One target's report as JSON: the target, and its outcome (`done` with the report,
+/// `failed` with the message and the exit code the error alone would give, or `skipped`).
+#[derive(serde::Serialize)]
+struct TargetJson<'r, T> {
+    target: &'r str,
+    #[serde(flatten)]
+    outcome: OutcomeJson<'r, T>,
+}
+
+/// [`Outcome`] as JSON.
+#[derive(serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum OutcomeJson<'r, T> {
+    Done { report: &'r T },
+    Failed { error: String, exit_code: u8 },
+    Skipped,
+}
+
+impl<'r, T> TargetJson<'r, T> {
+    fn of(report: &'r TargetReport<T>) -> Self {
+        let outcome = match &report.outcome {
+            Outcome::Done { report } => OutcomeJson::Done { report },
+            Outcome::Failed { error } => {
+                OutcomeJson::Failed { error: error.to_string(), exit_code: exit::code(error) }
+            }
+            Outcome::Skipped => OutcomeJson::Skipped,
+        };
+        Self { target: &report.target, outcome }
+    }
 }
 
 /// What `up` did on one target.
@@ -373,7 +407,7 @@ pub(crate) fn schema(
         } else {
             emit(&schema.to_text())?;
         }
-        return Ok(strata_migrate::exit::OK);
+        return Ok(exit::OK);
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("schema --check {}: {e}", path.display())))?;
@@ -393,7 +427,7 @@ pub(crate) fn schema(
         }
         emit(&out)?;
     }
-    Ok(if differences.is_empty() { strata_migrate::exit::OK } else { strata_migrate::exit::CHECK })
+    Ok(if differences.is_empty() { exit::OK } else { exit::CHECK })
 }
 
 /// `verify`.
@@ -461,13 +495,13 @@ pub(crate) fn diff(report: &DiffReport, json: bool) -> Result<(), CliError> {
 pub(crate) fn sum(sum: &str, check: Option<&std::path::Path>) -> Result<u8, CliError> {
     let Some(path) = check else {
         emit(sum)?;
-        return Ok(strata_migrate::exit::OK);
+        return Ok(exit::OK);
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("sum --check {}: {e}", path.display())))?;
     if text == sum {
         emit(&format!("{} matches the migrations\n", path.display()))?;
-        return Ok(strata_migrate::exit::OK);
+        return Ok(exit::OK);
     }
     let mut out = format!(
         "{} does not match the migrations (- in the file, + now); regenerate it with `just prepare`:\n",
@@ -481,7 +515,7 @@ pub(crate) fn sum(sum: &str, check: Option<&std::path::Path>) -> Result<u8, CliE
         outln!(out, "+ {line}");
     }
     emit(&out)?;
-    Ok(strata_migrate::exit::CHECK)
+    Ok(exit::CHECK)
 }
 
 /// `lint`: each finding with its place, rule, locks and fix, then a count.

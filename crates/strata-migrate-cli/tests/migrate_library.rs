@@ -103,6 +103,6 @@ fn behind_a_transaction_mode_pooler_the_runner_needs_its_own_url() -> TestResult
     let err = runtime.block_on(strata_migrate::run(&config, &MIGRATOR)).expect_err("refused");
     assert!(matches!(err, MigrateError::NeedsSession), "{err}");
     assert!(err.to_string().contains("set migrations.url"), "{err}");
-    assert_eq!(err.exit_code(), strata_migrate::exit::CONNECT);
+    assert_eq!(strata_migrate_cli::exit::code(&err), strata_migrate_cli::exit::CONNECT);
     Ok(())
 }

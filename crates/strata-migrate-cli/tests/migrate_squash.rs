@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::{Connection, PgConnection, PgPool};
-use strata_migrate::exit;
+use strata_migrate_cli::exit;
 use support::{
     Running, eventually, migrate_src, schema_dump, temp_dir, text, url_for, url_of,
     write_migrations,

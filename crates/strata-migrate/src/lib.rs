@@ -52,7 +52,7 @@ mod targets;
 
 pub use check::{CheckReport, Finding, Found, check};
 pub use checkpoint::{Replaced, header as checkpoint_header, replaced_by};
-pub use error::{MigrateError, exit};
+pub use error::MigrateError;
 pub use files::{check_migration_name, file_name, next_version, read_migrations, sum_file};
 pub use lexer::LexError;
 pub use observe::{Observer, Progress};

@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::StreamExt as _;
-use serde::Serialize;
 use strata_config::{Config, DatabaseUrl};
 
 use crate::error::MigrateError;
@@ -62,8 +61,7 @@ pub async fn query_targets(config: &Config, sql: &str) -> Result<Vec<DatabaseUrl
 }
 
 /// What happened on one target.
-#[derive(Debug, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum Outcome<T> {
     /// The command completed; its report.
     Done {
@@ -72,22 +70,19 @@ pub enum Outcome<T> {
     },
     /// The command failed there.
     Failed {
-        /// The error, without secrets.
-        error: String,
-        /// The exit code the error alone would give.
-        exit_code: u8,
+        /// The error (its message holds no secret).
+        error: MigrateError,
     },
     /// Not run: an earlier target failed and the caller asked to stop at the first failure.
     Skipped,
 }
 
 /// One target's report.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct TargetReport<T> {
     /// The target's URL, password hidden.
     pub target: String,
     /// What happened there.
-    #[serde(flatten)]
     pub outcome: Outcome<T>,
 }
 
@@ -133,7 +128,7 @@ pub async fn on_targets<T>(
                 if fail_fast {
                     stop.store(true, Ordering::Relaxed);
                 }
-                Outcome::Failed { error: error.to_string(), exit_code: error.exit_code() }
+                Outcome::Failed { error }
             }
         };
         TargetReport { target, outcome }
