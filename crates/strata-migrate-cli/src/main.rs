@@ -13,9 +13,12 @@ use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use sqlx::migrate::Migrator;
 use strata_config::{Config, DatabaseUrl, Origin};
 
+use strata_migrate::cancel::Canceller;
+use strata_migrate::check::Kind;
+use strata_migrate::targets::TargetOptions;
 use strata_migrate::{
-    Canceller, DownOptions, DownTarget, Finding, MIGRATOR, MigrateError, Session, Settings,
-    UpOptions,
+    BaselineOptions, DownOptions, DownTarget, MIGRATOR, MigrateError, RedoOptions, RepairOptions,
+    Session, Settings, UpOptions,
 };
 use strata_migrate_cli::exit;
 
@@ -113,8 +116,8 @@ enum Command {
     /// Exit 5 when the migrations are not as they should be (for CI and deploy gates).
     Check {
         /// What to fail on (comma-separated); default: all.
-        #[arg(long, value_delimiter = ',', default_values_t = Finding::ALL)]
-        fail_on: Vec<Finding>,
+        #[arg(long, value_delimiter = ',', default_values_t = Kind::ALL)]
+        fail_on: Vec<Kind>,
     },
     /// Mark every migration up to VERSION applied without running it; recorded.
     Baseline {
@@ -306,7 +309,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, CliError> {
     if let Command::Sum { check } = &cli.command {
         let migrator = migrations(&cli).await?;
-        let sum = strata_migrate::sum_file(migrator.as_ref().unwrap_or(&MIGRATOR));
+        let sum = strata_migrate::files::sum_file(migrator.as_ref().unwrap_or(&MIGRATOR));
         return output::sum(&sum, check.as_deref());
     }
     if let Command::Completions { shell } = &cli.command {
@@ -368,10 +371,11 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         let mut session = if has_url { Some(Session::from_config(&config).await?) } else { None };
         let pending: Option<Vec<i64>> = match (&mut session, *all || !files.is_empty()) {
             (Some(session), false) => Some(
-                strata_migrate::status(session.connection(), migrator)
+                session
+                    .status(migrator)
                     .await?
                     .into_iter()
-                    .filter(|l| l.state == strata_migrate::State::Pending)
+                    .filter(|l| l.state == strata_migrate::status::State::Pending)
                     .map(|l| l.version)
                     .collect(),
             ),
@@ -388,11 +392,12 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             .filter(|m| !m.migration_type.is_down_migration())
             .filter(|m| pending.as_ref().is_none_or(|p| p.contains(&m.version)))
             .filter(|m| {
-                files.is_empty() || files.iter().any(|f| f.ends_with(&strata_migrate::file_name(m)))
+                files.is_empty()
+                    || files.iter().any(|f| f.ends_with(&strata_migrate::files::file_name(m)))
             })
             .collect();
         let report =
-            strata_schema::lint(&chosen, session.as_mut().map(Session::connection), &options).await;
+            strata_schema::lint(&chosen, session.as_mut().map(Session::raw_connection), &options).await;
         if let Some(session) = session {
             session.close().await;
         }
@@ -511,13 +516,14 @@ async fn report_interruption(
     }
     match Session::from_config(config).await {
         Ok(mut session) => {
-            if let Ok(lines) = strata_migrate::status(session.connection(), migrator).await {
+            if let Ok(lines) = session.status(migrator).await {
                 let waiting: Vec<String> = lines
                     .iter()
                     .filter(|l| {
                         !matches!(
                             l.state,
-                            strata_migrate::State::Applied | strata_migrate::State::InCheckpoint
+                            strata_migrate::status::State::Applied
+                                | strata_migrate::status::State::InCheckpoint
                         )
                     })
                     .map(|l| {
@@ -542,7 +548,7 @@ async fn report_interruption(
 /// The migrations of `--source`, if given.
 async fn migrations(cli: &Cli) -> Result<Option<Migrator>, MigrateError> {
     match &cli.source {
-        Some(dir) => strata_migrate::read_migrations(dir).await.map(Some),
+        Some(dir) => strata_migrate::files::read_migrations(dir).await.map(Some),
         None => Ok(None),
     }
 }
@@ -553,46 +559,45 @@ async fn on_targets(cli: Cli, config: &Config) -> Result<u8, CliError> {
         (Some(file), _) => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| CliError::Usage(format!("--targets {}: {e}", file.display())))?;
-            strata_migrate::parse_targets(&text)?
+            strata_migrate::targets::parse_targets(&text)?
         }
-        (None, Some(sql)) => strata_migrate::query_targets(config, sql).await?,
+        (None, Some(sql)) => strata_migrate::targets::query_targets(config, sql).await?,
         (None, None) => return Err(CliError::Usage("--targets needs a file".to_owned())),
     };
     let source = migrations(&cli).await?;
     let migrator = source.as_ref().unwrap_or(&MIGRATOR);
     let json = cli.format == Format::Json;
-    let (parallel, fail_fast) = (cli.parallel, cli.fail_fast);
+    let mut targets = TargetOptions::new(targets);
+    targets.parallel = cli.parallel;
+    targets.fail_fast = cli.fail_fast;
     let any_failed = |failed: bool| if failed { exit::MIGRATION } else { exit::OK };
     match cli.command {
         Command::Up(up) => {
             let options = up.options(Settings::from_config(&config.migrations));
-            let reports =
-                strata_migrate::on_targets(config, &targets, parallel, fail_fast, async |s| {
-                    s.up(migrator, &options).await
-                })
-                .await;
+            let reports = strata_migrate::targets::on_targets(config, &targets, async |s| {
+                s.up(migrator, &options).await
+            })
+            .await;
             output::targets(&reports, json, output::up_summary)?;
             Ok(any_failed(reports.iter().any(|r| r.failed())))
         }
         Command::Status => {
-            let reports =
-                strata_migrate::on_targets(config, &targets, parallel, fail_fast, async |s| {
-                    strata_migrate::status(s.connection(), migrator).await
-                })
-                .await;
+            let reports = strata_migrate::targets::on_targets(config, &targets, async |s| {
+                s.status(migrator).await
+            })
+            .await;
             output::targets(&reports, json, output::status_summary)?;
             Ok(any_failed(reports.iter().any(|r| r.failed())))
         }
         Command::Check { fail_on } => {
-            let reports =
-                strata_migrate::on_targets(config, &targets, parallel, fail_fast, async |s| {
-                    let lines = strata_migrate::status(s.connection(), migrator).await?;
-                    Ok(strata_migrate::check(&lines, &fail_on))
-                })
-                .await;
+            let reports = strata_migrate::targets::on_targets(config, &targets, async |s| {
+                let lines = s.status(migrator).await?;
+                Ok(strata_migrate::check::check(&lines, &fail_on))
+            })
+            .await;
             output::targets(&reports, json, output::check_summary)?;
             let found = reports.iter().any(
-                |r| matches!(&r.outcome, strata_migrate::Outcome::Done { report } if report.failed),
+                |r| matches!(&r.outcome, strata_migrate::targets::Outcome::Done { report } if report.failed),
             );
             match (reports.iter().any(|r| r.failed()), found) {
                 (true, _) => Ok(exit::MIGRATION),
@@ -621,8 +626,12 @@ async fn command(
             output::up(&report, json)?;
         }
         Command::Redo { count } => {
-            let report =
-                guarded(&canceller, signals, session.redo(migrator, count, &settings)).await?;
+            let report = guarded(
+                &canceller,
+                signals,
+                session.redo(migrator, &RedoOptions::new(settings, count)),
+            )
+            .await?;
             output::redo(&report, json)?;
         }
         Command::Down { to, steps, dry_run } => {
@@ -641,30 +650,37 @@ async fn command(
         Command::Status => {
             let development = session.is_development(&settings);
             let about = (session.database().to_owned(), session.host().to_owned(), development);
-            let lines = strata_migrate::status(session.connection(), migrator).await?;
+            let lines = session.status(migrator).await?;
             output::status(&lines, &about, json)?;
         }
         Command::Check { fail_on } => {
-            let lines = strata_migrate::status(session.connection(), migrator).await?;
-            let report = strata_migrate::check(&lines, &fail_on);
+            let lines = session.status(migrator).await?;
+            let report = strata_migrate::check::check(&lines, &fail_on);
             output::check(&report, json)?;
             if report.failed {
                 return Ok(exit::CHECK);
             }
         }
         Command::Baseline { to } => {
-            let report =
-                guarded(&canceller, signals, session.baseline(migrator, to, &settings)).await?;
+            let report = guarded(
+                &canceller,
+                signals,
+                session.baseline(migrator, &BaselineOptions::new(settings, to)),
+            )
+            .await?;
             output::baseline(&report, json)?;
         }
         Command::Repair { mark_applied } => {
-            let report =
-                guarded(&canceller, signals, session.repair(migrator, mark_applied, &settings))
-                    .await?;
+            let report = guarded(
+                &canceller,
+                signals,
+                session.repair(migrator, &RepairOptions::new(settings, mark_applied)),
+            )
+            .await?;
             output::repair(&report, json)?;
         }
         Command::Schema { check } => {
-            let schema = strata_schema::snapshot(session.connection()).await?;
+            let schema = strata_schema::snapshot(session.raw_connection()).await?;
             return output::schema(&schema, check.as_deref(), json);
         }
         Command::Verify { .. } | Command::Diff | Command::Lint { .. } => {}
@@ -676,7 +692,7 @@ async fn command(
 }
 
 /// A command on scratch databases, stopped by Ctrl-C: its future is dropped, which drops the
-/// scratch database it made ([`strata_migrate::with_scratch`]).
+/// scratch database it made ([`strata_migrate::scratch::with_scratch`]).
 async fn until_ctrl_c<T>(
     work: impl std::future::Future<Output = Result<T, SchemaError>>,
 ) -> Result<T, CliError> {

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anstyle::AnsiColor;
-use strata_migrate::{
-    BaselineReport, CheckReport, DownReport, MigrationStatus, Outcome, RedoReport, RepairReport,
-    State, TargetReport, UpReport,
-};
+use strata_migrate::check::CheckReport;
+use strata_migrate::report::{BaselineReport, DownReport, RedoReport, RepairReport, UpReport};
+use strata_migrate::status::{MigrationStatus, State};
+use strata_migrate::targets::{Outcome, TargetReport};
 use strata_schema::{
     DiffReport, Generation, LintReport, Schema, Severity, SquashReport, VerifyReport,
 };
@@ -179,12 +179,12 @@ pub(crate) fn check(report: &CheckReport, json: bool) -> Result<(), CliError> {
     }
     let mut out = String::new();
     for f in &report.found {
-        let fails = if report.fail_on.contains(&f.finding) {
+        let fails = if report.fail_on.contains(&f.kind) {
             paint(AnsiColor::Red, "FAIL")
         } else {
             paint(AnsiColor::Yellow, "note")
         };
-        let kind = serde_json::to_value(f.finding).ok();
+        let kind = serde_json::to_value(f.kind).ok();
         let kind = kind.as_ref().and_then(|v| v.as_str()).unwrap_or("?");
         outln!(out, "{fails}: {} {} is {kind}", f.version, f.description);
     }
@@ -390,7 +390,7 @@ pub(crate) fn check_summary(report: &CheckReport) -> String {
         return "ok".to_owned();
     }
     let found: Vec<String> =
-        report.found.iter().map(|f| format!("{} {}", f.finding, f.version)).collect();
+        report.found.iter().map(|f| format!("{} {}", f.kind, f.version)).collect();
     let verdict = if report.failed { "fails" } else { "passes" };
     format!("{verdict}: {}", found.join(", "))
 }

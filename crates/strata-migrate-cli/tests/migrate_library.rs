@@ -44,7 +44,7 @@ async fn a_failed_up_releases_the_lock_on_a_session_that_stays_open(pool: PgPool
     let held: i64 = sqlx::query_scalar(
         "select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()",
     )
-    .fetch_one(session.connection())
+    .fetch_one(session.raw_connection())
     .await?;
     assert_eq!(held, 0, "the lock is released although the session is still open");
     // Another runner gets the lock at once.
@@ -63,12 +63,12 @@ async fn a_session_asks_the_server_to_check_for_a_vanished_client(pool: PgPool) 
     let config = config_for(&url_of(&pool).await)?;
     let mut session = Session::from_config(&config).await?;
     let interval: String = sqlx::query_scalar("show client_connection_check_interval")
-        .fetch_one(session.connection())
+        .fetch_one(session.raw_connection())
         .await?;
     assert_eq!(interval, "1s", "set on the session itself, for its whole life");
     let application: String =
-        sqlx::query_scalar("show application_name").fetch_one(session.connection()).await?;
-    assert_eq!(application, strata_migrate::APPLICATION_NAME);
+        sqlx::query_scalar("show application_name").fetch_one(session.raw_connection()).await?;
+    assert_eq!(application, strata_migrate::Session::APPLICATION_NAME);
     session.close().await;
     Ok(())
 }

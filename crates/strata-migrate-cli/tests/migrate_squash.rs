@@ -83,7 +83,7 @@ async fn records(pool: &PgPool) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
 
 /// sqlx's checksum of the up file of `version` in `dir`.
 async fn checksum(dir: &Path, version: i64) -> Vec<u8> {
-    let migrator = strata_migrate::read_migrations(dir).await.expect("the history");
+    let migrator = strata_migrate::files::read_migrations(dir).await.expect("the history");
     let file =
         migrator.iter().find(|m| m.version == version && !m.migration_type.is_down_migration());
     file.expect("the file").checksum.to_vec()

@@ -9,8 +9,8 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use strata_config::{Config, DatabaseUrl};
 
 use crate::error::MigrateError;
-use crate::options::APPLICATION_NAME;
-use crate::session::runner_database;
+use crate::runner::options::APPLICATION_NAME;
+use crate::runner::session::runner_database;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 

@@ -8,16 +8,22 @@ use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgConnection, Row};
 use strata_config::{Config, DatabaseConfig};
 
-use crate::admin;
 use crate::error::MigrateError;
-use crate::execute;
-use crate::history::{self, History};
-use crate::lock;
-use crate::options::DownTarget;
-use crate::options::{APPLICATION_NAME, DownOptions, Settings, UpOptions};
-use crate::plan::Plan;
-use crate::render;
-use crate::report::{BaselineReport, DownReport, RedoReport, RepairReport, UpReport, millis};
+use crate::runner::admin;
+use crate::runner::cancel::Canceller;
+use crate::runner::execute;
+use crate::runner::history::{self, History};
+use crate::runner::lock;
+use crate::runner::options::{
+    APPLICATION_NAME, BaselineOptions, DownOptions, DownTarget, RedoOptions, RepairOptions,
+    Settings, UpOptions,
+};
+use crate::runner::plan::Plan;
+use crate::runner::render;
+use crate::runner::report::{
+    BaselineReport, DownReport, RedoReport, RepairReport, UpReport, millis,
+};
+use crate::runner::status::{self, MigrationStatus};
 
 /// A dedicated session to one database (never a pooled connection), closed on every path:
 /// dropping it closes the socket, which also releases the advisory lock.
@@ -40,6 +46,9 @@ pub struct Session {
 const MAINTENANCE_DATABASES: [&str; 3] = ["postgres", "template0", "template1"];
 
 impl Session {
+    /// The `application_name` of the runner's session, visible in `pg_stat_activity`.
+    pub const APPLICATION_NAME: &str = APPLICATION_NAME;
+
     /// Connects, notes whether the server is a read-only standby, and makes the server stop
     /// this session's work soon after the runner dies (`client_connection_check_interval`,
     /// PostgreSQL 14+).
@@ -97,14 +106,14 @@ impl Session {
     async fn lock(
         &mut self,
         lock_wait: Duration,
-        observer: Option<&crate::Observer>,
+        observer: Option<&crate::runner::observe::Observer>,
     ) -> Result<Duration, MigrateError> {
         let start = std::time::Instant::now();
         loop {
             let left = lock_wait.saturating_sub(start.elapsed());
             match lock::acquire(&mut self.conn, self.lock_key, left, observer).await {
                 Err(MigrateError::Database { source, .. })
-                    if crate::sqlstate::connection_lost(&source) && !left.is_zero() =>
+                    if crate::runner::sqlstate::connection_lost(&source) && !left.is_zero() =>
                 {
                     tracing::warn!(
                         error = %source,
@@ -156,8 +165,8 @@ impl Session {
     }
 
     /// How the progress of this session's statements is watched.
-    fn watch(&self, settings: &Settings) -> crate::progress::Watch {
-        crate::progress::Watch {
+    fn watch(&self, settings: &Settings) -> crate::runner::progress::Watch {
+        crate::runner::progress::Watch {
             options: self.options.clone(),
             pid: self.pid,
             after: settings.progress_after,
@@ -185,7 +194,7 @@ impl Session {
     /// What can stop this session's running statement from another connection: for a
     /// command line's Ctrl-C.
     pub fn canceller(&self) -> Canceller {
-        Canceller { options: self.options.clone(), pid: self.pid, lock_key: self.lock_key }
+        Canceller::new(self.options.clone(), self.pid, self.lock_key)
     }
 
     /// The advisory lock key this session uses (sqlx's, for this database).
@@ -193,9 +202,28 @@ impl Session {
         self.lock_key
     }
 
-    /// The underlying connection, for callers that inspect the database.
-    pub fn connection(&mut self) -> &mut PgConnection {
+    /// The session's connection itself, for tools that read the catalog or build a scratch
+    /// database between commands (strata-schema's snapshots, lint's table sizes).
+    ///
+    /// It bypasses the runner: no lock is taken or checked and no history is read, and nothing
+    /// stops a statement on it from taking or releasing the migration lock
+    /// ([`Session::lock_key`]), changing the session's settings, or leaving a transaction open
+    /// for the next command. The commands never lend it out while they hold the lock.
+    pub fn raw_connection(&mut self) -> &mut PgConnection {
         &mut self.conn
+    }
+
+    /// Every migration known to the files or the database, in version order, with its state;
+    /// read without a lock (also on a standby).
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::Database`] when the tracking table cannot be read.
+    pub async fn status(
+        &mut self,
+        migrator: &Migrator,
+    ) -> Result<Vec<MigrationStatus>, MigrateError> {
+        status::status(&mut self.conn, migrator).await
     }
 
     /// Closes the session cleanly.
@@ -237,7 +265,7 @@ impl Session {
         };
         Ok(UpReport {
             replicas_caught_up,
-            applied: crate::report::applied(&outcomes),
+            applied: crate::runner::report::applied(&outcomes),
             warnings,
             lock_wait_ms: millis(waited),
             ..UpReport::default()
@@ -267,7 +295,7 @@ impl Session {
             let plan = Plan::down(migrator, &History::read(conn).await?, options)?;
             let outcomes = execute::run(conn, &plan, waited, Some(&watch)).await?;
             Ok(DownReport {
-                reverted: crate::report::reverted(&outcomes),
+                reverted: crate::runner::report::reverted(&outcomes),
                 warnings: plan.warnings,
                 lock_wait_ms: millis(waited),
                 ..DownReport::default()
@@ -276,7 +304,7 @@ impl Session {
         .await
     }
 
-    /// Reverts the newest `count` applied migrations with their `.down.sql` files, then applies
+    /// Reverts the newest `options.count` applied migrations with their `.down.sql` files, then applies
     /// them again, under one hold of the migration lock: the loop of writing a migration.
     /// Refuses, before changing anything, on a database that is not a development one
     /// ([`Session::is_development`]) and when one of them has no `.down.sql`. Migrations
@@ -289,9 +317,9 @@ impl Session {
     pub async fn redo(
         &mut self,
         migrator: &Migrator,
-        count: usize,
-        settings: &Settings,
+        options: &RedoOptions,
     ) -> Result<RedoReport, MigrateError> {
+        let (settings, count) = (&options.settings, options.count);
         if !self.is_development(settings) {
             return Err(MigrateError::NotDevelopment {
                 target: self.target.clone(),
@@ -314,8 +342,8 @@ impl Session {
             warnings.extend(up.warnings);
             warnings.dedup();
             Ok(RedoReport {
-                reverted: crate::report::reverted(&reverted),
-                applied: crate::report::applied(&applied),
+                reverted: crate::runner::report::reverted(&reverted),
+                applied: crate::runner::report::applied(&applied),
                 warnings,
                 lock_wait_ms: millis(waited),
             })
@@ -323,7 +351,7 @@ impl Session {
         .await
     }
 
-    /// Marks every migration up to `target` applied without running it (for a database
+    /// Marks every migration up to `options.target` applied without running it (for a database
     /// created before the runner), as sqlx's `skip` does: `success = true`, the file's
     /// checksum, `execution_time = -1`; one `baseline` event each.
     ///
@@ -334,9 +362,9 @@ impl Session {
     pub async fn baseline(
         &mut self,
         migrator: &Migrator,
-        target: i64,
-        settings: &Settings,
+        options: &BaselineOptions,
     ) -> Result<BaselineReport, MigrateError> {
+        let (settings, target) = (&options.settings, options.target);
         admin::check_baseline_target(migrator, target)?;
         self.locked(settings, async |conn, waited| {
             let history = History::read(conn).await?;
@@ -356,9 +384,9 @@ impl Session {
     pub async fn repair(
         &mut self,
         migrator: &Migrator,
-        mark_applied: bool,
-        settings: &Settings,
+        options: &RepairOptions,
     ) -> Result<RepairReport, MigrateError> {
+        let (settings, mark_applied) = (&options.settings, options.mark_applied);
         self.locked(settings, async |conn, _| {
             let history = History::read(conn).await?;
             admin::repair(conn, migrator, &history, mark_applied).await
@@ -385,7 +413,7 @@ impl Session {
         self.lock(settings.lock_wait, settings.observer.as_ref()).await?;
         let history = History::read(&mut self.conn).await;
         let released = lock::release(&mut self.conn, self.lock_key).await;
-        let applied = crate::checkpoint::squashable(migrator, &history?, through)?;
+        let applied = crate::tools::checkpoint::squashable(migrator, &history?, through)?;
         released?;
         Ok(applied)
     }
@@ -467,94 +495,6 @@ impl Session {
     }
 }
 
-/// Stops a [`Session`]'s running statement from a second connection, and says what the
-/// session left behind: [`Session::canceller`].
-#[derive(Debug, Clone)]
-pub struct Canceller {
-    options: sqlx::postgres::PgConnectOptions,
-    pid: i32,
-    lock_key: i64,
-}
-
-/// What a cancelled session left on the server: [`Canceller::settle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settled {
-    /// The session's backend has ended (its transaction rolled back, its statement stopped).
-    pub ended: bool,
-    /// No session holds the migration lock.
-    pub lock_free: bool,
-}
-
-impl Canceller {
-    /// The session's backend pid.
-    pub fn pid(&self) -> i32 {
-        self.pid
-    }
-
-    /// Asks the server to cancel the session's running statement (`pg_cancel_backend`, from a
-    /// connection of its own); whether a signal was sent.
-    ///
-    /// # Errors
-    ///
-    /// [`MigrateError::Connect`] or [`MigrateError::Database`].
-    pub async fn cancel(&self) -> Result<bool, MigrateError> {
-        let mut conn = self.connect().await?;
-        let sent = sqlx::query_scalar("select pg_cancel_backend($1)")
-            .bind(self.pid)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(MigrateError::db("cancelling the running statement"));
-        let _ = conn.close().await;
-        sent
-    }
-
-    /// Waits up to `within` for the session's backend to end (after the session was closed),
-    /// then reads whether the migration lock is free.
-    ///
-    /// # Errors
-    ///
-    /// [`MigrateError::Connect`] or [`MigrateError::Database`].
-    pub async fn settle(&self, within: Duration) -> Result<Settled, MigrateError> {
-        let mut conn = self.connect().await?;
-        let start = std::time::Instant::now();
-        let state = async {
-            loop {
-                let (ended, lock_free): (bool, bool) = sqlx::query_as(
-                    "select not exists (select from pg_stat_activity where pid = $1),
-                            not exists (
-                              select from pg_locks l
-                               where l.locktype = 'advisory' and l.granted
-                                 and l.classid = (($2::bigint >> 32) & 4294967295)::oid
-                                 and l.objid = ($2::bigint & 4294967295)::oid
-                                 and l.objsubid = 1
-                                 and l.database = (select oid from pg_database
-                                                    where datname = current_database()))",
-                )
-                .bind(self.pid)
-                .bind(self.lock_key)
-                .fetch_one(&mut conn)
-                .await?;
-                if (ended && lock_free) || start.elapsed() >= within {
-                    return Ok::<_, sqlx::Error>(Settled { ended, lock_free });
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
-        let settled = state.await.map_err(MigrateError::db("reading what the session left"));
-        let _ = conn.close().await;
-        settled
-    }
-
-    async fn connect(&self) -> Result<PgConnection, MigrateError> {
-        let options = self.options.clone().application_name("strata-migrate cancel");
-        PgConnection::connect_with(&options).await.map_err(|source| MigrateError::Connect {
-            reason: connect_reason(&source),
-            target: String::new(),
-            source,
-        })
-    }
-}
-
 /// Connects with `config`, applies every pending migration of `migrator`, and closes the
 /// session: what a service calls at start-up.
 ///
@@ -581,7 +521,7 @@ pub(crate) fn runner_database(config: &Config) -> DatabaseConfig {
 }
 
 /// One sentence for a failed connection, from the driver's error (which holds no password).
-fn connect_reason(error: &sqlx::Error) -> String {
+pub(crate) fn connect_reason(error: &sqlx::Error) -> String {
     if let Some(refusal) = strata_config::tls_refusal(error) {
         return refusal;
     }
