@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::CliError;
+use crate::error::CliError;
 
 /// Creates `<version>_<name>.up.sql` and `.down.sql` in `dir` and returns their paths.
 /// The version is the UTC time (`YYYYMMDDhhmmss`), or one past the newest file's version if

@@ -16,7 +16,7 @@ use strata_schema::{
 
 use strata_migrate_cli::exit;
 
-use crate::CliError;
+use crate::error::CliError;
 use crate::terminal::paint;
 
 /// Appends a line to a `String` (writing to a `String` cannot fail).
