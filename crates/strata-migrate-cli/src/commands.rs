@@ -15,11 +15,13 @@ use strata_migrate::{
     Session, Settings,
 };
 use strata_migrate_cli::exit;
-use strata_schema::SchemaError;
+use strata_schema::{Schema, SchemaError};
 
 use crate::args::{Cli, GenerateArgs, Global, LintArgs, UpArgs};
 use crate::error::CliError;
-use crate::output;
+use crate::output::{
+    self, Created, Linted, Render, SchemaCheck, Status, SumCheck, Summary, Targets,
+};
 use crate::setup::{Setup, load_config, migrations};
 
 /// `up`: on the configured database, or on every target.
@@ -28,10 +30,8 @@ pub(crate) async fn up(global: &Global, args: UpArgs) -> Result<u8, CliError> {
     if let Some(targets) = targets(global, &setup.config).await? {
         let options = args.options(Settings::from_config(&setup.config.migrations));
         let reports =
-            on_targets(global, &setup.config, &targets, output::up_summary, async |s, m| {
-                s.up(m, &options).await
-            })
-            .await?;
+            on_targets(global, &setup.config, &targets, async |s, m| s.up(m, &options).await)
+                .await?;
         return Ok(if any_failed(&reports) { exit::MIGRATION } else { exit::OK });
     }
     let report = setup
@@ -39,7 +39,7 @@ pub(crate) async fn up(global: &Global, args: UpArgs) -> Result<u8, CliError> {
             session.up(migrator, &args.options(settings)).await
         })
         .await?;
-    output::up(&report, global.json())?;
+    output::print(&report, global.json())?;
     Ok(exit::OK)
 }
 
@@ -65,43 +65,44 @@ pub(crate) async fn down(
             session.down(migrator, &options).await
         })
         .await?;
-    output::down(&report, global.json())?;
+    output::print(&report, global.json())?;
     Ok(exit::OK)
 }
 
 /// `redo`: the newest `count` reverted and applied again.
 pub(crate) async fn redo(global: &Global, count: usize) -> Result<u8, CliError> {
-    let setup = Setup::start(global, true)?.one_database(global)?;
-    let report = setup
-        .on_session(global, "redo", async |session, migrator, settings| {
-            session.redo(migrator, &RedoOptions::new(settings, count)).await
-        })
-        .await?;
-    output::redo(&report, global.json())?;
-    Ok(exit::OK)
+    writing(global, "redo", async |session, migrator, settings| {
+        session.redo(migrator, &RedoOptions::new(settings, count)).await
+    })
+    .await
 }
 
 /// `baseline --to VERSION`.
 pub(crate) async fn baseline(global: &Global, to: i64) -> Result<u8, CliError> {
-    let setup = Setup::start(global, true)?.one_database(global)?;
-    let report = setup
-        .on_session(global, "baseline", async |session, migrator, settings| {
-            session.baseline(migrator, &BaselineOptions::new(settings, to)).await
-        })
-        .await?;
-    output::baseline(&report, global.json())?;
-    Ok(exit::OK)
+    writing(global, "baseline", async |session, migrator, settings| {
+        session.baseline(migrator, &BaselineOptions::new(settings, to)).await
+    })
+    .await
 }
 
 /// `repair`.
 pub(crate) async fn repair(global: &Global, mark_applied: bool) -> Result<u8, CliError> {
+    writing(global, "repair", async |session, migrator, settings| {
+        session.repair(migrator, &RepairOptions::new(settings, mark_applied)).await
+    })
+    .await
+}
+
+/// A writing command on the configured database alone (`redo`, `baseline`, `repair`): `work`
+/// on its session ([`Setup::on_session`]), then its report printed.
+async fn writing<T: Render + serde::Serialize>(
+    global: &Global,
+    verb: &str,
+    work: impl AsyncFnOnce(&mut Session, &Migrator, Settings) -> Result<T, MigrateError>,
+) -> Result<u8, CliError> {
     let setup = Setup::start(global, true)?.one_database(global)?;
-    let report = setup
-        .on_session(global, "repair", async |session, migrator, settings| {
-            session.repair(migrator, &RepairOptions::new(settings, mark_applied)).await
-        })
-        .await?;
-    output::repair(&report, global.json())?;
+    let report = setup.on_session(global, verb, work).await?;
+    output::print(&report, global.json())?;
     Ok(exit::OK)
 }
 
@@ -110,10 +111,7 @@ pub(crate) async fn status(global: &Global) -> Result<u8, CliError> {
     let setup = Setup::start(global, false)?;
     if let Some(targets) = targets(global, &setup.config).await? {
         let reports =
-            on_targets(global, &setup.config, &targets, output::status_summary, async |s, m| {
-                s.status(m).await
-            })
-            .await?;
+            on_targets(global, &setup.config, &targets, async |s, m| s.status(m).await).await?;
         return Ok(if any_failed(&reports) { exit::MIGRATION } else { exit::OK });
     }
     let (lines, about) = setup
@@ -123,7 +121,7 @@ pub(crate) async fn status(global: &Global) -> Result<u8, CliError> {
             Ok((session.status(migrator).await?, about))
         })
         .await?;
-    output::status(&lines, &about, global.json())?;
+    output::print(&Status { lines, about }, global.json())?;
     Ok(exit::OK)
 }
 
@@ -135,8 +133,7 @@ pub(crate) async fn check(global: &Global, fail_on: Vec<Kind>) -> Result<u8, Cli
         Ok(strata_migrate::check::check(&lines, &fail_on))
     };
     if let Some(targets) = targets(global, &setup.config).await? {
-        let reports =
-            on_targets(global, &setup.config, &targets, output::check_summary, judge).await?;
+        let reports = on_targets(global, &setup.config, &targets, judge).await?;
         let found =
             reports.iter().any(|r| matches!(&r.outcome, Outcome::Done { report } if report.failed));
         return Ok(match (any_failed(&reports), found) {
@@ -148,11 +145,12 @@ pub(crate) async fn check(global: &Global, fail_on: Vec<Kind>) -> Result<u8, Cli
     let report = setup
         .on_session(global, "status", async |session, migrator, _| judge(session, migrator).await)
         .await?;
-    output::check(&report, global.json())?;
+    output::print(&report, global.json())?;
     Ok(if report.failed { exit::CHECK } else { exit::OK })
 }
 
-/// `schema`: the database's schema, or with `check` whether that file matches it.
+/// `schema`: the database's schema, or with `check` whether that file matches it (exit 5
+/// when not).
 pub(crate) async fn schema(global: &Global, check: Option<&Path>) -> Result<u8, CliError> {
     let setup = Setup::start(global, false)?.one_database(global)?;
     let schema = setup
@@ -160,7 +158,16 @@ pub(crate) async fn schema(global: &Global, check: Option<&Path>) -> Result<u8, 
             Ok(strata_schema::snapshot(session.raw_connection()).await)
         })
         .await??;
-    output::schema(&schema, check, global.json())
+    let Some(path) = check else {
+        output::print(&schema, global.json())?;
+        return Ok(exit::OK);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("schema --check {}: {e}", path.display())))?;
+    let differences = strata_schema::differences(&Schema::from_text(&text), &schema);
+    let check = SchemaCheck { differences, path };
+    output::print(&check, global.json())?;
+    Ok(if check.differences.is_empty() { exit::OK } else { exit::CHECK })
 }
 
 /// `verify`: each down file undoes its up file, on a scratch database.
@@ -169,7 +176,7 @@ pub(crate) async fn verify(global: &Global, require_down: bool) -> Result<u8, Cl
     let migrator = migrations(global).await?;
     let migrator = migrator.as_ref().unwrap_or(&MIGRATOR);
     let report = until_ctrl_c(strata_schema::verify(&setup.config, migrator)).await?;
-    output::verify(&report, global.json())?;
+    output::print(&report, global.json())?;
     Ok(if report.failed(require_down) { exit::CHECK } else { exit::OK })
 }
 
@@ -179,7 +186,7 @@ pub(crate) async fn diff(global: &Global) -> Result<u8, CliError> {
     let migrator = migrations(global).await?;
     let migrator = migrator.as_ref().unwrap_or(&MIGRATOR);
     let report = until_ctrl_c(strata_schema::diff(&setup.config, migrator)).await?;
-    output::diff(&report, global.json())?;
+    output::print(&report, global.json())?;
     Ok(if report.differences.is_empty() { exit::OK } else { exit::CHECK })
 }
 
@@ -196,7 +203,7 @@ pub(crate) async fn generate(global: &Global, args: GenerateArgs) -> Result<u8, 
     options.renames = args.rename;
     options.check = args.check;
     let generation = until_ctrl_c(strata_schema::generate(&setup.config, &options)).await?;
-    output::generated(&generation, global.json())?;
+    output::print(&generation, global.json())?;
     let differs = matches!(generation, strata_schema::Generation::Differs { .. });
     Ok(if differs { exit::CHECK } else { exit::OK })
 }
@@ -214,7 +221,7 @@ pub(crate) async fn squash(
     options.name = name;
     options.check_database = !no_database;
     let report = until_ctrl_c(strata_schema::squash(&setup.config, &options)).await?;
-    output::squashed(&report, global.json())?;
+    output::print(&report, global.json())?;
     Ok(exit::OK)
 }
 
@@ -266,21 +273,46 @@ pub(crate) async fn lint(global: &Global, args: LintArgs) -> Result<u8, CliError
         session.close().await;
     }
     let report = report?;
-    output::lint(&report, chosen.len(), global.json())?;
+    output::print(&Linted { report: &report, files: chosen.len() }, global.json())?;
     Ok(if report.failed() { exit::CHECK } else { exit::OK })
 }
 
-/// `sum`: the sum file, or with `check` whether that file matches.
+/// `sum`: the sum file, or with `check` whether that file matches (exit 5 when not).
 pub(crate) async fn sum(global: &Global, check: Option<&Path>) -> Result<u8, CliError> {
     let migrator = migrations(global).await?;
     let sum = strata_migrate::files::sum_file(migrator.as_ref().unwrap_or(&MIGRATOR));
-    output::sum(&sum, check)
+    let Some(path) = check else {
+        output::emit(&sum)?;
+        return Ok(exit::OK);
+    };
+    let file = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("sum --check {}: {e}", path.display())))?;
+    let check = SumCheck { path, file: &file, now: &sum };
+    output::print_text(&check)?;
+    Ok(if check.matches() { exit::OK } else { exit::CHECK })
 }
 
-/// `config`: the effective settings, or one of them.
+/// `config`: the effective settings, or with `get` one value, for scripts (the URL whole,
+/// password included: a script needs it to connect; an unset setting prints nothing).
 pub(crate) fn config(global: &Global, get: Option<&str>) -> Result<u8, CliError> {
     let config = load_config(global)?;
-    output::config(&config, get, global.json())?;
+    let settings = config.settings();
+    let Some(key) = get else {
+        output::print(&output::Settings(settings), global.json())?;
+        return Ok(exit::OK);
+    };
+    if !settings.iter().any(|(k, _)| *k == key) {
+        let keys: Vec<&str> = settings.iter().map(|(k, _)| *k).collect();
+        return Err(CliError::Usage(format!(
+            "config --get {key}: no such setting; the settings are {}",
+            keys.join(", ")
+        )));
+    }
+    let value = match key {
+        "database.url" => config.database.url.as_ref().map(|u| u.expose().to_owned()),
+        _ => settings.into_iter().find(|(k, _)| *k == key).and_then(|(_, v)| v),
+    };
+    output::emit(&value.map(|v| format!("{v}\n")).unwrap_or_default())?;
     Ok(exit::OK)
 }
 
@@ -306,7 +338,7 @@ pub(crate) fn new(
     dir: &Path,
 ) -> Result<u8, CliError> {
     let paths = crate::new::create(dir, name, no_transaction)?;
-    output::created(&paths, global.json())?;
+    output::print(&Created(paths.into()), global.json())?;
     Ok(exit::OK)
 }
 
@@ -328,13 +360,12 @@ async fn targets(global: &Global, config: &Config) -> Result<Option<TargetOption
     Ok(Some(targets))
 }
 
-/// Runs `work` on every target with the migrations of `--source`, prints the reports (a line
-/// of `summary` per target in text), and returns them.
-async fn on_targets<T: serde::Serialize>(
+/// Runs `work` on every target with the migrations of `--source`, prints the reports (a
+/// line of each's [`Summary`] in text), and returns them.
+async fn on_targets<T: Summary + serde::Serialize>(
     global: &Global,
     config: &Config,
     targets: &TargetOptions,
-    summary: impl Fn(&T) -> String,
     work: impl AsyncFn(&mut Session, &Migrator) -> Result<T, MigrateError>,
 ) -> Result<Vec<TargetReport<T>>, CliError> {
     let source = migrations(global).await?;
@@ -342,7 +373,7 @@ async fn on_targets<T: serde::Serialize>(
     let reports =
         strata_migrate::targets::on_targets(config, targets, async |s| work(s, migrator).await)
             .await;
-    output::targets(&reports, global.json(), summary)?;
+    output::print(&Targets(&reports), global.json())?;
     Ok(reports)
 }
 
