@@ -1,5 +1,5 @@
 //! What the command line prints: human text, or JSON with `--format json`, the one way:
-//! [`print`] a report that can be rendered as text ([`Render`]) and serialized. Each report
+//! [`print()`] a report that can be rendered as text ([`Render`]) and serialized. Each report
 //! is built whole and written at once (one write, not one per line), and a reader that went
 //! away (`strata-migrate status | head`) ends the output quietly instead of a panic.
 
