@@ -1,4 +1,4 @@
-//! The audit log: written in the statement of each change ([`audited!`], the one place its
+//! The audit log: written in the statement of each change (`audited!`, the one place its
 //! insert is written), read by [`history`]. The database refuses UPDATE, DELETE and TRUNCATE
 //! on it.
 

@@ -60,9 +60,11 @@ async fn reads_go_to_the_replica_and_writes_there_are_refused() -> TestResult {
             .load()?;
     let refused = strata_migrate::run(&config, &strata_db::MIGRATOR).await;
     assert!(matches!(refused, Err(strata_migrate::MigrateError::ReadOnly { .. })), "{refused:?}");
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&replica_url).await?;
-    let lines = strata_migrate::status(&mut conn, &strata_db::MIGRATOR).await?;
-    assert!(lines.iter().all(|l| l.state == strata_migrate::State::Applied), "{lines:?}");
+    let mut session = strata_migrate::Session::from_config(&config).await?;
+    let lines = session.status(&strata_db::MIGRATOR).await;
+    session.close().await;
+    let lines = lines?;
+    assert!(lines.iter().all(|l| l.state == strata_migrate::status::State::Applied), "{lines:?}");
     s.reads.close().await;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::CliError;
+use crate::error::CliError;
 
 /// Creates `<version>_<name>.up.sql` and `.down.sql` in `dir` and returns their paths.
 /// The version is the UTC time (`YYYYMMDDhhmmss`), or one past the newest file's version if
@@ -14,8 +14,8 @@ use crate::CliError;
 /// written.
 pub fn create(dir: &Path, name: &str, no_transaction: bool) -> Result<[PathBuf; 2], CliError> {
     let bad = CliError::NewFile;
-    strata_migrate::check_migration_name(name).map_err(bad)?;
-    let version = strata_migrate::next_version(dir)
+    strata_migrate::files::check_migration_name(name).map_err(bad)?;
+    let version = strata_migrate::files::next_version(dir)
         .map_err(|e| bad(format!("cannot read {}: {e}", dir.display())))?;
     std::fs::create_dir_all(dir)
         .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;

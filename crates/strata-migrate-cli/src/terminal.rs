@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use strata_migrate::{Canceller, MigrateError, Observer, Progress};
+use strata_migrate::MigrateError;
+use strata_migrate::cancel::Canceller;
+use strata_migrate::observe::{Observer, Progress};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// When to show the live progress display (`--progress`).

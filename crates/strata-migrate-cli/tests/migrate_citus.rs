@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
-use strata_migrate::exit;
+use strata_migrate_cli::exit;
 use strata_test_support::CitusCluster;
 use support::{hold_migration_lock, migrate_src, temp_dir, text};
 

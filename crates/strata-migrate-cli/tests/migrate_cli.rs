@@ -5,7 +5,8 @@ mod support;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrate;
-use strata_migrate::{MIGRATOR, exit};
+use strata_db::MIGRATOR;
+use strata_migrate_cli::exit;
 use support::{
     applied_versions, command, embedded_versions, migrate, spawn_migrate, temp_dir, text, url_for,
     url_of, write_migrations,

@@ -5,7 +5,8 @@
 mod support;
 
 use sqlx::PgPool;
-use strata_migrate::{MIGRATOR, exit};
+use strata_db::MIGRATOR;
+use strata_migrate_cli::exit;
 use support::{
     applied_versions, has_table, migrate_src, schema_dump, text, url_of, write_migrations,
 };

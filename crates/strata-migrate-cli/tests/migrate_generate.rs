@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
-use strata_migrate::exit;
+use strata_migrate_cli::exit;
 use support::{migrate_src, temp_dir, text, url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -6,7 +6,8 @@ mod support;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use strata_config::Loader;
-use strata_migrate::{MIGRATOR, MigrateError, Session, UpOptions};
+use strata_db::MIGRATOR;
+use strata_migrate::{MigrateError, Session, UpOptions};
 use support::{url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -44,7 +45,7 @@ async fn a_failed_up_releases_the_lock_on_a_session_that_stays_open(pool: PgPool
     let held: i64 = sqlx::query_scalar(
         "select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()",
     )
-    .fetch_one(session.connection())
+    .fetch_one(session.raw_connection())
     .await?;
     assert_eq!(held, 0, "the lock is released although the session is still open");
     // Another runner gets the lock at once.
@@ -63,12 +64,12 @@ async fn a_session_asks_the_server_to_check_for_a_vanished_client(pool: PgPool) 
     let config = config_for(&url_of(&pool).await)?;
     let mut session = Session::from_config(&config).await?;
     let interval: String = sqlx::query_scalar("show client_connection_check_interval")
-        .fetch_one(session.connection())
+        .fetch_one(session.raw_connection())
         .await?;
     assert_eq!(interval, "1s", "set on the session itself, for its whole life");
     let application: String =
-        sqlx::query_scalar("show application_name").fetch_one(session.connection()).await?;
-    assert_eq!(application, strata_migrate::APPLICATION_NAME);
+        sqlx::query_scalar("show application_name").fetch_one(session.raw_connection()).await?;
+    assert_eq!(application, strata_migrate::Session::APPLICATION_NAME);
     session.close().await;
     Ok(())
 }
@@ -103,6 +104,6 @@ fn behind_a_transaction_mode_pooler_the_runner_needs_its_own_url() -> TestResult
     let err = runtime.block_on(strata_migrate::run(&config, &MIGRATOR)).expect_err("refused");
     assert!(matches!(err, MigrateError::NeedsSession), "{err}");
     assert!(err.to_string().contains("set migrations.url"), "{err}");
-    assert_eq!(err.exit_code(), strata_migrate::exit::CONNECT);
+    assert_eq!(strata_migrate_cli::exit::code(&err), strata_migrate_cli::exit::CONNECT);
     Ok(())
 }

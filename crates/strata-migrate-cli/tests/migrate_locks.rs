@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use sqlx::{PgPool, Postgres, Transaction};
-use strata_migrate::exit;
+use strata_migrate_cli::exit;
 use strata_test_support::runner::retried_on_a_lock;
 use support::{Running, eventually, spawn_migrate, text, url_of, write_migrations};
 

@@ -4,7 +4,7 @@
 mod support;
 
 use sqlx::PgPool;
-use strata_migrate::exit;
+use strata_migrate_cli::exit;
 use support::{migrate_src, text, url_of, write_migrations};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -4,7 +4,7 @@
 
 mod support;
 
-use strata_migrate::exit;
+use strata_migrate_cli::exit;
 use strata_test_support::PrivateCluster;
 use support::{migrate, text, write_migrations};
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::{Connection, PgConnection, PgPool};
-use strata_migrate::exit;
+use strata_migrate_cli::exit;
 use support::{
     Running, eventually, migrate_src, schema_dump, temp_dir, text, url_for, url_of,
     write_migrations,
@@ -83,7 +83,7 @@ async fn records(pool: &PgPool) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
 
 /// sqlx's checksum of the up file of `version` in `dir`.
 async fn checksum(dir: &Path, version: i64) -> Vec<u8> {
-    let migrator = strata_migrate::read_migrations(dir).await.expect("the history");
+    let migrator = strata_migrate::files::read_migrations(dir).await.expect("the history");
     let file =
         migrator.iter().find(|m| m.version == version && !m.migration_type.is_down_migration());
     file.expect("the file").checksum.to_vec()

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use strata_migrate::exit;
+use strata_migrate_cli::exit;
 use strata_test_support::PrivateCluster;
 use support::{Running, eventually, migrate, migrate_src, text, url_of, write_migrations};
 

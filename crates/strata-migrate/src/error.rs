@@ -1,4 +1,5 @@
-//! The runner's one error type, and the exit code each kind maps to.
+//! The runner's one error type. (The exit code each kind maps to is the command line's concern:
+//! strata-migrate-cli's `exit` module.)
 
 use std::time::Duration;
 
@@ -70,9 +71,6 @@ pub enum MigrateError {
         /// Its host.
         host: String,
     },
-    /// Ctrl-C stopped the command (a scratch database it made is dropped).
-    #[error("interrupted (Ctrl-C); the scratch database was dropped")]
-    Interrupted,
     /// The target is a read-only standby.
     #[error(
         "{target} is a read-only standby (pg_is_in_recovery() is true): run migrations against the primary"
@@ -240,44 +238,8 @@ pub enum MigrateError {
     },
 }
 
-/// The exit codes of the `strata-migrate` command, documented in its `--help` and
-/// `docs/migrations.md`;
-/// [`MigrateError::exit_code`] gives each error's.
-pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
-    /// A migration failed, the recorded history does not match the files, or the output could
-    /// not be written.
-    pub const MIGRATION: u8 = 1;
-    /// Bad command-line usage (clap's own code), or a request that does not fit the
-    /// migrations ([`crate::MigrateError::Invalid`]).
-    pub const USAGE: u8 = 2;
-    /// The configuration is invalid, the database could not be reached, or the connection was
-    /// lost during a migration (running the command again goes on from there).
-    pub const CONNECT: u8 = 3;
-    /// The migration lock was not obtained within `migrations.lock_wait`.
-    pub const LOCK: u8 = 4;
-    /// `check` found something it was told to fail on.
-    pub const CHECK: u8 = 5;
-}
-
 impl MigrateError {
-    /// The exit code the command line ends with for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Config(_)
-            | Self::Connect { .. }
-            | Self::ConnectionLost { .. }
-            | Self::ReadOnly { .. }
-            | Self::NeedsSession => exit::CONNECT,
-            Self::LockTimeout { .. } => exit::LOCK,
-            Self::Invalid { .. }
-            | Self::MaintenanceDatabase { .. }
-            | Self::NotDevelopment { .. } => exit::USAGE,
-            _ => exit::MIGRATION,
-        }
-    }
-
+    /// The [`MigrateError::Database`] of a failed bookkeeping query while `doing`.
     pub(crate) fn db(doing: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
         move |source| Self::Database { doing, source }
     }

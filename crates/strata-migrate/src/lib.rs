@@ -6,65 +6,53 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), strata_migrate::MigrateError> {
+//! // A service's migrations, embedded at build time (`sqlx::migrate!()` of its `migrations/`);
+//! // this project's own are `strata_db::MIGRATOR`, beside the statements written for them.
+//! let migrator = &strata_db::MIGRATOR;
 //! let config = strata_config::Config::load()?;
-//! let report = strata_migrate::run(&config, &strata_migrate::MIGRATOR).await?;
+//! let report = strata_migrate::run(&config, migrator).await?;
 //! println!("{} migration(s) applied", report.applied.len());
 //! # Ok(()) }
 //! ```
 //!
-//! The library is what a service or another tool calls: [`run`] at start-up, [`Session`]'s
-//! commands, [`status`] and [`check`], their options and reports, and [`MigrateError`]. The
-//! schema tools (catalog snapshots, `diff`, `verify`, `lint`, `generate`) are the crate
-//! strata-schema, and the `strata-migrate` binary is strata-migrate-cli: a service that
+//! The library is what a service or another tool calls; the schema tools (catalog snapshots,
+//! `diff`, `verify`, `lint`, `generate`) are the crate strata-schema, and the `strata-migrate`
+//! binary (its flags, output, exit codes and signals) is strata-migrate-cli: a service that
 //! imports this crate builds neither clap nor squawk.
 //!
-//! Inside, every writing command goes the same way: [`Session`] takes the lock, the history
-//! is read (`history`), a plan is made (`plan`), and the executor runs it (`execute`), or
-//! `--dry-run` prints it (`render`). Retries (`retry`), events (`events`) and SQLSTATEs
-//! (`sqlstate`) each have one module.
+//! # One shape
+//!
+//! - [`run`] at start-up: connect, apply what is pending, close.
+//! - Everything else is a method on a [`Session`] (one dedicated connection): the commands
+//!   take the migrations and their options struct, `session.up(&MIGRATOR, &UpOptions)`,
+//!   likewise [`DownOptions`], [`RedoOptions`], [`BaselineOptions`], [`RepairOptions`], each
+//!   with the [`Settings`] of `[migrations]`; the reads take the migrations,
+//!   `session.status(&MIGRATOR)`, and [`check::check`] judges what `status` returned.
+//! - What opens sessions of its own takes the [`strata_config::Config`]:
+//!   [`targets::on_targets`] (one command on many databases, [`targets::TargetOptions`]),
+//!   [`targets::query_targets`] and [`scratch::with_scratch`].
+//! - The file tools take a directory or a [`sqlx::migrate::Migrator`] ([`files`]).
+//!
+//! The root exports what a caller names every day; the rest is in the modules named for it:
+//! [`report`], [`status`], [`check`], [`targets`], [`cancel`], [`observe`], [`files`],
+//! [`checkpoint`], [`lexer`] and [`scratch`].
+//!
+//! # Layout
+//!
+//! `src/runner/` is the runner: the session and its lock, the history, the plan, the
+//! executor and the `--dry-run` renderer, retries, events and progress, and the reports.
+//! `src/tools/` holds the tools on migration files and scratch databases that the runner and
+//! strata-schema share: reading a directory, checksums, directives, the statement splitter,
+//! checkpoints' headers, scratch databases. `error.rs` is the one error type of both.
 
-mod admin;
-mod check;
-mod checkpoint;
-mod checksum;
-mod directive;
 mod error;
-mod events;
-mod execute;
-mod files;
-mod history;
-pub mod lexer;
-#[cfg(test)]
-mod lexer_oracle;
-mod lock;
-mod observe;
-mod options;
-mod plan;
-mod progress;
-mod render;
-mod report;
-mod retry;
-mod scratch;
-mod session;
-mod sqlstate;
-mod status;
-mod targets;
+mod runner;
+mod tools;
 
-pub use check::{CheckReport, Finding, Found, check};
-pub use checkpoint::{Replaced, header as checkpoint_header, replaced_by};
-pub use error::{MigrateError, exit};
-pub use files::{check_migration_name, file_name, next_version, read_migrations, sum_file};
-pub use lexer::LexError;
-pub use observe::{Observer, Progress};
-pub use options::{APPLICATION_NAME, DownOptions, DownTarget, Settings, UpOptions};
-pub use report::{
-    AppliedNow, BaselineReport, DownReport, RedoReport, RepairAction, RepairReport, Reverted,
-    UpReport,
+pub use error::MigrateError;
+pub use runner::options::{
+    BaselineOptions, DownOptions, DownTarget, RedoOptions, RepairOptions, Settings, UpOptions,
 };
-pub use scratch::with_scratch;
-pub use session::{Canceller, Session, Settled, run};
-pub use status::{MigrationStatus, State, status};
-pub use targets::{Outcome, TargetReport, on_targets, parse_targets, query_targets};
-
-/// The project's migrations (`migrations/` at the workspace root), embedded at build time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+pub use runner::session::{Session, run};
+pub use runner::{cancel, check, observe, report, status, targets};
+pub use tools::{checkpoint, files, lexer, scratch};

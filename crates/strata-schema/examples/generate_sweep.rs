@@ -467,18 +467,18 @@ async fn time_up(config: &Config, dir: &Path, limit: usize) -> Result<f64, BoxEr
 /// How long `up` of the files in `dir`, as they are, takes on an empty scratch database.
 async fn time_up_dir(config: &Config, copy: &Path) -> Result<f64, BoxError> {
     let settings = strata_migrate::Settings::from_config(&config.migrations);
-    let seconds = strata_migrate::with_scratch(config, "sweep", async |scratch| {
+    let seconds = strata_migrate::scratch::with_scratch(config, "sweep", async |scratch| {
         // A database connected to before, as a user's is (the first connection to a new
         // database builds its caches).
         strata_migrate::Session::from_config(scratch).await?.close().await;
         // `strata-migrate up`'s work, as `generate`'s is timed: read the files, connect, apply.
         let at = Instant::now();
-        let migrator = strata_migrate::read_migrations(copy).await?;
+        let migrator = strata_migrate::files::read_migrations(copy).await?;
         let mut session = strata_migrate::Session::from_config(scratch).await?;
         // As `up` runs on a real database: each commit waits for the disk (a scratch database
         // does not).
         sqlx::raw_sql("set synchronous_commit = on")
-            .execute(&mut *session.connection())
+            .execute(&mut *session.raw_connection())
             .await
             .map_err(|source| strata_migrate::MigrateError::Database {
                 doing: "setting synchronous_commit",

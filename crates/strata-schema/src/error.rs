@@ -25,7 +25,7 @@ pub enum SchemaError {
         version: i64,
         /// What the lexer found.
         #[source]
-        source: strata_migrate::LexError,
+        source: strata_migrate::lexer::LexError,
     },
     /// A file of the desired schema could not be read or applied.
     #[error("{}: {message}", .path.display())]

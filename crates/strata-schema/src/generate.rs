@@ -8,7 +8,8 @@ use serde::Serialize;
 use sqlx::migrate::Migrator;
 use sqlx::{AssertSqlSafe, Connection};
 use strata_config::{Config, DatabaseUrl};
-use strata_migrate::{DownOptions, DownTarget, Session, Settings, UpOptions, with_scratch};
+use strata_migrate::scratch::with_scratch;
+use strata_migrate::{DownOptions, DownTarget, Session, Settings, UpOptions};
 
 use crate::catalog::{self, Schema};
 use crate::error::SchemaError;
@@ -118,8 +119,8 @@ pub async fn generate(
     config: &Config,
     options: &GenerateOptions,
 ) -> Result<Generation, SchemaError> {
-    strata_migrate::check_migration_name(&options.name).map_err(SchemaError::Refused)?;
-    let history = strata_migrate::read_migrations(&options.source).await?;
+    strata_migrate::files::check_migration_name(&options.name).map_err(SchemaError::Refused)?;
+    let history = strata_migrate::files::read_migrations(&options.source).await?;
     let settings = Settings::from_config(&config.migrations);
     // The desired schema is read (or built on a scratch database of its own) while this
     // command's scratch database is made and the history replays there: all of it waits on
@@ -132,7 +133,7 @@ pub async fn generate(
         let mut session = Session::from_config(scratch).await?;
         let result = async {
             session.up(&history, &UpOptions::new(settings.clone())).await?;
-            let previous = read_state(session.connection()).await?;
+            let previous = read_state(session.raw_connection()).await?;
             let (want, hints) = want.await.map_err(|_| {
                 SchemaError::Refused("the desired schema was not read".to_owned())
             })??;
@@ -177,7 +178,7 @@ async fn prove(
     let renamed = if renames.is_empty() {
         before.clone()
     } else {
-        let conn = session.connection();
+        let conn = session.raw_connection();
         let mut tx =
             conn.begin().await.map_err(SchemaError::db("renaming on the scratch database"))?;
         for sql in &renames {
@@ -197,7 +198,7 @@ async fn prove(
             differences.join("\n")
         )));
     }
-    let version = strata_migrate::next_version(&options.source).map_err(|e| {
+    let version = strata_migrate::files::next_version(&options.source).map_err(|e| {
         SchemaError::Desired { path: options.source.clone(), message: e.to_string() }
     })?;
     let mut pairs = Vec::new();
@@ -239,9 +240,9 @@ async fn prove(
         let mut options = UpOptions::new(settings.clone());
         options.target = Some(pair.version);
         session.up(&with_ups, &options).await.map_err(does_not_apply)?;
-        states.push(model::read(session.connection()).await?);
+        states.push(model::read(session.raw_connection()).await?);
     }
-    let after_schema = catalog::snapshot(session.connection()).await?;
+    let after_schema = catalog::snapshot(session.raw_connection()).await?;
     let after = states.last().cloned().unwrap_or_default();
     proven("up", "desired", want, &(after, after_schema))?;
     for (i, pair) in pairs.iter_mut().enumerate() {
@@ -257,14 +258,14 @@ async fn prove(
     session
         .down(&with_downs, &DownOptions::new(settings.clone(), DownTarget::Steps(pairs.len())))
         .await?;
-    let back = read_state(session.connection()).await?;
+    let back = read_state(session.raw_connection()).await?;
     proven("down", "previous", &previous, &back)?;
     Ok(Proof::Proven(pairs))
 }
 
 /// The history's migrations and those of the generated files in `dir`, as one migrator.
 async fn with_generated(history: &Migrator, dir: &Path) -> Result<Migrator, SchemaError> {
-    let generated = strata_migrate::read_migrations(dir).await?;
+    let generated = strata_migrate::files::read_migrations(dir).await?;
     Ok(Migrator::with_migrations(history.iter().chain(generated.iter()).cloned().collect()))
 }
 
@@ -417,7 +418,7 @@ async fn desired(config: &Config, desired: &Desired) -> Result<(State, Vec<Hint>
                             .collect::<Vec<_>>()
                             .join("\n");
                         sqlx::raw_sql(AssertSqlSafe(sql))
-                            .execute(&mut *session.connection())
+                            .execute(&mut *session.raw_connection())
                             .await
                             .map_err(|e| SchemaError::Desired {
                                 path: file.clone(),
@@ -426,10 +427,10 @@ async fn desired(config: &Config, desired: &Desired) -> Result<(State, Vec<Hint>
                     }
                     // pg_dump's files empty the search path; the reads qualify every name.
                     sqlx::raw_sql("reset all")
-                        .execute(&mut *session.connection())
+                        .execute(&mut *session.raw_connection())
                         .await
                         .map_err(SchemaError::db("resetting the session"))?;
-                    read_state(session.connection()).await
+                    read_state(session.raw_connection()).await
                 }
                 .await;
                 session.close().await;
@@ -441,7 +442,7 @@ async fn desired(config: &Config, desired: &Desired) -> Result<(State, Vec<Hint>
             let mut live = config.clone();
             live.migrations.url = Some(url.clone());
             let mut session = Session::from_config(&live).await?;
-            let result = read_state(session.connection()).await;
+            let result = read_state(session.raw_connection()).await;
             session.close().await;
             Ok((result?, Vec::new()))
         }
@@ -632,7 +633,7 @@ async fn lint_generated(generation: &mut Generation) -> Result<(), SchemaError> 
     let Some(dir) = files.first().and_then(|f| f.path.parent()).map(Path::to_path_buf) else {
         return Ok(());
     };
-    let migrator = strata_migrate::read_migrations(&dir).await?;
+    let migrator = strata_migrate::files::read_migrations(&dir).await?;
     let names: Vec<String> = files
         .iter()
         .filter_map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -640,7 +641,7 @@ async fn lint_generated(generation: &mut Generation) -> Result<(), SchemaError> 
     let chosen: Vec<&sqlx::migrate::Migration> = migrator
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())
-        .filter(|m| names.iter().any(|n| *n == strata_migrate::file_name(m)))
+        .filter(|m| names.iter().any(|n| *n == strata_migrate::files::file_name(m)))
         .collect();
     *report = lint(&chosen, None, &LintOptions::default()).await?;
     Ok(())

@@ -304,7 +304,7 @@ pub async fn lint(
         None => None,
     };
     for m in migrations {
-        let file = strata_migrate::file_name(m);
+        let file = strata_migrate::files::file_name(m);
         let sql = m.sql.as_str();
         let statements =
             lexer::split(sql).map_err(|source| SchemaError::Lex { version: m.version, source })?;

@@ -5,7 +5,7 @@
 //! give (dependency order, not a dump), then the rows the files inserted, then the sequences
 //! they moved. It takes the version of the last file it replaces and lists every replaced
 //! file's version and checksum in its header, which the runner reads (see
-//! `strata_migrate::replaced_by`): a new database runs the checkpoint; one that applied the
+//! `strata_migrate::checkpoint::replaced_by`): a new database runs the checkpoint; one that applied the
 //! files records it without running it.
 //!
 //! Proof, on scratch databases of the configured server:
@@ -26,7 +26,9 @@ use serde::Serialize;
 use sqlx::migrate::{Migration, Migrator};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use strata_config::Config;
-use strata_migrate::{Replaced, Session, Settings, UpOptions, with_scratch};
+use strata_migrate::checkpoint::Replaced;
+use strata_migrate::scratch::with_scratch;
+use strata_migrate::{Session, Settings, UpOptions};
 
 use crate::error::SchemaError;
 use crate::generate::{Scratch, State, differing, read_state};
@@ -92,8 +94,8 @@ pub struct SquashReport {
 /// the configured database has a failed or pending migration through that version, and
 /// [`strata_migrate::MigrateError::LockTimeout`] when another runner keeps the lock.
 pub async fn squash(config: &Config, options: &SquashOptions) -> Result<SquashReport, SchemaError> {
-    strata_migrate::check_migration_name(&options.name).map_err(SchemaError::Refused)?;
-    let migrator = strata_migrate::read_migrations(&options.source).await?;
+    strata_migrate::files::check_migration_name(&options.name).map_err(SchemaError::Refused)?;
+    let migrator = strata_migrate::files::read_migrations(&options.source).await?;
     let squashed: Vec<&Migration> = migrator
         .iter()
         .filter(|m| !m.migration_type.is_down_migration() && m.version <= options.through)
@@ -108,7 +110,7 @@ pub async fn squash(config: &Config, options: &SquashOptions) -> Result<SquashRe
     if squashed.len() < 2 {
         return Err(SchemaError::Refused(format!(
             "nothing to squash: {} is the only migration through {}",
-            strata_migrate::file_name(squashed[0]),
+            strata_migrate::files::file_name(squashed[0]),
             options.through
         )));
     }
@@ -135,8 +137,8 @@ pub async fn squash(config: &Config, options: &SquashOptions) -> Result<SquashRe
     let (checkpoint, down, deleted) = write(options, &migrator, &text)?;
     let sum = options.source.join("strata.sum");
     if sum.exists() {
-        let now = strata_migrate::read_migrations(&options.source).await?;
-        std::fs::write(&sum, strata_migrate::sum_file(&now))
+        let now = strata_migrate::files::read_migrations(&options.source).await?;
+        std::fs::write(&sum, strata_migrate::files::sum_file(&now))
             .map_err(|source| SchemaError::Write { path: sum.clone(), source })?;
     }
     Ok(SquashReport {
@@ -156,7 +158,7 @@ pub async fn squash(config: &Config, options: &SquashOptions) -> Result<SquashRe
 fn replaced_list(squashed: &[&Migration]) -> Result<Vec<Replaced>, SchemaError> {
     let mut replaced = Vec::new();
     for m in squashed {
-        if let Some(older) = strata_migrate::replaced_by(m)? {
+        if let Some(older) = strata_migrate::checkpoint::replaced_by(m)? {
             replaced.extend(older);
         }
         replaced.push(Replaced {
@@ -193,14 +195,14 @@ async fn prove(
     dir: &Scratch,
 ) -> Result<(String, Data, usize), SchemaError> {
     files_db.up(files, &UpOptions::new(settings.clone())).await?;
-    let conn = files_db.connection();
+    let conn = files_db.raw_connection();
     let want = read_state(conn).await?;
     let data = carried_data(conn).await?;
     let want_rows = digests(conn).await?;
     let (text, statements, checkpoint) = with_scratch(config, "squash_checkpoint", async |fresh| {
         let mut fresh = Session::from_config(fresh).await?;
         let result = async {
-            let empty = model::read(fresh.connection()).await?;
+            let empty = model::read(fresh.raw_connection()).await?;
             let plan = plan(&empty, &want.0, false)?;
             let statements: Vec<String> = plan.atomic.into_iter().chain(plan.online).collect();
             let text = checkpoint_text(options.through, replaced, &statements, &data);
@@ -210,9 +212,9 @@ async fn prove(
                 std::fs::write(&path, text)
                     .map_err(|source| SchemaError::Write { path, source })?;
             }
-            let checkpoint = strata_migrate::read_migrations(dir.path()).await?;
+            let checkpoint = strata_migrate::files::read_migrations(dir.path()).await?;
             fresh.up(&checkpoint, &UpOptions::new(settings.clone())).await?;
-            let differences = compare(fresh.connection(), &want, &want_rows).await?;
+            let differences = compare(fresh.raw_connection(), &want, &want_rows).await?;
             if differences.is_empty() {
                 Ok((text, statements.len(), checkpoint))
             } else {
@@ -226,7 +228,7 @@ async fn prove(
     .await?;
     // Where the files were applied, the runner records the checkpoint and runs nothing.
     let report = files_db.up(&checkpoint, &UpOptions::new(settings.clone())).await?;
-    let conn = files_db.connection();
+    let conn = files_db.raw_connection();
     let recorded: Vec<u8> =
         sqlx::query_scalar("select checksum from _sqlx_migrations where version = $1")
             .bind(options.through)
@@ -279,7 +281,7 @@ fn checkpoint_text(
     statements: &[String],
     data: &Data,
 ) -> String {
-    let mut text = strata_migrate::checkpoint_header(through, replaced);
+    let mut text = strata_migrate::checkpoint::header(through, replaced);
     text.push_str(&format!(
         "\n-- The schema: {} statement(s), in dependency order.\n",
         statements.len()

@@ -8,7 +8,8 @@ use strata_config::Config;
 
 use crate::catalog::{self, Difference, Schema};
 use crate::error::SchemaError;
-use strata_migrate::{DownOptions, DownTarget, Session, Settings, UpOptions, with_scratch};
+use strata_migrate::scratch::with_scratch;
+use strata_migrate::{DownOptions, DownTarget, Session, Settings, UpOptions};
 
 /// A migration whose down file is not an exact inverse.
 #[derive(Debug, Clone, Serialize)]
@@ -62,12 +63,12 @@ pub async fn verify(config: &Config, migrator: &Migrator) -> Result<VerifyReport
             migrator.iter().filter(|m| !m.migration_type.is_down_migration()).collect();
         ups.sort_by_key(|m| m.version);
         for m in ups {
-            let before = catalog::snapshot(session.connection()).await?;
+            let before = catalog::snapshot(session.raw_connection()).await?;
             let mut up = UpOptions::new(settings.clone());
             up.target = Some(m.version);
             session.up(migrator, &up).await?;
-            let after = catalog::snapshot(session.connection()).await?;
-            if strata_migrate::replaced_by(m)?.is_some() {
+            let after = catalog::snapshot(session.raw_connection()).await?;
+            if strata_migrate::checkpoint::replaced_by(m)?.is_some() {
                 report.checkpoints.push(m.version);
                 continue;
             }
@@ -86,7 +87,7 @@ pub async fn verify(config: &Config, migrator: &Migrator) -> Result<VerifyReport
                 if stage == "up again" {
                     session.up(migrator, &up).await?;
                 }
-                let actual = catalog::snapshot(session.connection()).await?;
+                let actual = catalog::snapshot(session.raw_connection()).await?;
                 let differences = catalog::differences(expected, &actual);
                 if !differences.is_empty() {
                     report.failure = Some(NotInverse {
@@ -125,15 +126,18 @@ pub struct DiffReport {
 pub async fn diff(config: &Config, migrator: &Migrator) -> Result<DiffReport, SchemaError> {
     let mut live = Session::from_config(config).await?;
     let read = async {
-        let lines = strata_migrate::status(live.connection(), migrator).await?;
-        let actual = catalog::snapshot(live.connection()).await?;
+        let lines = live.status(migrator).await?;
+        let actual = catalog::snapshot(live.raw_connection()).await?;
         Ok::<_, SchemaError>((lines, actual))
     }
     .await;
     live.close().await;
     let (lines, actual) = read?;
-    let applied_through =
-        lines.iter().filter(|l| l.state != strata_migrate::State::Pending).map(|l| l.version).max();
+    let applied_through = lines
+        .iter()
+        .filter(|l| l.state != strata_migrate::status::State::Pending)
+        .map(|l| l.version)
+        .max();
     let settings = Settings::from_config(&config.migrations);
     let expected = with_scratch(config, "diff", async |scratch| {
         let mut session = Session::from_config(scratch).await?;
@@ -142,7 +146,7 @@ pub async fn diff(config: &Config, migrator: &Migrator) -> Result<DiffReport, Sc
             up.target = Some(version);
             session.up(migrator, &up).await?;
         }
-        let schema = catalog::snapshot(session.connection()).await;
+        let schema = catalog::snapshot(session.raw_connection()).await;
         session.close().await;
         schema
     })

@@ -47,9 +47,9 @@ pub async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
         .await
 }
 
-/// The versions of the migrations embedded in the runner (`MIGRATOR`), up files only.
+/// The versions of the migrations embedded in the binary (`strata_db::MIGRATOR`), up files only.
 pub fn embedded_versions() -> Vec<i64> {
-    strata_migrate::MIGRATOR
+    strata_db::MIGRATOR
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())
         .map(|m| m.version)

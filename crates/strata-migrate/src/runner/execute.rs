@@ -21,15 +21,15 @@ use sqlx::migrate::Migration;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::error::MigrateError;
-use crate::events::{self, Book, Event, Kind};
-use crate::files;
-use crate::lexer::{self, Statement};
-use crate::observe::{Progress, tell};
-use crate::plan::{Direction, How, Plan, Planned, Statements};
-use crate::progress::{Watch, watched};
-use crate::report::millis;
-use crate::retry::{self, SqlFailure, Tried, Try};
-use crate::sqlstate;
+use crate::runner::events::{self, Book, Event, Kind};
+use crate::runner::observe::{Progress, tell};
+use crate::runner::plan::{Direction, How, Plan, Planned, Statements};
+use crate::runner::progress::{Watch, watched};
+use crate::runner::report::millis;
+use crate::runner::retry::{self, SqlFailure, Tried, Try};
+use crate::runner::sqlstate;
+use crate::tools::files;
+use crate::tools::lexer::{self, Statement};
 
 /// What one step took.
 #[derive(Debug, Clone)]

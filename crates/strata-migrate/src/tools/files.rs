@@ -7,7 +7,7 @@ use std::path::Path;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use crate::error::MigrateError;
-use crate::lexer::Statement;
+use crate::tools::lexer::Statement;
 
 /// Reads every migration file in `dir` with sqlx's reader, and refuses two files for the same
 /// version and direction: sqlx would apply the first and fail on the second, so the outcome
@@ -28,7 +28,7 @@ pub async fn read_migrations(dir: &Path) -> Result<Migrator, MigrateError> {
     }
     // A file a checkpoint replaced, still here, is named as such (before the duplicate check:
     // it has the checkpoint's version when it is the last one).
-    crate::checkpoint::Checkpoints::of(&migrator)?;
+    crate::tools::checkpoint::Checkpoints::of(&migrator)?;
     let mut seen = HashMap::new();
     for m in migrator.iter() {
         if let Some(first) = seen.insert((m.version, m.migration_type.is_down_migration()), m) {
@@ -111,7 +111,7 @@ pub(crate) fn check_content(m: &Migration) -> Result<Vec<Statement<'_>>, Migrate
                 .to_owned(),
         ));
     }
-    let statements = crate::lexer::split(sql).map_err(|e| refuse(e.to_string()))?;
+    let statements = crate::tools::lexer::split(sql).map_err(|e| refuse(e.to_string()))?;
     let Some(first) = statements.first() else {
         return Err(refuse(
             "has no SQL statement, only comments or blank lines: write the migration or delete \

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, FromRow, PgConnection};
 
-use crate::observe::{Observer, Progress, tell};
+use crate::runner::observe::{Observer, Progress, tell};
 
 /// How to watch the runner's session.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! The plan of a command, computed once from the files, the recorded history and the settings:
 //! which migrations run, in which order, each in one transaction or statement by statement,
 //! with the `lock_timeout` and `statement_timeout` in force for each piece, and what the runner
-//! records. The executor ([`crate::execute`]) runs a plan; `--dry-run` ([`crate::render`])
+//! records. The executor ([`crate::runner::execute`]) runs a plan; `--dry-run` ([`crate::runner::render`])
 //! prints the same plan. Neither decides anything the plan does not say.
 //!
 //! Planning also refuses a history that does not match the files: a changed applied file, a
@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migration, Migrator};
 
-use crate::checkpoint::Checkpoints;
-use crate::checksum::{self, Match};
-use crate::directive;
 use crate::error::MigrateError;
-use crate::files;
-use crate::history::History;
-use crate::lexer::Statement;
-use crate::options::{DownOptions, DownTarget, Settings, UpOptions};
+use crate::runner::history::History;
+use crate::runner::options::{DownOptions, DownTarget, Settings, UpOptions};
+use crate::tools::checkpoint::Checkpoints;
+use crate::tools::checksum::{self, Match};
+use crate::tools::directive;
+use crate::tools::files;
+use crate::tools::lexer::Statement;
 
 /// Whether a plan moves the schema forward or back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

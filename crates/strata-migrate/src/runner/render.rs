@@ -3,9 +3,9 @@
 //! changed and no lock is taken. Everything here comes from the plan; where the executor's
 //! bookkeeping binds values only known when it runs, they show as `<…>`.
 
-use crate::files;
-use crate::options::APPLICATION_NAME;
-use crate::plan::{Direction, How, Plan, Statements};
+use crate::runner::options::APPLICATION_NAME;
+use crate::runner::plan::{Direction, How, Plan, Statements};
+use crate::tools::files;
 
 /// The script of `plan`.
 pub(crate) fn script(plan: &Plan<'_>, lock_key: i64) -> String {
@@ -125,7 +125,7 @@ fn no_transaction(
         line(planned.statement.text.to_owned());
         let last = index + 1 == total;
         if up && !(last && planned.alone) {
-            line(format!("{};", crate::events::progress_sql(m.version, index + 1)));
+            line(format!("{};", crate::runner::events::progress_sql(m.version, index + 1)));
         }
     }
     if let Some(reset) = &statements.reset_after {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use squawk_syntax::ast::AstNode;
 
-use crate::lexer;
+use crate::tools::lexer;
 
 /// Where each statement starts, by our splitter.
 fn ours(sql: &str) -> Result<Vec<usize>, lexer::LexError> {

@@ -1,5 +1,7 @@
 //! A database of its own for one command (`verify`, `diff`), on the server the configuration
-//! names, dropped when the command ends: on success, on failure, and on Ctrl-C.
+//! names, dropped when the command ends: on success, on failure, and when the command's future
+//! is dropped half-way (a command line that stops it on Ctrl-C). The library listens to no
+//! signal: stopping is the caller's, cleaning up is this module's.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -7,14 +9,15 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use strata_config::{Config, DatabaseUrl};
 
 use crate::error::MigrateError;
-use crate::options::APPLICATION_NAME;
-use crate::session::runner_database;
+use crate::runner::options::APPLICATION_NAME;
+use crate::runner::session::runner_database;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// Runs `work` with the configuration of a new, empty database `strata_<purpose>_<pid>_<n>`
-/// on the configured server, then drops that database whatever happened (`with (force)`).
-/// Ctrl-C stops `work`, drops the database and returns [`MigrateError::Interrupted`].
+/// on the configured server, then drops that database whatever happened (`with (force)`): also
+/// when the returned future is dropped before it completes (a caller that stops the command on
+/// Ctrl-C), then from a thread of its own.
 ///
 /// # Errors
 ///
@@ -65,28 +68,69 @@ pub async fn with_scratch<T, E: From<MigrateError>>(
         .await
         .map_err(MigrateError::db("creating a scratch database (the role needs CREATEDB)"))?;
     tracing::info!(database = %name, "created a scratch database");
-    let work = async {
+    let mut guard = Scratch { options: options.clone(), name: name.clone(), dropped: false };
+    let result = async {
         if citus {
             as_citus(&options, &name).await?;
         }
         work(&scratch).await
-    };
-    let result = tokio::select! {
-        result = work => result,
-        _ = tokio::signal::ctrl_c() => Err(MigrateError::Interrupted.into()),
-    };
-    let dropped =
-        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
-            .execute(&mut admin)
-            .await;
+    }
+    .await;
+    let dropped = drop_database(&mut admin, &name).await;
+    guard.dropped = true;
     let _ = admin.close().await;
+    report_drop(&name, dropped);
+    result
+}
+
+/// A scratch database not yet dropped: dropping this guard (the future of [`with_scratch`]
+/// dropped half-way) drops the database from a thread of its own, which it waits for, since a
+/// destructor cannot wait on the caller's runtime.
+struct Scratch {
+    options: sqlx::postgres::PgConnectOptions,
+    name: String,
+    dropped: bool,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let (options, name) = (self.options.clone(), self.name.clone());
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let runtime = runtime.map_err(sqlx::Error::Io)?;
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect_with(&options).await?;
+                let dropped = drop_database(&mut admin, &name).await;
+                let _ = admin.close().await;
+                dropped
+            })
+        });
+        match cleanup.join() {
+            Ok(dropped) => report_drop(&self.name, dropped),
+            Err(_) => tracing::warn!(database = %self.name, "could not drop the scratch database"),
+        }
+    }
+}
+
+/// `drop database NAME with (force)`, on `admin`.
+async fn drop_database(admin: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists {name} with (force)")))
+        .execute(admin)
+        .await
+        .map(drop)
+}
+
+/// Logs whether the scratch database `name` was dropped.
+fn report_drop(name: &str, dropped: Result<(), sqlx::Error>) {
     match dropped {
-        Ok(_) => tracing::info!(database = %name, "dropped the scratch database"),
+        Ok(()) => tracing::info!(database = %name, "dropped the scratch database"),
         Err(error) => {
             tracing::warn!(database = %name, %error, "could not drop the scratch database")
         }
     }
-    result
 }
 
 /// Makes scratch database `name` a Citus database of one node, the coordinator itself, which

@@ -11,9 +11,9 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, PgConnection, Postgres};
 
-use crate::checksum;
 use crate::error::MigrateError;
-use crate::report::millis;
+use crate::runner::report::millis;
+use crate::tools::checksum;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

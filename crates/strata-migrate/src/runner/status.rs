@@ -1,17 +1,18 @@
-//! The state of every migration, from the files and `_sqlx_migrations`, read without a lock.
+//! The state of every migration, from the files and `_sqlx_migrations`, read without a lock:
+//! what [`Session::status`](crate::Session::status) returns.
 
 use serde::Serialize;
 use sqlx::PgConnection;
 use sqlx::migrate::Migrator;
 use time::OffsetDateTime;
 
-use crate::checkpoint::Checkpoints;
-use crate::checksum::{self, Match};
 use crate::error::MigrateError;
-use crate::files;
-use crate::history::{Applied, History};
-use crate::lock;
-use crate::report::millis;
+use crate::runner::history::{Applied, History};
+use crate::runner::lock;
+use crate::runner::report::millis;
+use crate::tools::checkpoint::Checkpoints;
+use crate::tools::checksum::{self, Match};
+use crate::tools::files;
 
 /// The state of one migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,12 +71,9 @@ pub struct MigrationStatus {
     pub note: Option<String>,
 }
 
-/// Every migration known to the files or the database, in version order.
-///
-/// # Errors
-///
-/// [`MigrateError::Database`] when the tracking table cannot be read.
-pub async fn status(
+/// Every migration known to the files or the database, in version order:
+/// [`Session::status`](crate::Session::status).
+pub(crate) async fn status(
     conn: &mut PgConnection,
     migrator: &Migrator,
 ) -> Result<Vec<MigrationStatus>, MigrateError> {

@@ -105,7 +105,7 @@ pub struct RepairReport {
 
 /// A duration in milliseconds, as reports and events give them.
 /// The migrations `outcomes` applied, as reported.
-pub(crate) fn applied(outcomes: &[crate::execute::Outcome<'_>]) -> Vec<AppliedNow> {
+pub(crate) fn applied(outcomes: &[crate::runner::execute::Outcome<'_>]) -> Vec<AppliedNow> {
     outcomes
         .iter()
         .map(|o| AppliedNow {
@@ -120,7 +120,7 @@ pub(crate) fn applied(outcomes: &[crate::execute::Outcome<'_>]) -> Vec<AppliedNo
 }
 
 /// The migrations `outcomes` reverted, as reported.
-pub(crate) fn reverted(outcomes: &[crate::execute::Outcome<'_>]) -> Vec<Reverted> {
+pub(crate) fn reverted(outcomes: &[crate::runner::execute::Outcome<'_>]) -> Vec<Reverted> {
     outcomes
         .iter()
         .map(|o| Reverted {

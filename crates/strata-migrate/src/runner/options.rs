@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use strata_config::MigrationsConfig;
 
-use crate::observe::Observer;
+use crate::runner::observe::Observer;
 
-/// The `application_name` of the runner's session, visible in `pg_stat_activity`.
-pub const APPLICATION_NAME: &str = "strata-migrate";
+/// The `application_name` of the runner's session, visible in `pg_stat_activity`
+/// ([`Session::APPLICATION_NAME`](crate::Session::APPLICATION_NAME)).
+pub(crate) const APPLICATION_NAME: &str = "strata-migrate";
 
 /// How many times a transaction whose `lock_timeout` expired is retried.
 pub(crate) const LOCK_RETRIES: u32 = 4;
@@ -122,5 +123,57 @@ impl DownOptions {
     /// Options to revert down to `target`.
     pub fn new(settings: Settings, target: DownTarget) -> Self {
         Self { settings, target, dry_run: false }
+    }
+}
+
+/// What `redo` does: which migrations it reverts and applies again.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedoOptions {
+    /// Lock, lock timeout and retries; `development` says where it may run.
+    pub settings: Settings,
+    /// How many of the newest applied migrations.
+    pub count: usize,
+}
+
+impl RedoOptions {
+    /// Options to redo the newest `count` applied migrations.
+    pub fn new(settings: Settings, count: usize) -> Self {
+        Self { settings, count }
+    }
+}
+
+/// What `baseline` marks applied without running it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BaselineOptions {
+    /// Lock, lock timeout and retries.
+    pub settings: Settings,
+    /// The last version the database already has.
+    pub target: i64,
+}
+
+impl BaselineOptions {
+    /// Options to mark every migration up to `target` applied.
+    pub fn new(settings: Settings, target: i64) -> Self {
+        Self { settings, target }
+    }
+}
+
+/// How `repair` settles a failed (partial) migration.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RepairOptions {
+    /// Lock, lock timeout and retries.
+    pub settings: Settings,
+    /// Record a failed migration as applied (finished by hand) instead of removing its record
+    /// (undone by hand, so the next `up` runs it again from the start).
+    pub mark_applied: bool,
+}
+
+impl RepairOptions {
+    /// Options to repair, removing failed migrations' records unless `mark_applied`.
+    pub fn new(settings: Settings, mark_applied: bool) -> Self {
+        Self { settings, mark_applied }
     }
 }

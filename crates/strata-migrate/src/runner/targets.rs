@@ -5,11 +5,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::StreamExt as _;
-use serde::Serialize;
 use strata_config::{Config, DatabaseUrl};
 
 use crate::error::MigrateError;
-use crate::session::Session;
+use crate::runner::session::Session;
 
 /// The URLs of a targets file: one per line; blank lines and lines starting with `#` are
 /// skipped.
@@ -48,7 +47,7 @@ pub fn parse_targets(text: &str) -> Result<Vec<DatabaseUrl>, MigrateError> {
 pub async fn query_targets(config: &Config, sql: &str) -> Result<Vec<DatabaseUrl>, MigrateError> {
     let mut session = Session::from_config(config).await?;
     let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_all(session.connection())
+        .fetch_all(session.raw_connection())
         .await
         .map_err(MigrateError::db("running the targets query"));
     session.close().await;
@@ -62,8 +61,7 @@ pub async fn query_targets(config: &Config, sql: &str) -> Result<Vec<DatabaseUrl
 }
 
 /// What happened on one target.
-#[derive(Debug, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum Outcome<T> {
     /// The command completed; its report.
     Done {
@@ -72,22 +70,19 @@ pub enum Outcome<T> {
     },
     /// The command failed there.
     Failed {
-        /// The error, without secrets.
-        error: String,
-        /// The exit code the error alone would give.
-        exit_code: u8,
+        /// The error (its message holds no secret).
+        error: MigrateError,
     },
     /// Not run: an earlier target failed and the caller asked to stop at the first failure.
     Skipped,
 }
 
 /// One target's report.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct TargetReport<T> {
     /// The target's URL, password hidden.
     pub target: String,
     /// What happened there.
-    #[serde(flatten)]
     pub outcome: Outcome<T>,
 }
 
@@ -98,17 +93,36 @@ impl<T> TargetReport<T> {
     }
 }
 
-/// Runs `work` on every target, at most `parallel` at once, each on a session of its own
-/// (connected as `config` says, with the target as `migrations.url`), and returns the reports
-/// in the targets' order. With `fail_fast`, targets not yet started when one fails are
-/// skipped.
+/// Which databases [`on_targets`] runs on, and how.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TargetOptions {
+    /// The databases, in the order of the reports.
+    pub targets: Vec<DatabaseUrl>,
+    /// How many at once (at least one).
+    pub parallel: usize,
+    /// Start no other target once one failed (those not started are skipped).
+    pub fail_fast: bool,
+}
+
+impl TargetOptions {
+    /// Every one of `targets`, four at once, all of them whatever fails.
+    pub fn new(targets: Vec<DatabaseUrl>) -> Self {
+        Self { targets, parallel: 4, fail_fast: false }
+    }
+}
+
+/// Runs `work` on every target of `options`, at most `options.parallel` at once, each on a
+/// session of its own (connected as `config` says, with the target as `migrations.url`), and
+/// returns the reports in the targets' order. With `options.fail_fast`, targets not yet
+/// started when one fails are skipped.
 pub async fn on_targets<T>(
     config: &Config,
-    targets: &[DatabaseUrl],
-    parallel: usize,
-    fail_fast: bool,
+    options: &TargetOptions,
     work: impl AsyncFn(&mut Session) -> Result<T, MigrateError>,
 ) -> Vec<TargetReport<T>> {
+    let TargetOptions { targets, parallel, fail_fast } = options;
+    let (parallel, fail_fast) = (*parallel, *fail_fast);
     let stop = AtomicBool::new(false);
     let (work, stop) = (&work, &stop);
     let runs = targets.iter().map(|url| async move {
@@ -133,7 +147,7 @@ pub async fn on_targets<T>(
                 if fail_fast {
                     stop.store(true, Ordering::Relaxed);
                 }
-                Outcome::Failed { error: error.to_string(), exit_code: error.exit_code() }
+                Outcome::Failed { error }
             }
         };
         TargetReport { target, outcome }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::error::MigrateError;
-use crate::observe::{Observer, Progress, tell};
+use crate::runner::observe::{Observer, Progress, tell};
 
 /// sqlx's lock key for a database: `0x3d32ad9e * crc32(name)` (see `generate_lock_id` in
 /// sqlx-postgres' `migrate.rs`).

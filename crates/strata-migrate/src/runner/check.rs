@@ -1,13 +1,15 @@
-//! `check`: a gate for CI and deploys, from the same view as `status`.
+//! `check`: a gate for CI and deploys, from the same view as `status`. (Named apart from
+//! strata-schema's lint findings: a [`Kind`] is what `check` can fail on, a [`Finding`] one
+//! of them about one migration.)
 
 use serde::Serialize;
 
-use crate::status::{MigrationStatus, State};
+use crate::runner::status::{MigrationStatus, State};
 
 /// Something `check` can fail on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Finding {
+pub enum Kind {
     /// A migration is not applied yet.
     Pending,
     /// An applied migration's file changed.
@@ -20,7 +22,7 @@ pub enum Finding {
     OutOfOrder,
 }
 
-impl Finding {
+impl Kind {
     /// Every kind, the default of `--fail-on`.
     pub const ALL: [Self; 5] =
         [Self::Pending, Self::Changed, Self::Missing, Self::Failed, Self::OutOfOrder];
@@ -48,16 +50,16 @@ impl Finding {
     }
 }
 
-impl std::fmt::Display for Finding {
+impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl std::str::FromStr for Finding {
+impl std::str::FromStr for Kind {
     type Err = String;
 
-    /// A name of [`Finding::as_str`].
+    /// A name of [`Kind::as_str`].
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Self::ALL.into_iter().find(|f| f.as_str() == name).ok_or_else(|| {
             let names: Vec<&str> = Self::ALL.iter().map(|f| f.as_str()).collect();
@@ -68,9 +70,10 @@ impl std::str::FromStr for Finding {
 
 /// One finding about one migration.
 #[derive(Debug, Clone, Serialize)]
-pub struct Found {
+pub struct Finding {
     /// What was found.
-    pub finding: Finding,
+    #[serde(rename = "finding")]
+    pub kind: Kind,
     /// The migration's version.
     pub version: i64,
     /// Its description.
@@ -81,25 +84,25 @@ pub struct Found {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
     /// Every finding, in version order, whether it fails the check or not.
-    pub found: Vec<Found>,
+    pub found: Vec<Finding>,
     /// The kinds the check was told to fail on.
-    pub fail_on: Vec<Finding>,
+    pub fail_on: Vec<Kind>,
     /// Whether any finding is one of those.
     pub failed: bool,
 }
 
-/// Judges `lines` (from [`crate::status`]) against `fail_on`.
-pub fn check(lines: &[MigrationStatus], fail_on: &[Finding]) -> CheckReport {
-    let found: Vec<Found> = lines
+/// Judges `lines` (from [`crate::runner::status`]) against `fail_on`.
+pub fn check(lines: &[MigrationStatus], fail_on: &[Kind]) -> CheckReport {
+    let found: Vec<Finding> = lines
         .iter()
         .filter_map(|l| {
-            Finding::of(l).map(|finding| Found {
-                finding,
+            Kind::of(l).map(|kind| Finding {
+                kind,
                 version: l.version,
                 description: l.description.clone(),
             })
         })
         .collect();
-    let failed = found.iter().any(|f| fail_on.contains(&f.finding));
+    let failed = found.iter().any(|f| fail_on.contains(&f.kind));
     CheckReport { found, fail_on: fail_on.to_vec(), failed }
 }

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use crate::error::MigrateError;
-use crate::options::Settings;
-use crate::sqlstate;
+use crate::runner::options::Settings;
+use crate::runner::sqlstate;
 
 /// How a try of the migration's own SQL failed.
 #[derive(Debug)]

@@ -6,12 +6,12 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgConnection};
 
-use crate::checksum::{self, Match};
 use crate::error::MigrateError;
-use crate::events::{self, Book, Event, Kind};
-use crate::files;
-use crate::history::History;
-use crate::report::{BaselineReport, RepairAction, RepairReport, millis};
+use crate::runner::events::{self, Book, Event, Kind};
+use crate::runner::history::History;
+use crate::runner::report::{BaselineReport, RepairAction, RepairReport, millis};
+use crate::tools::checksum::{self, Match};
+use crate::tools::files;
 
 /// Refuses a `baseline --to` that names no migration, before the lock is taken.
 pub(crate) fn check_baseline_target(migrator: &Migrator, target: i64) -> Result<(), MigrateError> {

@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use sqlx::migrate::{Migration, Migrator};
 
 use crate::error::MigrateError;
-use crate::files;
-use crate::history::{Applied, History};
+use crate::runner::history::{Applied, History};
+use crate::tools::files;
 
 /// The directive that lists a replaced file.
 const REPLACES: &str = "replaces:";

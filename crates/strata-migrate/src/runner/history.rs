@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, FromRow, PgConnection, Row};
 use time::OffsetDateTime;
 
 use crate::error::MigrateError;
-use crate::sqlstate;
+use crate::runner::sqlstate;
 
 /// sqlx's tracking table, created exactly as sqlx creates it, and our side tables, for what
 /// sqlx's table cannot hold: `_strata_migration_events` (who ran what, from where, how long it
