@@ -1,4 +1,4 @@
-//! The exit codes of the `strata-migrate` command, documented in its `--help` and the README,
+//! The exit codes of the `strata-migrate` command, documented in its `--help` and `docs/migrations.md`,
 //! and [`code`], the one place that maps a library error to one.
 
 use strata_migrate::MigrateError;

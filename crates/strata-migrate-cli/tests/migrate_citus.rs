@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
 use strata_migrate_cli::exit;
-use strata_test_support::CitusCluster;
+use strata_test_support::{CitusCluster, TestResult};
 use support::{hold_migration_lock, migrate_src, temp_dir, text};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A user, an organization and its project OPS, as the superuser.
 const SEED: &str = "
@@ -44,7 +42,7 @@ fn project_copy() -> std::io::Result<PathBuf> {
 /// A Citus cluster, database `strata` on it migrated from a copy of this project's migrations:
 /// the cluster, the URL, a superuser's pool and the copy's directory.
 async fn migrated_copy()
--> Result<(CitusCluster, String, PgPool, PathBuf), Box<dyn std::error::Error>> {
+-> Result<(CitusCluster, String, PgPool, PathBuf), strata_test_support::BoxError> {
     let cluster = CitusCluster::start()?;
     let url = cluster.create_database("strata")?;
     let pool = PgPool::connect(&url).await?;

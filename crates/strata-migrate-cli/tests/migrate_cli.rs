@@ -7,12 +7,11 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrate;
 use strata_db::MIGRATOR;
 use strata_migrate_cli::exit;
+use strata_test_support::TestResult;
 use support::{
     applied_versions, command, embedded_versions, migrate, spawn_migrate, temp_dir, text, url_for,
     url_of, write_migrations,
 };
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const SENTINEL: &str = "strata-test-secret-pw";
 

@@ -7,11 +7,10 @@ mod support;
 use sqlx::PgPool;
 use strata_db::MIGRATOR;
 use strata_migrate_cli::exit;
+use strata_test_support::TestResult;
 use support::{
     applied_versions, has_table, migrate_src, schema_dump, text, url_of, write_migrations,
 };
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const REVERSIBLE: &[(&str, &str)] = &[
     (

@@ -9,15 +9,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
-use support::{eventually, migrate_src, spawn_migrate, text, url_for, url_of, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use strata_test_support::TestResult;
+use support::{
+    eventually, migrate_src, runner_session, spawn_migrate, text, url_for, url_of, write_migrations,
+};
 
 const RUNNERS: usize = 8;
 const ROUNDS: usize = 10;
 
 /// Waits for a child without blocking the test's runtime.
-async fn wait(child: std::process::Child) -> Result<Output, Box<dyn std::error::Error>> {
+async fn wait(child: std::process::Child) -> Result<Output, strata_test_support::BoxError> {
     Ok(tokio::task::spawn_blocking(move || child.wait_with_output()).await??)
 }
 
@@ -180,9 +181,7 @@ async fn a_killed_runner_leaves_a_consistent_database_and_the_next_run_completes
         ),
     ]);
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
-    let sleeping = "select exists (select 1 from pg_stat_activity
-        where datname = current_database() and application_name = 'strata-migrate'
-          and state = 'active' and query like '%pg_sleep%')";
+    let sleeping = &runner_session("state = 'active' and query like '%pg_sleep%'");
     let gone = "select not exists (select 1 from pg_stat_activity
                               where datname = current_database() and application_name = 'strata-migrate')
         and not exists (select 1 from pg_locks where locktype = 'advisory'
@@ -331,13 +330,9 @@ async fn sqlx_migrator_waits_for_our_lock(pool: PgPool) -> TestResult {
         write_migrations(&[("1_slow.up.sql", "create table s (id int);\nselect pg_sleep(2);\n")]);
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
     let child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], &[]);
-    let running = eventually(
-        &pool,
-        "select exists (select 1 from pg_stat_activity where datname = current_database()
-                         and application_name = 'strata-migrate' and query like '%pg_sleep%')",
-        Duration::from_secs(20),
-    )
-    .await;
+    let running =
+        eventually(&pool, &runner_session("query like '%pg_sleep%'"), Duration::from_secs(20))
+            .await;
     let start = Instant::now();
     let mut conn = pool.acquire().await;
     let locked = match &mut conn {

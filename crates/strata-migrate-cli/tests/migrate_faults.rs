@@ -11,10 +11,8 @@ use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
-use strata_test_support::{FaultProxy, PrivateCluster};
+use strata_test_support::{FaultProxy, PrivateCluster, TestResult};
 use support::{Running, applied_versions, has_table, spawn_migrate, text, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 const ENV: &[(&str, &str)] = &[("RUST_LOG", "strata_migrate=info")];
 

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
 use strata_migrate_cli::exit;
+use strata_test_support::TestResult;
 use support::{migrate_src, temp_dir, text, url_of, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// The files of `dir` whose names contain `part`, with their text.
 fn files_with(dir: &Path, part: &str) -> Vec<(String, String)> {
@@ -152,7 +151,7 @@ async fn a_generated_migration_is_safe_proven_and_applies_on_a_table_with_rows(
 /// A history of tables `t (id, title)` and `a (id, x)`, applied, with a row in each.
 async fn two_tables_with_rows(
     pool: &PgPool,
-) -> Result<(String, PathBuf), Box<dyn std::error::Error>> {
+) -> Result<(String, PathBuf), strata_test_support::BoxError> {
     let url = url_of(pool).await;
     let dir = write_migrations(&[(
         "1_base.sql",

@@ -6,9 +6,8 @@ mod support;
 use std::time::Instant;
 
 use sqlx::PgPool;
+use strata_test_support::TestResult;
 use support::{migrate_src, temp_dir, text, url_of};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// `(case, file name, content, what the error must say)`.
 const CASES: &[(&str, &str, &[u8], &str)] = &[

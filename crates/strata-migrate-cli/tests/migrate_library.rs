@@ -8,9 +8,8 @@ use sqlx::migrate::Migrator;
 use strata_config::Loader;
 use strata_db::MIGRATOR;
 use strata_migrate::{MigrateError, Session, UpOptions};
+use strata_test_support::TestResult;
 use support::{url_of, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn config_for(url: &str) -> Result<strata_config::Config, strata_config::ConfigError> {
     Loader::new(std::env::temp_dir(), [("DATABASE_URL", url)]).load()

@@ -6,9 +6,8 @@ mod support;
 
 use sqlx::PgPool;
 use strata_migrate_cli::exit;
+use strata_test_support::TestResult;
 use support::{migrate, migrate_src, text, url_of, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const BASE: (&str, &str) = (
     "1_base.sql",
@@ -20,7 +19,7 @@ fn findings(
     sql: &str,
     extra: &[&str],
     url: Option<&str>,
-) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+) -> Result<Vec<(String, String)>, strata_test_support::BoxError> {
     let dir = write_migrations(&[BASE, ("2_case.sql", sql)]);
     let source = dir.to_string_lossy().into_owned();
     let mut args = vec!["--source", source.as_str(), "--format", "json", "lint", "--all"];

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 
 use sqlx::{PgPool, Postgres, Transaction};
 use strata_migrate_cli::exit;
+use strata_test_support::TestResult;
 use strata_test_support::runner::retried_on_a_lock;
-use support::{Running, eventually, spawn_migrate, text, url_of, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use support::{Running, eventually, runner_session, spawn_migrate, text, url_of, write_migrations};
 
 const ENV: &[(&str, &str)] =
     &[("STRATA_MIGRATIONS__LOCK_TIMEOUT", "200ms"), ("RUST_LOG", "strata_migrate=info")];
@@ -158,14 +157,12 @@ async fn a_concurrent_build_waits_for_old_transactions_instead_of_timing_out(
         .await?;
     let child = spawn_migrate(&["--database-url", &url, "--source", &source, "up"], ENV);
     // The build waits for the old transaction (a lock on its virtual transaction id) ...
-    let waiting = "select exists (select from pg_stat_activity \
-                   where application_name = 'strata-migrate' and wait_event = 'virtualxid' \
-                     and datname = current_database())";
-    let waited = eventually(&pool, waiting, Duration::from_secs(30)).await;
+    let waiting = runner_session("wait_event = 'virtualxid'");
+    let waited = eventually(&pool, &waiting, Duration::from_secs(30)).await;
     // ... well past lock_timeout (200 ms), as PostgreSQL shows it, and is not cancelled.
     let still = if matches!(waited, Ok(true)) {
         tokio::time::sleep(Duration::from_millis(600)).await;
-        sqlx::query_scalar::<_, bool>(waiting).fetch_one(&pool).await
+        sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(waiting)).fetch_one(&pool).await
     } else {
         Ok(false)
     };

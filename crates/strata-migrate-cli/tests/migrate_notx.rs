@@ -5,9 +5,8 @@ mod support;
 
 use sqlx::PgPool;
 use strata_migrate_cli::exit;
+use strata_test_support::TestResult;
 use support::{migrate_src, text, url_of, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const TABLE: (&str, &str) = (
     "1_items.up.sql",

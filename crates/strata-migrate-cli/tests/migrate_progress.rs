@@ -6,9 +6,8 @@ mod support;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use support::{eventually, migrate_src, text, url_of, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use strata_test_support::TestResult;
+use support::{eventually, migrate_src, runner_session, text, url_of, write_migrations};
 
 const WATCH: [(&str, &str); 2] =
     [("STRATA_MIGRATIONS__PROGRESS_AFTER", "300ms"), ("STRATA_MIGRATIONS__LOCK_TIMEOUT", "20s")];
@@ -17,11 +16,7 @@ const WATCH: [(&str, &str); 2] =
 /// `wait_event = 'virtualxid'`) for three times `progress_after`, as the server reports it:
 /// long enough to have been reported.
 fn waited_long(wait: &str) -> String {
-    format!(
-        "select exists (select from pg_stat_activity
-                         where application_name = 'strata-migrate' and datname = current_database()
-                           and {wait} and clock_timestamp() - query_start > interval '900 ms')"
-    )
+    runner_session(&format!("{wait} and clock_timestamp() - query_start > interval '900 ms'"))
 }
 
 /// Waits (up to 30 s) until the runner has waited long on `wait`, then runs `release`.

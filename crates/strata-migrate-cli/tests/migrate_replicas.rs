@@ -5,10 +5,8 @@
 mod support;
 
 use strata_migrate_cli::exit;
-use strata_test_support::PrivateCluster;
+use strata_test_support::{PrivateCluster, TestResult};
 use support::{migrate, text, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[test]
 fn up_waits_for_the_replica_to_replay_and_is_refused_on_it() -> TestResult {

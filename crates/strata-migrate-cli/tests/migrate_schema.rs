@@ -4,9 +4,8 @@ mod support;
 
 use sqlx::PgPool;
 use strata_migrate_cli::exit;
+use strata_test_support::TestResult;
 use support::{migrate_src, temp_dir, text, url_of, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A small schema with each kind of object a down file can forget.
 const BASE: &[(&str, &str)] = &[
@@ -208,7 +207,7 @@ fn two_branches_that_each_add_a_migration_conflict_on_the_sum_file() -> TestResu
     let migrations = repo.join("migrations");
     std::fs::create_dir_all(&migrations)?;
     std::fs::write(migrations.join("1_a.sql"), "create table a (id int);\n")?;
-    let sum = |dir: &std::path::Path| -> Result<(), Box<dyn std::error::Error>> {
+    let sum = |dir: &std::path::Path| -> Result<(), strata_test_support::BoxError> {
         let source = dir.to_string_lossy().into_owned();
         let out = support::migrate(&["--source", &source, "sum"], &[]);
         std::fs::write(dir.join("strata.sum"), &out.stdout)?;

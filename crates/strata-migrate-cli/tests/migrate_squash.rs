@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use sqlx::{Connection, PgConnection, PgPool};
 use strata_migrate_cli::exit;
+use strata_test_support::TestResult;
 use support::{
-    Running, eventually, migrate_src, schema_dump, temp_dir, text, url_for, url_of,
+    Running, eventually, migrate_src, runner_session, schema_dump, temp_dir, text, url_for, url_of,
     write_migrations,
 };
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A copy of this project's `migrations/` (and its sum file).
 fn project_history() -> PathBuf {
@@ -322,9 +321,8 @@ async fn a_squash_waits_for_another_runner_and_gives_up_after_lock_wait(
         &["--database-url", &url, "--source", &source, "squash", "--through", "2"],
         &[],
     );
-    let waiting = "select exists (select from pg_stat_activity \
-                   where application_name = 'strata-migrate' and datname = current_database())";
-    assert!(eventually(&pool, waiting, Duration::from_secs(20)).await?, "never connected");
+    let waiting = runner_session("true");
+    assert!(eventually(&pool, &waiting, Duration::from_secs(20)).await?, "never connected");
     assert_eq!(up_versions(&dir), [1, 2], "nothing written while the lock is held");
     sqlx::query("select pg_advisory_unlock($1)").bind(key).execute(&mut *holder).await?;
     let out = child.output().await?;

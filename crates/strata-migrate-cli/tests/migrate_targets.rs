@@ -4,10 +4,8 @@
 mod support;
 
 use strata_migrate_cli::exit;
-use strata_test_support::PrivateCluster;
+use strata_test_support::{PrivateCluster, TestResult};
 use support::{migrate, temp_dir, text, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const SHARDS: usize = 20;
 

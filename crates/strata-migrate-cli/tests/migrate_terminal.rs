@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use strata_migrate_cli::exit;
-use strata_test_support::PrivateCluster;
-use support::{Running, eventually, migrate, migrate_src, text, url_of, write_migrations};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use strata_test_support::{PrivateCluster, TestResult};
+use support::{
+    Running, eventually, migrate, migrate_src, runner_session, text, url_of, write_migrations,
+};
 
 /// The runner's statement `pg_sleep` is running on the test's database (the tests of this file
 /// run side by side, each on a database of its own).
-const SLEEPING: &str = "select exists (select from pg_stat_activity \
-     where application_name = 'strata-migrate' and state = 'active' and query like '%pg_sleep%' \
-       and datname = current_database())";
+fn sleeping() -> String {
+    runner_session("state = 'active' and query like '%pg_sleep%'")
+}
 
 async fn exists(pool: &PgPool, table: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select to_regclass($1) is not null").bind(table).fetch_one(pool).await
@@ -34,7 +34,7 @@ async fn ctrl_c_cancels_a_transactional_migration_and_says_what_it_left(
     )]);
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
     let child = Running::spawn(&["--database-url", &url, "--source", &source, "up"], &[]);
-    assert!(eventually(&pool, SLEEPING, Duration::from_secs(20)).await?, "never ran");
+    assert!(eventually(&pool, &sleeping(), Duration::from_secs(20)).await?, "never ran");
     child.signal("INT")?;
     let out = child.output().await?;
     let all = text(&out);
@@ -51,7 +51,9 @@ async fn ctrl_c_cancels_a_transactional_migration_and_says_what_it_left(
     }
     // Nothing of it is applied, and nothing of it runs.
     assert!(!exists(&pool, "slow").await?);
-    assert!(!sqlx::query_scalar::<_, bool>(SLEEPING).fetch_one(&pool).await?);
+    assert!(
+        !sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(sleeping())).fetch_one(&pool).await?
+    );
     let out = migrate_src(&url, &dir, &["status"], &[]);
     assert!(text(&out).contains("pending"), "{}", text(&out));
     Ok(())
@@ -65,7 +67,7 @@ async fn sigterm_in_a_no_transaction_file_names_where_a_rerun_resumes(pool: PgPo
     )]);
     let (url, source) = (url_of(&pool).await, dir.to_string_lossy().into_owned());
     let child = Running::spawn(&["--database-url", &url, "--source", &source, "up"], &[]);
-    assert!(eventually(&pool, SLEEPING, Duration::from_secs(20)).await?, "never ran");
+    assert!(eventually(&pool, &sleeping(), Duration::from_secs(20)).await?, "never ran");
     child.signal("TERM")?;
     let out = child.output().await?;
     let all = text(&out);
@@ -77,7 +79,7 @@ async fn sigterm_in_a_no_transaction_file_names_where_a_rerun_resumes(pool: PgPo
     // The rerun does resume there (its sleep shortened by a file edit is not allowed, so the
     // statement is cancelled again: it is the one running).
     let child = Running::spawn(&["--database-url", &url, "--source", &source, "up"], &[]);
-    assert!(eventually(&pool, SLEEPING, Duration::from_secs(20)).await?, "never resumed");
+    assert!(eventually(&pool, &sleeping(), Duration::from_secs(20)).await?, "never resumed");
     child.signal("INT")?;
     assert_eq!(child.output().await?.status.code(), Some(130));
     Ok(())
@@ -90,9 +92,8 @@ async fn ctrl_c_while_waiting_for_the_lock_applies_nothing(pool: PgPool) -> Test
     // Another runner holds the lock: a session of the test's own, with sqlx's key.
     let (holder, _) = support::hold_migration_lock(&pool, &url).await?;
     let child = Running::spawn(&["--database-url", &url, "--source", &source, "up"], &[]);
-    let waiting = "select exists (select from pg_stat_activity \
-                   where application_name = 'strata-migrate' and datname = current_database())";
-    assert!(eventually(&pool, waiting, Duration::from_secs(20)).await?, "never connected");
+    let waiting = runner_session("true");
+    assert!(eventually(&pool, &waiting, Duration::from_secs(20)).await?, "never connected");
     child.signal("INT")?;
     let out = child.output().await?;
     let all = text(&out);
@@ -218,7 +219,7 @@ impl Tmux {
     /// Runs `command` (a shell line) in a new detached session, 200 columns wide. Two tests
     /// starting the first session at once race to start tmux's server, and one may fail:
     /// tried again, a few times.
-    fn start(command: &str) -> Result<Self, Box<dyn std::error::Error>> {
+    fn start(command: &str) -> Result<Self, strata_test_support::BoxError> {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("strata-{}-{n}", std::process::id());
@@ -326,7 +327,7 @@ async fn at_a_terminal_without_the_display_and_colour_the_log_lines_stay(
     drop(tmux);
 
     // Colour at a terminal: status states are coloured, unless NO_COLOR or --color=never.
-    let coloured = |args: &str, env: &str| -> Result<bool, Box<dyn std::error::Error>> {
+    let coloured = |args: &str, env: &str| -> Result<bool, strata_test_support::BoxError> {
         let tmux = Tmux::start(&at_terminal(&url, &dir, args, env))?;
         let start = std::time::Instant::now();
         while !tmux.screen(false).contains("exit=") && start.elapsed() < Duration::from_secs(30) {

@@ -8,9 +8,8 @@ use strata_db::organizations::{self, NewOrganization};
 use strata_db::projects::{self, NewProject};
 use strata_db::users::{self, NewUser};
 use strata_db::{Pool, PoolSettings, TenantTx};
+use strata_test_support::TestResult;
 use support::{applied_versions, embedded_versions, migrate, text, url_of};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[sqlx::test(migrations = false)]
 async fn up_then_status_then_the_data_layer_works(pool: PgPool) -> TestResult {

@@ -22,6 +22,18 @@ pub async fn eventually(
     .await
 }
 
+/// The query, for [`eventually`], whether a session of the `strata-migrate` runner on the
+/// test's database matches `condition` (SQL over `pg_stat_activity`'s columns; `true` for
+/// any): how the tests of a runner in another process learn that it connected, runs a
+/// statement or waits on a lock.
+pub fn runner_session(condition: &str) -> String {
+    format!(
+        "select exists (select from pg_stat_activity
+                         where datname = current_database() and application_name = 'strata-migrate'
+                           and ({condition}))"
+    )
+}
+
 /// Asks `condition` every 20 ms until it is true or `limit` passes; whether it came true. The
 /// one poll of the tests: [`eventually`] asks the server with it, others a count or a reply.
 ///

@@ -8,7 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use sqlx::PgPool;
 
 pub use strata_test_support::runner::{
-    eventually, schema_dump, server_url, temp_dir, text, url_for, url_of, write_migrations,
+    eventually, runner_session, schema_dump, server_url, temp_dir, text, url_for, url_of,
+    write_migrations,
 };
 
 /// The `strata-migrate` command, set up as [`migrate`] runs it, for callers that need their
@@ -61,7 +62,7 @@ pub fn embedded_versions() -> Vec<i64> {
 pub async fn hold_migration_lock(
     pool: &PgPool,
     url: &str,
-) -> Result<(sqlx::pool::PoolConnection<sqlx::Postgres>, i64), Box<dyn std::error::Error>> {
+) -> Result<(sqlx::pool::PoolConnection<sqlx::Postgres>, i64), strata_test_support::BoxError> {
     let mut holder = pool.acquire().await?;
     let mut config = strata_config::DatabaseConfig::default();
     config.url = Some(strata_config::DatabaseUrl::new(url));
