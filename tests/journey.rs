@@ -5,13 +5,14 @@
 //! and the schema compared with the committed snapshot.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use strata_db::{
     OrganizationId, Pool, PoolSettings, TaskId, TenantTx, UserId, audit, outbox, tasks,
 };
 use strata_e2e::{BoxError, FreshDatabase, http, run_binary};
+use strata_test_support::runner::until;
 use strata_test_support::{APP_ROLE, RELAY_ROLE, login_role_options, login_role_url};
 
 /// A free port on 127.0.0.1 for the service.
@@ -74,15 +75,12 @@ async fn a_fresh_database_migrated_served_and_read_back() -> Result<(), BoxError
     .stderr(Stdio::null())
     .spawn()?;
     let served = Served(child);
-    let started = Instant::now();
-    loop {
-        match http(&address, "GET", "/readyz", None, None) {
-            Ok(reply) if reply.status == 200 => break,
-            _ if started.elapsed() > Duration::from_secs(30) => {
-                return Err("the service never became ready".into());
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
+    let ready = until(Duration::from_secs(30), || async {
+        let reply = http(&address, "GET", "/readyz", None, None);
+        Ok::<_, BoxError>(reply.is_ok_and(|reply| reply.status == 200))
+    });
+    if !ready.await? {
+        return Err("the service never became ready".into());
     }
 
     // Over HTTP, as a client would.

@@ -58,7 +58,7 @@ struct Rig {
 }
 
 impl Rig {
-    async fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    async fn start() -> Result<Self, strata_test_support::BoxError> {
         let cluster = PrivateCluster::start()?;
         // The runner refuses the maintenance database: a database of the application's own.
         cluster.psql("postgres", "create database app")?;
@@ -102,7 +102,7 @@ impl Rig {
 }
 
 /// A scenario's fault, run while the workload runs: returns when the fault has ended.
-type Fault = Box<dyn FnOnce(&Rig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send>;
+type Fault = Box<dyn FnOnce(&Rig) -> Result<(), strata_test_support::BoxError> + Send>;
 
 /// Runs the workload for `before`, then `fault`, then `after`, stops it, and checks and
 /// reports everything.
@@ -230,6 +230,8 @@ async fn scenario(name: &str, fault: Fault) -> TestResult {
     // on two busy cores; throughput is back within 2 s of the fault's end, and no failure
     // comes later.
     let bound = ACQUIRE_TIMEOUT + RESPONSE_TIMEOUT + Duration::from_millis(500);
+    // Hanging is behaviour, checked here with room for a loaded machine: three times the bound.
+    assert!(told.longest_attempt <= bound * 3, "an attempt hung:\n{report}");
     budget::within(
         told.longest_attempt <= bound,
         format!("an attempt outlived its timeouts:\n{report}"),
@@ -388,7 +390,12 @@ async fn latency_past_the_response_timeout_fails_the_call_in_time() -> TestResul
     };
     let error = attempt.await.err().ok_or("answered")?;
     let waited = started.elapsed();
-    assert!(waited < Duration::from_millis(900), "waited {waited:?}");
+    // Ended by the response timeout (400 ms), not by a slow answer (2 s at the least).
+    assert!(waited < Duration::from_secs(2), "answered instead of timing out: {waited:?}");
+    budget::within(
+        waited < Duration::from_millis(900),
+        format!("a timed-out call took {waited:?}"),
+    );
     assert_eq!(error.retry(), Retry::Safe, "{error:?}");
     assert!(format!("{error}").contains("database.response_timeout"), "{error}");
 

@@ -36,7 +36,7 @@ const WORKERS: usize = 8;
 const ROUNDS: usize = 40;
 
 /// PgBouncer in transaction mode in front of the test's server, with 2 server connections.
-fn bouncer(admin: &PgPool) -> Result<PgBouncer, Box<dyn std::error::Error + Send + Sync>> {
+fn bouncer(admin: &PgPool) -> Result<PgBouncer, strata_test_support::BoxError> {
     Ok(PgBouncer::start(admin.connect_options().get_port(), PoolMode::Transaction, 2)?)
 }
 
@@ -221,7 +221,7 @@ async fn named_statements_through_a_pooler_that_keeps_them(admin: PgPool) -> Tes
 /// `config`'s pool; `(ok, wrong, errors)`.
 async fn workload(
     config: &DatabaseConfig,
-) -> Result<(u64, u64, u64), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(u64, u64, u64), strata_test_support::BoxError> {
     let mut config = config.clone();
     config.max_connections = WORKERS as u32;
     config.acquire_timeout = Duration::from_secs(5);
@@ -301,7 +301,7 @@ async fn config_through(
     admin: &PgPool,
     bouncer: &PgBouncer,
     pooler: Pooler,
-) -> Result<DatabaseConfig, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<DatabaseConfig, strata_test_support::BoxError> {
     login_role_options(admin, APP_ROLE).await?;
     let mut config = DatabaseConfig::default();
     config.url = Some(DatabaseUrl::new(bouncer.url(APP_ROLE, &database(admin).await?)));
@@ -322,9 +322,7 @@ async fn show(conn: &mut PooledConnection, name: &str) -> Result<String, sqlx::E
 }
 
 /// A pool of `config` that must fail at once, and its error.
-async fn refused(
-    config: &DatabaseConfig,
-) -> Result<Error, Box<dyn std::error::Error + Send + Sync>> {
+async fn refused(config: &DatabaseConfig) -> Result<Error, strata_test_support::BoxError> {
     let pool = Pool::from_config(config)?;
     let started = Instant::now();
     let error = pool.acquire().await.err().ok_or("a connection without its settings")?;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use strata_db::{Error, Pool, PoolSettings};
+use strata_test_support::runner::until;
 use strata_test_support::{APP_ROLE, PrivateCluster, TestResult, login_role_options};
 
 /// Connect options for the test's database, tagged so `pg_stat_activity` can count the pool's
@@ -25,20 +26,18 @@ async fn server_side_connections(admin: &PgPool, tag: &str) -> Result<i64, sqlx:
     .await
 }
 
-/// Polls `check` every 20 ms for up to 10 s; the test asserts the outcome, not the time.
+/// Asks `check` (a fact about the pool or the server) until it holds, for up to 10 s, with
+/// the tests' one poll; the test asserts the outcome, not the time.
 async fn eventually<F, Fut>(mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
+    let polled = until(Duration::from_secs(10), || {
+        let checked = check();
+        async move { Ok::<_, std::convert::Infallible>(checked.await) }
+    });
+    matches!(polled.await, Ok(true))
 }
 
 async fn backend_pid(pool: &Pool) -> Result<i32, Error> {
@@ -288,21 +287,26 @@ async fn callers_get_connections_in_turn(admin: PgPool) -> TestResult {
     let pool = Pool::new(tagged(&admin, "pool-fair"), settings)?;
     drop(pool.acquire().await?);
     let all_turns = Arc::new(AtomicU32::new(0));
-    // All four in the race before the first turn: one that starts alone is not unfairness.
-    let start = Arc::new(tokio::sync::Barrier::new(4));
+    // Turns count once all four have had one: on a loaded machine the first caller can run
+    // alone for a while before the others are scheduled at all, which is not the queue's doing.
+    let in_line = Arc::new(AtomicU32::new(0));
     let callers: Vec<_> = (0..4)
         .map(|_| {
-            let (pool, all_turns, start) = (pool.clone(), all_turns.clone(), start.clone());
+            let (pool, all_turns, in_line) = (pool.clone(), all_turns.clone(), in_line.clone());
             tokio::spawn(async move {
-                start.wait().await;
-                let mut turns = 0u32;
+                let (mut turns, mut first) = (0u32, true);
                 loop {
                     let mut conn = pool.acquire().await?;
-                    if all_turns.fetch_add(1, Ordering::Relaxed) >= 200 {
-                        return Ok::<_, Error>(turns);
+                    if std::mem::take(&mut first) {
+                        in_line.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if in_line.load(Ordering::Relaxed) == 4 {
+                        if all_turns.fetch_add(1, Ordering::Relaxed) >= 200 {
+                            return Ok::<_, Error>(turns);
+                        }
+                        turns += 1;
                     }
                     sqlx::query("select 1").execute(&mut conn).await?;
-                    turns += 1;
                 }
             })
         })
@@ -347,16 +351,9 @@ async fn a_transaction_cancelled_mid_work_releases_its_locks_at_once(admin: PgPo
     assert!(tokio::time::timeout(Duration::from_millis(200), work).await.is_err());
     // The pool is idle: nothing will use that connection again soon. Its lock must go now,
     // not when it is next checked out.
-    let started = Instant::now();
-    loop {
-        let free =
-            sqlx::query("select 1 from held where id = 1 for update nowait").execute(&admin).await;
-        if free.is_ok() {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "the row stayed locked: {free:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let free = "select 1 from held where id = 1 for update nowait";
+    let freed = eventually(|| async { sqlx::query(free).execute(&admin).await.is_ok() }).await;
+    assert!(freed, "the row stayed locked");
     assert_eq!(pool.metrics().replaced, 0, "settled and kept, not closed: {:?}", pool.metrics());
     Ok(())
 }

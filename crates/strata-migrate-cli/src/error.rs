@@ -33,7 +33,7 @@ pub(crate) enum CliError {
     Interrupted(Box<Interrupted>),
     /// Ctrl-C stopped a command on a scratch database (`verify`, `diff`, `generate`,
     /// `squash`); dropping its work dropped the database.
-    #[error("interrupted (Ctrl-C); the scratch database was dropped")]
+    #[error("interrupted (Ctrl-C); any scratch database it had made was dropped")]
     ScratchInterrupted,
 }
 

@@ -24,7 +24,7 @@ struct Rig {
 }
 
 impl Rig {
-    async fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    async fn start() -> Result<Self, strata_test_support::BoxError> {
         let cluster = PrivateCluster::start()?;
         let proxy = FaultProxy::start(cluster.port())?;
         // A database of the application's own: the runner refuses the maintenance database.

@@ -3,13 +3,15 @@
 
 mod support;
 
-use sqlx::PgPool;
+use std::time::Duration;
+
 use sqlx::migrate::Migrator;
-use strata_config::Loader;
+use sqlx::{AssertSqlSafe, PgPool};
+use strata_config::{Config, Loader};
 use strata_db::MIGRATOR;
 use strata_migrate::{MigrateError, Session, UpOptions};
 use strata_test_support::TestResult;
-use support::{url_of, write_migrations};
+use support::{eventually, url_of, write_migrations};
 
 fn config_for(url: &str) -> Result<strata_config::Config, strata_config::ConfigError> {
     Loader::new(std::env::temp_dir(), [("DATABASE_URL", url)]).load()
@@ -104,5 +106,30 @@ fn behind_a_transaction_mode_pooler_the_runner_needs_its_own_url() -> TestResult
     assert!(matches!(err, MigrateError::NeedsSession), "{err}");
     assert!(err.to_string().contains("set migrations.url"), "{err}");
     assert_eq!(strata_migrate_cli::exit::code(&err), strata_migrate_cli::exit::CONNECT);
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_scratch_database_goes_with_its_work_when_the_work_is_dropped(
+    pool: PgPool,
+) -> TestResult {
+    let config = config_for(&url_of(&pool).await)?;
+    // Work that never ends, stopped once its scratch database exists, as the command line
+    // stops `verify` on Ctrl-C: by dropping its future.
+    let work = strata_migrate::scratch::with_scratch(&config, "dropped", async |_: &Config| {
+        std::future::pending::<Result<(), MigrateError>>().await
+    });
+    let exists = format!(
+        "select exists (select from pg_database where datname like 'strata\\_dropped\\_{}\\_%')",
+        std::process::id()
+    );
+    tokio::select! {
+        ended = work => return Err(format!("the pending work ended: {ended:?}").into()),
+        made = eventually(&pool, &exists, Duration::from_secs(20)) => {
+            assert!(made?, "no scratch database was made");
+        }
+    }
+    let left: bool = sqlx::query_scalar(AssertSqlSafe(exists)).fetch_one(&pool).await?;
+    assert!(!left, "the scratch database outlived its dropped work");
     Ok(())
 }

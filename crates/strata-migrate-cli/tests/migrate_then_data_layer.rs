@@ -4,11 +4,9 @@
 mod support;
 
 use sqlx::PgPool;
-use strata_db::organizations::{self, NewOrganization};
-use strata_db::projects::{self, NewProject};
-use strata_db::users::{self, NewUser};
-use strata_db::{Pool, PoolSettings, TenantTx};
+use strata_db::{Pool, PoolSettings, TenantTx, organizations, projects};
 use strata_test_support::TestResult;
+use strata_test_support::fixture::{self, Tenant};
 use support::{applied_versions, embedded_versions, migrate, text, url_of};
 
 #[sqlx::test(migrations = false)]
@@ -41,16 +39,10 @@ async fn up_then_status_then_the_data_layer_works(pool: PgPool) -> TestResult {
     let db = Pool::new(pool.connect_options().as_ref().clone(), PoolSettings::default())?;
     let mut conn = db.acquire().await?;
     sqlx::query("set role strata_app").execute(&mut conn).await?;
-    let ada = users::create(&mut conn, &NewUser { email: "ada@example.com", display_name: "Ada" })
-        .await?;
-    let new = NewOrganization { slug: "acme", name: "Acme" };
-    let (org, _) = organizations::create_with_owner(&mut conn, &new, ada.id).await?;
+    // A user, an organization it owns and its project OPS, through the data layer.
+    let Tenant { org, owner, project, .. } = fixture::tenant(&mut conn, "acme").await?;
     assert_eq!(organizations::get(&mut conn, org.id).await?.slug, "acme");
-    let mut tx = TenantTx::begin(&mut conn, org.id, ada.id).await?;
-    let ops = NewProject { key: "OPS", name: "Operations", description: "" };
-    let project = projects::create(&mut tx, &ops).await?;
-    tx.commit().await?;
-    let mut tx = TenantTx::begin(&mut conn, org.id, ada.id).await?;
+    let mut tx = TenantTx::begin(&mut conn, org.id, owner.id).await?;
     assert_eq!(projects::get(&mut tx, project.id).await?.key, "OPS");
     tx.commit().await?;
     let outside: i64 =

@@ -90,8 +90,20 @@ struct History {
     generate_last_seconds: f64,
 }
 
+/// The sweep, stopped on Ctrl-C by dropping it: `with_scratch` then drops the scratch
+/// database it was using (the library listens to no signal; its callers stop it).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxError> {
+    tokio::select! {
+        done = run() => done,
+        _ = tokio::signal::ctrl_c() => {
+            Err("interrupted (Ctrl-C); the scratch database in use was dropped".into())
+        }
+    }
+}
+
+/// The sweep of the command line's histories.
+async fn run() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
     let mut limit = usize::MAX;
     let mut require_exact = false;

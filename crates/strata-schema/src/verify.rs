@@ -122,7 +122,7 @@ pub struct DiffReport {
 ///
 /// # Errors
 ///
-/// As [`strata_migrate::status`] and [`verify`].
+/// As [`Session::status`](strata_migrate::Session::status) and [`verify`].
 pub async fn diff(config: &Config, migrator: &Migrator) -> Result<DiffReport, SchemaError> {
     let mut live = Session::from_config(config).await?;
     let read = async {

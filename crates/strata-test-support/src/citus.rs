@@ -110,6 +110,43 @@ impl CitusCluster {
     }
 }
 
+impl CitusCluster {
+    /// Database `name` on every node ([`create_database`](Self::create_database)), migrated
+    /// with `migrator`, which must leave no table of its own local: each is distributed or a
+    /// reference table. The superuser's pool on the coordinator, for setup, as
+    /// `#[sqlx::test]` hands one on a single server.
+    ///
+    /// # Errors
+    /// The database's creation, the migrations', or the tables they left local, named.
+    pub async fn migrated(
+        &self,
+        name: &str,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> Result<sqlx::PgPool, crate::BoxError> {
+        let admin = connect(&self.create_database(name)?).await?;
+        migrator.run(&admin).await?;
+        let local: Option<String> = sqlx::query_scalar(
+            "select string_agg(t.tablename, ', ') from pg_tables t
+              where t.schemaname = 'public' and t.tablename <> '_sqlx_migrations'
+                and not exists (select from pg_dist_partition p
+                                 where p.logicalrelid = format('%I.%I', t.schemaname, t.tablename)::regclass)",
+        )
+        .fetch_one(&admin)
+        .await?;
+        match local {
+            Some(tables) => {
+                Err(format!("the migrations left tables local on Citus: {tables}").into())
+            }
+            None => Ok(admin),
+        }
+    }
+}
+
+/// A superuser's pool of 8 on `url`.
+async fn connect(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
+    sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(url).await
+}
+
 /// A scenario written for a single server's test database (its superuser's pool), to run
 /// again on Citus with [`each_on_citus`]; [`scenarios!`](crate::scenarios) makes a list.
 pub type Scenario =
@@ -127,11 +164,11 @@ pub async fn each_on_citus(
 ) -> crate::TestResult {
     let cluster = CitusCluster::start()?;
     for (i, (name, scenario)) in scenarios.iter().enumerate() {
-        let url = cluster.create_database(&format!("scenario_{i}"))?;
-        let admin = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&url).await?;
-        if let Some(migrator) = migrator {
-            migrator.run(&admin).await?;
-        }
+        let database = format!("scenario_{i}");
+        let admin = match migrator {
+            Some(migrator) => cluster.migrated(&database, migrator).await?,
+            None => connect(&cluster.create_database(&database)?).await?,
+        };
         scenario(admin).await.map_err(|error| format!("{name}: {error}"))?;
     }
     Ok(())

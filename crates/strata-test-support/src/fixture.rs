@@ -1,6 +1,6 @@
-//! The seed data of the data-layer tests, the end-to-end tests and the bench, made through
-//! strata-db as a service would: one builder, so that a change to what a tenant needs is made
-//! once.
+//! The seed data of the data-layer tests, the fault rig and the bench, made through strata-db
+//! as a service would: one builder, so that a change to what a tenant needs is made once. (The
+//! service's and the end-to-end tests make theirs over HTTP, which is what they test.)
 
 use std::sync::LazyLock;
 

@@ -62,9 +62,9 @@ pub async fn retried_on_a_lock(
     application: &str,
     limit: std::time::Duration,
 ) -> Result<bool, sqlx::Error> {
-    let start = std::time::Instant::now();
-    let mut first: Option<String> = None;
-    while start.elapsed() < limit {
+    // The first transaction seen waiting; the poll's futures share it.
+    let first: std::cell::RefCell<Option<String>> = std::cell::RefCell::default();
+    until(limit, || async {
         let waiting: Option<String> = sqlx::query_scalar(
             "select xact_start::text from pg_stat_activity
               where application_name = $1 and wait_event_type = 'Lock' and xact_start is not null
@@ -74,14 +74,17 @@ pub async fn retried_on_a_lock(
         .bind(application)
         .fetch_optional(pool)
         .await?;
-        match (&first, waiting) {
-            (None, Some(xact)) => first = Some(xact),
-            (Some(seen), Some(xact)) if *seen != xact => return Ok(true),
-            _ => {}
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    Ok(false)
+        let mut first = first.borrow_mut();
+        Ok(match (first.as_ref(), waiting) {
+            (None, Some(xact)) => {
+                *first = Some(xact);
+                false
+            }
+            (Some(seen), Some(xact)) => *seen != xact,
+            _ => false,
+        })
+    })
+    .await
 }
 
 /// The server every test uses, from `DATABASE_URL` (as `#[sqlx::test]` does).

@@ -256,6 +256,8 @@ mod tests {
         assert_eq!(status_of(E::Stale { expected: 1, actual: 2 }), StatusCode::PRECONDITION_FAILED);
         let invalid = E::Invalid { constraint: "c", message: "bad" };
         assert_eq!(status_of(invalid), StatusCode::UNPROCESSABLE_ENTITY);
+        let bad_input = E::BadInput { message: "the page cursor is malformed" };
+        assert_eq!(status_of(bad_input), StatusCode::UNPROCESSABLE_ENTITY);
         let value = E::InvalidValue { field: "title", problem: strata_db::ValueProblem::Nul };
         assert_eq!(status_of(value), StatusCode::UNPROCESSABLE_ENTITY);
         let transition = E::InvalidTransition { message: "done to todo".to_owned() };

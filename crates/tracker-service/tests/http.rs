@@ -328,7 +328,7 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish(admin: PgPool) ->
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Full::new(Bytes::from(json!({ "title": "finished" }).to_string())))?;
             let response = http.request(request).await?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(response.status())
+            Ok::<_, BoxError>(response.status())
         })
     };
     // Wait until the update is waiting on the lock, then ask the server to stop.

@@ -19,7 +19,7 @@ fn sample(metrics: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn scrape(service: &Service) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+async fn scrape(service: &Service) -> Result<String, BoxError> {
     let reply = service.send(Method::GET, "/metrics", &[], None).await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     Ok(reply.text)

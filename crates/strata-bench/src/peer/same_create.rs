@@ -13,7 +13,7 @@ use crate::stats::Worker;
 /// What `TenantTx::begin` sends after `BEGIN`.
 const ENTER_SQL: &str = "select strata_enter_organization($1, $2)::text as role";
 
-/// What `tasks::create` sends (its query, column aliases and all).
+/// What `tasks::create` sends (its query, column aliases and all), as `.sqlx/` records it.
 const CREATE_SQL: &str = r#"with n as (
        update projects set next_task_number = next_task_number + 1
         where organization_id = $1 and id = $2 and not archived
@@ -24,20 +24,23 @@ const CREATE_SQL: &str = r#"with n as (
        select $3, $1, $2, n.number, $4, $5, $6, $7, $8, $9, $10 from n
        returning *
    ), audit as (
-       insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, after)
-       select $11, t.organization_id, $12, 'task', t.id, 'create', to_jsonb(t) from t
-   ), outbox as (
+       insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
+       select $11, t.organization_id, $12, 'task', t.id, 'create', null::jsonb, to_jsonb(t) from t
+       returning id
+   )
+   , outbox as (
        insert into outbox_events (id, organization_id, topic, aggregate_id, payload)
        select $13, t.organization_id, 'task.created', t.id,
               jsonb_build_object('task_id', t.id, 'project_id', t.project_id,
                                  'number', t.number, 'status', t.status)
          from t
+       returning id
    )
    select id as "id!: TaskId", organization_id as "organization_id!: OrganizationId",
           project_id as "project_id!: ProjectId", number as "number!", title as "title!",
           description as "description!", status as "status!: TaskStatus",
           priority as "priority!", assignee_id as "assignee_id?: UserId", labels as "labels!",
-          metadata as "metadata!: Json<TaskMetadata>", due_on as "due_on?", version as "version!",
+          metadata as "metadata!: TaskMetadata", due_on as "due_on?", version as "version!",
           deleted_at as "deleted_at?", created_at as "created_at!", updated_at as "updated_at!"
      from t"#;
 

@@ -70,7 +70,8 @@ pub async fn get_by_key(tx: &mut TenantTx<'_>, key: &str) -> Result<Task, Error>
     .ok_or(Error::NotFound { entity: "task" })
 }
 
-/// Filters for [`list`]; every field is optional (empty or `None` means "any").
+/// Filters for [`list`], and its sort order; every filter is optional (empty or `None` means
+/// "any").
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TaskFilter<'a> {
     /// Any of these statuses.
@@ -97,8 +98,8 @@ pub enum TaskOrder {
     Priority,
 }
 
-/// Lists a project's tasks (not soft-deleted) matching `filter`, `limit` at a time, after
-/// `after` (the `next` of the previous page). Keyset pagination: no OFFSET, every row exactly
+/// Lists a project's tasks (not soft-deleted) matching `filter`, in its order, one page of
+/// `request` (at most `limit` tasks after `after`, the `next` of the previous page). Keyset pagination: no OFFSET, every row exactly
 /// once even while rows are inserted.
 ///
 /// The keyset condition is never optional (`number > coalesce($n, 0)`; numbers start at 1,
@@ -107,7 +108,8 @@ pub enum TaskOrder {
 ///
 /// # Errors
 ///
-/// [`Error::BadInput`] for a malformed cursor or one from the other sort order.
+/// [`Error::BadInput`] for a malformed cursor, one from the other sort order or another
+/// project, or a `limit` of 0; [`Error::InvalidValue`] for a filter the database cannot hold.
 #[tracing::instrument(skip(tx, filter), fields(organization.id = %tx.scope().organization_id()), err(level = "debug"))]
 pub async fn list(
     tx: &mut TenantTx<'_>,

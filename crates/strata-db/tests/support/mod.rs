@@ -45,15 +45,13 @@ pub async fn count(admin: &PgPool, sql_table: &str) -> Result<i64, sqlx::Error> 
 pub const CITUS_TRIALS: usize = 8;
 
 /// Database `name` on `cluster` (a Citus coordinator and two workers of the test's own),
-/// migrated with this project's history, which distributes the tables there; the superuser's
-/// pool on the coordinator, for setup, as `#[sqlx::test]` hands one on a single server.
+/// migrated with this project's history, which distributes every table there
+/// ([`strata_test_support::CitusCluster::migrated`]); the superuser's pool on the coordinator.
 pub async fn citus_admin(
     cluster: &strata_test_support::CitusCluster,
     name: &str,
 ) -> Result<PgPool, strata_test_support::BoxError> {
-    let url = cluster.create_database(name)?;
-    let admin = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&url).await?;
-    strata_db::MIGRATOR.run(&admin).await?;
+    let admin = cluster.migrated(name, &strata_db::MIGRATOR).await?;
     let distributed: i64 =
         sqlx::query_scalar("select count(*) from pg_dist_partition").fetch_one(&admin).await?;
     assert_eq!(distributed, 10, "the migrations distribute every table on Citus");

@@ -91,7 +91,7 @@ pub struct CheckReport {
     pub failed: bool,
 }
 
-/// Judges `lines` (from [`crate::runner::status`]) against `fail_on`.
+/// Judges `lines` (from [`Session::status`](crate::Session::status)) against `fail_on`.
 pub fn check(lines: &[MigrationStatus], fail_on: &[Kind]) -> CheckReport {
     let found: Vec<Finding> = lines
         .iter()

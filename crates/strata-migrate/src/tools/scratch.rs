@@ -63,12 +63,17 @@ pub async fn with_scratch<T, E: From<MigrateError>>(
             .fetch_one(&mut admin)
             .await
             .map_err(MigrateError::db("asking whether the server is a Citus coordinator"))?;
-    sqlx::raw_sql(AssertSqlSafe(format!("create database {name}")))
+    // The guard first: a future dropped while the server creates the database drops it too.
+    let mut guard = Scratch { options: options.clone(), name: name.clone(), dropped: false };
+    let created = sqlx::raw_sql(AssertSqlSafe(format!("create database {name}")))
         .execute(&mut admin)
         .await
-        .map_err(MigrateError::db("creating a scratch database (the role needs CREATEDB)"))?;
+        .map_err(MigrateError::db("creating a scratch database (the role needs CREATEDB)"));
+    if let Err(error) = created {
+        guard.dropped = true;
+        return Err(error.into());
+    }
     tracing::info!(database = %name, "created a scratch database");
-    let mut guard = Scratch { options: options.clone(), name: name.clone(), dropped: false };
     let result = async {
         if citus {
             as_citus(&options, &name).await?;

@@ -163,7 +163,7 @@ impl Service {
         let ok = strata_test_support::runner::until(Duration::from_secs(10), || async {
             let reply = self.get(path, caller).await?;
             last.replace(reply.text);
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(reply.status == StatusCode::OK)
+            Ok::<_, BoxError>(reply.status == StatusCode::OK)
         })
         .await?;
         if ok {
