@@ -17,8 +17,8 @@ use crate::{AuditEventId, CommentId, Error, OrganizationId, ProjectId, TaskId, U
 /// the side there is none of).
 ///
 /// `audited!(as Task, …)` is `sqlx::query_as!`, `audited!(scalar, …)` `sqlx::query_scalar!`
-/// and `audited!(…)` `sqlx::query!`; the arguments follow as theirs do. The parts are joined into one literal (sqlx's `+`), so the
-/// statement is checked, and recorded in `.sqlx/`, whole.
+/// and `audited!(…)` `sqlx::query!`; the arguments follow as theirs do. The parts are joined
+/// into one literal (sqlx's `+`), so the statement is checked, and recorded in `.sqlx/`, whole.
 ///
 /// The insert ends in `RETURNING`: without it Citus sends the rows to the shard as `COPY`,
 /// which row-level security refuses (see the crate's docs, "On Citus").

@@ -105,12 +105,6 @@ impl CitusCluster {
         })
     }
 
-    fn nodes(&self) -> impl Iterator<Item = &PrivateCluster> {
-        std::iter::once(&self.coordinator).chain(&self.workers)
-    }
-}
-
-impl CitusCluster {
     /// Database `name` on every node ([`create_database`](Self::create_database)), migrated
     /// with `migrator`, which must leave no table of its own local: each is distributed or a
     /// reference table. The superuser's pool on the coordinator, for setup, as
@@ -139,6 +133,10 @@ impl CitusCluster {
             }
             None => Ok(admin),
         }
+    }
+
+    fn nodes(&self) -> impl Iterator<Item = &PrivateCluster> {
+        std::iter::once(&self.coordinator).chain(&self.workers)
     }
 }
 

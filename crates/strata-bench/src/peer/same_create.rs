@@ -3,6 +3,9 @@
 //! statement that writes the task, its audit event and its outbox event, `COMMIT`. Four round
 //! trips on both sides, so the ratio is what the data layer costs over the driver.
 
+use std::path::Path;
+use std::sync::LazyLock;
+
 use strata_db::tasks::TaskMetadata;
 use strata_db::{ProjectId, Scope};
 use tokio_postgres::{Client, NoTls, Statement};
@@ -13,36 +16,27 @@ use crate::stats::Worker;
 /// What `TenantTx::begin` sends after `BEGIN`.
 const ENTER_SQL: &str = "select strata_enter_organization($1, $2)::text as role";
 
-/// What `tasks::create` sends (its query, column aliases and all), as `.sqlx/` records it.
-const CREATE_SQL: &str = r#"with n as (
-       update projects set next_task_number = next_task_number + 1
-        where organization_id = $1 and id = $2 and not archived
-       returning next_task_number - 1 as number
-   ), t as (
-       insert into tasks (id, organization_id, project_id, number, title, description,
-                          priority, assignee_id, labels, metadata, due_on)
-       select $3, $1, $2, n.number, $4, $5, $6, $7, $8, $9, $10 from n
-       returning *
-   ), audit as (
-       insert into audit_events (id, organization_id, actor_id, entity, entity_id, action, before, after)
-       select $11, t.organization_id, $12, 'task', t.id, 'create', null::jsonb, to_jsonb(t) from t
-       returning id
-   )
-   , outbox as (
-       insert into outbox_events (id, organization_id, topic, aggregate_id, payload)
-       select $13, t.organization_id, 'task.created', t.id,
-              jsonb_build_object('task_id', t.id, 'project_id', t.project_id,
-                                 'number', t.number, 'status', t.status)
-         from t
-       returning id
-   )
-   select id as "id!: TaskId", organization_id as "organization_id!: OrganizationId",
-          project_id as "project_id!: ProjectId", number as "number!", title as "title!",
-          description as "description!", status as "status!: TaskStatus",
-          priority as "priority!", assignee_id as "assignee_id?: UserId", labels as "labels!",
-          metadata as "metadata!: TaskMetadata", due_on as "due_on?", version as "version!",
-          deleted_at as "deleted_at?", created_at as "created_at!", updated_at as "updated_at!"
-     from t"#;
+/// What `tasks::create` sends (its query, column aliases and all): read from the statement
+/// `.sqlx/` records for it (the one with its outbox topic), so that it cannot drift from the
+/// data layer's, as a copy here once did. Read once, for every caller.
+static CREATE_SQL: LazyLock<Result<String, String>> =
+    LazyLock::new(|| recorded_statement("'task.created'").map_err(|error| error.to_string()));
+
+/// The one statement in `.sqlx/` (the workspace's offline query data) whose text holds `marker`.
+fn recorded_statement(marker: &str) -> anyhow::Result<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.sqlx");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let data: serde_json::Value = serde_json::from_slice(&std::fs::read(entry?.path())?)?;
+        if let Some(query) = data["query"].as_str().filter(|query| query.contains(marker)) {
+            found.push(query.to_owned());
+        }
+    }
+    match <[String; 1]>::try_from(found) {
+        Ok([query]) => Ok(query),
+        Err(found) => anyhow::bail!("{} statements in .sqlx/ hold {marker}, not one", found.len()),
+    }
+}
 
 /// One caller: its own connection, both statements prepared, creating in `projects` in turn.
 pub(crate) struct SameCreate {
@@ -64,7 +58,8 @@ impl SameCreate {
         let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
         tokio::spawn(connection);
         let enter = client.prepare(ENTER_SQL).await?;
-        let create = client.prepare(CREATE_SQL).await?;
+        let sql = CREATE_SQL.as_deref().map_err(|error| anyhow::anyhow!("{error}"))?;
+        let create = client.prepare(sql).await?;
         let metadata = serde_json::to_value(TaskMetadata::default())?;
         Ok(Self { client, enter, create, scope, projects, metadata })
     }

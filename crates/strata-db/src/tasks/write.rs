@@ -5,7 +5,6 @@ use crate::TenantTx;
 use crate::audit::audited;
 use crate::input;
 use crate::tenant::TenantExec;
-use sqlx::types::Json;
 use time::Date;
 
 use super::{NewTask, Task, TaskMetadata, TaskStatus};
@@ -65,7 +64,7 @@ pub async fn create(tx: &mut TenantTx<'_>, new: &NewTask<'_>) -> Result<Task, Er
         new.priority,
         new.assignee_id.map(UserId::into_uuid),
         new.labels,
-        Json(new.metadata) as _,
+        new.metadata as _,
         new.due_on,
         AuditEventId::new().into_uuid(),
         scope.actor().into_uuid(),
@@ -198,7 +197,7 @@ pub async fn update(
         patch.description.as_deref(),
         patch.priority,
         patch.labels.as_deref(),
-        patch.metadata.as_ref().map(Json) as _,
+        patch.metadata.as_ref() as _,
         patch.due_on.is_some(),
         patch.due_on.flatten(),
         AuditEventId::new().into_uuid(),

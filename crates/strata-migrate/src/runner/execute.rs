@@ -23,6 +23,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use crate::error::MigrateError;
 use crate::runner::events::{self, Book, Event, Kind};
 use crate::runner::observe::{Progress, tell};
+use crate::runner::options::Settings;
 use crate::runner::plan::{Direction, How, Plan, Planned, Statements};
 use crate::runner::progress::{Watch, watched};
 use crate::runner::report::millis;
@@ -152,12 +153,7 @@ impl<'m> Executor<'_, 'm> {
             &self.plan.settings,
             async |retries| attempt(conn, m, begin, direction, (lock_wait_ms, retries), watch).await,
             |retry, delay| {
-                let of = self.plan.settings.lock_retries;
-                tell(self.plan.settings.observer.as_ref(), || Progress::Retry {
-                    version: m.version,
-                    retry,
-                    of,
-                });
+                tell_retry(&self.plan.settings, m.version, retry);
                 tracing::warn!(
                     migration.version = m.version,
                     migration.description = %m.description,
@@ -254,12 +250,7 @@ impl<'m> Executor<'_, 'm> {
                     watched(watch, &what, statement(conn, m.version, planned, progress)).await
                 },
                 |retry, delay| {
-                    let of = self.plan.settings.lock_retries;
-                    tell(self.plan.settings.observer.as_ref(), || Progress::Retry {
-                        version: m.version,
-                        retry,
-                        of,
-                    });
+                    tell_retry(&self.plan.settings, m.version, retry);
                     tracing::warn!(
                         migration.version = m.version,
                         statement = index + 1,
@@ -368,6 +359,13 @@ impl<'m> Executor<'_, 'm> {
 }
 
 /// One try of a transactional file: the plan's `BEGIN` batch, the file, the bookkeeping with
+/// Tells the observer that a migration's lock timeout expired and it is tried again
+/// (`retry` of `lock_retries`).
+fn tell_retry(settings: &Settings, version: i64, retry: u32) {
+    let of = settings.lock_retries;
+    tell(settings.observer.as_ref(), || Progress::Retry { version, retry, of });
+}
+
 /// its event, `COMMIT`. Returns how long the try took.
 async fn attempt(
     conn: &mut PgConnection,
